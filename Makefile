@@ -1,0 +1,44 @@
+# Every target installs what it needs: a fresh clone needs only python3 and make.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+PYTEST_ARGS ?=
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv demo test test-fast lint stop api migrate
+
+help:
+	@echo "make demo   - set up everything and run the simulated business day"
+	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make lint   - ruff"
+	@echo "make stop   - stop the local PostgreSQL and moto servers"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade 'pip<26.3' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c "import chalice, moto, psycopg2, pynamodb, aws_lambda_powertools, pytest" \
+		|| { echo "dependency install failed"; exit 1; }
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
+
+test: venv lint
+	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+
+migrate: venv
+	$(PY) -m localdev.services -- true
+
+stop: venv
+	-$(PY) -m localdev.moto_server stop
+	-$(PY) -m localdev.postgres stop

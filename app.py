@@ -1,0 +1,5 @@
+"""The HTTP API (Chalice). Thin: each feature's routes live in a blueprint in chalicelib/http/."""
+
+from chalice import Chalice
+
+app = Chalice(app_name="julo-reminders")

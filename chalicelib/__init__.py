@@ -1,0 +1,1 @@
+"""Domain and adapter code for the payments-reminder and partner-reporting backend."""

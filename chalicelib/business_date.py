@@ -1,0 +1,33 @@
+"""The business date a daily job runs for."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from chalicelib.zones import Zone
+
+
+def today_in(zone: Zone, now: datetime | None = None) -> date:
+    now = now or datetime.now(UTC)
+    return now.astimezone(zone.tzinfo).date()
+
+
+def default_demo_date(now: datetime | None = None) -> date:
+    """Yesterday in Asia/Jakarta: a finished day, so every Wait state is in the past."""
+    return today_in(Zone.WIB, now) - timedelta(days=1)
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day-of-month ``months`` later, clamped to the month's last day."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    next_month = date(year + (month == 12), month % 12 + 1, 1)
+    last_day = (next_month - timedelta(days=1)).day
+    return date(year, month, min(day.day, last_day))

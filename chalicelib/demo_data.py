@@ -1,0 +1,476 @@
+"""A realistic, deterministic demo data set, loaded with COPY.
+
+    python -m chalicelib.demo_data --loans 100000 --seed 7 [--business-date YYYY-MM-DD]
+
+Replaces the lending data (partners, applications, loans, payments, disbursements,
+repayment transactions, application history) with a book of ``--loans`` loans:
+
+- borrowers in all three zones with real-looking postal codes (about 4% missing or
+  malformed, which exercise the zone fallback);
+- four partners, one of them Bukalapak, whose applications carry an ``invoice_id``;
+- JULO and PEDE product lines with monthly installment schedules; about 8% of the
+  disbursed loans have an installment due exactly at T-3 of the business date, some of
+  those already paid early and some with robocall inactive;
+- disbursements in every status, including INITIATED ones whose application is stuck at
+  170 (legal agreement signed) or 181 (fund disbursal failed);
+- repayment transactions for paid (and some partly paid) installments, allocated late fee →
+  interest → principal and shared lender/platform so that every component adds up.
+
+The same ``--seed`` and business date give the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg2.extensions
+
+from chalicelib import db
+from chalicelib.business_date import add_months, default_demo_date, parse_date
+from chalicelib.products import PRODUCT_LINES_BY_CODE, ProductFamily
+from chalicelib.repayment_split import Components, allocate, share
+from chalicelib.statuses import ApplicationStatus as AS
+from chalicelib.statuses import DisbursementStatus as DS
+from chalicelib.statuses import LoanStatus, PaymentStatus
+from chalicelib.zones import POSTCODE_PREFIXES, Zone
+
+BUKALAPAK_PARTNER_ID = 1
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    partner_id: int
+    name: str
+    partner_type: str
+    weight: float
+
+
+PARTNERS: tuple[DemoPartner, ...] = (
+    DemoPartner(BUKALAPAK_PARTNER_ID, "Bukalapak", "marketplace", 0.25),
+    DemoPartner(2, "Lendana P2P", "lender", 0.35),
+    DemoPartner(3, "Mitra Dana Sejahtera", "lender", 0.25),
+    DemoPartner(4, "Koperasi Modal Rakyat", "lender", 0.15),
+)
+
+FIRST_NAMES = (
+    "Budi", "Siti", "Agus", "Dewi", "Rudi", "Wati", "Eko", "Sri", "Andi", "Rina", "Bambang",
+    "Putri", "Hendra", "Nur", "Yusuf", "Ayu", "Fajar", "Intan", "Joko", "Lestari", "Rizky",
+    "Maya", "Dedi", "Fitri", "Made", "Ketut", "Wayan", "Nyoman", "Yohanes", "Maria",
+)
+LAST_NAMES = (
+    "Santoso", "Wahyuni", "Saputra", "Lestari", "Hidayat", "Pratama", "Wibowo", "Kusuma",
+    "Setiawan", "Nugroho", "Siregar", "Nasution", "Harahap", "Sinaga", "Suryadi", "Gunawan",
+    "Halim", "Tanjung", "Rahman", "Wijaya", "Putra", "Sari", "Manurung", "Pangaribuan",
+)
+EMAIL_DOMAINS = ("gmail.com", "yahoo.co.id", "gmail.com", "outlook.com", "gmail.com")
+LOAN_PURPOSES = (
+    "Membeli elektronik", "Biaya pendidikan", "Modal usaha", "Renovasi rumah",
+    "Biaya kesehatan", "Kebutuhan sehari-hari", "Membeli kendaraan",
+)
+CREDIT_GRADES = ("A", "B+", "B", "B-", "C")
+# bank name, disbursement bank code, virtual-account prefix for repayment
+BANKS = (
+    ("BCA", "014", "10994"),
+    ("BRI", "002", "26529"),
+    ("BNI", "009", "8277"),
+    ("Mandiri", "008", "88308"),
+    ("Permata", "013", "851598"),
+)
+REPAYMENT_SOURCES = ("va_bca", "va_bri", "va_permata", "indomaret", "alfamart")
+# Share of postcodes per zone; the rest are missing or malformed.
+ZONE_WEIGHTS = ((Zone.WIB, 0.70), (Zone.WITA, 0.20), (Zone.WIT, 0.06))
+BAD_POSTCODES = (None, "", "1234", "ABCDE", "18234", "882100", "0 123")
+PRODUCT_WEIGHTS = ((10, 0.65), (20, 0.15), (100, 0.14), (200, 0.06))
+T3_HIT_SHARE = 0.08  # share of disbursed loans with an installment due at T-3
+PROVISION_FEE_BP = 500  # 5% of the loan amount is kept at disbursement
+
+LENDING_TABLES = (
+    "repayment_transaction", "application_history", "payment", "disbursement", "loan",
+    "application",
+)
+
+
+@dataclass
+class Tables:
+    """Rows per table as tab-separated COPY text, flushed every chunk."""
+
+    buffers: dict[str, io.StringIO] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: str, values: Iterable[object]) -> None:
+        buf = self.buffers.setdefault(table, io.StringIO())
+        buf.write("\t".join(_copy_value(v) for v in values))
+        buf.write("\n")
+        self.counts[table] = self.counts.get(table, 0) + 1
+
+
+def _copy_value(value: object) -> str:
+    if value is None:
+        return r"\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    return str(value)
+
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "application": (
+        "application_id", "application_xid", "customer_id", "partner_id", "product_line_code",
+        "fullname", "email", "mobile_phone_1", "has_whatsapp_1", "address_kodepos", "loan_purpose",
+        "credit_grade", "bank_name", "bank_account_number", "name_in_bank",
+        "application_status_code", "invoice_id", "cdate", "udate",
+    ),
+    "loan": (
+        "loan_id", "application_id", "customer_id", "application_xid", "partner", "loan_status_code",
+        "product_code", "loan_amount", "loan_duration", "first_installment_amount",
+        "installment_amount", "loan_disbursement_amount", "loan_disbursement_method",
+        "fund_transfer_ts", "julo_bank_name", "julo_bank_account_number", "cycle_day",
+        "disbursement_id", "cdate", "udate",
+    ),
+    "payment": (
+        "payment_id", "loan_id", "payment_number", "payment_status_code", "due_date", "due_amount",
+        "installment_principal", "installment_interest", "late_fee_amount", "paid_date",
+        "paid_amount", "paid_principal", "paid_interest", "paid_late_fee", "is_robocall_active",
+        "is_success_robocall", "is_whatsapp", "is_whatsapp_blasted", "ptp_robocall_phone_number",
+        "robocall_template_id",
+    ),
+    "disbursement": (
+        "disbursement_id", "loan_id", "disburse_status", "disburse_amount", "bank_code",
+        "bank_number", "external_id", "retry_times", "validation_status", "cdate", "udate",
+    ),
+    "repayment_transaction": (
+        "repayment_transaction_id", "partner_id", "customer_id", "loan_id", "payment_id",
+        "event_date", "repayment_source", "borrower_repaid", "borrower_repaid_principal",
+        "borrower_repaid_interest", "borrower_repaid_late_fee", "lender_received",
+        "lender_received_principal", "lender_received_interest", "lender_received_late_fee",
+        "julo_fee_received", "julo_fee_received_principal", "julo_fee_received_interest",
+        "julo_fee_received_late_fee", "due_amount_before", "due_amount_after",
+        "lender_balance_before", "lender_balance_after",
+    ),
+    "application_history": ("application_id", "status_old", "status_new", "change_reason", "cdate"),
+}
+
+
+@dataclass
+class PendingRepayment:
+    """A repayment, held until the end so lender balances run in event-date order."""
+
+    partner_id: int
+    customer_id: int
+    loan_id: int
+    payment_id: int
+    event_date: date
+    source: str
+    repaid: Components
+    due_before: int
+
+
+class Generator:
+    def __init__(self, seed: int, business_date: date, t3_share: float = T3_HIT_SHARE) -> None:
+        self.rng = random.Random(seed)
+        self.business_date = business_date
+        self.t3_due = business_date + timedelta(days=3)
+        self.t3_share = t3_share
+        self.next_payment_id = 40_000_001
+        self.repayments: list[PendingRepayment] = []
+        self.prefixes_by_zone = {
+            zone: [p for p, (z, _r) in sorted(POSTCODE_PREFIXES.items()) if z is zone] for zone in Zone
+        }
+        self.partner_choices = [p.partner_id for p in PARTNERS]
+        self.partner_weights = [p.weight for p in PARTNERS]
+
+    # --- small pickers -------------------------------------------------------------
+    def postcode(self) -> str | None:
+        r = self.rng.random()
+        acc = 0.0
+        for zone, weight in ZONE_WEIGHTS:
+            acc += weight
+            if r < acc:
+                prefix = self.rng.choice(self.prefixes_by_zone[zone])
+                return f"{prefix}{self.rng.randint(111, 999)}"
+        return self.rng.choice(BAD_POSTCODES)
+
+    def product(self) -> int:
+        return self.rng.choices([c for c, _ in PRODUCT_WEIGHTS], [w for _, w in PRODUCT_WEIGHTS])[0]
+
+    def timestamp(self, day: date) -> str:
+        seconds = self.rng.randint(7 * 3600, 21 * 3600)  # office-ish hours, Jakarta
+        local = datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=7)))
+        return (local + timedelta(seconds=seconds)).isoformat()
+
+    # --- one loan ------------------------------------------------------------------
+    def loan(self, i: int, out: Tables) -> None:
+        rng = self.rng
+        application_id = 2_000_000 + i
+        customer_id = 1_000_000 + i
+        loan_id = 3_000_000 + i
+        disbursement_id = 6_000_000 + i
+        xid = 5_000_000_000 + i * 97 + rng.randint(0, 96)
+        partner_id = rng.choices(self.partner_choices, self.partner_weights)[0]
+        product_code = self.product()
+        line = PRODUCT_LINES_BY_CODE[product_code]
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        fullname = f"{first} {last}"
+        email = f"{first.lower()}.{last.lower()}{rng.randint(1, 999)}@{rng.choice(EMAIL_DOMAINS)}"
+        operator = rng.choice(("11", "12", "13", "21", "52", "57", "77", "78", "95"))
+        phone = f"08{operator}{rng.randint(10_000_000, 99_999_999)}"
+        has_whatsapp = rng.random() < 0.8
+        bank_name, bank_code, va_prefix = rng.choice(BANKS)
+
+        if line.family is ProductFamily.PEDE:
+            loan_amount = rng.randrange(500_000, 3_000_001, 250_000)
+        else:
+            loan_amount = rng.randrange(1_000_000, 8_000_001, 500_000)
+        duration = rng.randint(line.min_duration, line.max_duration)
+        interest = loan_amount * line.monthly_interest_bp // 10_000
+        base_principal = loan_amount // duration
+        principals = [base_principal] * (duration - 1) + [loan_amount - base_principal * (duration - 1)]
+
+        r = rng.random()
+        if r < 0.85:
+            disb_status = DS.COMPLETED
+        elif r < 0.88:
+            disb_status = DS.INITIATED  # stuck at 170
+        elif r < 0.90:
+            disb_status = DS.INITIATED  # stuck at 181 after a failed attempt
+        elif r < 0.93:
+            disb_status = DS.PENDING
+        else:
+            disb_status = DS.FAILED
+        stuck_after_failure = 0.88 <= r < 0.90
+
+        hits_t3 = disb_status is DS.COMPLETED and rng.random() < self.t3_share
+        if hits_t3:
+            k = rng.randint(1, duration)
+            first_due = add_months(self.t3_due, -(k - 1))
+            transfer_day = first_due - timedelta(days=rng.randint(25, 35))
+            if transfer_day >= self.business_date:
+                transfer_day = self.business_date - timedelta(days=1)
+        elif disb_status is DS.COMPLETED:
+            transfer_day = self.business_date - timedelta(days=rng.randint(5, 540))
+            first_due = transfer_day + timedelta(days=30)
+        else:
+            transfer_day = self.business_date - timedelta(days=rng.randint(1, 20))
+            first_due = self.business_date + timedelta(days=rng.randint(30, 45))
+        app_day = transfer_day - timedelta(days=rng.randint(1, 3))
+
+        # application + history
+        if disb_status is DS.COMPLETED:
+            app_status = AS.FUND_DISBURSAL_SUCCESSFUL
+        elif disb_status is DS.FAILED or stuck_after_failure:
+            app_status = AS.FUND_DISBURSAL_FAILED
+        else:
+            app_status = AS.LEGAL_AGREEMENT_SIGNED
+        invoice_id = (
+            f"INV/{app_day:%Y%m%d}/{rng.randint(10**9, 10**10 - 1)}" if partner_id == BUKALAPAK_PARTNER_ID else None
+        )
+        app_cdate = self.timestamp(app_day)
+        out.add("application", (
+            application_id, xid, customer_id, partner_id, product_code, fullname, email, phone,
+            has_whatsapp, self.postcode(), rng.choice(LOAN_PURPOSES), rng.choice(CREDIT_GRADES),
+            bank_name, f"{rng.randint(10**9, 10**10 - 1)}", fullname, int(app_status), invoice_id,
+            app_cdate, app_cdate,
+        ))
+        path = [AS.FORM_CREATED, AS.FORM_SUBMITTED, AS.DOCUMENTS_SUBMITTED, AS.DOCUMENTS_VERIFIED,
+                AS.OFFER_ACCEPTED, AS.LEGAL_AGREEMENT_SIGNED]
+        if app_status is not AS.LEGAL_AGREEMENT_SIGNED:
+            path.append(app_status)
+        previous = None
+        history_day = app_day - timedelta(days=2)
+        for step, status in enumerate(path):
+            day = history_day if step < len(path) - 1 else app_day
+            out.add("application_history", (application_id, previous, int(status), "demo", self.timestamp(day)))
+            previous = int(status)
+
+        # disbursement
+        disburse_amount = loan_amount - loan_amount * PROVISION_FEE_BP // 10_000
+        retry_times = 1 if stuck_after_failure else (rng.randint(1, 3) if disb_status is DS.FAILED else 0)
+        out.add("disbursement", (
+            disbursement_id, loan_id, disb_status.value, disburse_amount, bank_code,
+            f"{rng.randint(10**9, 10**10 - 1)}", rng.randint(10**8, 10**9 - 1), retry_times,
+            "NAME_VALIDATED", app_cdate, app_cdate,
+        ))
+
+        # payments
+        disbursed = disb_status is DS.COMPLETED
+        robocall_active_loan = rng.random() < 0.93
+        unpaid_overdue_days = 0
+        all_paid = True
+        for n in range(1, duration + 1):
+            due = add_months(first_due, n - 1)
+            payment_id = self.next_payment_id
+            self.next_payment_id += 1
+            principal = principals[n - 1]
+            outstanding = Components(principal, interest, 0)
+            paid_on: date | None = None
+            paid = Components(0, 0, 0)
+            days_to_due = (due - self.business_date).days
+            if not disbursed or days_to_due > 3:
+                early_payer = disbursed and due == self.t3_due and rng.random() < 0.10
+                status = PaymentStatus.NOT_DUE
+                if early_payer:
+                    paid_on = self.business_date - timedelta(days=rng.randint(0, 2))
+                    paid, status = outstanding, PaymentStatus.PAID_ON_TIME
+            elif days_to_due >= 0:
+                status = PaymentStatus.DUE_IN_3_DAYS if days_to_due == 3 else PaymentStatus.DUE_TODAY
+                if days_to_due == 3 and rng.random() < 0.10:  # paid before the reminder
+                    paid_on = self.business_date - timedelta(days=rng.randint(0, 2))
+                    paid, status = outstanding, PaymentStatus.PAID_ON_TIME
+            else:
+                late_days = -days_to_due
+                if rng.random() < 0.9:
+                    paid_on = due + timedelta(days=rng.choice((-3, -1, 0, 0, 0, 2, 6, 12)))
+                    if paid_on > self.business_date:
+                        paid_on = self.business_date
+                    paid_late = (paid_on - due).days
+                    if paid_late > 4:
+                        outstanding = Components(principal, interest, 50_000)
+                    status = (PaymentStatus.PAID_ON_TIME if paid_late <= 0 else
+                              PaymentStatus.PAID_WITHIN_GRACE if paid_late <= 4 else PaymentStatus.PAID_LATE)
+                    paid = outstanding
+                else:
+                    fee = 0 if late_days <= 4 else 50_000 if late_days <= 30 else 100_000
+                    outstanding = Components(principal, interest, fee)
+                    status = (PaymentStatus.LATE_1_4 if late_days <= 4 else
+                              PaymentStatus.LATE_5_29 if late_days <= 29 else PaymentStatus.LATE_30_PLUS)
+                    unpaid_overdue_days = max(unpaid_overdue_days, late_days)
+                    if rng.random() < 0.3:  # a partial payment
+                        paid_on = due + timedelta(days=rng.randint(1, max(1, min(late_days, 20))))
+                        partial = rng.randrange(50_000, outstanding.total, 50_000) if outstanding.total > 50_000 else 0
+                        paid = allocate(partial, outstanding)
+            if status < PaymentStatus.PAID_ON_TIME:
+                all_paid = False
+            if paid.total and paid_on is not None:
+                self.repayments.append(PendingRepayment(
+                    partner_id, customer_id, loan_id, payment_id, paid_on, rng.choice(REPAYMENT_SOURCES),
+                    paid, outstanding.total,
+                ))
+            out.add("payment", (
+                payment_id, loan_id, n, int(status), due.isoformat(), outstanding.total, principal, interest,
+                outstanding.late_fee, paid_on.isoformat() if paid_on else None, paid.total, paid.principal,
+                paid.interest, paid.late_fee, robocall_active_loan and rng.random() < 0.97, False,
+                has_whatsapp, False, None, None,
+            ))
+
+        if not disbursed:
+            loan_status = LoanStatus.INACTIVE
+        elif all_paid:
+            loan_status = LoanStatus.PAID_OFF
+        elif unpaid_overdue_days == 0:
+            loan_status = LoanStatus.CURRENT
+        elif unpaid_overdue_days <= 4:
+            loan_status = LoanStatus.LATE_1_4
+        elif unpaid_overdue_days <= 29:
+            loan_status = LoanStatus.LATE_5_29
+        else:
+            loan_status = LoanStatus.LATE_30_PLUS
+        out.add("loan", (
+            loan_id, application_id, customer_id, xid, partner_id, int(loan_status), product_code,
+            loan_amount, duration, principals[0] + interest, base_principal + interest, disburse_amount,
+            "Xfers", self.timestamp(transfer_day) if disbursed else None, bank_name,
+            f"{va_prefix}{phone[1:]}", first_due.day, disbursement_id, app_cdate, app_cdate,
+        ))
+
+    def flush_repayments(self, out: Tables) -> None:
+        """Repayment rows in event order, with each partner's running lender balance."""
+        balances: dict[int, int] = {}
+        self.repayments.sort(key=lambda r: (r.event_date, r.payment_id))
+        for txn_id, rep in enumerate(self.repayments, start=70_000_001):
+            split = share(rep.repaid)
+            before = balances.get(rep.partner_id, 0)
+            after = before + split.lender_received.total
+            balances[rep.partner_id] = after
+            b, lr, f = split.borrower_repaid, split.lender_received, split.platform_fee
+            out.add("repayment_transaction", (
+                txn_id, rep.partner_id, rep.customer_id, rep.loan_id, rep.payment_id,
+                rep.event_date.isoformat(), rep.source, b.total, b.principal, b.interest, b.late_fee,
+                lr.total, lr.principal, lr.interest, lr.late_fee, f.total, f.principal, f.interest,
+                f.late_fee, rep.due_before, rep.due_before - b.total, before, after,
+            ))
+        self.repayments.clear()
+
+
+def _copy(conn: psycopg2.extensions.connection, out: Tables, order: Iterable[str]) -> None:
+    with conn.cursor() as cur:
+        for table in order:
+            buf = out.buffers.get(table)
+            if not buf or buf.tell() == 0:
+                continue
+            buf.seek(0)
+            cur.copy_expert(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN", buf)
+            out.buffers[table] = io.StringIO()
+
+
+def load(
+    conn: psycopg2.extensions.connection,
+    loans: int,
+    seed: int,
+    business_date: date,
+    *,
+    chunk: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Replace the lending data with a generated book; return row counts per table."""
+    gen = Generator(seed, business_date)
+    out = Tables()
+    insert_order = ("application", "application_history", "loan", "disbursement", "payment")
+    with db.transaction(conn) as cur:
+        cur.execute(f"TRUNCATE {', '.join(LENDING_TABLES)}, partner CASCADE")
+        cur.executemany(
+            "INSERT INTO partner (partner_id, name, partner_type) VALUES (%s, %s, %s)",
+            [(p.partner_id, p.name, p.partner_type) for p in PARTNERS],
+        )
+        for start in range(0, loans, chunk):
+            stop = min(loans, start + chunk)
+            for i in range(start, stop):
+                gen.loan(i, out)
+            _copy(conn, out, insert_order)
+            if progress:
+                progress(stop - start)
+        gen.flush_repayments(out)
+        _copy(conn, out, ("repayment_transaction",))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ANALYZE {', '.join(LENDING_TABLES)}")
+    conn.autocommit = False
+    return dict(out.counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.demo_data", description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--business-date", type=parse_date, default=None,
+                        help="YYYY-MM-DD (default: yesterday in Asia/Jakarta)")
+    args = parser.parse_args(argv)
+    if args.loans <= 0:
+        parser.error("--loans must be positive")
+    business_date = args.business_date or default_demo_date()
+    from tqdm import tqdm
+
+    conn = db.connect()
+    started = time.perf_counter()
+    try:
+        with tqdm(total=args.loans, unit="loan", desc="demo data", file=sys.stderr) as bar:
+            counts = load(conn, args.loans, args.seed, business_date, progress=bar.update)
+    finally:
+        conn.close()
+    elapsed = time.perf_counter() - started
+    rows = sum(counts.values())
+    print(f"loaded {args.loans:,} loans for business date {business_date} in {elapsed:.1f}s "
+          f"({args.loans / elapsed:,.0f} loans/s, {rows / elapsed:,.0f} rows/s)")
+    for table, n in sorted(counts.items()):
+        print(f"  {table:<24} {n:>10,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP route blueprints registered by app.py, one module per feature."""

@@ -1,0 +1,1 @@
+"""T-3 payment reminders: selection, workflow stages, dispatch."""

@@ -1,0 +1,86 @@
+"""The T-3 selection: who is reminded, for one zone and business date.
+
+The query streams through a server-side (named) cursor, so a million due payments never
+sit in memory at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg2.extensions
+
+from chalicelib.statuses import ACTIVE_LOAN_STATUSES, PAID_THRESHOLD
+from chalicelib.zones import FALLBACK_ZONE, Zone
+
+REMINDER_LEAD_DAYS = 3
+T3_SELECTION_SQL = Path(__file__).with_name("t3_selection.sql").read_text()
+
+ORDERINGS = {
+    "payment_id": "payment_id",
+    # capacity priority: the most money at stake first, then the oldest payment
+    "amount_desc": "due_amount DESC, payment_id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DuePayment:
+    payment_id: int
+    loan_id: int
+    application_id: int
+    payment_number: int
+    due_date: date
+    due_amount: int
+    is_success_robocall: bool
+    is_whatsapp: bool
+    is_whatsapp_blasted: bool
+    robocall_template_id: int | None
+    phone: str | None
+    has_whatsapp_1: bool
+    fullname: str
+    address_kodepos: str | None
+    product_line_code: int | None
+    product_family: str | None
+    zone: Zone
+    zone_fallback: bool
+
+
+def due_date_for(business_date: date) -> date:
+    return business_date + timedelta(days=REMINDER_LEAD_DAYS)
+
+
+def iter_t3_payments(
+    conn: psycopg2.extensions.connection,
+    zone: Zone,
+    business_date: date,
+    *,
+    only_unsuccessful_robocall: bool = False,
+    order_by: str = "payment_id",
+    batch_size: int = 10_000,
+) -> Iterator[DuePayment]:
+    """Stream the T-3 payments of ``zone`` for ``business_date``.
+
+    ``only_unsuccessful_robocall`` restricts to payments whose robocall has not yet
+    succeeded (the retry stages). Paid payments are always excluded, so a borrower who
+    paid between two slots is not called again.
+    """
+    if order_by not in ORDERINGS:
+        raise ValueError(f"order_by must be one of {sorted(ORDERINGS)}")
+    sql = f"{T3_SELECTION_SQL}\nORDER BY {ORDERINGS[order_by]}"
+    params = {
+        "due_date": due_date_for(business_date),
+        "zone": zone.value,
+        "fallback_zone": FALLBACK_ZONE.value,
+        "paid_threshold": PAID_THRESHOLD,
+        "active_loan_statuses": list(ACTIVE_LOAN_STATUSES),
+        "only_unsuccessful_robocall": only_unsuccessful_robocall,
+    }
+    with conn.cursor(name=f"t3_{uuid.uuid4().hex[:12]}") as cur:
+        cur.itersize = batch_size
+        cur.execute(sql, params)
+        for row in cur:
+            yield DuePayment(*row[:16], Zone(row[16]), row[17])

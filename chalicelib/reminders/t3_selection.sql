@@ -1,0 +1,35 @@
+-- T-3 selection for one zone and business date.
+-- Unpaid payments due on %(due_date)s (= business date + 3), robocall active, on an active
+-- (disbursed, not paid-off) loan, whose borrower's postal code maps to %(zone)s. Borrowers
+-- with a missing or malformed postal code count as %(fallback_zone)s (zone_fallback = true).
+SELECT p.payment_id,
+       p.loan_id,
+       l.application_id,
+       p.payment_number,
+       p.due_date,
+       p.due_amount,
+       p.is_success_robocall,
+       p.is_whatsapp,
+       p.is_whatsapp_blasted,
+       p.robocall_template_id,
+       COALESCE(p.ptp_robocall_phone_number, a.mobile_phone_1) AS phone,
+       a.has_whatsapp_1,
+       a.fullname,
+       a.address_kodepos,
+       a.product_line_code,
+       pl.product_family,
+       COALESCE(z.zone, %(fallback_zone)s) AS zone,
+       z.zone IS NULL AS zone_fallback
+FROM payment p
+JOIN loan l ON l.loan_id = p.loan_id
+JOIN application a ON a.application_id = l.application_id
+LEFT JOIN product_line pl ON pl.product_line_code = a.product_line_code
+LEFT JOIN postcode_zone z
+       ON z.prefix = left(btrim(a.address_kodepos), 2)
+      AND btrim(a.address_kodepos) ~ '^[0-9]{5}$'
+WHERE p.due_date = %(due_date)s
+  AND p.payment_status_code < %(paid_threshold)s
+  AND p.is_robocall_active
+  AND l.loan_status_code = ANY(%(active_loan_statuses)s)
+  AND COALESCE(z.zone, %(fallback_zone)s) = %(zone)s
+  AND (NOT %(only_unsuccessful_robocall)s OR NOT p.is_success_robocall)

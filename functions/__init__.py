@@ -1,0 +1,1 @@
+"""Event-driven Lambda handlers (schedules, workflow stages, SQS consumers, daily jobs). Thin."""

@@ -1,0 +1,1 @@
+"""Local emulation: PostgreSQL, moto, fake providers and the demo. Not deployed."""

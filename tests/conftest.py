@@ -1,0 +1,127 @@
+"""Shared fixtures: a real PostgreSQL database and a real moto server per test worker.
+
+- ``pg_url`` (session): a fresh, migrated database ``<name>_test_<worker>`` on the server
+  in ``DATABASE_URL`` (``make test`` starts the project-local one). Exported as
+  ``DATABASE_URL`` so code under test reads it exactly as in production.
+- ``conn`` (function): a connection to it, with every lending table emptied first.
+- ``aws_endpoint`` (session): a moto server on a free 127.0.0.1 port (Step Functions
+  execution on), exported as ``AWS_ENDPOINT_URL``; or the endpoint already in
+  ``AWS_ENDPOINT_URL`` (e.g. LocalStack), which is then used as it is.
+- ``aws`` (function): ``aws_endpoint`` with moto's state reset before the test (only for
+  a moto server started here; against LocalStack tests must use unique resource names).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+from chalicelib import aws as aws_clients
+from chalicelib import db
+from localdev import moto_server
+
+# Tables whose rows come from migrations or the reference-data sync; never truncated.
+REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line"}
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        pytest.fail("DATABASE_URL is not set: run the tests with `make test`")
+    name = f"{urlparse(base).path.lstrip('/') or 'julo'}_test_{_worker()}"
+    admin = psycopg2.connect(_with_db(base, "postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = _with_db(base, name)
+    conn = psycopg2.connect(url)
+    db.migrate(conn)
+    conn.close()
+    os.environ["DATABASE_URL"] = url
+    yield url
+    os.environ["DATABASE_URL"] = base
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def truncate_all(conn: psycopg2.extensions.connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [t for (t,) in cur.fetchall() if t not in REFERENCE_TABLES]
+        if tables:
+            cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    conn.commit()
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[psycopg2.extensions.connection]:
+    connection = psycopg2.connect(pg_url)
+    truncate_all(connection)
+    yield connection
+    connection.rollback()
+    connection.close()
+
+
+_started_moto_port: list[int] = []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-southeast-3")
+    os.environ.setdefault("AWS_REGION", "ap-southeast-3")
+    existing = os.environ.get("AWS_ENDPOINT_URL")
+    if existing:  # LocalStack or a moto server someone else runs: use it as it is
+        _started_moto_port.clear()
+        yield existing
+        return
+    port = _free_port()
+    _started_moto_port[:] = [port]
+    proc: subprocess.Popen = moto_server.start_process(port)
+    previous = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "MOTO_PORT")}
+    os.environ["AWS_ENDPOINT_URL"] = moto_server.endpoint(port)
+    os.environ["MOTO_PORT"] = str(port)
+    aws_clients.reset_clients()
+    yield moto_server.endpoint(port)
+    proc.terminate()
+    proc.wait(timeout=10)
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    aws_clients.reset_clients()
+
+
+@pytest.fixture
+def aws(aws_endpoint: str) -> str:
+    """A clean emulated AWS account for this test."""
+    if _started_moto_port:
+        moto_server.reset(_started_moto_port[0])
+    aws_clients.reset_clients()
+    return aws_endpoint
