@@ -2,7 +2,7 @@
 
 Run by ``make demo`` inside ``localdev.services`` (PostgreSQL + moto up, migrated).
 Settings: ``DEMO_DATE`` (YYYY-MM-DD, default yesterday in Asia/Jakarta), ``DEMO_LOANS``
-(default 20000), ``DEMO_SEED`` (default 7). Output goes to ``out/demo/``.
+(default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
 
 Each step is a function taking the shared ``DemoContext``; features add theirs to STEPS.
 """
@@ -70,7 +70,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
 
 def main() -> int:
     business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date()
-    out_dir = ROOT / "out" / "demo"
+    out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     conn = db.connect()
@@ -87,7 +87,7 @@ def main() -> int:
             step(ctx)
     finally:
         conn.close()
-    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir.relative_to(ROOT)}/")
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/")
     return 0
 
 

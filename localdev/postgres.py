@@ -150,6 +150,25 @@ def ensure_database(dbname: str) -> None:
     conn.close()
 
 
+def ensure_database_for(url: str) -> None:
+    """Create the database named in ``url`` when its server is up but the database is not there."""
+    from urllib.parse import urlparse, urlunparse
+
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+        return
+    except psycopg2.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    conn = psycopg2.connect(urlunparse(parts._replace(path="/postgres")))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
 def stop() -> None:
     _base, data, _log = _paths()
     if not (data / "PG_VERSION").exists():

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             was_running = postgres._ready()
             env["DATABASE_URL"] = postgres.start()
             started_pg = not was_running
+        else:
+            postgres.ensure_database_for(env["DATABASE_URL"])
         os.environ["DATABASE_URL"] = env["DATABASE_URL"]
         if args.moto and not env.get("AWS_ENDPOINT_URL"):
             for key, value in LOCAL_AWS_ENV.items():

@@ -1,6 +1,6 @@
 """Shared fixtures: a real PostgreSQL database and a real moto server per test worker.
 
-- ``pg_url`` (session): a fresh, migrated database ``<name>_test_<worker>`` on the server
+- ``pg_url`` (session): a fresh, migrated database ``<name>_test_<run>_<worker>`` on the server
   in ``DATABASE_URL`` (``make test`` starts the project-local one). Exported as
   ``DATABASE_URL`` so code under test reads it exactly as in production.
 - ``conn`` (function): a connection to it, with every lending table emptied first.
@@ -44,7 +44,9 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get("DATABASE_URL")
     if not base:
         pytest.fail("DATABASE_URL is not set: run the tests with `make test`")
-    name = f"{urlparse(base).path.lstrip('/') or 'julo'}_test_{_worker()}"
+    # unique per test run, so two runs against one server never touch each other's data
+    run = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid()))[:8]
+    name = f"{urlparse(base).path.lstrip('/') or 'julo'}_test_{run}_{_worker()}"
     admin = psycopg2.connect(_with_db(base, "postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:

@@ -1,0 +1,79 @@
+"""One JSON error shape for every route: ``{"error": {"code": "...", "message": "..."}}``.
+
+Raise ``ApiError`` (or a subclass) anywhere below a route; ``json_errors`` turns it into
+the response, and turns anything unexpected into a 500 with no stack trace or SQL in it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.logs import get_logger
+
+logger = get_logger("http")
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class NotAcceptable(ApiError):
+    status, code = 406, "not_acceptable"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return Response(
+        body=json.dumps({"error": {"code": code, "message": message}}),
+        status_code=status,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for Chalice views: ApiError → its status; anything else → a bare 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except Exception:
+            logger.exception("unhandled error in %s", view.__name__)
+            return error_response(500, "internal_error", "internal error")
+
+    return wrapper
