@@ -1,0 +1,110 @@
+"""Create the queues, DLQs, tables and state machines of infra/functions.yaml in moto or LocalStack.
+
+    python -m localdev.bootstrap_aws        # against AWS_ENDPOINT_URL
+
+Idempotent: existing resources are kept (state machines get the current definition).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chalicelib import aws, config, resources
+from localdev.manifest import ROOT, Manifest, load_manifest
+
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/julo-local-stepfunctions"
+PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
+
+
+@dataclass
+class Bootstrapped:
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    state_machine_arns: dict[str, str] = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)
+
+
+def render_definition(path: Path, queue_urls: dict[str, str]) -> str:
+    """The ASL with every ``${QueueUrl:<name>}`` replaced by that queue's URL."""
+    text = path.read_text()
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in queue_urls:
+            raise KeyError(f"{path.name} refers to queue {name!r}, which the manifest does not declare")
+        return queue_urls[name]
+
+    rendered = PLACEHOLDER.sub(sub, text)
+    json.loads(rendered)  # fail here, not in Step Functions, on a broken definition
+    return rendered
+
+
+def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
+    manifest = manifest or load_manifest()
+    sqs, ddb, sfn = aws.client("sqs"), aws.client("dynamodb"), aws.client("stepfunctions")
+    out = Bootstrapped()
+
+    dlq_names = {q.dlq for q in manifest.queues if q.dlq}
+    for name in sorted(dlq_names):
+        out.queue_urls[name] = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})[
+            "QueueUrl"
+        ]
+    for q in manifest.queues:
+        attributes = {"VisibilityTimeout": str(q.visibility_timeout)}
+        if q.dlq:
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=out.queue_urls[q.dlq], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(q.max_receive_count)}
+            )
+        url = sqs.create_queue(QueueName=q.name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        out.queue_urls[q.name] = url
+
+    existing_tables = set(ddb.list_tables().get("TableNames", []))
+    for t in manifest.tables:
+        name = resources.table_name(t.name)
+        if name not in existing_tables:
+            keys = [{"AttributeName": t.hash_key, "KeyType": "HASH"}]
+            attrs = [{"AttributeName": t.hash_key, "AttributeType": "S"}]
+            if t.range_key:
+                keys.append({"AttributeName": t.range_key, "KeyType": "RANGE"})
+                attrs.append({"AttributeName": t.range_key, "AttributeType": "S"})
+            ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+            ddb.get_waiter("table_exists").wait(TableName=name)
+            if t.ttl_attribute:
+                ddb.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute}
+                )
+        out.tables.append(name)
+
+    existing_machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for sm in manifest.state_machines:
+        definition = render_definition(ROOT / sm.definition, out.queue_urls)
+        if sm.name in existing_machines:
+            arn = existing_machines[sm.name]
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        else:
+            arn = sfn.create_state_machine(name=sm.name, definition=definition, roleArn=LOCAL_ROLE_ARN)[
+                "stateMachineArn"
+            ]
+        out.state_machine_arns[sm.name] = arn
+    resources.forget_lookups()
+    return out
+
+
+def main() -> int:
+    if not config.aws_endpoint_url():
+        print("AWS_ENDPOINT_URL is not set: refusing to create resources in a real AWS account", file=sys.stderr)
+        return 2
+    done = bootstrap()
+    print(f"queues: {len(done.queue_urls)}, tables: {len(done.tables)}, state machines: {len(done.state_machine_arns)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
