@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import os
+from functools import lru_cache
+from urllib.parse import quote
 
 DEFAULT_REGION = "ap-southeast-3"
 
 
 def database_url() -> str:
+    """``DATABASE_URL``, or (deployed) the URL built from the secret in ``DATABASE_SECRET_ARN``."""
     url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise RuntimeError(
-            "DATABASE_URL is not set (make targets set it; or export it, e.g. "
-            "postgresql://postgres@127.0.0.1:55432/julo)"
-        )
-    return url
+    if url:
+        return url
+    secret_arn = os.environ.get("DATABASE_SECRET_ARN")
+    if secret_arn:
+        return _database_url_from_secret(secret_arn)
+    raise RuntimeError(
+        "DATABASE_URL is not set (make targets set it; or export it, e.g. "
+        "postgresql://postgres@127.0.0.1:55432/julo), nor DATABASE_SECRET_ARN"
+    )
+
+
+@lru_cache(maxsize=4)
+def _database_url_from_secret(secret_arn: str) -> str:
+    """Secrets Manager value: a plain URL, or RDS's JSON (host, port, username, password, dbname)."""
+    from chalicelib import aws  # late import: aws reads this module
+
+    value = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    if value.startswith(("postgres://", "postgresql://")):
+        return value
+    fields = json.loads(value)
+    user = quote(fields["username"], safe="")
+    password = quote(fields["password"], safe="")
+    return (f"postgresql://{user}:{password}@{fields['host']}:{fields.get('port', 5432)}/"
+            f"{fields.get('dbname', 'julo')}?sslmode=require")
 
 
 def aws_endpoint_url() -> str | None:
