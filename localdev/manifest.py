@@ -36,20 +36,28 @@ class StateMachineSpec:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A Lambda function. ``trigger`` is one trigger; ``triggers`` lists all (YAML may give a list)."""
+
     name: str
     handler: str
     trigger: dict[str, Any] = field(default_factory=dict)
     timeout: int = 60
     memory: int = 512
     env: tuple[str, ...] = ()
+    permissions: dict[str, Any] = field(default_factory=dict)
+    triggers: tuple[dict[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.triggers and self.trigger:
+            object.__setattr__(self, "triggers", (self.trigger,))
 
     @property
     def sqs_queue(self) -> str | None:
-        return self.trigger.get("sqs")
+        return next((t["sqs"] for t in self.triggers if "sqs" in t), None)
 
     @property
     def schedule(self) -> str | None:
-        return self.trigger.get("schedule")
+        return next((t["schedule"] for t in self.triggers if "schedule" in t), None)
 
 
 @dataclass(frozen=True)
@@ -66,13 +74,21 @@ class Manifest:
         raise KeyError(f"no function {name!r} in {MANIFEST_PATH.name}")
 
 
+def _function(raw: dict[str, Any]) -> FunctionSpec:
+    trigger = raw.get("trigger") or {}
+    triggers = tuple(trigger) if isinstance(trigger, list) else ((trigger,) if trigger else ())
+    return FunctionSpec(
+        name=raw["name"], handler=raw["handler"], trigger=triggers[0] if triggers else {},
+        timeout=int(raw.get("timeout", 60)), memory=int(raw.get("memory", 512)),
+        env=tuple(raw.get("env") or ()), permissions=dict(raw.get("permissions") or {}), triggers=triggers,
+    )
+
+
 def load_manifest(path: Path = MANIFEST_PATH) -> Manifest:
     raw = yaml.safe_load(path.read_text()) or {}
     return Manifest(
         queues=tuple(QueueSpec(**q) for q in raw.get("queues") or []),
         tables=tuple(TableSpec(**t) for t in raw.get("tables") or []),
         state_machines=tuple(StateMachineSpec(**s) for s in raw.get("state_machines") or []),
-        functions=tuple(
-            FunctionSpec(**{**f, "env": tuple(f.get("env") or ())}) for f in raw.get("functions") or []
-        ),
+        functions=tuple(_function(f) for f in raw.get("functions") or []),
     )
