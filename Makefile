@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test test-fast lint stop api migrate
+.PHONY: help venv demo test lint stop migrate package
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make lint   - ruff"
+	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
 	@echo "make stop   - stop the local PostgreSQL and moto servers"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -38,6 +39,11 @@ lint: venv
 
 migrate: venv
 	$(PY) -m localdev.services -- true
+
+package: venv
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-3} $(PY) -m infra.package --out dist
+	$(PY) -m cfnlint dist/template.json
+	@echo "dist/template.json is valid (cfn-lint); deploy: see docs/deploy.md"
 
 stop: venv
 	-$(PY) -m localdev.moto_server stop
