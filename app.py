@@ -3,3 +3,7 @@
 from chalice import Chalice
 
 app = Chalice(app_name="julo-reminders")
+
+from chalicelib.http.health import health  # noqa: E402
+
+app.register_blueprint(health)
