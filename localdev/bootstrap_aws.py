@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib import aws, config, resources
+from chalicelib.emails.ses import sender_address
 from localdev.manifest import ROOT, Manifest, load_manifest
 
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/julo-local-stepfunctions"
@@ -25,6 +26,7 @@ class Bootstrapped:
     queue_urls: dict[str, str] = field(default_factory=dict)
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)
+    ses_identities: list[str] = field(default_factory=list)
 
 
 def render_definition(path: Path, queue_urls: dict[str, str]) -> str:
@@ -93,6 +95,10 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
                 "stateMachineArn"
             ]
         out.state_machine_arns[sm.name] = arn
+    if any(f.permissions.get("ses_send") for f in manifest.functions):
+        # SES (and moto) refuse to send from an unverified identity
+        aws.client("ses").verify_email_identity(EmailAddress=sender_address())
+        out.ses_identities.append(sender_address())
     resources.forget_lookups()
     return out
 

@@ -1,0 +1,1 @@
+"""Disbursement status events: validation, transition rules, applying one event."""

@@ -1,0 +1,152 @@
+"""Apply one disbursement event in one PostgreSQL transaction.
+
+- A known ``event_id`` is a no-op (``DUPLICATE``).
+- An event older than the newest one already applied is recorded and ignored (``STALE``):
+  the status never moves back.
+- A move the transition rules allow is applied (``APPLIED``); an event repeating the current
+  status is recorded (``UNCHANGED``).
+- A refused move raises ``TransitionRefused`` and records nothing, so the message is
+  retried (an earlier event may still be on its way, e.g. COMPLETED before PENDING) and goes
+  to the DLQ once its retries are spent.
+- COMPLETED: application -> 180 and loan INACTIVE -> CURRENT with ``fund_transfer_ts``,
+  ``application_history`` appended, and the repayment-calendar email put in the outbox.
+  FAILED: application -> 181, history appended. FAILED -> INITIATED: ``retry_times`` + 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import psycopg2.extensions
+
+from chalicelib.db import transaction
+from chalicelib.disbursements.event import DisbursementEvent
+from chalicelib.disbursements.transitions import Move, classify, is_retry
+from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+
+
+class UnknownDisbursement(LookupError):
+    pass
+
+
+class TransitionRefused(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: Outcome
+    status_before: DisbursementStatus | None
+    status_after: DisbursementStatus | None
+    email_queued: bool = False
+
+
+SELECT_SEEN = "SELECT 1 FROM disbursement_event WHERE event_id = %s"
+LOCK_DISBURSEMENT = """
+SELECT d.disburse_status, d.last_event_at, l.loan_id, a.application_id,
+       a.application_status_code, a.email
+FROM disbursement d
+JOIN loan l ON l.loan_id = d.loan_id
+JOIN application a ON a.application_id = l.application_id
+WHERE d.disbursement_id = %s
+FOR UPDATE OF d, l, a
+"""
+UPDATE_DISBURSEMENT = """
+UPDATE disbursement
+SET disburse_status = %(status)s,
+    last_event_at = GREATEST(last_event_at, %(occurred_at)s),
+    retry_times = retry_times + %(retry)s,
+    external_id = COALESCE(%(external_id)s, external_id),
+    udate = now()
+WHERE disbursement_id = %(disbursement_id)s
+"""
+TOUCH_LAST_EVENT = """
+UPDATE disbursement SET last_event_at = GREATEST(last_event_at, %s) WHERE disbursement_id = %s
+"""
+INSERT_EVENT = """
+INSERT INTO disbursement_event (event_id, disbursement_id, status, occurred_at, outcome, status_before)
+VALUES (%s, %s, %s, %s, %s, %s)
+"""
+SET_APPLICATION_STATUS = """
+UPDATE application SET application_status_code = %s, udate = now() WHERE application_id = %s
+"""
+INSERT_HISTORY = """
+INSERT INTO application_history (application_id, status_old, status_new, change_reason, cdate)
+VALUES (%s, %s, %s, %s, %s)
+"""
+ACTIVATE_LOAN = """
+UPDATE loan SET loan_status_code = %s, fund_transfer_ts = %s, udate = now()
+WHERE loan_id = %s AND loan_status_code = %s
+"""
+QUEUE_EMAIL = """
+INSERT INTO email_outbox (disbursement_id, kind, recipient) VALUES (%s, 'repayment_calendar', %s)
+ON CONFLICT (disbursement_id, kind) DO NOTHING
+"""
+
+
+def _set_application_status(
+    cur, application_id: int, old: int, new: int, reason: str, event: DisbursementEvent,
+) -> None:
+    if old == new:
+        return
+    cur.execute(SET_APPLICATION_STATUS, (new, application_id))
+    cur.execute(INSERT_HISTORY, (application_id, old, new, reason, event.occurred_at))
+
+
+def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
+    with transaction(conn) as cur:
+        cur.execute(LOCK_DISBURSEMENT, (event.disbursement_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise UnknownDisbursement(f"disbursement {event.disbursement_id} does not exist")
+        status_s, last_event_at, loan_id, application_id, app_status, email = row
+        current = DisbursementStatus(status_s)
+        # checked after the row lock, so two deliveries of one event cannot both pass
+        cur.execute(SELECT_SEEN, (event.event_id,))
+        if cur.fetchone():
+            return Applied(Outcome.DUPLICATE, None, None)
+
+        if last_event_at is not None and event.occurred_at < last_event_at:
+            cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
+                                       Outcome.STALE.value, current.value))
+            return Applied(Outcome.STALE, current, current)
+
+        move = classify(current, event.status)
+        if move is Move.REFUSED:
+            raise TransitionRefused(
+                f"disbursement {event.disbursement_id}: {current.value} -> {event.status.value} is not allowed"
+            )
+        if move is Move.UNCHANGED:
+            cur.execute(TOUCH_LAST_EVENT, (event.occurred_at, event.disbursement_id))
+            cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
+                                       Outcome.UNCHANGED.value, current.value))
+            return Applied(Outcome.UNCHANGED, current, current)
+
+        cur.execute(UPDATE_DISBURSEMENT, {
+            "status": event.status.value, "occurred_at": event.occurred_at,
+            "retry": 1 if is_retry(current, event.status) else 0, "external_id": event.external_id,
+            "disbursement_id": event.disbursement_id,
+        })
+        email_queued = False
+        reason = f"disbursement {event.disbursement_id} {event.status.value.lower()}"
+        if event.status is DisbursementStatus.COMPLETED:
+            _set_application_status(cur, application_id, app_status, ApplicationStatus.FUND_DISBURSAL_SUCCESSFUL,
+                                    reason, event)
+            cur.execute(ACTIVATE_LOAN, (LoanStatus.CURRENT, event.occurred_at, loan_id, LoanStatus.INACTIVE))
+            if email:
+                cur.execute(QUEUE_EMAIL, (event.disbursement_id, email))
+                email_queued = cur.rowcount == 1
+        elif event.status is DisbursementStatus.FAILED:
+            _set_application_status(cur, application_id, app_status, ApplicationStatus.FUND_DISBURSAL_FAILED,
+                                    reason, event)
+        cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
+                                   Outcome.APPLIED.value, current.value))
+        return Applied(Outcome.APPLIED, current, event.status, email_queued)

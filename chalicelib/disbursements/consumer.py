@@ -1,0 +1,37 @@
+"""One SQS message of ``disbursement-events``: validate, apply, send the email if due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg2.extensions
+
+from chalicelib.disbursements.apply import Applied, apply_event
+from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
+from chalicelib.disbursements.event import parse_event
+from chalicelib.logs import get_logger
+
+logger = get_logger("disbursement-events")
+
+
+@dataclass(frozen=True)
+class Handled:
+    applied: Applied
+    email: Sent | None
+
+
+def handle_message(
+    conn: psycopg2.extensions.connection, body: str, mailer: Mailer, sender: str, now: datetime | None = None,
+) -> Handled:
+    """Raises InvalidEvent, UnknownDisbursement or TransitionRefused for a message to retry / dead-letter."""
+    event = parse_event(body)
+    applied = apply_event(conn, event)
+    ids = {"event_id": event.event_id, "disbursement_id": event.disbursement_id, "status": event.status.value}
+    logger.info("disbursement event", extra={**ids, "outcome": applied.outcome.value,
+                                              "status_before": applied.status_before})
+    # Always try the outbox, also for a duplicate: it may be the retry of a failed send.
+    sent = send_calendar_email(conn, event.disbursement_id, mailer, sender, now or datetime.now(UTC))
+    if sent:
+        logger.info("repayment calendar emailed", extra={**ids, "ses_message_id": sent.message_id})
+    return Handled(applied, sent)

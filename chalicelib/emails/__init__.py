@@ -1,0 +1,1 @@
+"""Outgoing email: money formatting, MIME building, the SES adapter."""
