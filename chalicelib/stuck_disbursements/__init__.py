@@ -1,0 +1,1 @@
+"""The daily stuck-disbursement report: query, settings, .xlsx writer, Slack upload."""
