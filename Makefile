@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help venv demo test lint stop migrate package
+.PHONY: localstack-up localstack-down db-dump db-restore
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
@@ -16,6 +17,9 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
 	@echo "make stop   - stop the local PostgreSQL and moto servers"
+	@echo "make localstack-up / localstack-down - the system on LocalStack + PostgreSQL (needs Docker)"
+	@echo "make db-dump - pg_dump -Fc of the database into backups/"
+	@echo "make db-restore FILE=backups/julo-....dump - restore in the background (progress log)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -48,3 +52,24 @@ package: venv
 stop: venv
 	-$(PY) -m localdev.moto_server stop
 	-$(PY) -m localdev.postgres stop
+
+COMPOSE := docker compose -f localstack/docker-compose.yml
+DOCKER_CHECK := docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || { \
+	echo "this target needs a running Docker engine with the compose plugin (docker compose)," \
+	     "which is not usable here; without Docker use make demo / make test (moto)."; exit 1; }
+
+localstack-up: venv
+	@$(DOCKER_CHECK)
+	$(PY) -m localdev.localstack_hooks --check
+	$(COMPOSE) up -d --build --wait
+	@echo "LocalStack on http://localhost:4566, PostgreSQL on 127.0.0.1:55433, API on http://127.0.0.1:8000"
+
+localstack-down:
+	@$(DOCKER_CHECK)
+	$(COMPOSE) down -v
+
+db-dump: venv
+	$(PY) -m localdev.db_backup dump
+
+db-restore: venv
+	$(PY) -m localdev.db_backup restore --file "$(FILE)"
