@@ -26,6 +26,7 @@ from chalicelib.business_date import default_demo_date, parse_date
 from chalicelib.demo_data import load
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
+from localdev.demo_disbursements import step_disbursements
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,7 @@ def step_t3_selection(ctx: DemoContext) -> None:
 STEPS: list[Callable[[DemoContext], None]] = [
     step_load_data,
     step_t3_selection,
+    step_disbursements,
 ]
 
 
