@@ -27,7 +27,7 @@ from chalicelib import db
 from localdev import moto_server
 
 # Tables whose rows come from migrations or the reference-data sync; never truncated.
-REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line"}
+REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line", "pn_blast_title", "pn_redirect_page"}
 
 
 def _worker() -> str:
