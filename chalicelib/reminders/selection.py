@@ -61,12 +61,14 @@ def iter_t3_payments(
     only_unsuccessful_robocall: bool = False,
     order_by: str = "payment_id",
     batch_size: int = 10_000,
+    for_whatsapp: bool = False,
 ) -> Iterator[DuePayment]:
     """Stream the T-3 payments of ``zone`` for ``business_date``.
 
     ``only_unsuccessful_robocall`` restricts to payments whose robocall has not yet
     succeeded (the retry stages). Paid payments are always excluded, so a borrower who
-    paid between two slots is not called again.
+    paid between two slots is not called again. ``for_whatsapp`` (the WhatsApp stage) keeps
+    only borrowers whose number has WhatsApp and who have not been messaged yet.
     """
     if order_by not in ORDERINGS:
         raise ValueError(f"order_by must be one of {sorted(ORDERINGS)}")
@@ -78,6 +80,7 @@ def iter_t3_payments(
         "paid_threshold": PAID_THRESHOLD,
         "active_loan_statuses": list(ACTIVE_LOAN_STATUSES),
         "only_unsuccessful_robocall": only_unsuccessful_robocall,
+        "for_whatsapp": for_whatsapp,
     }
     with conn.cursor(name=f"t3_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = batch_size

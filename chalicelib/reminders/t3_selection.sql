@@ -2,6 +2,7 @@
 -- Unpaid payments due on %(due_date)s (= business date + 3), robocall active, on an active
 -- (disbursed, not paid-off) loan, whose borrower's postal code maps to %(zone)s. Borrowers
 -- with a missing or malformed postal code count as %(fallback_zone)s (zone_fallback = true).
+-- for_whatsapp (the WhatsApp stage): only borrowers with WhatsApp who were not messaged yet.
 SELECT p.payment_id,
        p.loan_id,
        l.application_id,
@@ -33,3 +34,4 @@ WHERE p.due_date = %(due_date)s
   AND l.loan_status_code = ANY(%(active_loan_statuses)s)
   AND COALESCE(z.zone, %(fallback_zone)s) = %(zone)s
   AND (NOT %(only_unsuccessful_robocall)s OR NOT p.is_success_robocall)
+  AND (NOT %(for_whatsapp)s OR (p.is_whatsapp AND a.has_whatsapp_1 AND NOT p.is_whatsapp_blasted))

@@ -1,0 +1,89 @@
+"""Small adapters over SQS and Step Functions for the reminder workflow (built on chalicelib.aws)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from chalicelib import aws, resources
+
+SQS_BATCH = 10
+
+
+class ChunkQueue:
+    """Sends dispatch chunks to a queue, ten messages per ``SendMessageBatch`` call."""
+
+    def __init__(self, queue_name: str) -> None:
+        self.url = resources.queue_url(queue_name)
+        self.sqs = aws.client("sqs")
+
+    def send(self, bodies: Iterable[dict[str, Any]]) -> int:
+        sent = 0
+        batch: list[dict[str, Any]] = []
+        for body in bodies:
+            batch.append(body)
+            if len(batch) == SQS_BATCH:
+                sent += self._send_batch(batch)
+                batch = []
+        if batch:
+            sent += self._send_batch(batch)
+        return sent
+
+    def _send_batch(self, bodies: list[dict[str, Any]]) -> int:
+        entries = [{"Id": str(i), "MessageBody": json.dumps(b, separators=(",", ":"))} for i, b in enumerate(bodies)]
+        resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+        failed = resp.get("Failed") or []
+        if failed:
+            retry = [e for e in entries if e["Id"] in {f["Id"] for f in failed}]
+            resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=retry)
+            if resp.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(resp['Failed'])} dispatch chunks: {resp['Failed'][0]}")
+        return len(entries)
+
+
+class TaskCallbacks:
+    """Step Functions callback-task API: report a stage's result or keep its token alive."""
+
+    def __init__(self) -> None:
+        self.sfn = aws.client("stepfunctions")
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self.sfn.send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32_000])
+
+    def heartbeat(self, task_token: str) -> bool:
+        """Keep the stage alive; False if the task has already closed (timed out, retried, done)."""
+        try:
+            self.sfn.send_task_heartbeat(taskToken=task_token)
+        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
+                self.sfn.exceptions.InvalidToken):
+            return False
+        return True
+
+
+class Executions:
+    """Starts and inspects executions of one state machine."""
+
+    def __init__(self, state_machine: str) -> None:
+        self.sfn = aws.client("stepfunctions")
+        self.arn = resources.state_machine_arn(state_machine)
+
+    def execution_arn(self, name: str) -> str:
+        return self.arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.sfn.describe_execution(executionArn=self.execution_arn(name))
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+
+    def start(self, name: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(execution ARN, None) when started; (None, reason) when the name was already used."""
+        try:
+            resp = self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(payload))
+        except self.sfn.exceptions.ExecutionAlreadyExists as exc:
+            return None, str(exc)
+        return resp["executionArn"], None

@@ -1,0 +1,134 @@
+"""A dispatch chunk: place one stage's calls or messages for up to CHUNK_SIZE payments.
+
+For each payment: claim the ledger entry first (conditional write; a payment already claimed
+for this date and stage is never called again — redelivery or restarted stage), call the
+provider (rate-limited, bounded retries), record the result. Then count the chunk once on
+the stage record; whoever finishes the last chunk completes the stage's task token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg2.extensions
+
+from chalicelib import config
+from chalicelib.logs import get_logger
+from chalicelib.reminders import templates
+from chalicelib.reminders.adapters import TaskCallbacks
+from chalicelib.reminders.ledger import ATTEMPTING, FAILED, PLACED, Ledger
+from chalicelib.reminders.outcomes import CallbackRef
+from chalicelib.reminders.providers import ProviderError, VoiceClient, WhatsAppClient, international
+from chalicelib.reminders.stage_worker import complete_if_done
+from chalicelib.reminders.stages import Stage
+from chalicelib.zones import Zone
+
+logger = get_logger("reminders")
+
+MARK_BLASTED_SQL = (
+    "UPDATE payment SET is_whatsapp_blasted = TRUE WHERE payment_id = ANY(%s) AND NOT is_whatsapp_blasted"
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    zone: Zone
+    business_date: date
+    stage: Stage
+    attempt: int
+    chunk_id: str
+    payments: list[dict[str, Any]]
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Chunk:
+        try:
+            payments = body["payments"]
+            if not isinstance(payments, list) or not all(isinstance(p, dict) and "payment_id" in p for p in payments):
+                raise ValueError("payments must be a list of objects with payment_id")
+            return cls(Zone.parse(body["zone"]), date.fromisoformat(body["business_date"]), Stage(body["stage"]),
+                       int(body["attempt"]), str(body["chunk_id"]), payments)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"malformed dispatch chunk: {exc}") from exc
+
+
+def callback_base_url() -> str:
+    return config.env_str("REMINDER_CALLBACK_BASE_URL", "").rstrip("/")
+
+
+def robocall_event_url(ref: CallbackRef, template: str) -> str:
+    return f"{callback_base_url()}/v1/callbacks/robocall?ref={ref.encode()}&template={template}"
+
+
+class Dispatcher:
+    def __init__(self, conn: psycopg2.extensions.connection, *, ledger: Ledger | None = None,
+                 voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
+                 tasks: TaskCallbacks | None = None) -> None:
+        self.conn = conn
+        self.ledger = ledger or Ledger()
+        self.tasks = tasks or TaskCallbacks()
+        self._voice, self._whatsapp = voice, whatsapp
+
+    @property
+    def voice(self) -> VoiceClient:
+        if self._voice is None:
+            self._voice = VoiceClient()
+        return self._voice
+
+    @property
+    def whatsapp(self) -> WhatsAppClient:
+        if self._whatsapp is None:
+            self._whatsapp = WhatsAppClient()
+        return self._whatsapp
+
+    def _place(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, int]:
+        ref = CallbackRef(int(p["payment_id"]), chunk.business_date, chunk.stage)
+        due = date.fromisoformat(p["due_date"])
+        tpl = templates.templates_for(p.get("product"))
+        to = international(p.get("phone") or "")
+        if chunk.stage is Stage.WHATSAPP:
+            params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]))
+            accepted = self.whatsapp.send_template(to, tpl.whatsapp_template, params, ref.encode())
+        else:
+            text = templates.robocall_text(p.get("product"), p["name"], int(p["amount"]), due)
+            accepted = self.voice.call(to, text, robocall_event_url(ref, tpl.robocall_template))
+        return accepted.provider_id, accepted.attempts
+
+    def run(self, chunk: Chunk) -> dict[str, int]:
+        counts = {"placed": 0, "place_failed": 0}
+        sent_whatsapp: list[int] = []
+        for p in chunk.payments:
+            payment_id = int(p["payment_id"])
+            ids = {"payment_id": payment_id, "loan_id": p.get("loan_id"), "stage": str(chunk.stage),
+                   "zone": chunk.zone.name}
+            entry = self.ledger.claim(payment_id, chunk.business_date, chunk.stage, chunk.zone)
+            if entry is None:  # claimed before: never call twice; count what happened then
+                existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage)
+                status = existing.status if existing else ATTEMPTING
+                counts["placed" if status == PLACED else "place_failed"] += 1
+                if status == PLACED:
+                    sent_whatsapp.append(payment_id)
+                logger.info("already attempted; not called again", extra={**ids, "status": status})
+                continue
+            try:
+                provider_id, attempts = self._place(chunk, p)
+            except ProviderError as exc:
+                self.ledger.mark(entry, FAILED, attempts=exc.attempts, error=str(exc))
+                counts["place_failed"] += 1
+                logger.warning("provider gave up", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
+                continue
+            self.ledger.mark(entry, PLACED, attempts=attempts, provider_id=provider_id)
+            counts["placed"] += 1
+            sent_whatsapp.append(payment_id)
+        if chunk.stage is Stage.WHATSAPP and sent_whatsapp:
+            with self.conn.cursor() as cur:
+                cur.execute(MARK_BLASTED_SQL, (sent_whatsapp,))
+            self.conn.commit()
+        record = self.ledger.finish_chunk(chunk.zone, chunk.business_date, chunk.stage, chunk.attempt,
+                                          chunk.chunk_id, counts)
+        if record is not None:
+            if record.task_token:
+                self.tasks.heartbeat(record.task_token)
+            complete_if_done(self.ledger, self.tasks, record, chunk.zone, chunk.business_date, chunk.stage)
+        return counts

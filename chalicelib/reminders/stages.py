@@ -1,0 +1,78 @@
+"""The four stages of the T-3 workflow and their local slot times.
+
+robocall_1 08:00 → robocall_2 10:00 → robocall_3 12:00 → (wait for outcomes) → whatsapp.
+A stage's window ends at the next stage's slot; the WhatsApp window ends at
+``WHATSAPP_WINDOW_END`` local (no messages after a sensible hour).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from chalicelib import config
+from chalicelib.zones import Zone, local_to_utc
+
+WAIT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+WHATSAPP_WINDOW_END = time(18, 0)
+
+
+class Channel(StrEnum):
+    ROBOCALL = "robocall"
+    WHATSAPP = "whatsapp"
+
+
+class Stage(StrEnum):
+    ROBOCALL_1 = "robocall_1"
+    ROBOCALL_2 = "robocall_2"
+    ROBOCALL_3 = "robocall_3"
+    WHATSAPP = "whatsapp"
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.WHATSAPP if self is Stage.WHATSAPP else Channel.ROBOCALL
+
+    @property
+    def is_retry(self) -> bool:
+        return self in (Stage.ROBOCALL_2, Stage.ROBOCALL_3)
+
+    @property
+    def next(self) -> Stage | None:
+        order = list(Stage)
+        i = order.index(self)
+        return order[i + 1] if i + 1 < len(order) else None
+
+
+ROBOCALL_SLOTS = {Stage.ROBOCALL_1: time(8, 0), Stage.ROBOCALL_2: time(10, 0), Stage.ROBOCALL_3: time(12, 0)}
+
+
+def outcome_wait() -> timedelta:
+    """How long after the 12:00 retry the WhatsApp stage starts (``REMINDER_OUTCOME_WAIT_MINUTES``)."""
+    return timedelta(minutes=config.env_int("REMINDER_OUTCOME_WAIT_MINUTES", 60))
+
+
+def slot_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
+    """The UTC instant a stage is scheduled to start."""
+    if stage is Stage.WHATSAPP:
+        return slot_utc(zone, business_date, Stage.ROBOCALL_3) + outcome_wait()
+    return local_to_utc(zone, business_date, ROBOCALL_SLOTS[stage])
+
+
+def window_end_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
+    """When a stage must have finished: the next slot (the last one: end of the WhatsApp window)."""
+    nxt = stage.next
+    if nxt is None:
+        return local_to_utc(zone, business_date, WHATSAPP_WINDOW_END)
+    return slot_utc(zone, business_date, nxt)
+
+
+def wait_timestamp(instant: datetime) -> str:
+    """Step Functions Wait timestamp: UTC, exactly ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if instant.tzinfo is None:
+        raise ValueError("instant must be timezone-aware")
+    return instant.astimezone(UTC).strftime(WAIT_FORMAT)
+
+
+def scheduled_local(zone: Zone, business_date: date, stage: Stage) -> str:
+    """The slot in the borrower's local time, ISO 8601 with offset (e.g. ``...T10:00:00+08:00``)."""
+    return slot_utc(zone, business_date, stage).astimezone(zone.tzinfo).isoformat()

@@ -1,0 +1,172 @@
+"""Run the T-3 workflow for a business day on this machine: fake providers, the Chalice app over
+HTTP for their callbacks, the real state machine in moto, and Lambda-like SQS delivery.
+
+    with LocalReminderStack(seed=7, calls_per_second=500) as stack:
+        result = run_day(business_date, stack)
+
+Ordering (what two real hours between slots give in production): a stage message is delivered
+only once every dispatch queue is drained *and* the fake providers have no status callback
+outstanding, so a Wait that passes at once for a past date never lets the next stage select
+before the previous stage's outcomes are in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from datetime import time as clock_time
+from typing import Any
+
+from chalice.config import Config
+from chalice.local import LocalDevServer
+
+from chalicelib.reminders.adapters import Executions
+from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
+from chalicelib.zones import Zone, local_to_utc
+from localdev import lambda_runtime
+from localdev.fake_providers import FakeVoice, FakeWhatsApp
+from localdev.manifest import Manifest, load_manifest
+
+DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
+STAGE_FUNCTION = "reminder-stage"
+VOICE_SECRET = "local-voice-callback-secret"  # noqa: S105 (local fake's shared secret)
+WHATSAPP_SECRET = "local-whatsapp-app-secret"  # noqa: S105 (local fake's shared secret)
+
+
+class AppServer:
+    """The Chalice app (app.py) served over HTTP on a free 127.0.0.1 port, in a thread."""
+
+    def __init__(self) -> None:
+        from app import app  # the real API, routes and all
+
+        self._server = LocalDevServer(app, Config(), "127.0.0.1", 0)
+        self._thread = threading.Thread(target=self._server.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> AppServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server.server_close()
+
+
+@dataclass
+class LocalReminderStack:
+    seed: int = 7
+    calls_per_second: float = 200.0
+    messages_per_second: float = 200.0
+    provider_timeout: float = 2.0
+    backoff_base: float = 0.01
+    extra_env: dict[str, str] = field(default_factory=dict)
+    voice: FakeVoice = field(init=False)
+    whatsapp: FakeWhatsApp = field(init=False)
+    app: AppServer = field(init=False)
+    _saved_env: dict[str, str | None] = field(init=False, default_factory=dict)
+
+    def __enter__(self) -> LocalReminderStack:
+        self.app = AppServer().start()
+        self.voice = FakeVoice(secret=VOICE_SECRET, seed=self.seed,
+                               timeout_sleep=self.provider_timeout * 1.5).start()
+        self.whatsapp = FakeWhatsApp(secret=WHATSAPP_SECRET, seed=self.seed,
+                                     webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
+                                     timeout_sleep=self.provider_timeout * 1.5).start()
+        env = {
+            "REMINDER_CALLBACK_BASE_URL": self.app.url,
+            "VOICE_API_URL": self.voice.url,
+            "WHATSAPP_API_URL": f"{self.whatsapp.url}/v19.0",
+            "VOICE_API_TOKEN": self.voice.token,
+            "WHATSAPP_API_TOKEN": self.whatsapp.token,
+            "VOICE_CALLBACK_SECRET": VOICE_SECRET,
+            "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+            "CALLS_PER_SECOND": str(self.calls_per_second),
+            "WHATSAPP_MESSAGES_PER_SECOND": str(self.messages_per_second),
+            "PROVIDER_TIMEOUT_SECONDS": str(self.provider_timeout),
+            "PROVIDER_BACKOFF_BASE_SECONDS": str(self.backoff_base),
+            **self.extra_env,
+        }
+        for key, value in env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self.voice.stop()
+        self.whatsapp.stop()
+        self.app.stop()
+
+    def idle(self) -> bool:
+        return self.voice.outstanding_callbacks() == 0 and self.whatsapp.outstanding_callbacks() == 0
+
+
+@dataclass
+class DayResult:
+    starts: dict[str, dict[str, Any]]
+    executions: dict[str, dict[str, Any]]
+    wall_seconds: float
+
+
+def fire_zone_schedules(business_date: date, zones: Iterable[Zone], manifest: Manifest) -> dict[str, Any]:
+    """Fire each zone's 08:00-local schedule as EventBridge would (with the simulated business date)."""
+    starts = {}
+    for zone in zones:
+        spec = manifest.function(f"reminder-schedule-{zone.name.lower()}")
+        at = local_to_utc(zone, business_date, clock_time(8, 0))
+        starts[zone.name] = lambda_runtime.fire_schedule(spec, at, {"business_date": business_date.isoformat()})
+    return starts
+
+
+def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalReminderStack, *,
+                  manifest: Manifest | None = None, timeout: float = 300.0,
+                  between_stages: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Deliver stage and dispatch messages until every zone's execution has finished.
+
+    ``between_stages`` runs whenever the previous stage is fully done (dispatch drained, callbacks
+    in) and before the next stage message is delivered: what happens in the real hours between slots
+    (e.g. a borrower pays).
+    """
+    manifest = manifest or load_manifest()
+    zones = list(zones)
+    stage_fn = manifest.function(STAGE_FUNCTION)
+    executions = Executions(STATE_MACHINE)
+    deadline = time.monotonic() + timeout
+    while True:
+        lambda_runtime.drain(DISPATCH_FUNCTIONS, manifest=manifest, idle=stack.idle)
+        if between_stages is not None:
+            between_stages()
+        if lambda_runtime.deliver_sqs(stage_fn).received:
+            continue
+        described = {z.name: executions.describe(execution_name(z, business_date)) for z in zones}
+        if all(d is not None and d["status"] != "RUNNING" for d in described.values()) \
+                and lambda_runtime.queue_depth("reminder-stages") == 0:
+            return {name: d for name, d in described.items() if d is not None}
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"workflows still running after {timeout:.0f}s: "
+                               f"{[n for n, d in described.items() if d is None or d['status'] == 'RUNNING']}")
+        time.sleep(0.02)
+
+
+def run_day(business_date: date, stack: LocalReminderStack, zones: Iterable[Zone] = tuple(Zone),
+            manifest: Manifest | None = None, timeout: float = 300.0,
+            between_stages: Callable[[], None] | None = None) -> DayResult:
+    manifest = manifest or load_manifest()
+    zones = list(zones)
+    started = time.perf_counter()
+    starts = fire_zone_schedules(business_date, zones, manifest)
+    executions = run_workflows(business_date, zones, stack, manifest=manifest, timeout=timeout,
+                               between_stages=between_stages)
+    return DayResult(starts, executions, time.perf_counter() - started)

@@ -1,0 +1,136 @@
+"""A whole T-3 business day through the real state machine under moto, fake providers over HTTP,
+and the Chalice app receiving their signed callbacks."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date
+
+import pytest
+
+from chalicelib.reminders.ledger import Ledger
+from chalicelib.reminders.stages import Stage
+from chalicelib.statuses import PaymentStatus
+from chalicelib.zones import Zone
+from localdev.bootstrap_aws import bootstrap
+from localdev.demo_reminders import CALL_KEYS, call_rows, day_summary
+from localdev.reminder_day import LocalReminderStack, run_day
+from tests.factories import make_loan, make_partner
+
+BUSINESS_DATE = date(2026, 11, 20)
+DUE = date(2026, 11, 23)
+
+
+def _phone(n: int) -> str:
+    return f"0812000000{n:02d}"
+
+
+def _intl(n: int) -> str:
+    return "62" + _phone(n)[1:]
+
+
+@pytest.fixture
+def book(conn):
+    """Who is who: name -> (loan, forced robocall outcome)."""
+    people = {
+        "answers": dict(postcode="10110", phone=_phone(1)),                       # WIB, answers at 08:00
+        "never": dict(postcode="10110", phone=_phone(2), loan_amount=9_000_000),  # WIB, never answers
+        "pede": dict(postcode="90111", phone=_phone(3), product_line_code=100),   # WITA, PEDE, never answers
+        "no_wa": dict(postcode="97111", phone=_phone(4), has_whatsapp=False),     # WIT, no WhatsApp
+        "pays": dict(postcode="10110", phone=_phone(5)),                          # WIB, pays after 08:00 call
+        "inactive": dict(postcode="10110", phone=_phone(6), is_robocall_active=False),
+        "other_day": dict(postcode="10110", phone=_phone(7), due_dates=[date(2026, 11, 24)]),
+        "no_postcode": dict(postcode=None, phone=_phone(8)),                      # falls back to WIB
+        "already_paid": dict(postcode="10110", phone=_phone(9), payment_status=PaymentStatus.PAID_ON_TIME),
+    }
+    make_partner(conn, 1, "Lendana P2P")
+    made = {}
+    for name, kw in people.items():
+        kw.setdefault("due_dates", [DUE])
+        made[name] = make_loan(conn, fullname=name.title(), **kw)
+    conn.commit()
+    return made
+
+
+FORCED = {1: "human", 2: "busy", 3: "unanswered", 4: "machine", 5: "busy", 8: "human"}
+
+
+def test_a_whole_business_day(aws, conn, book):
+    bootstrap()
+    paid = []
+
+    def borrower_pays_between_slots() -> None:
+        pid = book["pays"].payment_ids[0]
+        if not paid and Ledger().get(pid, BUSINESS_DATE, Stage.ROBOCALL_1) is not None:
+            with conn.cursor() as cur:
+                cur.execute("UPDATE payment SET payment_status_code = %s WHERE payment_id = %s",
+                            (int(PaymentStatus.PAID_ON_TIME), pid))
+            conn.commit()
+            paid.append(pid)
+
+    with LocalReminderStack(seed=3) as stack:
+        for n, outcome in FORCED.items():
+            stack.voice.force_outcome(_intl(n), outcome)
+        result = run_day(BUSINESS_DATE, stack, between_stages=borrower_pays_between_slots)
+        records = list(stack.voice.records) + list(stack.whatsapp.records)
+        assert stack.voice.callbacks_failed == 0 and stack.whatsapp.callbacks_failed == 0
+
+    assert paid, "the paying borrower was called at 08:00"
+    assert {z: d["status"] for z, d in result.executions.items()} == {"WIB": "SUCCEEDED", "WITA": "SUCCEEDED",
+                                                                       "WIT": "SUCCEEDED"}
+    rows = call_rows(conn, records)
+    assert all(tuple(r) == CALL_KEYS for r in rows)
+    by_payment: dict[int, list[str]] = defaultdict(list)
+    for r in rows:
+        by_payment[r["payment_id"]].append(r["stage"])
+    pid = {name: loan.payment_ids[0] for name, loan in book.items()}
+
+    assert by_payment[pid["answers"]] == ["robocall_1"]
+    assert by_payment[pid["no_postcode"]] == ["robocall_1"]
+    assert by_payment[pid["pays"]] == ["robocall_1"]                # paid at 09:30: not called at 10:00
+    assert by_payment[pid["never"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp"]
+    assert by_payment[pid["pede"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp"]
+    assert by_payment[pid["no_wa"]] == ["robocall_1", "robocall_2", "robocall_3"]  # no WhatsApp number
+    for name in ("inactive", "other_day", "already_paid"):
+        assert pid[name] not in by_payment
+
+    pede = [r for r in rows if r["payment_id"] == pid["pede"]]
+    assert {r["template"] for r in pede} == {"pede_t3_robocall_v1", "pede_t3_reminder_v1"}
+    assert {r["product"] for r in pede} == {"PEDE"}
+    never = [r for r in rows if r["payment_id"] == pid["never"]]
+    assert {r["template"] for r in never} == {"julo_t3_robocall_v1", "julo_t3_reminder_v1"}
+    # slot times in the borrower's own zone
+    assert [r["scheduled_local"] for r in pede][:3] == [
+        "2026-11-20T08:00:00+08:00", "2026-11-20T10:00:00+08:00", "2026-11-20T12:00:00+08:00"]
+    assert {r["zone"] for r in rows if r["payment_id"] == pid["no_wa"]} == {"WIT"}
+    assert [r["outcome"] for r in rows if r["payment_id"] == pid["answers"]] == ["human"]
+
+    # the WhatsApp message carries the loan details as template variables
+    wa = [rec for rec in records if rec.channel == "whatsapp" and rec.body["to"] == _intl(3)]
+    assert len(wa) == 1
+    params = [p["text"] for p in wa[0].body["template"]["components"][0]["parameters"]]
+    assert params[0] == "Pede" and params[2] == "23 November 2026"
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT payment_id, is_success_robocall, is_whatsapp_blasted FROM payment")
+        state = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+    assert state[pid["answers"]] == (True, False)
+    assert state[pid["never"]] == (False, True)
+    assert state[pid["pede"]] == (False, True)
+    assert state[pid["no_wa"]] == (False, False)
+
+    summary = day_summary(BUSINESS_DATE)
+    wib = summary["zones"]["WIB"]
+    assert wib["zone_fallback"] == 1
+    assert wib["stages"]["robocall_1"] == {"selected": 4, "placed": 4, "succeeded": 2, "failed": 2,
+                                           "not_placed": 0}
+    assert wib["stages"]["robocall_2"]["selected"] == 1
+    assert wib["stages"]["whatsapp"]["selected"] == 1 and wib["stages"]["whatsapp"]["placed"] == 1
+    wit = summary["zones"]["WIT"]
+    assert wit["stages"]["robocall_3"] == {"selected": 1, "placed": 1, "succeeded": 0, "failed": 1,
+                                           "not_placed": 0}
+    assert wit["stages"]["whatsapp"]["selected"] == 0
+    # the execution's own output is the same summary
+    assert json.loads(result.executions["WITA"]["output"])["stages"] == summary["zones"]["WITA"]["stages"]
+    assert set(Zone.__members__) == set(summary["zones"])
