@@ -124,3 +124,16 @@ def test_rupiah_examples_and_type_guard():
     assert format_rupiah(999) == "Rp 999"
     with pytest.raises(TypeError):
         format_rupiah(1250.0)  # type: ignore[arg-type]
+
+
+@given(st.dates(min_value=date(2024, 1, 1), max_value=date(2035, 12, 31)), st.sampled_from(list(Zone)),
+       st.integers(min_value=0, max_value=10**11))
+def test_event_is_on_the_due_date_in_the_borrowers_zone(due, zone, amount):
+    subject = CalendarLoan(3, ProductFamily.JULO, "BNI", "8277123", zone, (Installment(9, 1, due, amount),))
+    (ev,) = Calendar.from_ical(calendar_bytes(subject, STAMP)).walk("VEVENT")
+    start = ev.decoded("DTSTART")
+    assert start.tzinfo is not None and start.utcoffset() == timedelta(0)
+    local = start.astimezone(zone.tzinfo)
+    assert local.date() == due and local.hour == 9
+    assert ev.decoded("DTEND") > start
+    assert format_rupiah(amount) in str(ev["SUMMARY"])
