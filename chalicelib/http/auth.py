@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from chalicelib.http.errors import Forbidden, Unauthorized
 
 API_KEY_HEADER = "x-api-key"
 KEY_PREFIX_LEN = 8
+# What new_key() produces (and a little slack); anything else is rejected before any SQL.
+KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-]{11,128}")
 
 FIND_KEY_BY_PREFIX = """
 SELECT api_key_id, partner_id, scope, key_hash
@@ -62,6 +65,8 @@ def authenticate(conn: psycopg2.extensions.connection, headers: dict[str, str] |
     key = _header(headers, API_KEY_HEADER)
     if not key:
         raise Unauthorized("missing x-api-key header")
+    if not KEY_SHAPE.fullmatch(key):
+        raise Unauthorized("invalid API key")
     digest = hash_key(key)
     with conn.cursor() as cur:
         cur.execute(FIND_KEY_BY_PREFIX, (key[:KEY_PREFIX_LEN + 3],))

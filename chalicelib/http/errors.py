@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice import ChaliceViewError, Response
 
 from chalicelib.logs import get_logger
 
@@ -63,6 +63,12 @@ def error_response(status: int, code: str, message: str) -> Response:
     )
 
 
+def chalice_error_code(name: str) -> str:
+    """``BadRequestError`` → ``bad_request`` (Chalice's error class names as our codes)."""
+    name = name.removesuffix("Error") or name
+    return "".join(("_" + c.lower()) if c.isupper() else c for c in name).lstrip("_")
+
+
 def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator for Chalice views: ApiError → its status; anything else → a bare 500."""
 
@@ -72,6 +78,8 @@ def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message)
+        except ChaliceViewError as exc:  # e.g. BadRequestError from a malformed JSON body
+            return error_response(exc.STATUS_CODE, chalice_error_code(type(exc).__name__), str(exc))
         except Exception:
             logger.exception("unhandled error in %s", view.__name__)
             return error_response(500, "internal_error", "internal error")

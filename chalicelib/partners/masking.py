@@ -1,0 +1,36 @@
+"""Masking borrower PII for funders: ``Budi Wahyuni`` → ``B**** Wa****``, ``johndoe@gmail.com`` → ``j***@gmail.com``.
+
+Guarantees (property-tested): a masked name never contains the full name nor any whole word
+of it (each word shows at most one character less than its length, then a fixed ``****`` that
+hides the length); a masked email never contains the full address.
+"""
+
+from __future__ import annotations
+
+NAME_STARS = "****"
+EMAIL_STARS = "***"
+
+
+def _mask_word(word: str, shown: int) -> str:
+    return word[: min(shown, len(word) - 1)] + NAME_STARS
+
+
+def mask_name(fullname: str | None) -> str | None:
+    """First word keeps 1 character, later words 2, never a whole word."""
+    if fullname is None:
+        return None
+    words = fullname.split()
+    return " ".join(_mask_word(w, 1 if i == 0 else 2) for i, w in enumerate(words))
+
+
+def mask_email(email: str | None) -> str | None:
+    """Keep the first character of the local part and the domain."""
+    if email is None:
+        return None
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return EMAIL_STARS
+    masked_local = (local[0] if len(local) > 1 and local[0] != "*" else "") + EMAIL_STARS
+    if masked_local.endswith(local):  # a local part made of stars: hide the domain too
+        return f"{EMAIL_STARS}@{EMAIL_STARS}"
+    return f"{masked_local}@{domain}"

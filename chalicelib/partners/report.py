@@ -1,0 +1,107 @@
+"""The partner report: one row per application of the partner, with the summary's figures.
+
+Rows come in ``(cdate, application_id)`` order, a page at a time (keyset cursor). Names and
+emails are masked: funders do not need borrower PII. Σ of every row's figures = the summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2.extensions
+import psycopg2.extras
+
+from chalicelib.partners import cursors
+from chalicelib.partners.figures import Figures
+from chalicelib.partners.masking import mask_email, mask_name
+from chalicelib.statuses import APPLICATION_STATUS_LABELS
+from chalicelib.zones import Zone
+
+REPORT_PAGE_SQL = (Path(__file__).with_name("sql") / "report_page.sql").read_text()
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 100
+# `from` / `to` are business dates in Jakarta time (WIB), like every date the lender reports.
+REPORT_DATE_ZONE = Zone.WIB
+
+CSV_COLUMNS = (
+    "application_xid", "cdate", "status", "status_code", "loan_purpose", "credit_grade", "loan_amount",
+    "loan_duration", "disbursement", "outstanding", "repayment", "principal", "interest", "late_fee", "fee",
+    "net_profit", "fullname", "email",
+)
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    partner_id: int
+    limit: int = DEFAULT_LIMIT
+    after: cursors.Position | None = None
+    from_date: date | None = None
+    to_date: date | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=REPORT_DATE_ZONE.tzinfo)
+
+
+def report_page(conn: psycopg2.extensions.connection, query: ReportQuery) -> ReportPage:
+    params = {
+        "partner_id": query.partner_id,
+        "after_cdate": query.after.cdate if query.after else None,
+        "after_id": query.after.application_id if query.after else None,
+        "from_ts": _day_start(query.from_date) if query.from_date else None,
+        "to_ts": _day_start(query.to_date + timedelta(days=1)) if query.to_date else None,
+        "status": query.status,
+        "limit": query.limit + 1,  # one extra row says whether there is a next page
+    }
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(REPORT_PAGE_SQL, params)
+        records = cur.fetchall()
+    more = len(records) > query.limit
+    records = records[: query.limit]
+    next_cursor = None
+    if more:
+        last = records[-1]
+        next_cursor = cursors.encode(cursors.Position(last["cdate"], last["application_id"]))
+    return ReportPage([_row(r) for r in records], next_cursor)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    figures = Figures(
+        disbursement=int(record["disbursement"]), outstanding=int(record["outstanding"]),
+        principal=int(record["principal"]), interest=int(record["interest"]),
+        late_fee=int(record["late_fee"]), fee=int(record["fee"]),
+    )
+    code = record["application_status_code"]
+    return {
+        "application_xid": record["application_xid"],
+        "cdate": record["cdate"].isoformat(),
+        "status": APPLICATION_STATUS_LABELS.get(code, f"Status {code}"),
+        "status_code": code,
+        "loan_purpose": record["loan_purpose"],
+        "credit_grade": record["credit_grade"],
+        "loan_amount": None if record["loan_amount"] is None else int(record["loan_amount"]),
+        "loan_duration": record["loan_duration"],
+        **figures.as_dict(),
+        "fullname": mask_name(record["fullname"]),
+        "email": mask_email(record["email"]),
+    }
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
