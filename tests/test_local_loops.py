@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,11 +17,14 @@ from localdev.bootstrap_aws import bootstrap
 from localdev.manifest import FunctionSpec, Manifest, QueueSpec
 from tests import runtime_probe_handlers
 
+# unique names: against a shared LocalStack, queues outlive the test run
+RUN = uuid.uuid4().hex[:8]
+QUEUE, DLQ = f"loop-events-{RUN}", f"loop-events-{RUN}-dlq"
 SQS_MANIFEST = Manifest(
-    queues=(QueueSpec("loop-events", dlq="loop-events-dlq", max_receive_count=2, visibility_timeout=30),),
+    queues=(QueueSpec(QUEUE, dlq=DLQ, max_receive_count=2, visibility_timeout=30),),
     tables=(), state_machines=(),
     functions=(FunctionSpec("loop-consumer", "tests.runtime_probe_handlers.handler",
-                            {"sqs": "loop-events", "batch_size": 10}),),
+                            {"sqs": QUEUE, "batch_size": 10}),),
 )
 
 
@@ -29,20 +33,20 @@ def test_workers_process_good_messages_once_and_dead_letter_the_poison_one(aws, 
     urls = bootstrap(SQS_MANIFEST).queue_urls
     sqs = aws_clients.client("sqs")
     bodies = [{"n": 1}, {"poison": True}, {"n": 2}]
-    sqs.send_message_batch(QueueUrl=urls["loop-events"],
+    sqs.send_message_batch(QueueUrl=urls[QUEUE],
                            Entries=[{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)])
     beat = tmp_path / "async.heartbeat"
     totals = workers.run(SQS_MANIFEST, heartbeat_path=beat, max_rounds=6, sleep=lambda _s: None)
     assert sorted(runtime_probe_handlers.PROCESSED) == [1, 2]
     assert totals.deliveries["loop-consumer"].succeeded == 2
-    dead = sqs.receive_message(QueueUrl=urls["loop-events-dlq"], MaxNumberOfMessages=10).get("Messages", [])
+    dead = sqs.receive_message(QueueUrl=urls[DLQ], MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"]) for m in dead] == [{"poison": True}]
     assert heartbeat.age_seconds(beat) is not None and totals.rounds == 6
 
 
 def test_workers_survive_a_missing_queue_and_keep_beating(aws, tmp_path):
     missing = Manifest(queues=(), tables=(), state_machines=(), functions=(
-        FunctionSpec("ghost", "tests.runtime_probe_handlers.handler", {"sqs": "never-created-queue"}),))
+        FunctionSpec("ghost", "tests.runtime_probe_handlers.handler", {"sqs": f"never-created-{RUN}"}),))
     beat = tmp_path / "async.heartbeat"
     naps: list[float] = []
     totals = workers.run(missing, heartbeat_path=beat, max_rounds=3, sleep=naps.append, idle_sleep=0.5)

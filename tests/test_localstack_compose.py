@@ -288,3 +288,11 @@ def test_every_schedule_in_the_manifest_is_supported():
 
     for s in scheduler.schedules(load_manifest()):
         assert 0 <= s.cron.hour <= 23
+
+
+def test_app_containers_never_call_real_providers_by_default(compose):
+    env = compose["x-app-env"]
+    for key in ("VOICE_API_URL", "WHATSAPP_API_URL", "SLACK_API_URL"):
+        default = re.fullmatch(r"\$\{" + key + r":-(.+)\}", env[key])
+        assert default, f"{key} must be overridable from the environment"
+        assert ".invalid" in default.group(1)

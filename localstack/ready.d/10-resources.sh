@@ -87,10 +87,19 @@ ensure_state_machine() {
 
 # --- dead-letter queues
 ensure_dlq disbursement-events-dlq
+ensure_dlq reminder-dispatch-robocall-dlq
+ensure_dlq reminder-dispatch-whatsapp-dlq
+ensure_dlq reminder-stages-dlq
 # --- queues
+ensure_queue reminder-stages 900 reminder-stages-dlq 3
+ensure_queue reminder-dispatch-robocall 900 reminder-dispatch-robocall-dlq 3
+ensure_queue reminder-dispatch-whatsapp 300 reminder-dispatch-whatsapp-dlq 3
 ensure_queue disbursement-events 60 disbursement-events-dlq 5
 # --- tables
+ensure_table reminder-ledger pk stage expires_at
+ensure_table reminder-stages pk stage expires_at
 # --- SES sender identity (SES only sends from verified identities)
 awslocal ses verify-email-identity --email-address "$SENDER_EMAIL"
 # --- state machines
+ensure_state_machine t3-reminders infra/t3_reminders.asl.json reminder-stages
 echo "julo resources ready"
