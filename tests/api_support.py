@@ -1,0 +1,60 @@
+"""Helpers for the HTTP API tests: an in-process Chalice client and keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2.extensions
+from chalice.test import Client
+
+from app import app
+from chalicelib.http.auth import create_key
+
+
+@contextmanager
+def api_client() -> Iterator[Client]:
+    with Client(app) as client:
+        yield client
+
+
+def partner_key(conn: psycopg2.extensions.connection, partner_id: int) -> str:
+    key = create_key(conn, scope="partner", partner_id=partner_id)
+    conn.commit()
+    return key
+
+
+def staff_key(conn: psycopg2.extensions.connection) -> str:
+    key = create_key(conn, scope="staff")
+    conn.commit()
+    return key
+
+
+def get(client: Client, path: str, key: str | None = None, **headers: str) -> tuple[int, Any, dict[str, str]]:
+    """(status, parsed JSON body or text, headers)."""
+    if key is not None:
+        headers["x-api-key"] = key
+    response = client.http.get(path, headers=headers)
+    text = response.body.decode()
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text
+    return response.status_code, body, {k.lower(): v for k, v in response.headers.items()}
+
+
+def all_report_rows(client: Client, key: str, query: str = "", limit: int = 500) -> list[dict[str, Any]]:
+    """Every row of the report, following next_cursor to the end."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    sep = "&" if query else ""
+    while True:
+        path = f"/v1/partner/report?{query}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        status, body, _ = get(client, path, key)
+        assert status == 200, body
+        rows.extend(body["rows"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return rows
