@@ -76,7 +76,7 @@ def test_summaries_differ_per_key_and_match_the_owner(book):
 
 
 def test_crm_needs_staff_and_shows_bukalapak_invoices(book):
-    keys, staff, owner = book
+    keys, staff, _ = book
     with api_client() as client:
         assert get(client, "/v1/crm/applications", keys[1])[0] == 403
         status, page, _ = get(client, "/v1/crm/applications?partner_id=1&limit=50", staff)
