@@ -20,9 +20,10 @@ How it behaves:
 - **Rolled back after each request**: whatever the route did not commit is rolled back, so
   no request sees another's open transaction and a failed statement never poisons the next
   request.
-- **Reconnects on failure**: a connection that is closed, broken (the route hit an
-  ``OperationalError`` / ``InterfaceError``), or fails a ``SELECT 1`` after sitting idle for
-  ``PING_AFTER_IDLE_S`` is dropped and a fresh one is opened. If the database cannot be
+- **Reconnects on failure**: a reused connection is checked with a ``SELECT 1`` when it has sat
+  idle for ``PING_AFTER_IDLE_S`` or more (0: before every reuse, one local round trip); one that
+  is closed, fails the check, or broke during a request (``OperationalError`` /
+  ``InterfaceError``) is dropped and a fresh one is opened. If the database cannot be
   reached at all the route answers 503 (``ServiceUnavailable``), never a stack trace.
 - **Bounded**: every statement runs under ``statement_timeout`` (``API_STATEMENT_TIMEOUT_MS``,
   default 15000 ms), so a runaway query ends as a 503 instead of holding the Lambda.
@@ -47,7 +48,7 @@ from chalicelib.logs import get_logger
 logger = get_logger("http.db")
 
 MAX_IDLE = 4
-PING_AFTER_IDLE_S = 30.0
+PING_AFTER_IDLE_S = 0.0
 CONNECT_TIMEOUT_S = 5
 APPLICATION_NAME = "julo-api"
 
