@@ -106,8 +106,9 @@ def check_archive(file: str | Path | None) -> Path:
     return path
 
 
-def restore(file: str | Path | None, url: str, log_dir: Path = LOG_DIR, now: datetime | None = None) -> RestoreJob:
-    """Start pg_restore in the background; returns at once."""
+def restore(file: str | Path | None, url: str, log_dir: Path = LOG_DIR, now: datetime | None = None,
+            jobs: int = 2) -> RestoreJob:
+    """Start pg_restore (``jobs`` parallel workers) in the background; returns at once."""
     archive = check_archive(file).resolve()
     postgres.ensure_database_for(url)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def restore(file: str | Path | None, url: str, log_dir: Path = LOG_DIR, now: dat
     safe_url, extra_env = split_password(url)
     command = [
         "nohup", "bash", "-c", _RESTORE_SCRIPT, "db-restore",
-        pg_tool("pg_restore"), "--no-owner", "--clean", "--if-exists", "-j", "2", "--verbose",
+        pg_tool("pg_restore"), "--no-owner", "--clean", "--if-exists", "-j", str(jobs), "--verbose",
         "--dbname", safe_url, str(archive),
     ]
     with log.open("ab") as out:
