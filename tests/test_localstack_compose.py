@@ -296,3 +296,18 @@ def test_app_containers_never_call_real_providers_by_default(compose):
         default = re.fullmatch(r"\$\{" + key + r":-(.+)\}", env[key])
         assert default, f"{key} must be overridable from the environment"
         assert ".invalid" in default.group(1)
+
+
+def test_build_context_sends_only_what_the_image_copies():
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*"  # allow-list: .venv, .local (database files), backups never leave the machine
+    allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
+    sources = []
+    for line in DOCKERFILE.read_text().splitlines():
+        parts = line.split()
+        if parts[:1] == ["COPY"] and not parts[1].startswith("--from"):
+            sources += [p.rstrip("/") for p in parts[1:-1]]
+    assert sources and set(sources) <= allowed, set(sources) - allowed
+    for path in sources:
+        assert (ROOT / path).exists(), path
