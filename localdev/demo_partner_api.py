@@ -1,0 +1,42 @@
+"""Demo step: API keys for every demo partner and one staff key, written to ``api_keys.json``
+(``{"partners": {"<partner name>": "<key>"}, "staff": "<key>"}``), then each partner's summary
+read through the real Chalice app with its own key."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from chalice.test import Client
+
+from chalicelib.partners.keys import create_partner_key, create_staff_key
+
+if TYPE_CHECKING:
+    from localdev.demo import DemoContext
+
+KEYS_FILE = "api_keys.json"
+
+
+def step_partner_api(ctx: DemoContext) -> None:
+    with ctx.conn.cursor() as cur:
+        cur.execute("SELECT partner_id, name FROM partner ORDER BY partner_id")
+        partners = cur.fetchall()
+    ctx.conn.commit()
+    keys = {name: create_partner_key(ctx.conn, partner_id) for partner_id, name in partners}
+    staff = create_staff_key(ctx.conn)
+    path = ctx.out_dir / KEYS_FILE
+    path.write_text(json.dumps({"partners": keys, "staff": staff}, indent=2) + "\n")
+    path.chmod(0o600)
+
+    from app import app  # late import: the app reads DATABASE_URL when a request comes in
+
+    print(f"\nPartner API: keys for {len(keys)} partners and staff in {path}")
+    print(f"{'partner':<24} {'loans':>7} {'disbursement':>16} {'outstanding':>16} {'repayment':>16} {'net_profit':>14}")
+    with Client(app) as client:
+        for name, key in keys.items():
+            response = client.http.get("/v1/partner/summary", headers={"x-api-key": key})
+            s = json.loads(response.body)
+            if response.status_code != 200:
+                raise RuntimeError(f"summary for {name} failed: {response.status_code} {s}")
+            print(f"{name:<24} {s['loan_count']:>7,} {s['disbursement']:>16,} {s['outstanding']:>16,} "
+                  f"{s['repayment']:>16,} {s['net_profit']:>14,}")
