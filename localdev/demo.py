@@ -27,6 +27,7 @@ from chalicelib.demo_data import load
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
 from localdev.demo_disbursements import step_disbursements
+from localdev.demo_partner_api import step_partner_api
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_load_data,
     step_t3_selection,
     step_disbursements,
+    step_partner_api,
 ]
 
 
