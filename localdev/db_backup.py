@@ -1,7 +1,7 @@
 """Back up and restore the project's PostgreSQL database (``make db-dump`` / ``make db-restore``).
 
     python -m localdev.db_backup dump [--out backups]
-    python -m localdev.db_backup restore --file backups/julo-<UTC timestamp>.dump [--log-dir .local]
+    python -m localdev.db_backup restore --file backups/julo-<UTC timestamp>.dump [--log-dir .local] [--jobs 2]
     python -m localdev.db_backup status LOG
 
 The database is ``DATABASE_URL``, or the project-local server's ``julo`` (started if needed).
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p_restore = sub.add_parser("restore")
     p_restore.add_argument("--file", default="")
     p_restore.add_argument("--log-dir", type=Path, default=LOG_DIR)
+    p_restore.add_argument("--jobs", type=int, default=2, help="pg_restore -j (default 2)")
     p_status = sub.add_parser("status")
     p_status.add_argument("log", type=Path)
     args = parser.parse_args(argv)
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "restore":
             check_archive(args.file)  # refuse a bad FILE before touching any server
             url = database_url()
-            job = restore(args.file, url, args.log_dir)
+            job = restore(args.file, url, args.log_dir, jobs=args.jobs)
             print(f"restoring {job.archive} into {_masked(url)} in the background (pid {job.pid})")
             print(f"follow it:   tail -f {job.log}")
             print(f"finished?    python -m localdev.db_backup status {job.log}")
