@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test lint stop migrate package
+.PHONY: help venv demo test lint stop migrate package api
 .PHONY: localstack-up localstack-down db-dump db-restore
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make lint   - ruff"
+	@echo "make api    - serve the HTTP API on 127.0.0.1:8000 (chalice local) against the demo database"
 	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
 	@echo "make stop   - stop the local PostgreSQL and moto servers"
 	@echo "make localstack-up / localstack-down - the system on LocalStack + PostgreSQL (needs Docker)"
@@ -40,6 +41,9 @@ test: venv lint
 
 lint: venv
 	$(PY) -m ruff check .
+
+api: venv
+	$(PY) -m localdev.services -- $(PY) -m localdev.api
 
 migrate: venv
 	$(PY) -m localdev.services -- true
