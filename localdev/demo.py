@@ -28,6 +28,7 @@ from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
+from localdev.demo_reminders import step_t3_reminders
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,7 @@ def step_t3_selection(ctx: DemoContext) -> None:
 STEPS: list[Callable[[DemoContext], None]] = [
     step_load_data,
     step_t3_selection,
+    step_t3_reminders,
     step_disbursements,
     step_partner_api,
 ]

@@ -88,11 +88,13 @@ class StageRecord(Model):
 
 
 def bind_models() -> None:
+    """Point the models at the current endpoint/region/tables; keep the connection if nothing changed."""
     for model, name in ((LedgerEntry, LEDGER_TABLE), (StageRecord, STAGES_TABLE)):
-        model.Meta.table_name = resources.table_name(name)
-        model.Meta.host = config.aws_endpoint_url()
-        model.Meta.region = config.aws_region()
-        model._connection = None
+        wanted = (resources.table_name(name), config.aws_endpoint_url(), config.aws_region())
+        current = (model.Meta.table_name, getattr(model.Meta, "host", None), getattr(model.Meta, "region", None))
+        if wanted != current or model._connection is None:
+            model.Meta.table_name, model.Meta.host, model.Meta.region = wanted
+            model._connection = None
 
 
 def ledger_key(payment_id: int, business_date: date) -> str:

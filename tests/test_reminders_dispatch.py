@@ -1,0 +1,129 @@
+"""Dispatch: no duplicate calls on redelivery or a restarted stage; provider faults retried, then failed;
+capacity cut-off in priority order."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from chalicelib import aws as aws_clients
+from chalicelib import resources
+from chalicelib.reminders.dispatch import Chunk
+from chalicelib.reminders.ledger import FAILED, PLACED, Ledger
+from chalicelib.reminders.scheduling import start_day
+from chalicelib.reminders.stage_worker import StageMessage, run_stage
+from chalicelib.reminders.stages import Stage
+from chalicelib.zones import Zone
+from localdev import lambda_runtime
+from localdev.bootstrap_aws import bootstrap
+from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
+from tests.factories import make_loan, make_partner
+
+BUSINESS_DATE = date(2026, 11, 20)
+DUE = date(2026, 11, 23)
+
+
+def _loans(conn, n: int, amounts: list[int] | None = None) -> list[int]:
+    make_partner(conn, 1, "Lendana P2P")
+    ids = []
+    for i in range(n):
+        amount = (amounts or [3_000_000] * n)[i]
+        loan = make_loan(conn, postcode="10110", phone=f"08130000{i:04d}", due_dates=[DUE], loan_amount=amount)
+        ids.append(loan.payment_ids[0])
+    conn.commit()
+    return ids
+
+
+def _first_stage_message() -> StageMessage:
+    sqs = aws_clients.client("sqs")
+    url = resources.queue_url("reminder-stages")
+    for _ in range(100):
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
+        if msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+            return StageMessage.parse(json.loads(msgs[0]["Body"]))
+    raise AssertionError("the state machine never sent the robocall_1 stage message")
+
+
+def _calls_per_number(stack: LocalReminderStack) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rec in stack.voice.records:
+        number = rec.body["to"][0]["number"]
+        counts[number] = counts.get(number, 0) + 1
+    return counts
+
+
+def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
+    bootstrap()
+    payment_ids = _loans(conn, 5)
+    with LocalReminderStack() as stack:
+        assert start_day(Zone.WIB, BUSINESS_DATE).started
+        msg = _first_stage_message()
+        run_stage(conn, msg, chunk_size=2)                         # the worker enqueues, then "dies"
+        restarted = StageMessage(msg.zone, msg.business_date, msg.stage, 1, msg.task_token)
+        run_stage(conn, restarted, chunk_size=2)                   # the workflow's retry re-runs the stage
+        # and a dispatch chunk is delivered twice (SQS at-least-once)
+        sqs = aws_clients.client("sqs")
+        url = resources.queue_url("reminder-dispatch-robocall")
+        body = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=body["ReceiptHandle"], VisibilityTimeout=0)
+        sqs.send_message(QueueUrl=url, MessageBody=body["Body"])
+        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        calls = _calls_per_number(stack)
+    assert len(calls) == 5 and set(calls.values()) == {1}
+    record = Ledger().stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+    assert record.completed == 1 and record.placed == 5 and record.selected == 5
+    assert all(Ledger().get(p, BUSINESS_DATE, Stage.ROBOCALL_1).status == PLACED for p in payment_ids)
+
+
+def test_provider_500s_and_timeouts_are_retried_then_recorded_as_failed(aws, conn):
+    bootstrap()
+    payment_ids = _loans(conn, 3)
+    with LocalReminderStack(provider_timeout=0.3, extra_env={"PROVIDER_MAX_ATTEMPTS": "3"}) as stack:
+        stack.voice.inject("500", count=2, recipient="6281300000000")     # fails twice, then goes through
+        stack.voice.inject("timeout", count=3, recipient="6281300000001")  # times out every attempt
+        stack.voice.inject("429", count=3, recipient="6281300000002")      # throttled every attempt
+        assert start_day(Zone.WIB, BUSINESS_DATE).started
+        msg = _first_stage_message()
+        run_stage(conn, msg)
+        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        outcomes = [(r.body["to"][0]["number"], r.outcome) for r in stack.voice.records]
+    assert [o for n, o in outcomes if n == "6281300000000"][:2] == ["http_500", "http_500"]
+    assert len([o for n, o in outcomes if n == "6281300000000"]) == 3
+    assert [o for n, o in outcomes if n == "6281300000001"] == ["timeout"] * 3
+    assert [o for n, o in outcomes if n == "6281300000002"] == ["http_429"] * 3
+    ledger = Ledger()
+    first, second, third = (ledger.get(p, BUSINESS_DATE, Stage.ROBOCALL_1) for p in payment_ids)
+    assert (first.status, first.attempts) == (PLACED, 3)
+    assert (second.status, second.attempts) == (FAILED, 3) and "gave up" in second.error
+    assert (third.status, third.attempts) == (FAILED, 3)
+    record = ledger.stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+    assert (record.placed, record.place_failed, record.completed) == (1, 2, 1)
+
+
+def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws, conn):
+    bootstrap()
+    amounts = [1_000_000, 9_000_000, 5_000_000, 7_000_000, 3_000_000]
+    payment_ids = _loans(conn, 5, amounts)
+    # 2 hours to the next slot at 0.0005 calls/s x 0.9 headroom = 3 calls
+    with LocalReminderStack(extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": "0.0005"}) as stack:
+        assert start_day(Zone.WIB, BUSINESS_DATE).started
+        counts = run_stage(conn, _first_stage_message())
+        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        called = {r.body["to"][0]["number"] for r in stack.voice.records}
+    assert counts["capacity"] == 3 and counts["not_placed"] == 2
+    assert called == {"6281300000001", "6281300000003", "6281300000002"}  # 9, 7 and 5 million
+    record = Ledger().stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+    assert (record.selected, record.placed, record.not_placed) == (5, 3, 2)
+    assert len(payment_ids) == 5
+
+
+def test_malformed_chunk_is_rejected_before_any_call():
+    with pytest.raises(ValueError, match="malformed dispatch chunk"):
+        Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
+                     "chunk_id": "0-1", "payments": [{"no_id": 1}]})
+    with pytest.raises(ValueError, match="malformed stage message"):
+        StageMessage.parse({"zone": "Mars", "business_date": "2026-11-20", "stage": "robocall_1",
+                            "task_token": "t"})
