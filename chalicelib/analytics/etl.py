@@ -1,0 +1,182 @@
+"""The daily ETL: source order lines -> aggregated_monthly, final_user_analysis -> RFM, cohorts.
+
+    python -m chalicelib.analytics.etl [--full] [--batch-time 2026-11-22T17:00:00Z]
+
+*Incremental* (the daily run): the source tables' statement triggers record every
+(customer key, month) group that an insert, update or delete touched, old and new values
+(``analytics_changed_group``). A run takes those groups, recomputes them in
+``aggregated_monthly`` and their customer keys in ``final_user_analysis`` from the source,
+and forgets them, in one transaction. Late cancellations and returns are updates of the
+flags, so they refresh their group like any other change; recomputing a group from its
+source lines (never adding deltas) is what makes the result identical to a full rebuild.
+*Full*: truncate and rebuild everything (first run, or on demand).
+Either way, RFM and cohort tables are then rebuilt from the two tables (they are small and
+depend on the whole population: quartiles, first months).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from string import Template
+
+import psycopg2.extensions
+
+from chalicelib import db
+from chalicelib.analytics.rfm import SEGMENTS
+from chalicelib.logs import get_logger
+from chalicelib.zones import Zone
+
+logger = get_logger("analytics-etl")
+
+SQL_DIR = Path(__file__).with_name("sql")
+AGGREGATE_TEMPLATE = Template((SQL_DIR / "aggregate.sql").read_text())
+RFM_SQL = (SQL_DIR / "rfm.sql").read_text()
+COHORT_SQL = (SQL_DIR / "cohort.sql").read_text()
+
+# Serialises ETL runs (two schedules firing, a manual run during the daily one).
+ETL_LOCK_KEY = 727_004_007
+KEY_COLS = "marketplace, shop_id, shop_name, user_id, magpie_region_code"
+
+MONTHLY_SCOPE = (
+    "(f.marketplace, f.shop_id, f.shop_name, f.user_id, f.magpie_region_code, analytics_month(f.create_timestamp)) "
+    f"IN (SELECT {KEY_COLS}, month_of_order FROM etl_scope)"
+)
+FINAL_SCOPE = f"(f.{KEY_COLS.replace(', ', ', f.')}) IN (SELECT {KEY_COLS} FROM etl_scope_keys)"
+
+INSERT_MONTHLY = {
+    scope_name: AGGREGATE_TEMPLATE.substitute(
+        target="aggregated_monthly", group_cols="customer_key, month_of_order",
+        month_select="l.month_of_order,", scope=scope)
+    for scope_name, scope in (("full", "TRUE"), ("incremental", MONTHLY_SCOPE))
+}
+INSERT_FINAL = {
+    scope_name: AGGREGATE_TEMPLATE.substitute(
+        target="final_user_analysis", group_cols="customer_key", month_select="", scope=scope)
+    for scope_name, scope in (("full", "TRUE"), ("incremental", FINAL_SCOPE))
+}
+
+TRUNCATE_OUTPUTS = "TRUNCATE aggregated_monthly, final_user_analysis, analytics_changed_group"
+TAKE_CHANGED_GROUPS = f"""
+CREATE TEMP TABLE etl_scope ON COMMIT DROP AS
+WITH taken AS (DELETE FROM analytics_changed_group RETURNING *)
+SELECT DISTINCT {KEY_COLS}, month_of_order FROM taken;
+CREATE TEMP TABLE etl_scope_keys ON COMMIT DROP AS SELECT DISTINCT {KEY_COLS} FROM etl_scope;
+ANALYZE etl_scope;
+ANALYZE etl_scope_keys;
+"""
+DELETE_MONTHLY_IN_SCOPE = f"""
+DELETE FROM aggregated_monthly a USING etl_scope s
+WHERE a.customer_key = analytics_customer_key({', '.join('s.' + c for c in KEY_COLS.split(', '))})
+  AND a.month_of_order = s.month_of_order
+"""
+DELETE_FINAL_IN_SCOPE = f"""
+DELETE FROM final_user_analysis u USING etl_scope_keys s
+WHERE u.customer_key = analytics_customer_key({', '.join('s.' + c for c in KEY_COLS.split(', '))})
+"""
+COUNT_SCOPE = "SELECT count(*) FROM etl_scope"
+CLEAR_DERIVED = "DELETE FROM rfm_score; DELETE FROM rfm_threshold; DELETE FROM cohort_retention"
+COUNT_SCORED = "SELECT count(*) FROM rfm_score"
+RECORD_RUN = """
+INSERT INTO analytics_etl_run (etl_batch_time, mode, groups_refreshed, users_scored, started_at, finished_at)
+VALUES (%s, %s, %s, %s, %s, clock_timestamp())
+"""
+HAS_RUN = "SELECT EXISTS (SELECT 1 FROM analytics_etl_run)"
+
+
+@dataclass(frozen=True)
+class EtlResult:
+    mode: str  # 'full' | 'incremental'
+    etl_batch_time: datetime
+    groups_refreshed: int  # (customer key, month) groups recomputed; all of them for a full run
+    users_scored: int
+    seconds: float
+
+
+def batch_date(etl_batch_time: datetime) -> date:
+    """The business date (WIB) a batch is "as of": RFM recency counts days up to it."""
+    return etl_batch_time.astimezone(Zone.WIB.tzinfo).date()
+
+
+def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, full: bool = False) -> EtlResult:
+    """Refresh the analytics tables in one transaction. The first run is always full."""
+    if etl_batch_time.tzinfo is None:
+        raise ValueError("etl_batch_time must be timezone-aware")
+    started = time.perf_counter()
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (ETL_LOCK_KEY,))
+        cur.execute("SELECT clock_timestamp()")
+        started_at = cur.fetchone()[0]
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        cur.execute("SET LOCAL jit = off")  # compiling these plans costs more than it saves
+        cur.execute(HAS_RUN)
+        mode = "full" if full or not cur.fetchone()[0] else "incremental"
+        params = {"etl_batch_time": etl_batch_time}
+        if mode == "full":
+            cur.execute(TRUNCATE_OUTPUTS)
+            cur.execute(INSERT_MONTHLY["full"], params)
+            groups = cur.rowcount
+            cur.execute(INSERT_FINAL["full"], params)
+        else:
+            cur.execute(TAKE_CHANGED_GROUPS)
+            cur.execute(COUNT_SCOPE)
+            groups = cur.fetchone()[0]
+            cur.execute(DELETE_MONTHLY_IN_SCOPE)
+            cur.execute(INSERT_MONTHLY["incremental"], params)
+            cur.execute(DELETE_FINAL_IN_SCOPE)
+            cur.execute(INSERT_FINAL["incremental"], params)
+        users = rebuild_rfm_and_cohorts(cur, etl_batch_time)
+        cur.execute(RECORD_RUN, (etl_batch_time, mode, groups, users, started_at))
+    result = EtlResult(mode, etl_batch_time, groups, users, time.perf_counter() - started)
+    logger.info("analytics etl done", extra={"mode": mode, "etl_batch_time": etl_batch_time.isoformat(),
+                                             "groups_refreshed": groups, "users_scored": users,
+                                             "seconds": round(result.seconds, 3)})
+    return result
+
+
+def rebuild_rfm_and_cohorts(cur: psycopg2.extensions.cursor, etl_batch_time: datetime) -> int:
+    """Recompute rfm_score, rfm_threshold and cohort_retention; returns the users scored."""
+    cur.execute(CLEAR_DERIVED)
+    patterns = sorted(SEGMENTS.items())
+    cur.execute(RFM_SQL, {
+        "as_of": batch_date(etl_batch_time),
+        "etl_batch_time": etl_batch_time,
+        "seg_r": [p[0][0] for p in patterns],
+        "seg_f": [p[0][1] for p in patterns],
+        "seg_m": [p[0][2] for p in patterns],
+        "seg_name": [p[1] for p in patterns],
+    })
+    cur.execute(COHORT_SQL)
+    cur.execute(COUNT_SCORED)
+    return cur.fetchone()[0]
+
+
+def parse_batch_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"batch time needs a zone offset or Z: {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.analytics.etl")
+    parser.add_argument("--full", action="store_true", help="rebuild everything instead of the changed groups")
+    parser.add_argument("--batch-time", type=parse_batch_time, default=None,
+                        help="ISO time with offset (default: now)")
+    args = parser.parse_args(argv)
+    conn = db.connect()
+    try:
+        result = run_etl(conn, args.batch_time or datetime.now(UTC), full=args.full)
+    finally:
+        conn.close()
+    print(f"{result.mode} ETL as of {batch_date(result.etl_batch_time)}: {result.groups_refreshed:,} groups, "
+          f"{result.users_scored:,} users scored in {result.seconds:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
