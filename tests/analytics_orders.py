@@ -39,7 +39,8 @@ def add_line(conn: psycopg2.extensions.connection, *, order_id: str, at: datetim
 
 
 def customer_key(marketplace: str, shop_id: str, shop_name: str, user_id: str, region: str) -> str:
-    return hashlib.md5("\x1f".join((marketplace, shop_id, shop_name, user_id, region)).encode()).hexdigest()
+    joined = "\x1f".join((marketplace, shop_id, shop_name, user_id, region))
+    return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
 
 
 def table_rows(conn: psycopg2.extensions.connection, table: str, monthly: bool) -> dict[tuple, dict]:
