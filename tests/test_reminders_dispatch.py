@@ -75,7 +75,7 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
     assert len(calls) == 5 and set(calls.values()) == {1}
     record = Ledger().stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
     assert record.completed == 1 and record.placed == 5 and record.selected == 5
-    assert all(Ledger().get(p, BUSINESS_DATE, Stage.ROBOCALL_1).status == PLACED for p in payment_ids)
+    assert all(Ledger().get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).status == PLACED for p in payment_ids)
 
 
 def test_provider_500s_and_timeouts_are_retried_then_recorded_as_failed(aws, conn):
@@ -95,7 +95,7 @@ def test_provider_500s_and_timeouts_are_retried_then_recorded_as_failed(aws, con
     assert [o for n, o in outcomes if n == "6281300000001"] == ["timeout"] * 3
     assert [o for n, o in outcomes if n == "6281300000002"] == ["http_429"] * 3
     ledger = Ledger()
-    first, second, third = (ledger.get(p, BUSINESS_DATE, Stage.ROBOCALL_1) for p in payment_ids)
+    first, second, third = (ledger.get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB) for p in payment_ids)
     assert (first.status, first.attempts) == (PLACED, 3)
     assert (second.status, second.attempts) == (FAILED, 3) and "gave up" in second.error
     assert (third.status, third.attempts) == (FAILED, 3)

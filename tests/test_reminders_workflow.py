@@ -62,7 +62,7 @@ def test_a_whole_business_day(aws, conn, book):
 
     def borrower_pays_between_slots() -> None:
         pid = book["pays"].payment_ids[0]
-        if not paid and Ledger().get(pid, BUSINESS_DATE, Stage.ROBOCALL_1) is not None:
+        if not paid and Ledger().get(pid, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB) is not None:
             with conn.cursor() as cur:
                 cur.execute("UPDATE payment SET payment_status_code = %s WHERE payment_id = %s",
                             (int(PaymentStatus.PAID_ON_TIME), pid))

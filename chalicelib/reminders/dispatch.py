@@ -83,7 +83,7 @@ class Dispatcher:
         return self._whatsapp
 
     def _place(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, int]:
-        ref = CallbackRef(int(p["payment_id"]), chunk.business_date, chunk.stage)
+        ref = CallbackRef(int(p["payment_id"]), chunk.business_date, chunk.stage, chunk.zone)
         due = date.fromisoformat(p["due_date"])
         tpl = templates.templates_for(p.get("product"))
         to = international(p.get("phone") or "")
@@ -104,7 +104,7 @@ class Dispatcher:
                    "zone": chunk.zone.name}
             entry = self.ledger.claim(payment_id, chunk.business_date, chunk.stage, chunk.zone)
             if entry is None:  # claimed before: never call twice; count what happened then
-                existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage)
+                existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage, chunk.zone)
                 status = existing.status if existing else ATTEMPTING
                 counts["placed" if status == PLACED else "place_failed"] += 1
                 if status == PLACED:

@@ -1,11 +1,15 @@
 """DynamoDB state of the reminder workflow (pynamodb): the call ledger and the stage records.
 
-- ``LedgerEntry`` (table ``reminder-ledger``): one item per payment, business date and stage,
-  written *before* the provider is called with ``attribute_not_exists`` so a redelivered
-  dispatch message or a restarted stage never calls anyone twice.
+- ``LedgerEntry`` (table ``reminder-ledger``): one item per payment, business date and stage
+  (partition ``<zone>#<date>#<stage>``, sort key the payment id), written *before* the provider
+  is called with ``attribute_not_exists`` so a redelivered dispatch message or a restarted stage
+  never calls anyone twice. The outcome callback sets ``outcome`` once (conditional update). The
+  stage's placed/succeeded/failed figures are read back from its partition (one Query), so no
+  counter has to be kept in step with the entries (no transactions: moto copies the whole table
+  on every TransactWriteItems, which made them unusable locally).
 - ``StageRecord`` (table ``reminder-stages``): one item per zone, date and stage: the task
   token, how many dispatch chunks were enqueued and which have finished (a string set, so
-  counting a redelivered chunk twice is impossible), and the stage's counters.
+  counting a redelivered chunk twice is impossible), and the stage's selection/dispatch counters.
 
 ``bind_models()`` points both models at the configured endpoint, region and table names at
 adapter construction time (tests and the demo switch endpoints between runs).
@@ -23,9 +27,8 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import config, resources
 from chalicelib.reminders.stages import Stage
@@ -43,16 +46,15 @@ FAILED = "failed"          # provider refused it after bounded retries
 SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
 
-COUNTERS = ("selected", "enqueued", "not_placed", "placed", "place_failed", "succeeded", "failed", "zone_fallback")
+COUNTERS = ("selected", "enqueued", "not_placed", "placed", "place_failed", "zone_fallback")
 
 
 class LedgerEntry(Model):
     class Meta:
         table_name = LEDGER_TABLE
 
-    pk = UnicodeAttribute(hash_key=True)     # "<payment_id>#<business_date>"
-    stage = UnicodeAttribute(range_key=True)
-    zone = UnicodeAttribute()
+    pk = UnicodeAttribute(hash_key=True)     # "<zone>#<business_date>#<stage>"
+    payment_id = UnicodeAttribute(range_key=True)
     channel = UnicodeAttribute()
     status = UnicodeAttribute()
     provider_id = UnicodeAttribute(null=True)
@@ -81,8 +83,6 @@ class StageRecord(Model):
     zone_fallback = NumberAttribute(default=0)
     placed = NumberAttribute(default=0)
     place_failed = NumberAttribute(default=0)
-    succeeded = NumberAttribute(default=0)
-    failed = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -97,8 +97,8 @@ def bind_models() -> None:
             model._connection = None
 
 
-def ledger_key(payment_id: int, business_date: date) -> str:
-    return f"{payment_id}#{business_date.isoformat()}"
+def ledger_key(zone: Zone, business_date: date, stage: Stage) -> str:
+    return f"{zone.name}#{business_date.isoformat()}#{stage}"
 
 
 def stage_key(zone: Zone, business_date: date) -> str:
@@ -110,8 +110,7 @@ def _now() -> datetime:
 
 
 def _is_condition_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class Ledger:
@@ -124,7 +123,7 @@ class Ledger:
     def claim(self, payment_id: int, business_date: date, stage: Stage, zone: Zone) -> LedgerEntry | None:
         """Record an attempt before calling; None if this payment/date/stage was already claimed."""
         entry = LedgerEntry(
-            ledger_key(payment_id, business_date), str(stage), zone=zone.name, channel=str(stage.channel),
+            ledger_key(zone, business_date, stage), str(payment_id), channel=str(stage.channel),
             status=ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION,
         )
         try:
@@ -135,9 +134,9 @@ class Ledger:
             raise
         return entry
 
-    def get(self, payment_id: int, business_date: date, stage: Stage) -> LedgerEntry | None:
+    def get(self, payment_id: int, business_date: date, stage: Stage, zone: Zone) -> LedgerEntry | None:
         try:
-            return LedgerEntry.get(ledger_key(payment_id, business_date), str(stage), consistent_read=True)
+            return LedgerEntry.get(ledger_key(zone, business_date, stage), str(payment_id), consistent_read=True)
         except LedgerEntry.DoesNotExist:
             return None
 
@@ -151,26 +150,33 @@ class Ledger:
             actions.append(LedgerEntry.error.set(error[:500]))
         entry.update(actions=actions)
 
-    def record_outcome(self, payment_id: int, business_date: date, stage: Stage, provider_id: str,
-                       outcome: str, provider_status: str) -> bool:
-        """Set the outcome once and count it on the stage; False if unknown, mismatched or already set."""
-        entry = self.get(payment_id, business_date, stage)
-        if entry is None or entry.provider_id != provider_id:
-            return False
-        record = StageRecord(stage_key(Zone[entry.zone], business_date), str(stage))
-        counter = StageRecord.succeeded if outcome == SUCCEEDED else StageRecord.failed
+    def record_outcome(self, entry: LedgerEntry, provider_id: str, outcome: str, provider_status: str) -> bool:
+        """Set the outcome once; False if it was already set or the call id does not match."""
         try:
-            with TransactWrite(connection=LedgerEntry._get_connection().connection) as tx:
-                tx.update(entry, actions=[LedgerEntry.outcome.set(outcome),
-                                          LedgerEntry.provider_status.set(provider_status),
-                                          LedgerEntry.updated_at.set(_now())],
-                          condition=LedgerEntry.outcome.does_not_exist() & (LedgerEntry.provider_id == provider_id))
-                tx.update(record, actions=[counter.add(1)], condition=StageRecord.pk.exists())
-        except TransactWriteError as exc:
+            entry.update(actions=[LedgerEntry.outcome.set(outcome),
+                                  LedgerEntry.provider_status.set(provider_status),
+                                  LedgerEntry.updated_at.set(_now())],
+                         condition=LedgerEntry.outcome.does_not_exist() & (LedgerEntry.provider_id == provider_id))
+        except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
+
+    def stage_results(self, zone: Zone, business_date: date, stage: Stage) -> dict[str, int]:
+        """placed / place_failed / succeeded / failed for one stage, from its ledger partition."""
+        counts = {"placed": 0, "place_failed": 0, "succeeded": 0, "failed": 0}
+        for entry in LedgerEntry.query(ledger_key(zone, business_date, stage), consistent_read=True,
+                                       attributes_to_get=["status", "outcome"]):
+            if entry.status == PLACED:
+                counts["placed"] += 1
+                if entry.outcome == SUCCEEDED:
+                    counts["succeeded"] += 1
+                elif entry.outcome == OUTCOME_FAILED:
+                    counts["failed"] += 1
+            else:
+                counts["place_failed"] += 1
+        return counts
 
     # --- stage records ---
     def start_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int, task_token: str) -> None:

@@ -17,8 +17,9 @@ from datetime import date
 import psycopg2.extensions
 
 from chalicelib.logs import get_logger
-from chalicelib.reminders.ledger import ATTEMPTING, OUTCOME_FAILED, SUCCEEDED, Ledger
+from chalicelib.reminders.ledger import ATTEMPTING, OUTCOME_FAILED, SUCCEEDED, Ledger, LedgerEntry
 from chalicelib.reminders.stages import Stage
+from chalicelib.zones import Zone
 
 logger = get_logger("reminders")
 
@@ -37,14 +38,15 @@ class CallbackRef:
     payment_id: int
     business_date: date
     stage: Stage
+    zone: Zone
 
     def encode(self) -> str:
-        return f"{self.payment_id}|{self.business_date.isoformat()}|{self.stage}"
+        return f"{self.payment_id}|{self.business_date.isoformat()}|{self.stage}|{self.zone.name}"
 
     @classmethod
     def decode(cls, text: str) -> CallbackRef:
-        payment_id, day, stage = text.split("|")
-        return cls(int(payment_id), date.fromisoformat(day), Stage(stage))
+        payment_id, day, stage, zone = text.split("|")
+        return cls(int(payment_id), date.fromisoformat(day), Stage(stage), Zone.parse(zone))
 
 
 def robocall_outcome(status: str) -> str | None:
@@ -67,13 +69,13 @@ class OutcomeNotReady(Exception):
     """The call is still being recorded (provider answered faster than the ledger update): retry."""
 
 
-def _matching_entry(ledger: Ledger, ref: CallbackRef, provider_id: str) -> bool:
-    entry = ledger.get(ref.payment_id, ref.business_date, ref.stage)
+def _matching_entry(ledger: Ledger, ref: CallbackRef, provider_id: str) -> LedgerEntry | None:
+    entry = ledger.get(ref.payment_id, ref.business_date, ref.stage, ref.zone)
     if entry is None:
-        return False
+        return None
     if entry.provider_id is None and entry.status == ATTEMPTING:
         raise OutcomeNotReady(f"payment {ref.payment_id} {ref.stage}: call still being recorded")
-    return entry.provider_id == provider_id
+    return entry if entry.provider_id == provider_id else None
 
 
 def apply_robocall_status(conn: psycopg2.extensions.connection, ledger: Ledger, ref: CallbackRef,
@@ -83,14 +85,15 @@ def apply_robocall_status(conn: psycopg2.extensions.connection, ledger: Ledger, 
     if outcome is None:
         return None
     ids = {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status}
-    if not _matching_entry(ledger, ref, call_uuid):
+    entry = _matching_entry(ledger, ref, call_uuid)
+    if entry is None:
         logger.warning("robocall status for an unknown call ignored", extra=ids)
         return None
     if outcome == SUCCEEDED:  # idempotent, so done before the ledger marks the outcome as recorded
         with conn.cursor() as cur:
             cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
         conn.commit()
-    if not ledger.record_outcome(ref.payment_id, ref.business_date, ref.stage, call_uuid, outcome, status):
+    if not ledger.record_outcome(entry, call_uuid, outcome, status):
         logger.info("robocall status already recorded", extra=ids)
         return None
     logger.info("robocall outcome", extra={**ids, "outcome": outcome})
@@ -102,10 +105,11 @@ def apply_whatsapp_status(ledger: Ledger, ref: CallbackRef, message_id: str, sta
     if outcome is None:
         return None
     ids = {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status}
-    if not _matching_entry(ledger, ref, message_id):
+    entry = _matching_entry(ledger, ref, message_id)
+    if entry is None:
         logger.warning("whatsapp status for an unknown message ignored", extra=ids)
         return None
-    if not ledger.record_outcome(ref.payment_id, ref.business_date, ref.stage, message_id, outcome, status):
+    if not ledger.record_outcome(entry, message_id, outcome, status):
         return None
     logger.info("whatsapp outcome", extra={**ids, "outcome": outcome})
     return outcome

@@ -1,6 +1,8 @@
 """The day's summary for one zone: per stage, selected / placed / succeeded / failed / not placed.
 
-Read from the stage records at the end of the workflow, after the outcome callbacks:
+Selected and not placed come from the stage record (written by the stage worker); placed,
+succeeded and failed from the stage's ledger partition, at the end of the workflow, after the
+outcome callbacks:
 ``failed`` counts calls the provider refused after retries plus calls whose outcome was a
 failure (busy, no answer, answering machine, failed).
 """
@@ -23,11 +25,12 @@ def zone_summary(ledger: Ledger, zone: Zone, business_date: date) -> dict[str, A
     fallback = 0
     for stage in Stage:
         c = stage_counts(ledger.stage(zone, business_date, stage))
+        r = ledger.stage_results(zone, business_date, stage)
         stages[str(stage)] = {
             "selected": c["selected"],
-            "placed": c["placed"],
-            "succeeded": c["succeeded"],
-            "failed": c["failed"] + c["place_failed"],
+            "placed": r["placed"],
+            "succeeded": r["succeeded"],
+            "failed": r["failed"] + r["place_failed"],
             "not_placed": c["not_placed"],
         }
         if stage is Stage.ROBOCALL_1:

@@ -47,7 +47,7 @@ class FakeProvider(ABC):
     channel = ""
     token = "local-token"  # noqa: S105 (the fake's own bearer token, not a secret)
 
-    def __init__(self, *, secret: str, seed: int = 7, callback_delay: float = 0.0, timeout_sleep: float = 2.0,
+    def __init__(self, *, secret: str, seed: int = 7, callback_delay: float = 0.05, timeout_sleep: float = 2.0,
                  callback_workers: int = 4) -> None:
         self.secret = secret
         self.seed = seed
@@ -60,7 +60,7 @@ class FakeProvider(ABC):
         self.callbacks_failed = 0
         self._lock = threading.Lock()
         self._pending = 0
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[float, str, bytes] | None] = queue.Queue()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._threads = [threading.Thread(target=self._server.serve_forever, daemon=True)]
@@ -145,7 +145,7 @@ class FakeProvider(ABC):
     def _enqueue_callback(self, url: str, body: bytes) -> None:
         with self._lock:
             self._pending += 1
-        self._queue.put((url, body))
+        self._queue.put((time.monotonic() + self.callback_delay, url, body))
 
     def _post_callbacks(self) -> None:
         session = requests.Session()
@@ -153,9 +153,10 @@ class FakeProvider(ABC):
             item = self._queue.get()
             if item is None:
                 return
-            url, body = item
-            if self.callback_delay:
-                time.sleep(self.callback_delay)
+            due, url, body = item
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             ok = False
             for attempt in range(8):  # providers retry webhooks that fail
                 try:
