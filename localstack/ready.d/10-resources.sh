@@ -96,7 +96,7 @@ ensure_queue reminder-dispatch-robocall 900 reminder-dispatch-robocall-dlq 3
 ensure_queue reminder-dispatch-whatsapp 300 reminder-dispatch-whatsapp-dlq 3
 ensure_queue disbursement-events 60 disbursement-events-dlq 5
 # --- tables
-ensure_table reminder-ledger pk stage expires_at
+ensure_table reminder-ledger pk payment_id expires_at
 ensure_table reminder-stages pk stage expires_at
 # --- SES sender identity (SES only sends from verified identities)
 awslocal ses verify-email-identity --email-address "$SENDER_EMAIL"
