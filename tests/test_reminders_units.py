@@ -1,0 +1,96 @@
+"""Small pure pieces: templates, money formatting, capacity, rate limiting, signatures, outcome mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.reminders import capacity, templates
+from chalicelib.reminders.outcomes import CallbackRef, robocall_outcome, whatsapp_outcome
+from chalicelib.reminders.providers import international
+from chalicelib.reminders.ratelimit import RateLimiter
+from chalicelib.reminders.signatures import sign, verify
+from chalicelib.reminders.stages import Stage, slot_utc, window_end_utc
+from chalicelib.zones import Zone
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_rupiah_format_round_trips(amount):
+    text = templates.rupiah(amount)
+    assert int(text.replace(".", "")) == amount
+    assert all(len(group) == 3 for group in text.split(".")[1:])
+
+
+def test_pede_has_its_own_script_and_template():
+    pede, julo = templates.templates_for("PEDE"), templates.templates_for("JULO")
+    assert pede.whatsapp_template != julo.whatsapp_template and pede.robocall_script != julo.robocall_script
+    assert templates.templates_for(None) == julo and templates.templates_for("UNKNOWN") == julo
+    text = templates.robocall_text("PEDE", "Siti", 1_250_000, date(2026, 11, 23))
+    assert "Ponsel Duit" in text and "1.250.000 rupiah" in text and "23 November 2026" in text
+
+
+@given(st.sampled_from(list(Zone)), st.sampled_from(list(Stage)), st.floats(min_value=0.01, max_value=500),
+       st.integers(min_value=-3 * 3600, max_value=12 * 3600))
+def test_capacity_never_exceeds_the_time_left_to_the_next_slot(zone, stage, rate, offset):
+    day = date(2026, 11, 20)
+    now = slot_utc(zone, day, stage) + timedelta(seconds=offset)
+    plan = capacity.plan(zone, day, stage, now, rate=rate)
+    left = (window_end_utc(zone, day, stage) - max(now, slot_utc(zone, day, stage))).total_seconds()
+    assert 0 <= plan.capacity
+    if slot_utc(zone, day, stage) <= now < window_end_utc(zone, day, stage):
+        assert plan.capacity <= left * rate  # started late: only the time that is left
+    else:
+        assert plan.window_seconds == int((window_end_utc(zone, day, stage) - slot_utc(zone, day, stage))
+                                          .total_seconds())
+
+
+def test_capacity_at_one_call_per_second_is_under_two_hours_of_calls():
+    day = date(2026, 11, 20)
+    plan = capacity.plan(Zone.WIB, day, Stage.ROBOCALL_1, datetime(2026, 11, 1, tzinfo=UTC), rate=1.0)
+    assert plan.window_seconds == 7200 and plan.capacity == 6480  # 90% of 2 h at 1 call/s
+
+
+def test_rate_limiter_spaces_calls_evenly():
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(9):
+        limiter.acquire()
+    assert now[0] == pytest.approx(102.0)  # 9 calls at 4/s: the last one 2 s after the first
+    with pytest.raises(ValueError):
+        RateLimiter(0)
+
+
+@given(st.binary(max_size=512), st.binary(min_size=1, max_size=16))
+def test_signatures_verify_only_the_exact_body(body, extra):
+    header = sign("s3cret", body)
+    assert verify("s3cret", body, header)
+    assert not verify("s3cret", body + extra, header)
+    assert not verify("other", body, header)
+    assert not verify("s3cret", body, None) and not verify("", body, sign("", body))
+
+
+def test_outcome_mapping():
+    assert robocall_outcome("human") == "succeeded"
+    for failure in ("machine", "busy", "unanswered", "timeout", "failed", "rejected", "cancelled"):
+        assert robocall_outcome(failure) == "failed"
+    for progress in ("started", "ringing", "answered", "completed"):
+        assert robocall_outcome(progress) is None
+    assert whatsapp_outcome("read") == "succeeded" and whatsapp_outcome("failed") == "failed"
+    assert whatsapp_outcome("sent") is None
+
+
+def test_callback_reference_round_trip_and_phone_format():
+    ref = CallbackRef(400123, date(2026, 11, 20), Stage.ROBOCALL_2, Zone.WITA)
+    assert CallbackRef.decode(ref.encode()) == ref
+    with pytest.raises(ValueError):
+        CallbackRef.decode("1|2026-11-20|robocall_9|WIB")
+    assert international("0812-3456-7890") == "6281234567890" and international("+62812") == "62812"
