@@ -21,3 +21,7 @@ app.register_blueprint(chalice_errors)
 app.register_blueprint(partner_api)
 app.register_blueprint(crm_api)
 app.register_blueprint(pn_api)
+
+from chalicelib.http.analytics_api import analytics_api  # noqa: E402
+
+app.register_blueprint(analytics_api)
