@@ -26,6 +26,7 @@ from chalicelib.business_date import default_demo_date, parse_date
 from chalicelib.demo_data import load
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
+from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
@@ -71,6 +72,7 @@ STEPS: list[Callable[[DemoContext], None]] = [
     step_t3_reminders,
     step_disbursements,
     step_partner_api,
+    step_analytics,
 ]
 
 
