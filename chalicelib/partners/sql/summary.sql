@@ -1,11 +1,12 @@
--- One partner's Follow-the-Money totals, from the per-loan rollup (migration 0200).
+-- One partner's Follow-the-Money totals: its 16 shard rows of partner_figure_totals (migration
+-- 0203), which triggers keep equal to the sums of its per-loan rollup rows (migration 0200).
 SELECT
-    COUNT(*)                                                                   AS loan_count,
-    COALESCE(SUM(disbursement), 0)                                             AS disbursement,
-    COALESCE(SUM(principal), 0)                                                AS principal,
-    COALESCE(SUM(interest), 0)                                                 AS interest,
-    COALESCE(SUM(late_fee), 0)                                                 AS late_fee,
-    COALESCE(SUM(fee), 0)                                                      AS fee,
-    COALESCE(SUM(GREATEST(loan_amount - principal, 0)) FILTER (WHERE disbursed), 0) AS outstanding
-FROM partner_loan_figures
+    COALESCE(SUM(loan_count), 0)   AS loan_count,
+    COALESCE(SUM(disbursement), 0) AS disbursement,
+    COALESCE(SUM(principal), 0)    AS principal,
+    COALESCE(SUM(interest), 0)     AS interest,
+    COALESCE(SUM(late_fee), 0)     AS late_fee,
+    COALESCE(SUM(fee), 0)          AS fee,
+    COALESCE(SUM(outstanding), 0)  AS outstanding
+FROM partner_figure_totals
 WHERE partner_id = %(partner_id)s
