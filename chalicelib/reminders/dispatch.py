@@ -8,6 +8,7 @@ the stage record; whoever finishes the last chunk completes the stage's task tok
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -69,6 +70,7 @@ class Dispatcher:
         self.ledger = ledger or Ledger()
         self.tasks = tasks or TaskCallbacks()
         self._voice, self._whatsapp = voice, whatsapp
+        self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
 
     @property
     def voice(self) -> VoiceClient:
@@ -95,35 +97,40 @@ class Dispatcher:
             accepted = self.voice.call(to, text, robocall_event_url(ref, tpl.robocall_template))
         return accepted.provider_id, accepted.attempts
 
+    def _one(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, bool]:
+        """(placed | place_failed, whether the borrower now has the message) for one payment."""
+        payment_id = int(p["payment_id"])
+        ids = {"payment_id": payment_id, "loan_id": p.get("loan_id"), "stage": str(chunk.stage),
+               "zone": chunk.zone.name}
+        entry = self.ledger.claim(payment_id, chunk.business_date, chunk.stage, chunk.zone)
+        if entry is None:  # claimed before: never call twice; count what happened then
+            existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage, chunk.zone)
+            status = existing.status if existing else ATTEMPTING
+            logger.info("already attempted; not called again", extra={**ids, "status": status})
+            return ("placed", True) if status == PLACED else ("place_failed", False)
+        try:
+            provider_id, attempts = self._place(chunk, p)
+        except ProviderError as exc:
+            self.ledger.mark(entry, FAILED, attempts=exc.attempts, error=str(exc))
+            logger.warning("provider gave up", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
+            return "place_failed", False
+        self.ledger.mark(entry, PLACED, attempts=attempts, provider_id=provider_id)
+        return "placed", True
+
     def run(self, chunk: Chunk) -> dict[str, int]:
         counts = {"placed": 0, "place_failed": 0}
-        sent_whatsapp: list[int] = []
-        for p in chunk.payments:
-            payment_id = int(p["payment_id"])
-            ids = {"payment_id": payment_id, "loan_id": p.get("loan_id"), "stage": str(chunk.stage),
-                   "zone": chunk.zone.name}
-            entry = self.ledger.claim(payment_id, chunk.business_date, chunk.stage, chunk.zone)
-            if entry is None:  # claimed before: never call twice; count what happened then
-                existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage, chunk.zone)
-                status = existing.status if existing else ATTEMPTING
-                counts["placed" if status == PLACED else "place_failed"] += 1
-                if status == PLACED:
-                    sent_whatsapp.append(payment_id)
-                logger.info("already attempted; not called again", extra={**ids, "status": status})
-                continue
-            try:
-                provider_id, attempts = self._place(chunk, p)
-            except ProviderError as exc:
-                self.ledger.mark(entry, FAILED, attempts=exc.attempts, error=str(exc))
-                counts["place_failed"] += 1
-                logger.warning("provider gave up", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
-                continue
-            self.ledger.mark(entry, PLACED, attempts=attempts, provider_id=provider_id)
-            counts["placed"] += 1
-            sent_whatsapp.append(payment_id)
-        if chunk.stage is Stage.WHATSAPP and sent_whatsapp:
+        delivered: list[int] = []
+        _ = self.whatsapp if chunk.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
+        # a few calls in flight at once (provider latency), paced by the shared rate limiter
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for p, (counter, sent) in zip(chunk.payments, pool.map(lambda p: self._one(chunk, p), chunk.payments),
+                                          strict=True):
+                counts[counter] += 1
+                if sent:
+                    delivered.append(int(p["payment_id"]))
+        if chunk.stage is Stage.WHATSAPP and delivered:
             with self.conn.cursor() as cur:
-                cur.execute(MARK_BLASTED_SQL, (sent_whatsapp,))
+                cur.execute(MARK_BLASTED_SQL, (delivered,))
             self.conn.commit()
         record = self.ledger.finish_chunk(chunk.zone, chunk.business_date, chunk.stage, chunk.attempt,
                                           chunk.chunk_id, counts)
