@@ -115,6 +115,10 @@ def _quiet(*services: str) -> Iterator[None]:
 
 
 def step_disbursements(ctx: DemoContext) -> None:
+    # import the handlers first: building their Logger resets its level
+    manifest = lambda_runtime.load_manifest()
+    for name in ("disbursement-events", "stuck-disbursement-report"):
+        lambda_runtime.load_handler(manifest.function(name).handler)
     with _quiet("disbursement-events", "stuck-disbursement-report"):
         _run(ctx)
 
