@@ -160,3 +160,13 @@ def test_scheduled_handler_reports_for_the_wib_date(conn, book, tmp_path, slack,
     assert answer == {"report_date": "2026-11-23", "rows": 2, "file": "pending_disbursements_2026-11-23.xlsx",
                       "slack_file_id": slack.recorded.shared()[0].file_id}
     assert (tmp_path / answer["file"]).exists()
+
+
+def test_inactive_setting_writes_the_file_but_posts_nothing(conn, book, tmp_path, slack):
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO feature_setting (feature_name, is_active, parameters) "
+                    "VALUES ('stuck_disbursement_report', FALSE, '{}')")
+    conn.commit()
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(WebClient(token="xoxb-test", base_url=slack.api_url)))
+    assert result.rows == 2 and result.path.exists() and result.slack_file_id is None
+    assert slack.recorded.calls == []
