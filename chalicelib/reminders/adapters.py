@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib import aws, resources
 
 SQS_BATCH = 10
+SQS_BATCH_BYTES = 240_000  # SendMessageBatch: at most 256 KiB for all ten messages together
 
 
 class ChunkQueue:
@@ -20,18 +21,21 @@ class ChunkQueue:
 
     def send(self, bodies: Iterable[dict[str, Any]]) -> int:
         sent = 0
-        batch: list[dict[str, Any]] = []
+        batch: list[str] = []
+        size = 0
         for body in bodies:
-            batch.append(body)
-            if len(batch) == SQS_BATCH:
+            text = json.dumps(body, separators=(",", ":"))
+            if batch and (len(batch) == SQS_BATCH or size + len(text) > SQS_BATCH_BYTES):
                 sent += self._send_batch(batch)
-                batch = []
+                batch, size = [], 0
+            batch.append(text)
+            size += len(text)
         if batch:
             sent += self._send_batch(batch)
         return sent
 
-    def _send_batch(self, bodies: list[dict[str, Any]]) -> int:
-        entries = [{"Id": str(i), "MessageBody": json.dumps(b, separators=(",", ":"))} for i, b in enumerate(bodies)]
+    def _send_batch(self, bodies: list[str]) -> int:
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)]
         resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
         failed = resp.get("Failed") or []
         if failed:
@@ -48,8 +52,14 @@ class TaskCallbacks:
     def __init__(self) -> None:
         self.sfn = aws.client("stepfunctions")
 
-    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
-        self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+    def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
+        """Report the result; False if the task is no longer waiting (timed out and retried, or closed)."""
+        try:
+            self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
+                self.sfn.exceptions.InvalidToken):
+            return False
+        return True
 
     def fail(self, task_token: str, error: str, cause: str) -> None:
         self.sfn.send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32_000])

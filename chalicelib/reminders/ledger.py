@@ -179,10 +179,22 @@ class Ledger:
         return counts
 
     # --- stage records ---
-    def start_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int, task_token: str) -> None:
-        """A (re)started stage begins with a clean record for this attempt."""
-        StageRecord(stage_key(zone, business_date), str(stage), attempt=attempt, task_token=task_token,
-                    completed=0, updated_at=_now(), expires_at=RETENTION).save()
+    def start_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int,
+                    task_token: str) -> StageRecord | None:
+        """A (re)started stage begins with a clean record for this attempt.
+
+        Returns None (and changes nothing) when the stage has already completed: a duplicate
+        stage message must not reset a finished stage.
+        """
+        record = StageRecord(stage_key(zone, business_date), str(stage), attempt=attempt, task_token=task_token,
+                             completed=0, updated_at=_now(), expires_at=RETENTION)
+        try:
+            record.save(condition=StageRecord.pk.does_not_exist() | (StageRecord.completed == 0))
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return record
 
     def seal_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int, chunks_total: int,
                    counts: dict[str, int]) -> StageRecord | None:

@@ -68,7 +68,9 @@ def complete_if_done(ledger: Ledger, tasks: TaskCallbacks, record: StageRecord |
                      business_date: date, stage: Stage) -> bool:
     if record is None or not ledger.claim_completion(record):
         return False
-    tasks.succeed(record.task_token, stage_output(zone, business_date, stage, record))
+    if not tasks.succeed(record.task_token, stage_output(zone, business_date, stage, record)):
+        logger.warning("stage finished but its task is no longer waiting",
+                       extra={"zone": zone.name, "business_date": str(business_date), "stage": str(stage)})
     logger.info("stage complete", extra={"zone": zone.name, "business_date": str(business_date),
                                          "stage": str(stage), **stage_counts(record)})
     return True
@@ -82,7 +84,12 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, ledger
     now = now or datetime.now(UTC)
     queue = ChunkQueue(DISPATCH_QUEUES[msg.stage.channel])
     plan = capacity.plan(msg.zone, msg.business_date, msg.stage, now)
-    ledger.start_stage(msg.zone, msg.business_date, msg.stage, msg.attempt, msg.task_token)
+    if ledger.start_stage(msg.zone, msg.business_date, msg.stage, msg.attempt, msg.task_token) is None:
+        done = ledger.stage(msg.zone, msg.business_date, msg.stage)
+        logger.warning("stage already completed; answering with its result",
+                       extra={"zone": msg.zone.name, "business_date": str(msg.business_date), "stage": str(msg.stage)})
+        tasks.succeed(msg.task_token, stage_output(msg.zone, msg.business_date, msg.stage, done))
+        return {**stage_counts(done), "chunks": 0, "capacity": plan.capacity}
     counts = {"selected": 0, "enqueued": 0, "not_placed": 0, "zone_fallback": 0}
     header = {"zone": msg.zone.name, "business_date": msg.business_date.isoformat(), "stage": str(msg.stage),
               "attempt": msg.attempt}
