@@ -14,6 +14,9 @@ run, against the same data:
   in Python loops (the report page = all applications' figures computed that way, then sliced);
 - direct SQL: the same figures aggregated straight from repayment_transaction, no rollup.
 
+The API reads partner_figure_totals (16 shard rows per partner, migration 0203) for the summary and
+partner_loan_figures (per loan, migration 0200) joined per application for the report page.
+
 Prints median and p95 per variant and the ratio naive / API; checks all variants agree.
 """
 
@@ -243,7 +246,7 @@ def main() -> int:
     assert [r["principal"] for r in page["rows"]] == naive_page
 
     rows = [
-        ("summary via API (rollup)", summary_ms),
+        ("summary via API (partner totals)", summary_ms),
         ("summary, direct SQL aggregate", direct_ms),
         ("summary, naive Python loops", naive_ms),
         ("report page 1 via API", page_ms),
