@@ -46,9 +46,9 @@ INSERT INTO partner (partner_id, name, partner_type) VALUES (1, 'Bench Lender', 
 INSERT INTO application (application_id, application_xid, customer_id, partner_id, product_line_code, fullname,
                          email, mobile_phone_1, has_whatsapp_1, address_kodepos, loan_purpose, credit_grade,
                          bank_name, application_status_code, cdate)
-SELECT g, 9000000000 + g, 200000 + g, 1, CASE WHEN g % 5 = 0 THEN 100 ELSE 10 END, 'Peminjam ' || g,
+SELECT g, 9000000000 + g, 200000 + g, 1, CASE WHEN g %% 5 = 0 THEN 100 ELSE 10 END, 'Peminjam ' || g,
        'p' || g || '@example.co.id', '0812' || lpad(g::text, 8, '0'), TRUE,
-       CASE WHEN g % 25 = 0 THEN NULL ELSE '1' || lpad((g % 5000)::text, 4, '0') END, 'Modal usaha', 'B',
+       CASE WHEN g %% 25 = 0 THEN NULL ELSE '1' || lpad((g %% 5000)::text, 4, '0') END, 'Modal usaha', 'B',
        'BCA', 180, now()
 FROM generate_series(1, %(n)s) AS g;
 INSERT INTO loan (loan_id, application_id, customer_id, application_xid, partner, loan_status_code, product_code,
@@ -58,7 +58,7 @@ SELECT g, g, 200000 + g, 9000000000 + g, 1, 220, 10, 3000000, 3, 1120000, 'BCA',
 FROM generate_series(1, %(n)s) AS g;
 INSERT INTO payment (payment_id, loan_id, payment_number, payment_status_code, due_date, due_amount,
                      installment_principal, installment_interest, is_robocall_active, is_whatsapp)
-SELECT g, g, 1, 310, %(due)s, 500000 + (g * 7919) % 5000000, 1000000, 120000, TRUE, TRUE
+SELECT g, g, 1, 310, %(due)s, 500000 + (g * 7919) %% 5000000, 1000000, 120000, TRUE, TRUE
 FROM generate_series(1, %(n)s) AS g;
 ANALYZE application; ANALYZE loan; ANALYZE payment;
 """
