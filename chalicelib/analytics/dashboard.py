@@ -26,7 +26,8 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <p class="muted">{as_of} · {users} users scored · source: marketplace orders (report 004)</p>
 <h2>RFM segments</h2>
 <table><tr><th>segment</th><th>users</th><th>share</th></tr>{segment_rows}</table>
-<p class="muted">Scores 1–3 per dimension by its own quartiles ({thresholds}); recency: fewer days scores higher.</p>
+<p class="muted">Scores 1–3 per dimension by its own quartiles ({thresholds}); recency: fewer days scores higher.
+{tie_note}</p>
 <h2>RFM segment flow</h2>
 <div class="chart">{sankey}</div>
 <h2>Cohort retention</h2>
@@ -49,7 +50,11 @@ def render_dashboard(conn: psycopg2.extensions.connection) -> str:
                     f'<td class="n">{users:,}</td><td class="n">{share:.1f}%</td></tr>')
     thresholds = "; ".join(f"{d} Q1 {float(q1):,.0f}, Q3 {float(q3):,.0f}"
                            for d, (q1, q3) in sorted(summary.thresholds.items(), reverse=True))
+    frequency_q1 = summary.thresholds.get("frequency", (None, None))[0]
+    tie_note = ("Most buyers ordered once, so frequency Q1 is 1 and nobody is below it: no F1 scores "
+                "(New customers, About to sleep, Hibernating stay empty)." if frequency_q1 == 1 else "")
     return PAGE.format(
+        tie_note=tie_note,
         as_of=escape(as_of), users=f"{summary.users:,}", segment_rows="".join(rows),
         thresholds=escape(thresholds or "no thresholds yet"),
         sankey=charts.rfm_sankey_svg(rfm.score_flows(conn)),
