@@ -105,3 +105,11 @@ def test_cohort_matrix(conn):
         ("2026-02", 1, [1, 1, 0]),
     ]
     assert matrix[0].retention == [1.0, 0.5, 0.5, 0.5]
+
+
+def test_no_orders_no_scores_no_thresholds(conn):
+    add_line(conn, order_id="c", user_id="only-cancelled", gmv=5_000, at=AS_OF, cancelled=True)
+    conn.commit()
+    result = run_etl(conn, BATCH)
+    assert result.users_scored == 0
+    assert scores(conn) == {} and rfm.summary(conn).thresholds == {} and cohort.cohort_matrix(conn) == []
