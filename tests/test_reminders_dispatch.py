@@ -13,7 +13,7 @@ from chalicelib import resources
 from chalicelib.reminders.dispatch import Chunk
 from chalicelib.reminders.ledger import FAILED, PLACED, Ledger
 from chalicelib.reminders.scheduling import start_day
-from chalicelib.reminders.stage_worker import StageMessage, run_stage
+from chalicelib.reminders.stage_worker import StageMessage, encode_rows, run_stage
 from chalicelib.reminders.stages import Stage
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
@@ -127,7 +127,13 @@ def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws,
 def test_malformed_chunk_is_rejected_before_any_call():
     with pytest.raises(ValueError, match="malformed dispatch chunk"):
         Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
-                     "chunk_id": "0-1", "payments": [{"no_id": 1}]})
+                     "chunk_id": "0-1", "fields": ["payment_id"], "rows_gz": "not base64 gzip"})
+    with pytest.raises(ValueError, match="integer payment_id"):
+        Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
+                     "chunk_id": "0-1", "fields": ["payment_id"], "rows_gz": encode_rows('[["x"]]')})
+    chunk = Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
+                         "chunk_id": "0-1", "fields": ["payment_id", "amount"], "rows_gz": encode_rows("[[7, 100]]")})
+    assert chunk.payments == [{"payment_id": 7, "amount": 100}]
     with pytest.raises(ValueError, match="malformed stage message"):
         StageMessage.parse({"zone": "Mars", "business_date": "2026-11-20", "stage": "robocall_1",
                             "task_token": "t"})

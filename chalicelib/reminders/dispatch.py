@@ -8,6 +8,7 @@ the stage record; whoever finishes the last chunk completes the stage's task tok
 
 from __future__ import annotations
 
+import binascii
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +23,7 @@ from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.ledger import ATTEMPTING, FAILED, PLACED, Ledger
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import ProviderError, VoiceClient, WhatsAppClient, international
-from chalicelib.reminders.stage_worker import complete_if_done
+from chalicelib.reminders.stage_worker import complete_if_done, decode_rows
 from chalicelib.reminders.stages import Stage
 from chalicelib.zones import Zone
 
@@ -45,12 +46,13 @@ class Chunk:
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Chunk:
         try:
-            payments = body["payments"]
-            if not isinstance(payments, list) or not all(isinstance(p, dict) and "payment_id" in p for p in payments):
-                raise ValueError("payments must be a list of objects with payment_id")
+            fields = body["fields"]
+            payments = [dict(zip(fields, row, strict=True)) for row in decode_rows(body["rows_gz"])]
+            if not all(isinstance(p.get("payment_id"), int) for p in payments):
+                raise ValueError("every row needs an integer payment_id")
             return cls(Zone.parse(body["zone"]), date.fromisoformat(body["business_date"]), Stage(body["stage"]),
                        int(body["attempt"]), str(body["chunk_id"]), payments)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OSError, binascii.Error) as exc:
             raise ValueError(f"malformed dispatch chunk: {exc}") from exc
 
 

@@ -53,6 +53,20 @@ def due_date_for(business_date: date) -> date:
     return business_date + timedelta(days=REMINDER_LEAD_DAYS)
 
 
+def selection_params(zone: Zone, business_date: date, *, only_unsuccessful_robocall: bool = False,
+                     for_whatsapp: bool = False) -> dict[str, object]:
+    """The parameters of ``t3_selection.sql`` (also used by queries built on it)."""
+    return {
+        "due_date": due_date_for(business_date),
+        "zone": zone.value,
+        "fallback_zone": FALLBACK_ZONE.value,
+        "paid_threshold": PAID_THRESHOLD,
+        "active_loan_statuses": list(ACTIVE_LOAN_STATUSES),
+        "only_unsuccessful_robocall": only_unsuccessful_robocall,
+        "for_whatsapp": for_whatsapp,
+    }
+
+
 def iter_t3_payments(
     conn: psycopg2.extensions.connection,
     zone: Zone,
@@ -73,15 +87,8 @@ def iter_t3_payments(
     if order_by not in ORDERINGS:
         raise ValueError(f"order_by must be one of {sorted(ORDERINGS)}")
     sql = f"{T3_SELECTION_SQL}\nORDER BY {ORDERINGS[order_by]}"
-    params = {
-        "due_date": due_date_for(business_date),
-        "zone": zone.value,
-        "fallback_zone": FALLBACK_ZONE.value,
-        "paid_threshold": PAID_THRESHOLD,
-        "active_loan_statuses": list(ACTIVE_LOAN_STATUSES),
-        "only_unsuccessful_robocall": only_unsuccessful_robocall,
-        "for_whatsapp": for_whatsapp,
-    }
+    params = selection_params(zone, business_date, only_unsuccessful_robocall=only_unsuccessful_robocall,
+                              for_whatsapp=for_whatsapp)
     with conn.cursor(name=f"t3_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = batch_size
         cur.execute(sql, params)
