@@ -59,7 +59,7 @@ SELECT g, g, 200000 + g, 9000000000 + g, 1, 220, 10, 3000000, 3, 1120000, 'BCA',
 FROM generate_series(1, %(n)s) AS g;
 INSERT INTO payment (payment_id, loan_id, payment_number, payment_status_code, due_date, due_amount,
                      installment_principal, installment_interest, is_robocall_active, is_whatsapp)
-SELECT g, g, 1, 310, %(due)s, 500000 + (g * 7919) %% 5000000, 1000000, 120000, TRUE, TRUE
+SELECT g, g, 1, 310, %(due)s, 500000 + (g::bigint * 7919) %% 5000000, 1000000, 120000, TRUE, TRUE
 FROM generate_series(1, %(n)s) AS g;
 ANALYZE application; ANALYZE loan; ANALYZE payment;
 """
