@@ -3,7 +3,8 @@
 -- first %(capacity)s cut into chunks of %(chunk_size)s as JSON arrays of
 -- [payment_id, loan_id, phone, name, amount, due_date, product, postcode]; the rest only counted.
 -- One row per chunk; chunk -1 carries the payments over capacity (not placed).
-WITH ranked AS (
+-- stage_worker.py prepends "WITH sel AS (<t3_selection.sql>)," to this text.
+ranked AS (
     SELECT row_number() OVER (ORDER BY sel.due_amount DESC, sel.payment_id) AS rn, sel.*
     FROM sel
 )

@@ -90,7 +90,7 @@ def decode_rows(payload: str) -> list[list[Any]]:
 def iter_chunks(conn: psycopg2.extensions.connection, zone: Zone, business_date: date, stage: Stage,
                 capacity_limit: int, chunk_size: int) -> Iterator[tuple[int, int, int, str | None]]:
     """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed."""
-    sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL.split('WITH ', 1)[1]}"
+    sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL}"
     params = selection_params(zone, business_date, only_unsuccessful_robocall=stage is not Stage.ROBOCALL_1,
                               for_whatsapp=stage is Stage.WHATSAPP)
     params.update(capacity=capacity_limit, chunk_size=chunk_size)
