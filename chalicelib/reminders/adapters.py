@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from chalicelib import aws, resources
@@ -13,25 +15,39 @@ SQS_BATCH_BYTES = 240_000  # SendMessageBatch: at most 256 KiB for all ten messa
 
 
 class ChunkQueue:
-    """Sends dispatch chunks to a queue, ten messages per ``SendMessageBatch`` call."""
+    """Sends dispatch chunks to a queue: up to ten messages per ``SendMessageBatch`` call, a few
+    calls in flight while the caller keeps producing (at most ``workers`` × 2 batches held)."""
 
-    def __init__(self, queue_name: str) -> None:
+    def __init__(self, queue_name: str, workers: int = 4) -> None:
         self.url = resources.queue_url(queue_name)
         self.sqs = aws.client("sqs")
+        self.workers = workers
 
     def send(self, bodies: Iterable[dict[str, Any]]) -> int:
         sent = 0
-        batch: list[str] = []
-        size = 0
-        for body in bodies:
-            text = json.dumps(body, separators=(",", ":"))
-            if batch and (len(batch) == SQS_BATCH or size + len(text) > SQS_BATCH_BYTES):
-                sent += self._send_batch(batch)
-                batch, size = [], 0
-            batch.append(text)
-            size += len(text)
-        if batch:
-            sent += self._send_batch(batch)
+        in_flight: list[Future[int]] = []
+        slots = threading.BoundedSemaphore(self.workers * 2)
+
+        def submit(pool: ThreadPoolExecutor, batch: list[str]) -> None:
+            slots.acquire()
+            future = pool.submit(self._send_batch, batch)
+            future.add_done_callback(lambda _f: slots.release())
+            in_flight.append(future)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            batch: list[str] = []
+            size = 0
+            for body in bodies:
+                text = json.dumps(body, separators=(",", ":"))
+                if batch and (len(batch) == SQS_BATCH or size + len(text) > SQS_BATCH_BYTES):
+                    submit(pool, batch)
+                    batch, size = [], 0
+                batch.append(text)
+                size += len(text)
+            if batch:
+                submit(pool, batch)
+            for future in in_flight:
+                sent += future.result()  # re-raises a failed batch
         return sent
 
     def _send_batch(self, bodies: list[str]) -> int:

@@ -37,9 +37,11 @@ from chalicelib.zones import Zone
 logger = get_logger("reminders")
 
 DISPATCH_QUEUES = {Channel.ROBOCALL: "reminder-dispatch-robocall", Channel.WHATSAPP: "reminder-dispatch-whatsapp"}
-# payments per dispatch message: gzip'd ~15 KB; at 1 call/s a chunk takes ~8 minutes, inside
-# the dispatch function's 15-minute timeout (REMINDER_CHUNK_SIZE must respect that)
-CHUNK_SIZE = 500
+# Payments per dispatch message: what the provider takes in CHUNK_SECONDS at the planned rate
+# (inside the dispatch function's 15-minute timeout), between MIN and MAX (gzip'd ~25 bytes a
+# payment: 4,000 ≈ 100 KB, under SQS's 256 KB). REMINDER_CHUNK_SIZE overrides.
+CHUNK_SECONDS = 480
+MIN_CHUNK, MAX_CHUNK = 50, 4_000
 CHUNK_FIELDS = ("payment_id", "loan_id", "phone", "name", "amount", "due_date", "product", "postcode")
 STAGE_CHUNKS_SQL = (Path(__file__).with_name("stage_chunks.sql")).read_text()
 
@@ -78,6 +80,10 @@ def complete_if_done(ledger: Ledger, tasks: TaskCallbacks, record: StageRecord |
     return True
 
 
+def chunk_size_for(calls_per_second: float) -> int:
+    return max(MIN_CHUNK, min(MAX_CHUNK, int(calls_per_second * CHUNK_SECONDS)))
+
+
 def encode_rows(rows_json: str) -> str:
     """Chunk rows as sent on SQS: gzip + base64 of the JSON array (about 5x smaller; SQS bills per 64 KB)."""
     return base64.b64encode(gzip.compress(rows_json.encode(), compresslevel=5)).decode()
@@ -106,9 +112,9 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, ledger
     ledger = ledger or Ledger()
     tasks = tasks or TaskCallbacks()
     now = now or datetime.now(UTC)
-    chunk_size = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", CHUNK_SIZE)
     queue = ChunkQueue(DISPATCH_QUEUES[msg.stage.channel])
     plan = capacity.plan(msg.zone, msg.business_date, msg.stage, now)
+    chunk_size = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0) or chunk_size_for(plan.calls_per_second)
     if ledger.start_stage(msg.zone, msg.business_date, msg.stage, msg.attempt, msg.task_token) is None:
         done = ledger.stage(msg.zone, msg.business_date, msg.stage)
         logger.warning("stage already completed; answering with its result",
