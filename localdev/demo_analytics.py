@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.analytics import demo_orders, rfm
 from chalicelib.analytics.dashboard import render_dashboard
-from chalicelib.analytics.etl import batch_date, run_etl
+from chalicelib.analytics.etl import run_etl
+from localdev import cron, lambda_runtime
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
 
 
-def _nightly_batch(day) -> datetime:
-    """The schedule's instant after business day ``day``: 18:00 UTC = 01:00 WIB the next day."""
-    return datetime(day.year, day.month, day.day, 18, tzinfo=UTC)
+def _nightly_batch(spec: lambda_runtime.FunctionSpec, day: date) -> datetime:
+    """When the manifest's schedule fires after business day ``day`` (01:00 WIB the next day)."""
+    return cron.parse(spec.schedule).next_after(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
 
 
 def step_analytics(ctx: DemoContext) -> None:
@@ -29,19 +30,22 @@ def step_analytics(ctx: DemoContext) -> None:
     counts = demo_orders.load(ctx.conn, lines, ctx.seed, ctx.business_date)
     print(f"  generated {counts['lines']:,} lines in {counts['orders']:,} orders in "
           f"{time.perf_counter() - started:.1f}s")
-    full = run_etl(ctx.conn, _nightly_batch(ctx.business_date), full=True)
+    spec = lambda_runtime.load_manifest().function("analytics-etl")
+    full = run_etl(ctx.conn, _nightly_batch(spec, ctx.business_date), full=True)
     print(f"  full ETL: {full.groups_refreshed:,} (customer, month) groups, {full.users_scored:,} users scored "
           f"in {full.seconds:.1f}s")
     next_day = ctx.business_date + timedelta(days=1)
     changes = demo_orders.add_daily_changes(ctx.conn, next_day, ctx.seed, new_orders=max(20, lines // 500),
                                             late_cancellations=max(5, lines // 3000),
                                             late_returns=max(5, lines // 5000))
-    daily = run_etl(ctx.conn, _nightly_batch(next_day))
+    ctx.conn.commit()
+    daily_started = time.perf_counter()
+    daily = lambda_runtime.fire_schedule(spec, _nightly_batch(spec, next_day))  # the scheduled function
     print(f"  next day: +{changes['new_lines']:,} lines, {changes['cancelled_lines']:,} lines cancelled late, "
-          f"{changes['returned_lines']:,} returned -> incremental ETL refreshed {daily.groups_refreshed:,} groups "
-          f"in {daily.seconds:.2f}s")
+          f"{changes['returned_lines']:,} returned -> scheduled {daily['mode']} ETL refreshed "
+          f"{daily['groups_refreshed']:,} groups in {time.perf_counter() - daily_started:.2f}s")
     summary = rfm.summary(ctx.conn)
-    print(f"  RFM as of {batch_date(daily.etl_batch_time)}: " + ", ".join(
+    print(f"  RFM as of {daily['as_of']}: " + ", ".join(
         f"{name} {n:,}" for name, n in summary.segments.items() if n))
     path = ctx.out_dir / "dashboard.html"
     path.write_text(render_dashboard(ctx.conn))

@@ -67,20 +67,18 @@ TRUNCATE_OUTPUTS = "TRUNCATE aggregated_monthly, final_user_analysis, analytics_
 TAKE_CHANGED_GROUPS = f"""
 CREATE TEMP TABLE etl_scope ON COMMIT DROP AS
 WITH taken AS (DELETE FROM analytics_changed_group RETURNING *)
-SELECT DISTINCT {KEY_COLS}, month_of_order FROM taken;
-CREATE TEMP TABLE etl_scope_keys ON COMMIT DROP AS SELECT DISTINCT {KEY_COLS} FROM etl_scope;
+SELECT DISTINCT analytics_customer_key({KEY_COLS}) AS customer_key, {KEY_COLS}, month_of_order FROM taken;
+CREATE TEMP TABLE etl_scope_keys ON COMMIT DROP AS SELECT DISTINCT customer_key, {KEY_COLS} FROM etl_scope;
 ANALYZE etl_scope;
 ANALYZE etl_scope_keys;
 """
-DELETE_MONTHLY_IN_SCOPE = f"""
+DELETE_MONTHLY_IN_SCOPE = """
 DELETE FROM aggregated_monthly a USING etl_scope s
-WHERE a.customer_key = analytics_customer_key({', '.join('s.' + c for c in KEY_COLS.split(', '))})
-  AND a.month_of_order = s.month_of_order
+WHERE a.customer_key = s.customer_key AND a.month_of_order = s.month_of_order
 """
-DELETE_FINAL_IN_SCOPE = f"""
-DELETE FROM final_user_analysis u USING etl_scope_keys s
-WHERE u.customer_key = analytics_customer_key({', '.join('s.' + c for c in KEY_COLS.split(', '))})
-"""
+DELETE_FINAL_IN_SCOPE = "DELETE FROM final_user_analysis u USING etl_scope_keys s WHERE u.customer_key = s.customer_key"
+# after a full rebuild the planner must know the tables are no longer empty
+ANALYZE_OUTPUTS = "ANALYZE aggregated_monthly; ANALYZE final_user_analysis"
 COUNT_SCOPE = "SELECT count(*) FROM etl_scope"
 CLEAR_DERIVED = "DELETE FROM rfm_score; DELETE FROM rfm_threshold; DELETE FROM cohort_retention"
 COUNT_SCORED = "SELECT count(*) FROM rfm_score"
@@ -125,6 +123,7 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
             cur.execute(INSERT_MONTHLY["full"], params)
             groups = cur.rowcount
             cur.execute(INSERT_FINAL["full"], params)
+            cur.execute(ANALYZE_OUTPUTS)
         else:
             cur.execute(TAKE_CHANGED_GROUPS)
             cur.execute(COUNT_SCOPE)

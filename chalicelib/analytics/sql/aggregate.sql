@@ -37,7 +37,8 @@ orders AS (
         FROM lines
         GROUP BY ${group_cols}, order_id
     ) o
-    LEFT JOIN order_marketplace om ON om.marketplace = o.marketplace AND om.order_id = o.order_id::TEXT
+    LEFT JOIN order_marketplace om
+        ON om.marketplace = o.marketplace AND om.order_id = (o.order_id COLLATE "default")  -- index-usable
 ),
 order_totals AS (
     SELECT ${group_cols},
