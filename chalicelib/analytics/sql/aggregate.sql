@@ -40,7 +40,7 @@ orders AS (
     LEFT JOIN order_marketplace om
         ON om.marketplace = o.marketplace AND om.order_id = (o.order_id COLLATE "default")  -- index-usable
 ),
-order_totals AS (
+order_totals AS MATERIALIZED (  -- computed once even when the planner misjudges the scope as tiny
     SELECT ${group_cols},
            count(*) FILTER (WHERE valid) AS total_order,
            count(*) FILTER (WHERE cancelled) AS total_cancelled,
@@ -53,7 +53,7 @@ order_totals AS (
     FROM orders
     GROUP BY ${group_cols}
 ),
-line_totals AS (
+line_totals AS MATERIALIZED (
     SELECT ${group_cols},
            min(marketplace) AS marketplace, min(shop_id) AS shop_id, min(shop_name) AS shop_name,
            min(user_id) AS user_id, min(magpie_region_code) AS magpie_region_code,
