@@ -50,7 +50,7 @@ migrate: venv
 
 package: venv
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-3} $(PY) -m infra.package --out dist
-	$(PY) -m cfnlint dist/template.json
+	$(VENV)/bin/cfn-lint dist/template.json
 	@echo "dist/template.json is valid (cfn-lint); deploy: see docs/deploy.md"
 
 stop: venv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_every_manifest_resource_is_in_the_template(packaged):
     for sm in manifest.state_machines:
         machine = res[logical_id(sm.name, "StateMachine")]["Properties"]
         assert "${QueueUrl:" not in machine["DefinitionString"]
-        json.loads(machine["DefinitionString"].replace("${", "").replace("}", ""))  # still JSON once substituted
+        json.loads(re.sub(r"\$\{[A-Za-z0-9_]+\}", "x", machine["DefinitionString"]))  # JSON once substituted
         assert res[logical_id(sm.name, "FailedAlarm")]["Properties"]["MetricName"] == "ExecutionsFailed"
     functions = _resources(template, "AWS::Serverless::Function")
     for f in manifest.functions:
@@ -103,7 +104,8 @@ def test_artifacts_contain_the_handlers(packaged):
 
 def test_cfn_lint_passes(packaged):
     _template, out = packaged
-    lint = subprocess.run([sys.executable, "-m", "cfnlint", str(out / "template.json")], capture_output=True, text=True)
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
+    lint = subprocess.run([cfn_lint, str(out / "template.json")], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
