@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test lint stop migrate package api
+.PHONY: help venv demo test chaos lint stop migrate package api
 .PHONY: localstack-up localstack-down db-dump db-restore
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
 	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make chaos  - the whole chaos suite (faults, crashes, outages); prints scenario/invariant/result"
 	@echo "make lint   - ruff"
 	@echo "make api    - serve the HTTP API on 127.0.0.1:8000 (chalice local) against the demo database"
 	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
@@ -37,7 +38,10 @@ demo: venv
 	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
 
 test: venv lint
-	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+chaos: venv
+	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 tests/chaos $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

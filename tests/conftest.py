@@ -127,3 +127,31 @@ def aws(aws_endpoint: str) -> str:
         moto_server.reset(_started_moto_port[0])
     aws_clients.reset_clients()
     return aws_endpoint
+
+
+# --- the chaos table (tests/chaos): collected on the controller, so it works under xdist ---
+_CHAOS: dict[str, list[str]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "chaos" not in props:
+        return
+    scenario, invariant = props["chaos"]
+    row = _CHAOS.setdefault(report.nodeid, [scenario, invariant, "held"])
+    if report.failed:
+        row[2] = "BROKEN"
+    elif report.skipped and row[2] != "BROKEN":
+        row[2] = "skipped"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _CHAOS:
+        return
+    rows = sorted(_CHAOS.values())
+    widths = [max(len(r[i]) for r in [["scenario", "invariant", "result"], *rows]) for i in range(3)]
+    terminalreporter.section("chaos: scenario / invariant / result")
+    for r in [["scenario", "invariant", "result"], *rows]:
+        terminalreporter.write_line("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    broken = sum(r[2] == "BROKEN" for r in rows)
+    terminalreporter.write_line(f"{len(rows)} scenarios, {len(rows) - broken} held, {broken} broken")
