@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from chalicelib.zones import Zone
-
-
-def today_in(zone: Zone, now: datetime | None = None) -> date:
-    now = now or datetime.now(UTC)
-    return now.astimezone(zone.tzinfo).date()
+from chalicelib.zones import Zone, local_date
 
 
 def default_demo_date(now: datetime | None = None) -> date:
     """Yesterday in Asia/Jakarta: a finished day, so every Wait state is in the past."""
-    return today_in(Zone.WIB, now) - timedelta(days=1)
+    return local_date(Zone.WIB, now or datetime.now(UTC)) - timedelta(days=1)
 
 
 def parse_date(text: str) -> date:

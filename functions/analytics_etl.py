@@ -5,19 +5,16 @@ The batch time is the schedule's ``time`` (UTC); RFM recency counts days up to i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import db
-from chalicelib.analytics.etl import batch_date, parse_batch_time, run_etl
+from chalicelib.analytics.etl import batch_date, run_etl
+from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    batch_time = parse_batch_time(event["time"]) if event.get("time") else datetime.now(UTC)
-    conn = db.connect()
-    try:
-        result = run_etl(conn, batch_time, full=bool(event.get("full")))
-    finally:
-        conn.close()
-    return {"mode": result.mode, "as_of": batch_date(batch_time).isoformat(),
+def _etl(ctx: ScheduleContext) -> dict[str, Any]:
+    result = run_etl(ctx.conn, ctx.fired_at, full=bool(ctx.event.get("full")))
+    return {"mode": result.mode, "as_of": batch_date(ctx.fired_at).isoformat(),
             "groups_refreshed": result.groups_refreshed, "users_scored": result.users_scored}
+
+
+handler = ScheduledHandler("analytics-etl", _etl)

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import aws as aws_clients
-from chalicelib.reminders.scheduling import STATE_MACHINE, business_date_at, execution_name
+from chalicelib.edge import clock
+from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.reminders.stages import Stage, scheduled_local, slot_utc, wait_timestamp, window_end_utc
 from chalicelib.zones import Zone, utc_cron_for_local
 from localdev import lambda_runtime
@@ -31,9 +32,9 @@ def test_one_schedule_per_zone_at_eight_local():
 
 
 def test_wit_schedule_fires_the_evening_before_in_utc_for_the_local_day():
-    fired = datetime(2026, 11, 19, 23, 0, tzinfo=UTC)  # 08:00 WIT on the 20th
-    assert business_date_at(Zone.WIT, fired) == date(2026, 11, 20)
-    assert business_date_at(Zone.WIB, fired) == date(2026, 11, 20)  # 06:00 WIB
+    fired = {"time": "2026-11-19T23:00:00Z"}  # 08:00 WIT on the 20th
+    assert clock.business_date(fired, Zone.WIT) == date(2026, 11, 20)
+    assert clock.business_date(fired, Zone.WIB) == date(2026, 11, 20)  # 06:00 WIB
 
 
 def test_a_second_start_for_the_same_zone_and_day_is_refused_and_reported(aws):

@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 
 import psycopg2.extensions
 
-from chalicelib.disbursements.apply import Applied, apply_event
+from chalicelib.disbursements.apply import Applied, TransitionRefused, UnknownDisbursement, apply_event
 from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
-from chalicelib.disbursements.event import parse_event
+from chalicelib.disbursements.event import InvalidEvent, parse_event
+from chalicelib.edge.sqs import RecordContext
+from chalicelib.emails.ses import SesMailer, sender_address
 from chalicelib.logs import get_logger
 
 logger = get_logger("disbursement-events")
+
+# Retrying these cannot help: the message goes to the DLQ after its tries, within seconds.
+POISON: tuple[type[Exception], ...] = (InvalidEvent, UnknownDisbursement, TransitionRefused)
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,8 @@ def handle_message(
     if sent:
         logger.info("repayment calendar emailed", extra={**ids, "ses_message_id": sent.message_id})
     return Handled(applied, sent)
+
+
+def handle_record(ctx: RecordContext) -> Handled:
+    """The SQS record handler (functions/disbursement_events.py)."""
+    return handle_message(ctx.conn, ctx.body, SesMailer(), sender_address())

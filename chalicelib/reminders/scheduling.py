@@ -9,11 +9,11 @@ always; so the name is looked up first and an existing execution is reported, ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from chalicelib.logs import get_logger
 from chalicelib.reminders.adapters import Executions
-from chalicelib.zones import Zone, local_date
+from chalicelib.zones import Zone
 
 STATE_MACHINE = "t3-reminders"
 logger = get_logger("reminders")
@@ -29,11 +29,6 @@ class StartResult:
 
 def execution_name(zone: Zone, business_date: date) -> str:
     return f"t3-{zone.name}-{business_date.isoformat()}"
-
-
-def business_date_at(zone: Zone, fired_at: datetime) -> date:
-    """The local calendar date when the 08:00 schedule fires."""
-    return local_date(zone, fired_at)
 
 
 def start_day(zone: Zone, business_date: date, executions: Executions | None = None) -> StartResult:
