@@ -39,7 +39,7 @@ import psycopg2  # noqa: E402
 from chalice.test import Client  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib.http.auth import create_key  # noqa: E402
+from chalicelib.partners.keys import create_key  # noqa: E402
 
 PARTNER = 1
 OTHER = 2

@@ -11,7 +11,7 @@ import psycopg2.extensions
 from chalice.test import Client
 
 from app import app
-from chalicelib.http.auth import create_key
+from chalicelib.partners.keys import create_key
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from datetime import date
 import psycopg2
 import pytest
 
+from chalicelib import paging
 from chalicelib.demo_data import PARTNERS, load
-from chalicelib.partners import cursors
 from tests.api_support import all_report_rows, api_client, get, partner_key, staff_key
 
 
@@ -44,7 +44,7 @@ def test_another_partners_cursor_stays_inside_the_callers_rows(book):
         # a hand-made cursor pointing just before one of B's applications
         b_xid = b_page["rows"][5]["application_xid"]
         _, app_id, cdate = owner[b_xid]
-        forged = cursors.encode(cursors.Position(cdate, app_id - 1))
+        forged = paging.encode(paging.Position(cdate, app_id - 1))
         _, forged_page, _ = get(client, f"/v1/partner/report?limit=500&cursor={forged}", keys[1])
     assert b_xid not in {r["application_xid"] for r in forged_page["rows"]}
     assert {owner[r["application_xid"]][0] for r in forged_page["rows"]} <= {1}

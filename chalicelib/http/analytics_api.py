@@ -9,10 +9,8 @@ from chalice import Blueprint, Response
 from chalicelib.analytics import cohort, rfm
 from chalicelib.analytics.dashboard import render_dashboard
 from chalicelib.analytics.etl import batch_date
-from chalicelib.http.auth import authenticate, require_scope
-from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import BadRequest, json_errors
-from chalicelib.http.params import QueryParams
+from chalicelib.http.errors import BadRequest
+from chalicelib.http.routes import Call, staff_route
 
 analytics_api = Blueprint(__name__)
 
@@ -21,20 +19,16 @@ MAX_LIMIT = 500
 MAX_OFFSET = 10_000_000
 
 
-@analytics_api.route("/v1/analytics/rfm", methods=["GET"])
-@json_errors
-def rfm_scores() -> dict[str, Any]:
-    request = analytics_api.current_request
-    with request_connection() as conn:
-        require_scope(authenticate(conn, request.headers), "staff")
-        params = QueryParams(request.query_params, ("limit", "offset", "segment"))
-        limit = params.integer("limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
-        offset = params.integer("offset", default=0, minimum=0, maximum=MAX_OFFSET)
-        segment = params.raw.get("segment")
-        if segment is not None and segment not in rfm.SEGMENT_ORDER:
-            raise BadRequest(f"segment must be one of: {', '.join(rfm.SEGMENT_ORDER)}", code="invalid_parameter")
-        summary = rfm.summary(conn)
-        total, users = rfm.user_scores(conn, limit=limit, offset=offset, segment=segment)
+@staff_route(analytics_api, "/v1/analytics/rfm", params=("limit", "offset", "segment"))
+def rfm_scores(call: Call) -> dict[str, Any]:
+    conn, params = call.conn, call.params
+    limit = params.integer("limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+    offset = params.integer("offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    segment = params.raw.get("segment")
+    if segment is not None and segment not in rfm.SEGMENT_ORDER:
+        raise BadRequest(f"segment must be one of: {', '.join(rfm.SEGMENT_ORDER)}", code="invalid_parameter")
+    summary = rfm.summary(conn)
+    total, users = rfm.user_scores(conn, limit=limit, offset=offset, segment=segment)
     next_offset = offset + len(users)
     return {
         "as_of": batch_date(summary.etl_batch_time).isoformat() if summary.etl_batch_time else None,
@@ -49,15 +43,11 @@ def rfm_scores() -> dict[str, Any]:
     }
 
 
-@analytics_api.route("/v1/analytics/cohorts", methods=["GET"])
-@json_errors
-def cohorts() -> dict[str, Any]:
-    request = analytics_api.current_request
-    with request_connection() as conn:
-        require_scope(authenticate(conn, request.headers), "staff")
-        QueryParams(request.query_params, ())
-        batch_time = rfm.latest_batch_time(conn)
-        matrix = cohort.cohort_matrix(conn)
+@staff_route(analytics_api, "/v1/analytics/cohorts")
+def cohorts(call: Call) -> dict[str, Any]:
+    conn = call.conn
+    batch_time = rfm.latest_batch_time(conn)
+    matrix = cohort.cohort_matrix(conn)
     return {
         "as_of": batch_date(batch_time).isoformat() if batch_time else None,
         "cohorts": [{"cohort_month": c.cohort_month, "cohort_size": c.cohort_size,
@@ -65,13 +55,7 @@ def cohorts() -> dict[str, Any]:
     }
 
 
-@analytics_api.route("/v1/analytics/dashboard", methods=["GET"])
-@json_errors
-def dashboard() -> Response:
-    request = analytics_api.current_request
-    with request_connection() as conn:
-        require_scope(authenticate(conn, request.headers), "staff")
-        QueryParams(request.query_params, ())
-        page = render_dashboard(conn)
-    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8",
-                                                          "Cache-Control": "no-store"})
+@staff_route(analytics_api, "/v1/analytics/dashboard")
+def dashboard(call: Call) -> Response:
+    page = render_dashboard(call.conn)
+    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})

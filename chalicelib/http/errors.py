@@ -1,7 +1,8 @@
 """One JSON error shape for every route: ``{"error": {"code": "...", "message": "..."}}``.
 
-Raise ``ApiError`` (or a subclass) anywhere below a route; ``json_errors`` turns it into
-the response, and turns anything unexpected into a 500 with no stack trace or SQL in it.
+Routes raise ``ApiError`` (or a subclass); the domain raises its own ``DomainError`` (it never
+imports this module). ``json_errors`` turns both into the response (``DOMAIN_STATUS`` maps each
+domain error to its status), and anything unexpected into a 500 with no stack trace or SQL in it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from chalice import ChaliceViewError, Response
 
+from chalicelib.errors import DomainError, InvalidInput
 from chalicelib.logs import get_logger
 
 logger = get_logger("http")
@@ -55,6 +57,17 @@ class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+# domain error → HTTP status (the most specific class listed wins; unlisted ones are a 400)
+DOMAIN_STATUS: dict[type[DomainError], int] = {InvalidInput: 400}
+
+
+def domain_status(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     return Response(
         body=json.dumps({"error": {"code": code, "message": message}}),
@@ -70,7 +83,7 @@ def chalice_error_code(name: str) -> str:
 
 
 def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator for Chalice views: ApiError → its status; anything else → a bare 500."""
+    """Decorator for Chalice views: ApiError / DomainError → its status; anything else → a bare 500."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -78,6 +91,8 @@ def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message)
+        except DomainError as exc:
+            return error_response(domain_status(exc), exc.code, exc.message)
         except ChaliceViewError as exc:  # e.g. BadRequestError from a malformed JSON body
             return error_response(exc.STATUS_CODE, chalice_error_code(type(exc).__name__), str(exc))
         except Exception:

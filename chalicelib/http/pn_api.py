@@ -6,30 +6,17 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.http.auth import authenticate, require_scope
-from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import json_errors
-from chalicelib.http.params import QueryParams
-from chalicelib.partners.notifications import blast_titles, redirect_pages
+from chalicelib.http.routes import Call, staff_route
+from chalicelib.push_notifications.catalogue import blast_titles, redirect_pages
 
 pn_api = Blueprint(__name__)
 
 
-@pn_api.route("/v1/pn/blast-titles", methods=["GET"])
-@json_errors
-def get_blast_titles() -> dict[str, Any]:
-    request = pn_api.current_request
-    with request_connection() as conn:
-        require_scope(authenticate(conn, request.headers), "staff")
-        QueryParams(request.query_params, ())
-        return {"blast_titles": blast_titles(conn)}
+@staff_route(pn_api, "/v1/pn/blast-titles")
+def get_blast_titles(call: Call) -> dict[str, Any]:
+    return {"blast_titles": blast_titles(call.conn)}
 
 
-@pn_api.route("/v1/pn/redirect-pages", methods=["GET"])
-@json_errors
-def get_redirect_pages() -> dict[str, Any]:
-    request = pn_api.current_request
-    with request_connection() as conn:
-        require_scope(authenticate(conn, request.headers), "staff")
-        QueryParams(request.query_params, ())
-        return {"redirect_pages": redirect_pages(conn)}
+@staff_route(pn_api, "/v1/pn/redirect-pages")
+def get_redirect_pages(call: Call) -> dict[str, Any]:
+    return {"redirect_pages": redirect_pages(call.conn)}

@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from chalicelib import db
-from chalicelib.http.auth import KEY_PREFIX_LEN
-from chalicelib.partners.keys import UnknownPartner, create_partner_key, create_staff_key, revoke_key
+from chalicelib.partners.keys import PREFIX_CHARS, UnknownPartner, create_partner_key, create_staff_key, revoke_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--partner", type=int, metavar="ID", help="partner id the key reads for")
     who.add_argument("--staff", action="store_true", help="a staff key (CRM, push notifications)")
     revoke = commands.add_parser("revoke-key", help="revoke a key by its first characters")
-    revoke.add_argument("prefix", help=f"the key's first {KEY_PREFIX_LEN + 3} characters")
+    revoke.add_argument("prefix", help=f"the key's first {PREFIX_CHARS} characters")
     args = parser.parse_args(argv)
 
     conn = db.connect()
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             print(key)
             print("store it now: only its hash is kept, it cannot be shown again", file=sys.stderr)
         else:
-            n = revoke_key(conn, args.prefix[: KEY_PREFIX_LEN + 3])
+            n = revoke_key(conn, args.prefix[: PREFIX_CHARS])
             print(f"revoked {n} key(s)")
             if n == 0:
                 return 1

@@ -1,7 +1,8 @@
 """The partner report: one row per application of the partner, with the summary's figures.
 
 Rows come in ``(cdate, application_id)`` order, a page at a time (keyset cursor). Names and
-emails are masked: funders do not need borrower PII. Σ of every row's figures = the summary.
+emails are masked: funders do not need borrower PII. Deleted applications are left out, and
+Σ of every row's figures = the summary (whose rollup leaves them out too).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
-import psycopg2.extras
 
-from chalicelib.partners import cursors
+from chalicelib import paging
 from chalicelib.partners.figures import Figures
 from chalicelib.partners.masking import mask_email, mask_name
 from chalicelib.statuses import APPLICATION_STATUS_LABELS
@@ -39,23 +39,17 @@ CSV_COLUMNS = (
 class ReportQuery:
     partner_id: int
     limit: int = DEFAULT_LIMIT
-    after: cursors.Position | None = None
+    after: paging.Position | None = None
     from_date: date | None = None
     to_date: date | None = None
     status: int | None = None
-
-
-@dataclass(frozen=True)
-class ReportPage:
-    rows: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=REPORT_DATE_ZONE.tzinfo)
 
 
-def report_page(conn: psycopg2.extensions.connection, query: ReportQuery) -> ReportPage:
+def report_page(conn: psycopg2.extensions.connection, query: ReportQuery) -> paging.Page:
     params = {
         "partner_id": query.partner_id,
         "after_cdate": query.after.cdate if query.after else None,
@@ -63,18 +57,8 @@ def report_page(conn: psycopg2.extensions.connection, query: ReportQuery) -> Rep
         "from_ts": _day_start(query.from_date) if query.from_date else None,
         "to_ts": _day_start(query.to_date + timedelta(days=1)) if query.to_date else None,
         "status": query.status,
-        "limit": query.limit + 1,  # one extra row says whether there is a next page
     }
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-        cur.execute(REPORT_PAGE_SQL, params)
-        records = cur.fetchall()
-    more = len(records) > query.limit
-    records = records[: query.limit]
-    next_cursor = None
-    if more:
-        last = records[-1]
-        next_cursor = cursors.encode(cursors.Position(last["cdate"], last["application_id"]))
-    return ReportPage([_row(r) for r in records], next_cursor)
+    return paging.fetch_page(conn, REPORT_PAGE_SQL, params, query.limit, _row)
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:

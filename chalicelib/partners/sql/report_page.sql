@@ -1,6 +1,7 @@
 -- One page of a partner's report: its applications in (cdate, application_id) order, each with
 -- the figures of its loans (rollup, migration 0200). Keyset pagination on the index
 -- application_partner_cdate_idx (partner_id, cdate, application_id). NULL filters are off.
+-- Deleted applications are left out (their loans leave the rollup's partner too, migration 0204).
 SELECT
     a.application_id,
     a.application_xid,
@@ -33,6 +34,7 @@ LEFT JOIN LATERAL (
     WHERE plf.application_id = a.application_id AND plf.partner_id = a.partner_id
 ) f ON TRUE
 WHERE a.partner_id = %(partner_id)s
+  AND NOT a.is_deleted
   AND (%(after_cdate)s::timestamptz IS NULL OR (a.cdate, a.application_id) > (%(after_cdate)s, %(after_id)s))
   AND (%(from_ts)s::timestamptz IS NULL OR a.cdate >= %(from_ts)s)
   AND (%(to_ts)s::timestamptz IS NULL OR a.cdate < %(to_ts)s)

@@ -1,4 +1,8 @@
-"""The staff CRM list: applications with status, partner and (Bukalapak) ``invoice_id``, newest first."""
+"""The staff CRM list: applications with status, partner and (Bukalapak) ``invoice_id``, newest first.
+
+Deleted applications are never listed. ``invoice_id`` finds the application of one Bukalapak
+invoice (exact match, index ``application_invoice_id_idx``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
-import psycopg2.extras
 
-from chalicelib.partners import cursors
+from chalicelib import paging
 from chalicelib.statuses import APPLICATION_STATUS_LABELS
 
 CRM_APPLICATIONS_SQL = (Path(__file__).with_name("sql") / "crm_applications.sql").read_text()
@@ -21,35 +24,21 @@ DEFAULT_LIMIT = 100
 @dataclass(frozen=True)
 class CrmQuery:
     limit: int = DEFAULT_LIMIT
-    before: cursors.Position | None = None
+    before: paging.Position | None = None
     partner_id: int | None = None
     status: int | None = None
+    invoice_id: str | None = None
 
 
-@dataclass(frozen=True)
-class CrmPage:
-    rows: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-def crm_applications(conn: psycopg2.extensions.connection, query: CrmQuery) -> CrmPage:
+def crm_applications(conn: psycopg2.extensions.connection, query: CrmQuery) -> paging.Page:
     params = {
         "partner_id": query.partner_id,
         "status": query.status,
+        "invoice_id": query.invoice_id,
         "before_cdate": query.before.cdate if query.before else None,
         "before_id": query.before.application_id if query.before else None,
-        "limit": query.limit + 1,
     }
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-        cur.execute(CRM_APPLICATIONS_SQL, params)
-        records = cur.fetchall()
-    more = len(records) > query.limit
-    records = records[: query.limit]
-    next_cursor = None
-    if more:
-        last = records[-1]
-        next_cursor = cursors.encode(cursors.Position(last["cdate"], last["application_id"]))
-    return CrmPage([_row(r) for r in records], next_cursor)
+    return paging.fetch_page(conn, CRM_APPLICATIONS_SQL, params, query.limit, _row)
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:

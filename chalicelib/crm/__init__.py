@@ -1,0 +1,1 @@
+"""The staff CRM: the applications list (status, partner, Bukalapak ``invoice_id``)."""

@@ -1,0 +1,105 @@
+"""Route decorators: what every partner and staff route does before and after its own lines.
+
+    @partner_route(partner_api, "/v1/partner/summary")
+    def get_summary(call: Call) -> dict[str, Any]:
+        return partner_summary(call.conn, call.partner_id).as_dict()
+
+    @staff_route(crm_api, "/v1/crm/applications", params=("limit", "cursor"))
+    def list_applications(call: Call) -> dict[str, Any]: ...
+
+Each decorator registers ``GET path`` on the blueprint and, around the handler:
+
+- takes a connection for the request (``request_connection``: reused, rolled back afterwards);
+- authenticates the ``x-api-key`` and requires the route's scope (401 / 403);
+- refuses query parameters the route does not name (400);
+- for staff routes, writes the read to the audit log (key id, route, parameters, time);
+- maps errors to the JSON error shape (``json_errors``: ApiError, DomainError, else 500);
+- answers with ``Cache-Control: no-store`` (partner figures and borrower data are never cached),
+  errors included;
+- logs the read with the key id (and the partner for partner routes).
+
+The handler gets a ``Call`` and returns a dict (a JSON 200) or a ``Response``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2.extensions
+from chalice import Blueprint, Response
+
+from chalicelib.audit import record_staff_read
+from chalicelib.http.auth import authenticate, require_scope
+from chalicelib.http.db_conn import request_connection
+from chalicelib.http.errors import Forbidden, json_errors
+from chalicelib.http.params import QueryParams
+from chalicelib.logs import get_logger
+from chalicelib.partners.keys import Principal
+
+logger = get_logger("http.routes")
+
+NO_STORE = "no-store"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authorised request: its connection, caller, checked query parameters and headers."""
+
+    conn: psycopg2.extensions.connection
+    principal: Principal
+    params: QueryParams
+    headers: Mapping[str, str]
+
+    @property
+    def partner_id(self) -> int:
+        """The calling partner (partner routes only): always from the key, never the request."""
+        if self.principal.partner_id is None:
+            raise Forbidden("this route needs a partner key")
+        return self.principal.partner_id
+
+
+View = Callable[[Call], "dict[str, Any] | Response"]
+Handler = Callable[[], Response]
+
+
+def partner_route(blueprint: Blueprint, path: str, *, params: Iterable[str] = ()) -> Callable[[View], Handler]:
+    """``GET path`` for a partner key."""
+    return _route(blueprint, path, scope="partner", params=tuple(params))
+
+
+def staff_route(blueprint: Blueprint, path: str, *, params: Iterable[str] = ()) -> Callable[[View], Handler]:
+    """``GET path`` for a staff key; every read is written to the audit log."""
+    return _route(blueprint, path, scope="staff", params=tuple(params))
+
+
+def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ...]) -> Callable[[View], Handler]:
+    def decorate(view: View) -> Handler:
+        @json_errors
+        @functools.wraps(view)
+        def answer() -> dict[str, Any] | Response:
+            request = blueprint.current_request
+            headers = request.headers or {}
+            with request_connection() as conn:
+                principal = require_scope(authenticate(conn, headers), scope)
+                query = QueryParams(request.query_params, params)
+                if scope == "staff":
+                    record_staff_read(conn, principal.api_key_id, path, query.raw)
+                result = view(Call(conn, principal, query, headers))
+            logger.info("read", extra={"route": path, "scope": scope, "api_key_id": principal.api_key_id,
+                                       "partner_id": principal.partner_id})
+            return result
+
+        @functools.wraps(view)
+        def handler() -> Response:
+            result = answer()
+            response = result if isinstance(result, Response) else Response(body=result, status_code=200)
+            response.headers = {**(response.headers or {}), "Cache-Control": NO_STORE}
+            return response
+
+        blueprint.route(path, methods=["GET"])(handler)
+        return handler
+
+    return decorate

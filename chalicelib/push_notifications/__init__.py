@@ -1,0 +1,1 @@
+"""The push-notification catalogue the messaging service reads (blast titles, redirect pages)."""
