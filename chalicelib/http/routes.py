@@ -39,7 +39,7 @@ from chalicelib.http.params import QueryParams
 from chalicelib.logs import get_logger
 from chalicelib.partners.keys import Principal
 
-logger = get_logger("http.routes")
+logger = get_logger("api")
 
 NO_STORE = "no-store"
 
