@@ -30,7 +30,7 @@ CURSORS_OUT = [
     "A" * 100_000,                                                     # 100 kB of base64
     _b64(json.dumps({"c": "9999-12-31T23:59:59+14:00", "i": 1})),
     _b64(json.dumps({"c": "0001-01-01T00:00:00-14:00", "i": 1})),
-    "%%%", "\u00e9\u00e9\u00e9\u00e9",
+    "%%%", "\u00e9\u00e9\u00e9\u00e9", "%00", "A%00",
 ]
 INTEGERS_OUT = ["0", "-1", "501", str(2**31), str(2**63), "9" * 5_000, "1" * 20, "1e3", "0x10", "\u0661"]
 DATES_IN = ["2000-01-01", "2100-12-31"]
@@ -44,11 +44,11 @@ PARTNER_ROUTES = {
 STAFF_ROUTES = {
     "/v1/crm/applications": {"limit": INTEGERS_OUT, "status": INTEGERS_OUT,
                              "partner_id": [v for v in INTEGERS_OUT if v != "501"],
-                             "cursor": CURSORS_OUT, "invoice_id": ["x" * 5_000]},
+                             "cursor": CURSORS_OUT, "invoice_id": ["x" * 5_000, "%00", "INV%0A1"]},
     "/v1/pn/blast-titles": {},
     "/v1/pn/redirect-pages": {},
     "/v1/analytics/rfm": {"limit": INTEGERS_OUT, "offset": ["-1", "9" * 5_000, str(2**63)],
-                          "segment": ["x" * 5_000]},
+                          "segment": ["x" * 5_000, "%00"]},
     "/v1/analytics/cohorts": {},
 }
 
