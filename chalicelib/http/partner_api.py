@@ -40,7 +40,7 @@ def get_report(call: Call) -> Response:
         status=params.application_status(),
     ))
     if media == CSV:
-        headers = {"Content-Type": "text/csv; charset=utf-8"}
+        headers: dict[str, str | list[str]] = {"Content-Type": "text/csv; charset=utf-8"}
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
         return Response(body=rows_to_csv(page.rows), status_code=200, headers=headers)

@@ -81,7 +81,7 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
         @functools.wraps(view)
         def answer() -> dict[str, Any] | Response:
             request = blueprint.current_request
-            headers = request.headers or {}
+            headers: Mapping[str, str] = request.headers or {}
             with request_connection() as conn:
                 principal = require_scope(authenticate(conn, headers), scope)
                 query = QueryParams(request.query_params, params)
