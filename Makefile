@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test chaos lint stop migrate package api
+.PHONY: help venv demo test test-unit typecheck chaos lint stop migrate package api
 .PHONY: localstack-up localstack-down db-dump db-restore
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make chaos  - the whole chaos suite (faults, crashes, outages); prints scenario/invariant/result"
+	@echo "make test-unit - the unit tier only (tests/unit: no server, seconds)"
+	@echo "make typecheck - mypy (config in pyproject.toml)"
 	@echo "make lint   - ruff"
 	@echo "make api    - serve the HTTP API on 127.0.0.1:8000 (chalice local) against the demo database"
 	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
@@ -39,6 +41,12 @@ demo: venv
 
 test: venv lint
 	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+typecheck: venv
+	$(PY) -m mypy
 
 chaos: venv
 	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 tests/chaos $(PYTEST_ARGS)
