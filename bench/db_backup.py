@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
 
-from chalicelib import demo_data  # noqa: E402
 from localdev import db_backup  # noqa: E402
+from localdev.datagen import lending as demo_data  # noqa: E402
 
 
 def counts(url: str) -> dict[str, int]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
-from chalicelib.demo_data import load
 from chalicelib.partners.keys import create_partner_key, create_staff_key
+from localdev.datagen.lending import load
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,9 +23,9 @@ import psycopg2.extensions
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date, parse_date
-from chalicelib.demo_data import load
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
+from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from app import app
 from chalicelib import paging
-from chalicelib.demo_data import load
+from localdev.datagen.lending import load
 from tests.api_support import partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"

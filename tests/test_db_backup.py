@@ -8,8 +8,8 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from chalicelib import demo_data
 from localdev import db_backup
+from localdev.datagen import lending as demo_data
 
 
 def _counts(url: str) -> dict[str, int]:

@@ -1,8 +1,8 @@
 from datetime import date
 
-from chalicelib.demo_data import BUKALAPAK_PARTNER_ID, load
 from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
+from localdev.datagen.lending import BUKALAPAK_PARTNER_ID, load
 
 BUSINESS_DATE = date(2026, 11, 22)
 

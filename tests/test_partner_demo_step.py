@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from chalicelib.demo_data import PARTNERS, load
+from localdev.datagen.lending import PARTNERS, load
 from localdev.demo import DemoContext
 from localdev.demo_partner_api import KEYS_FILE, step_partner_api
 from tests.api_support import api_client, get

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from chalicelib import paging
-from chalicelib.demo_data import PARTNERS, load
+from localdev.datagen.lending import PARTNERS, load
 from tests.api_support import all_report_rows, api_client, get, partner_key, staff_key
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import pytest
 
-from chalicelib.demo_data import PARTNERS, load
+from localdev.datagen.lending import PARTNERS, load
 from tests.api_support import all_report_rows, api_client, get, partner_key
 
 FIGURES = ("disbursement", "outstanding", "repayment", "principal", "interest", "late_fee", "fee", "net_profit")

@@ -1,6 +1,6 @@
 """A realistic, deterministic demo data set, loaded with COPY.
 
-    python -m chalicelib.demo_data --loans 100000 --seed 7 [--business-date YYYY-MM-DD]
+    python -m localdev.datagen.lending --loans 100000 --seed 7 [--business-date YYYY-MM-DD]
 
 Replaces the lending data (partners, applications, loans, payments, disbursements,
 repayment transactions, application history) with a book of ``--loans`` loans:
@@ -445,7 +445,7 @@ def load(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.demo_data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m localdev.datagen.lending", description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--business-date", type=parse_date, default=None,

@@ -1,0 +1,5 @@
+"""Data generators for the demo, tests and benchmarks (never packaged into the Lambda artifact).
+
+- ``lending``: a deterministic demo book (partners, applications, loans, payments, disbursements,
+  repayments), ``python -m localdev.datagen.lending --loans N --seed S``.
+"""
