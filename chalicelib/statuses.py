@@ -70,15 +70,6 @@ class PaymentStatus(IntEnum):
 
 # A payment is "paid" from this code up; everything below is still owed.
 PAID_THRESHOLD = 330
-PAID_PAYMENT_STATUSES: tuple[int, ...] = (
-    PaymentStatus.PAID_ON_TIME,
-    PaymentStatus.PAID_WITHIN_GRACE,
-    PaymentStatus.PAID_LATE,
-)
-
-
-def is_paid(payment_status_code: int) -> bool:
-    return payment_status_code >= PAID_THRESHOLD
 
 
 class DisbursementStatus(StrEnum):

@@ -18,8 +18,6 @@ from chalicelib import config
 from chalicelib.reminders.stages import Channel, Stage, slot_utc, window_end_utc
 from chalicelib.zones import Zone
 
-PRIORITY_ORDER = "amount_desc"
-
 
 @dataclass(frozen=True)
 class CapacityPlan:
