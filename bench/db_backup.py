@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
 
+from chalicelib import db  # noqa: E402
 from localdev import db_backup  # noqa: E402
 from localdev.datagen import lending as demo_data  # noqa: E402
 
@@ -39,7 +40,7 @@ def counts(url: str) -> dict[str, int]:
         out = {}
         for (t,) in cur.fetchall():
             cur.execute(f'SELECT count(*) FROM "{t}"')
-            out[t] = cur.fetchone()[0]
+            out[t] = db.one(cur)[0]
     conn.close()
     return out
 

@@ -99,7 +99,7 @@ def run(n: int, batch_size: int) -> float:
     conn = db.connect()
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM email_outbox WHERE sent_at IS NOT NULL")
-        (sent,) = cur.fetchone()
+        (sent,) = db.one(cur)
     conn.close()
     if succeeded != n or sent != n:
         raise RuntimeError(f"expected {n} events and emails, got {succeeded} and {sent}")

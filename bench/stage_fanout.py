@@ -69,7 +69,7 @@ def ensure_data(n: int) -> None:
     conn = db.connect()
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM payment WHERE due_date = %s", (due_date_for(BUSINESS_DATE),))
-        (have,) = cur.fetchone()
+        (have,) = db.one(cur)
         if have == n:
             print(f"reusing {n:,} generated T-3 payments")
             conn.close()
@@ -124,7 +124,7 @@ def run_naive(n: int) -> dict:
     with conn.cursor() as cur:
         for payment_id in ids:
             cur.execute(NAIVE_ONE, (payment_id,))
-            row = cur.fetchone()
+            row = db.one(cur)
             body = {"payment_id": row[0], "loan_id": row[1], "phone": row[10], "name": row[12], "amount": row[5],
                     "due_date": row[4].isoformat(), "product": row[15], "postcode": row[13]}
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))

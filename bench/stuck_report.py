@@ -76,7 +76,7 @@ def run_child(mode: str) -> dict:
 
         with conn.cursor() as cur:
             cur.execute(STUCK_SQL, {"as_of": AS_OF})
-            names = [d.name for d in cur.description]
+            names = db.column_names(cur)
             data = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         workbook = xlsxwriter.Workbook(str(out))
         sheet = workbook.add_worksheet()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -52,9 +53,24 @@ WHERE (product_line.product_line_type, product_line.product_family, product_line
 """
 
 
-def connect(dsn: str | None = None, **kwargs) -> psycopg2.extensions.connection:
+def connect(dsn: str | None = None, **kwargs: Any) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(dsn or config.database_url(), **kwargs)
     return conn
+
+
+def one(cur: psycopg2.extensions.cursor) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate, ``now()``); LookupError if it did not."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row
+
+
+def column_names(cur: psycopg2.extensions.cursor) -> list[str]:
+    """The column names of the statement ``cur`` last executed (one that returns rows)."""
+    if cur.description is None:
+        raise LookupError("the statement returns no rows")
+    return [column.name for column in cur.description]
 
 
 @contextmanager

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg2.extensions
+
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.partners.keys import create_partner_key, create_staff_key
@@ -22,7 +24,7 @@ from localdev.datagen.lending import load
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ensure_demo_data(conn) -> tuple[int, str]:
+def _ensure_demo_data(conn: psycopg2.extensions.connection) -> tuple[int, str]:
     with db.transaction(conn) as cur:
         cur.execute("SELECT partner_id, name FROM partner ORDER BY partner_id LIMIT 1")
         first = cur.fetchone()

@@ -150,7 +150,7 @@ def drain(
             t.succeeded += d.succeeded
             t.failed += d.failed
             moved += d.received
-        if moved == 0 and all(queue_depth(f.sqs_queue) == 0 for f in chosen) and (idle is None or idle()):
+        if moved == 0 and all(queue_depth(f.sqs_queue or "") == 0 for f in chosen) and (idle is None or idle()):
             return totals
         if moved == 0:
             time.sleep(0.05)

@@ -93,7 +93,7 @@ ON CONFLICT (disbursement_id, kind) DO NOTHING
 
 
 def _set_application_status(
-    cur, application_id: int, old: int, new: int, reason: str, event: DisbursementEvent,
+    cur: psycopg2.extensions.cursor, application_id: int, old: int, new: int, reason: str, event: DisbursementEvent,
 ) -> None:
     if old == new:
         return

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Protocol
 
 import psycopg2.extensions
 
-from chalicelib.db import transaction
+from chalicelib.db import one, transaction
 from chalicelib.emails.mime import Recipient, build_repayment_email
 from chalicelib.products import product_family
 from chalicelib.repayment_calendar import CalendarLoan, Installment, calendar_bytes
@@ -22,7 +23,7 @@ from chalicelib.zones import zone_or_fallback
 
 
 class Mailer(Protocol):
-    def send_raw(self, message, sender: str, to: list[str]) -> str: ...
+    def send_raw(self, message: EmailMessage, sender: str, to: list[str]) -> str: ...
 
 
 CLAIM_UNSENT = """
@@ -66,7 +67,7 @@ def send_calendar_email(
             return None
         (recipient_email,) = row
         cur.execute(LOAN_FOR_CALENDAR, (disbursement_id,))
-        loan_id, product_code, bank, va, postcode, fullname, disburse_amount = cur.fetchone()
+        loan_id, product_code, bank, va, postcode, fullname, disburse_amount = one(cur)
         cur.execute(INSTALLMENTS, (loan_id,))
         installments = tuple(Installment(*r) for r in cur.fetchall())
         loan = CalendarLoan(

@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg2.extensions
 
+from chalicelib.db import one
+
 SQL_DIR = Path(__file__).with_name("sql")
 SUMMARY_SQL = (SQL_DIR / "summary.sql").read_text()
 
@@ -60,9 +62,9 @@ class Summary:
 def partner_summary(conn: psycopg2.extensions.connection, partner_id: int) -> Summary:
     with conn.cursor() as cur:
         cur.execute("SELECT now()")
-        (as_of,) = cur.fetchone()
+        (as_of,) = one(cur)
         cur.execute(SUMMARY_SQL, {"partner_id": partner_id})
-        loan_count, disbursement, principal, interest, late_fee, fee, outstanding = cur.fetchone()
+        loan_count, disbursement, principal, interest, late_fee, fee, outstanding = one(cur)
     figures = Figures(
         disbursement=int(disbursement), outstanding=int(outstanding), principal=int(principal),
         interest=int(interest), late_fee=int(late_fee), fee=int(fee),

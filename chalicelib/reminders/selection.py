@@ -7,10 +7,11 @@ sit in memory at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg2.extensions
 
@@ -47,6 +48,16 @@ class DuePayment:
     product_family: str | None
     zone: Zone
     zone_fallback: bool
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> DuePayment:
+        """One row of ``t3_selection.sql``, whose columns are this class's fields in order."""
+        values = dict(zip(DUE_PAYMENT_FIELDS, row, strict=True))
+        values["zone"] = Zone(values["zone"])
+        return cls(**values)
+
+
+DUE_PAYMENT_FIELDS = tuple(f.name for f in fields(DuePayment))
 
 
 def due_date_for(business_date: date) -> date:
@@ -93,4 +104,4 @@ def iter_t3_payments(
         cur.itersize = batch_size
         cur.execute(sql, params)
         for row in cur:
-            yield DuePayment(*row[:16], Zone(row[16]), row[17])
+            yield DuePayment.from_row(row)

@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg2.extensions
 
+from chalicelib.db import column_names
+
 STUCK_SQL = Path(__file__).with_name("stuck.sql").read_text()
 FETCH_SIZE = 2_000
 
@@ -22,7 +24,7 @@ def iter_stuck(conn: psycopg2.extensions.connection, as_of: date) -> Iterator[di
             names: list[str] | None = None
             for row in cur:
                 if names is None:
-                    names = [d.name for d in cur.description]
+                    names = column_names(cur)
                 yield dict(zip(names, row, strict=True))
     finally:
         conn.commit()

@@ -285,10 +285,10 @@ class Generator:
             path.append(app_status)
         previous = None
         history_day = app_day - timedelta(days=2)
-        for step, status in enumerate(path):
+        for step, app_step in enumerate(path):
             day = history_day if step < len(path) - 1 else app_day
-            out.add("application_history", (application_id, previous, int(status), "demo", self.timestamp(day)))
-            previous = int(status)
+            out.add("application_history", (application_id, previous, int(app_step), "demo", self.timestamp(day)))
+            previous = int(app_step)
 
         # disbursement
         disburse_amount = loan_amount - loan_amount * PROVISION_FEE_BP // 10_000
@@ -416,7 +416,7 @@ def load(
     business_date: date,
     *,
     chunk: int = 10_000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     """Replace the lending data with a generated book; return row counts per table."""
     gen = Generator(seed, business_date)

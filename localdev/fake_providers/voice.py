@@ -41,7 +41,7 @@ class FakeVoice(FakeProvider):
         ncco = body.get("ncco")
         if not (isinstance(ncco, list) and ncco and ncco[0].get("action") == "talk" and ncco[0].get("text")):
             problems.append("ncco must start with a talk action with text")
-        event_url = body.get("event_url")
+        event_url = body.get("event_url") or []
         if not (isinstance(event_url, list) and event_url and str(event_url[0]).startswith("http")):
             problems.append("event_url must be a list with one URL")
         if problems:
