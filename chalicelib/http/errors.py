@@ -45,10 +45,6 @@ class Forbidden(ApiError):
     status, code = 403, "forbidden"
 
 
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-
-
 class NotAcceptable(ApiError):
     status, code = 406, "not_acceptable"
 
