@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.partners.figures import partner_summary
+from chalicelib.partners.report import ReportQuery, report_page
 from chalicelib.repayment_split import Components
 from chalicelib.statuses import DisbursementStatus
 from tests.api_support import api_client, get, partner_key
@@ -125,7 +126,7 @@ DIRECT_TOTALS = """
 SELECT COALESCE(SUM(rt.lender_received_principal), 0), COALESCE(SUM(rt.lender_received_interest), 0),
        COALESCE(SUM(rt.lender_received_late_fee), 0), COALESCE(SUM(rt.julo_fee_received), 0)
 FROM repayment_transaction rt JOIN loan l ON l.loan_id = rt.loan_id
-JOIN application a ON a.application_id = l.application_id WHERE a.partner_id = %s
+JOIN application a ON a.application_id = l.application_id WHERE a.partner_id = %s AND NOT a.is_deleted
 """
 
 amounts = st.builds(Components, st.integers(0, 3_000_000), st.integers(0, 500_000), st.integers(0, 100_000))
@@ -133,14 +134,23 @@ amounts = st.builds(Components, st.integers(0, 3_000_000), st.integers(0, 500_00
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(repayments=st.lists(st.tuples(st.integers(0, 2), amounts), max_size=8),
-       deletions=st.lists(st.integers(0, 7), max_size=3))
-def test_rollup_equals_direct_aggregation(conn, repayments, deletions):
+       deletions=st.lists(st.integers(0, 7), max_size=3),
+       app_deletions=st.lists(st.tuples(st.integers(0, 2), st.booleans()), max_size=4))
+def test_rollup_equals_direct_aggregation(conn, repayments, deletions, app_deletions):
+    """Repayments, their reversal, and applications deleted / undeleted in between: the summary
+    equals a direct aggregate over the non-deleted applications, and Σ report rows."""
     with conn.cursor() as cur:
         cur.execute("TRUNCATE repayment_transaction, disbursement, payment, loan, application, partner CASCADE")
     conn.commit()
     make_partner(conn, 7, "Dana Tujuh")
     loans = [make_loan(conn, partner_id=7, loan_amount=2_000_000) for _ in range(3)]
-    txn_ids = [add_repayment(conn, loans[i], loans[i].payment_ids[0], 7, c) for i, c in repayments]
+    half = len(repayments) // 2
+    txn_ids = [add_repayment(conn, loans[i], loans[i].payment_ids[0], 7, c) for i, c in repayments[:half]]
+    with conn.cursor() as cur:
+        for i, deleted in app_deletions:
+            cur.execute("UPDATE application SET is_deleted = %s WHERE application_id = %s",
+                        (deleted, loans[i].application_id))
+    txn_ids += [add_repayment(conn, loans[i], loans[i].payment_ids[0], 7, c) for i, c in repayments[half:]]
     conn.commit()
     with conn.cursor() as cur:
         for i in deletions:
@@ -151,7 +161,19 @@ def test_rollup_equals_direct_aggregation(conn, repayments, deletions):
     conn.commit()
     got = partner_summary(conn, 7).figures
     assert (got.principal, got.interest, got.late_fee, got.fee) == (principal, interest, late_fee, fee)
-    assert got.outstanding == sum(max(2_000_000 - p, 0) for p in _principal_by_loan(conn, loans))
+    live = [loan for loan in loans if not _deleted(conn, loan)]
+    assert got.outstanding == sum(max(2_000_000 - p, 0) for p in _principal_by_loan(conn, live))
+    rows = report_page(conn, ReportQuery(partner_id=7, limit=10)).rows
+    assert len(rows) == len(live) == partner_summary(conn, 7).loan_count
+    assert got.as_dict() == {name: sum(r[name] for r in rows) for name in got.as_dict()}
+
+
+def _deleted(conn, loan):
+    with conn.cursor() as cur:
+        cur.execute("SELECT is_deleted FROM application WHERE application_id = %s", (loan.application_id,))
+        (deleted,) = cur.fetchone()
+    conn.commit()
+    return deleted
 
 
 def _principal_by_loan(conn, loans):
