@@ -4,7 +4,8 @@ Chalice answers some requests before any view runs, or outside ``json_errors``: 
 method (405 ``MethodNotAllowedError``), an unsupported media type (415), a ``ChaliceViewError``
 raised by a view without ``@json_errors``, an unhandled exception (500). Its body is
 ``{"Code": ..., "Message": ...}``; this ``http`` middleware rewrites any such body into
-``{"error": {"code": ..., "message": ...}}`` with the same status. (An unknown path never reaches
+``{"error": {"code": ..., "message": ...}}`` with the same status (and ``Cache-Control: no-store``,
+like every partner and staff answer). (An unknown path never reaches
 the app: API Gateway, and ``chalice local`` imitating it, answer 403 "Missing Authentication
 Token" themselves.)
 """
@@ -35,6 +36,7 @@ def _reshape(response: Response) -> Response:
     message = str(body["Message"]) if response.status_code < 500 else "internal error"
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
     headers["Content-Type"] = "application/json"
+    headers["Cache-Control"] = "no-store"
     return Response(
         body=json.dumps({"error": {"code": code, "message": message}}),
         status_code=response.status_code,

@@ -92,6 +92,8 @@ def test_every_partner_and_staff_answer_says_no_store(keys):
                     assert status == expected, (path, query, body)
                     assert headers.get("cache-control") == "no-store", (path, query, status)
         assert get(client, "/v1/partner/report", keys["partner"], accept="text/csv")[2]["cache-control"] == "no-store"
+        wrong_method = client.http.post("/v1/crm/applications", headers={"x-api-key": keys["staff"]})
+        assert wrong_method.status_code == 405 and wrong_method.headers["Cache-Control"] == "no-store"
 
 
 def test_crm_finds_an_application_by_its_bukalapak_invoice(conn, keys):
