@@ -31,15 +31,20 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
+import psycopg2.extensions  # noqa: E402
 from chalice.test import Client  # noqa: E402
 
 from app import app  # noqa: E402
+from chalicelib import db  # noqa: E402
 from chalicelib.partners.keys import create_key  # noqa: E402
+
+T = TypeVar("T")
 
 PARTNER = 1
 OTHER = 2
@@ -91,7 +96,7 @@ BUILD = [
 ]
 
 
-def build(conn, loans: int) -> None:
+def build(conn: psycopg2.extensions.connection, loans: int) -> None:
     started = time.perf_counter()
     with conn.cursor() as cur:
         for statement in BUILD:
@@ -104,25 +109,26 @@ def build(conn, loans: int) -> None:
     print(f"built the book in {time.perf_counter() - started:.1f}s")
 
 
-def book_size(conn) -> tuple[int, int]:
+def book_size(conn: psycopg2.extensions.connection) -> tuple[int, int]:
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM loan WHERE partner = %s", (PARTNER,))
-        loans = cur.fetchone()[0]
+        loans = db.one(cur)[0]
         cur.execute("SELECT count(*) FROM repayment_transaction WHERE partner_id = %s", (PARTNER,))
-        txns = cur.fetchone()[0]
+        txns = db.one(cur)[0]
     conn.commit()
     return loans, txns
 
 
 # --- the naive implementation: fetch everything, sum in Python loops -----------------------------
-def naive_figures(conn, partner_id: int) -> dict[int, dict[str, int]]:
+def naive_figures(conn: psycopg2.extensions.connection, partner_id: int) -> dict[int, dict[str, int]]:
     """Per-application figures the old way: every row into Python, summed in loops."""
     figures: dict[int, dict[str, int]] = {}
     loan_app: dict[int, int] = {}
     loan_amount: dict[int, int] = {}
     with conn.cursor() as cur:
         cur.execute("SELECT a.application_id, l.loan_id, l.loan_amount FROM application a "
-                    "LEFT JOIN loan l ON l.application_id = a.application_id WHERE a.partner_id = %s", (partner_id,))
+                    "LEFT JOIN loan l ON l.application_id = a.application_id "
+                    "WHERE a.partner_id = %s AND NOT a.is_deleted", (partner_id,))
         for app_id, loan_id, amount in cur.fetchall():
             figures.setdefault(app_id, defaultdict(int))
             if loan_id is not None:
@@ -152,7 +158,7 @@ def naive_figures(conn, partner_id: int) -> dict[int, dict[str, int]]:
     return figures
 
 
-def naive_summary(conn, partner_id: int) -> dict[str, int]:
+def naive_summary(conn: psycopg2.extensions.connection, partner_id: int) -> dict[str, int]:
     total: dict[str, int] = defaultdict(int)
     for f in naive_figures(conn, partner_id).values():
         for k, v in f.items():
@@ -160,11 +166,11 @@ def naive_summary(conn, partner_id: int) -> dict[str, int]:
     return dict(total)
 
 
-def naive_first_page(conn, partner_id: int, limit: int = 100) -> list[int]:
+def naive_first_page(conn: psycopg2.extensions.connection, partner_id: int, limit: int = 100) -> list[int]:
     figures = naive_figures(conn, partner_id)
     with conn.cursor() as cur:
-        cur.execute("SELECT application_id FROM application WHERE partner_id = %s ORDER BY cdate, application_id "
-                    "LIMIT %s", (partner_id, limit))
+        cur.execute("SELECT application_id FROM application WHERE partner_id = %s AND NOT is_deleted "
+                    "ORDER BY cdate, application_id LIMIT %s", (partner_id, limit))
         ids = [r[0] for r in cur.fetchall()]
     conn.commit()
     return [figures[i]["principal"] for i in ids]
@@ -180,28 +186,29 @@ LEFT JOIN (SELECT loan_id, SUM(disburse_amount) AS disbursement FROM disbursemen
 LEFT JOIN (SELECT loan_id, SUM(lender_received_principal) AS principal, SUM(lender_received_interest) AS interest,
                   SUM(lender_received_late_fee) AS late_fee, SUM(julo_fee_received) AS fee
            FROM repayment_transaction WHERE partner_id = %s GROUP BY loan_id) r ON r.loan_id = l.loan_id
-WHERE a.partner_id = %s
+WHERE a.partner_id = %s AND NOT a.is_deleted
 """
 
 
-def direct_summary(conn, partner_id: int) -> dict[str, int]:
+def direct_summary(conn: psycopg2.extensions.connection, partner_id: int) -> dict[str, int]:
     with conn.cursor() as cur:
         cur.execute(DIRECT_SUMMARY, (partner_id, partner_id))
-        d, p, i, lf, fee, out = cur.fetchone()
+        d, p, i, lf, fee, out = db.one(cur)
     conn.commit()
     return {"disbursement": d, "principal": p, "interest": i, "late_fee": lf, "fee": fee, "outstanding": out}
 
 
 # --- timing --------------------------------------------------------------------------------------
-def timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> tuple[list[float], object]:
-    result = None
-    for _ in range(warmup):
+def timed(fn: Callable[[], T], repeat: int, warmup: int = 1) -> tuple[list[float], T]:
+    result = fn() if warmup else None
+    for _ in range(warmup - 1):
         result = fn()
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         result = fn()
         samples.append((time.perf_counter() - started) * 1000)
+    assert result is not None
     return samples, result
 
 
@@ -230,7 +237,7 @@ def main() -> int:
 
     rows = []
     with Client(app) as client:
-        def api(path: str) -> dict:
+        def api(path: str) -> dict[str, Any]:
             response = client.http.get(path, headers={"x-api-key": key})
             assert response.status_code == 200, response.body[:300]
             return json.loads(response.body)
