@@ -1,0 +1,266 @@
+"""Chaos harness: deliver a function's real (moto) SQS queue the way Lambda does, on a virtual clock.
+
+    world = VirtualLambda(monkeypatch, "disbursement-events", containers=2)
+    world.db_outage(start=0, end=600)          # virtual seconds
+    world.ses_outage(start=0, end=600)
+    world.every(3600, "email-outbox-sweeper")  # a scheduled function on the same clock
+    world.run()                                # until the queue is empty and nothing is pending
+
+What is real: the moto queue and its DLQ (``maxReceiveCount`` from infra/functions.yaml, moto
+counts receives and dead-letters exactly as SQS), PostgreSQL, the handler and everything under
+it, SES in moto. What is virtual: time. A failed message comes back when Lambda would bring it
+back: after the visibility the handler set with ChangeMessageVisibility, else after the queue's
+visibility timeout. Nothing sleeps: the clock jumps to the next message that becomes visible,
+so a 10-minute (or 10-hour) outage takes seconds.
+
+Faults:
+- database outage: at its start every server session of the test database is terminated (what
+  a restart does to clients) and ``chalicelib.db.connect`` is refused until its end;
+- database restart: the sessions are terminated, new connections work at once;
+- SES outage: ``SendRawEmail`` answers 503 ``ServiceUnavailable`` (botocore ``ClientError``).
+
+Each "container" (``containers=2`` for concurrent delivery) runs its own fresh copy of the
+handler module, as two Lambda execution environments would, and they receive in parallel.
+"""
+
+from __future__ import annotations
+
+import heapq
+import importlib.util
+import itertools
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import psycopg2
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, config, db, resources
+from localdev import lambda_runtime
+from localdev.manifest import ROOT, FunctionSpec, load_manifest
+
+EPOCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # virtual second 0
+_copies = itertools.count()
+
+
+@dataclass
+class Window:
+    start: float
+    end: float
+
+    def __contains__(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass
+class Stats:
+    deliveries: int = 0
+    failures: int = 0
+    succeeded: int = 0
+    visibility_requests: list[int] = field(default_factory=list)
+    ses_refused: int = 0
+
+
+def fresh_handler(function: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+    """A new copy of the handler's module: the state of one more Lambda execution environment."""
+    module_name, _, attr = function.handler.rpartition(".")
+    path = ROOT / (module_name.replace(".", "/") + ".py")
+    spec = importlib.util.spec_from_file_location(f"_container_{next(_copies)}_{module_name}", path)
+    assert spec and spec.loader
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+class VirtualLambda:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, function: str, *, containers: int = 1) -> None:
+        self.manifest = load_manifest()
+        self.function = self.manifest.function(function)
+        queue = next(q for q in self.manifest.queues if q.name == self.function.sqs_queue)
+        self.queue_visibility_s = queue.visibility_timeout
+        self.max_receive_count = queue.max_receive_count
+        self.url = resources.queue_url(queue.name)
+        self.dlq_url = resources.queue_url(queue.dlq) if queue.dlq else None
+        self.sqs = aws.client("sqs")
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.handlers = [fresh_handler(self.function) for _ in range(containers)]
+        self.now = 0.0
+        self.stats = Stats()
+        self._hidden: list[tuple[float, int, str]] = []  # (visible_at, tiebreak, receipt handle)
+        self._tiebreak = itertools.count()
+        self._requested: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._db_down: list[Window] = []
+        self._restarts: list[float] = []
+        self._ses_down: list[Window] = []
+        self._schedules: list[tuple[float, FunctionSpec, list[float]]] = []
+        self._real_connect = db.connect
+        monkeypatch.setattr(db, "connect", self._connect)
+        real_client = aws.client
+        monkeypatch.setattr(aws, "client", lambda service: self._wrap(service, real_client(service)))
+
+    # --- faults ---------------------------------------------------------------------------
+    def db_outage(self, start: float, end: float) -> None:
+        self._db_down.append(Window(start, end))
+        self._restarts.append(start)
+
+    def db_restart(self, at: float) -> None:
+        self._restarts.append(at)
+
+    def ses_outage(self, start: float, end: float) -> None:
+        self._ses_down.append(Window(start, end))
+
+    def every(self, period_s: float, function: str) -> None:
+        """Fire a scheduled function every ``period_s`` virtual seconds (if the manifest has it)."""
+        if any(f.name == function for f in self.manifest.functions):
+            self._schedules.append((period_s, self.manifest.function(function), [period_s]))
+
+    # --- what the code under test sees ----------------------------------------------------
+    def _connect(self, dsn: str | None = None, **kwargs: Any) -> psycopg2.extensions.connection:
+        if any(self.now in w for w in self._db_down):
+            raise psycopg2.OperationalError("connection refused (chaos: database outage)")
+        return self._real_connect(dsn, **kwargs)
+
+    def _wrap(self, service: str, client: Any) -> Any:
+        if service == "sqs":
+            return _SqsProxy(client, self)
+        if service == "ses":
+            return _SesProxy(client, self)
+        return client
+
+    def _terminate_sessions(self) -> None:
+        admin = self._real_connect(config.database_url())
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.close()
+
+    # --- the clock ------------------------------------------------------------------------
+    def at(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.now)
+
+    def _advance_to(self, t: float) -> None:
+        for restart in sorted(r for r in self._restarts if r <= t):
+            self.now = max(self.now, restart)
+            self._terminate_sessions()
+        self._restarts = [r for r in self._restarts if r > t]
+        self.now = t
+        for period, function, next_fire in self._schedules:
+            while next_fire[0] <= self.now:
+                lambda_runtime.invoke(function, lambda_runtime.scheduled_event(
+                    function, EPOCH + timedelta(seconds=next_fire[0])))
+                next_fire[0] += period
+        while self._hidden and self._hidden[0][0] <= self.now:
+            _, _, receipt = heapq.heappop(self._hidden)
+            self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
+
+    def _deliver(self, handler: Callable[[dict[str, Any], Any], Any]) -> int:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=min(int(self.function.trigger.get("batch_size", 10)), 10),
+            MessageSystemAttributeNames=["All"], WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [lambda_runtime._sqs_record(m, self.queue_arn) for m in messages]}
+        context = lambda_runtime.LambdaContext(self.function.name, self.function.timeout, self.function.memory)
+        try:
+            answer = handler(event, context) or {}
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        except Exception:
+            failed = {m["MessageId"] for m in messages}  # the whole batch comes back
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        with self._lock:
+            self.stats.deliveries += len(messages)
+            self.stats.succeeded += len(done)
+            self.stats.failures += len(failed)
+            for m in messages:
+                if m["MessageId"] in failed:
+                    hide = self._requested.pop(m["ReceiptHandle"], self.queue_visibility_s)
+                    heapq.heappush(self._hidden, (self.now + hide, next(self._tiebreak), m["ReceiptHandle"]))
+        return len(messages)
+
+    def run(self, max_rounds: int = 5_000) -> Stats:
+        """Deliver until the queue is empty and no failed message is waiting to come back."""
+        self._advance_to(self.now)
+        with ThreadPoolExecutor(max_workers=len(self.handlers)) as pool:
+            for _ in range(max_rounds):
+                moved = sum(pool.map(self._deliver, self.handlers))
+                if moved:
+                    self._advance_to(self.now + 1)
+                elif self._hidden:
+                    self._advance_to(max(self.now + 1, self._hidden[0][0]))
+                elif self._queue_depth() == 0:
+                    return self.stats
+                else:
+                    self._advance_to(self.now + 1)
+        raise AssertionError(f"queue not drained after {max_rounds} rounds (virtual t={self.now:.0f}s)")
+
+    def run_schedules_until(self, t: float) -> None:
+        """Let virtual time pass (scheduled functions fire) with nothing on the queue."""
+        self._advance_to(t)
+
+    def _queue_depth(self) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def dead_letters(self) -> list[str]:
+        if self.dlq_url is None:
+            return []
+        bodies: list[str] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10,
+                                           VisibilityTimeout=600).get("Messages", [])
+            if not got:
+                return bodies
+            bodies += [m["Body"] for m in got]
+
+    def send(self, bodies: list[str]) -> None:
+        for i in range(0, len(bodies), 10):
+            self.sqs.send_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(k), "MessageBody": b} for k, b in enumerate(bodies[i:i + 10])])
+
+
+class _SqsProxy:
+    """SQS as the handler sees it; ChangeMessageVisibility is recorded on the virtual clock."""
+
+    def __init__(self, client: Any, world: VirtualLambda) -> None:
+        self._client = client
+        self._world = world
+
+    def change_message_visibility(self, *, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> dict:
+        with self._world._lock:
+            self._world._requested[ReceiptHandle] = VisibilityTimeout
+            self._world.stats.visibility_requests.append(VisibilityTimeout)
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _SesProxy:
+    def __init__(self, client: Any, world: VirtualLambda) -> None:
+        self._client = client
+        self._world = world
+
+    def send_raw_email(self, **kwargs: Any) -> dict:
+        if any(self._world.now in w for w in self._world._ses_down):
+            with self._world._lock:
+                self._world.stats.ses_refused += 1
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "chaos: SES outage"},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, "SendRawEmail")
+        return self._client.send_raw_email(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
