@@ -1,4 +1,5 @@
-"""The EventBridge cron subset the manifest uses: ``cron(M H * * ? *)``, a fixed UTC minute and hour.
+"""The EventBridge cron subset the manifest uses: ``cron(M H * * ? *)``, a fixed UTC minute and hour
+(or ``cron(M * * * ? *)``: every hour at minute M).
 
 Anything else (lists, ranges, steps, a day of month or week, a year) is refused with an error
 that says what is supported, so a schedule the local scheduler cannot honour never passes
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 _CRON = re.compile(r"^cron\((?P<body>[^()]*)\)$")
-SUPPORTED = "cron(M H * * ? *) or cron(M H ? * * *) with M in 0-59 and H in 0-23 (UTC)"
+SUPPORTED = "cron(M H * * ? *) or cron(M H ? * * *) with M in 0-59 and H in 0-23 or * (UTC)"
 
 
 class UnsupportedCron(ValueError):
@@ -21,17 +22,20 @@ class UnsupportedCron(ValueError):
 
 @dataclass(frozen=True)
 class DailyCron:
-    """Fires every day at ``hour:minute`` UTC."""
+    """Fires every day at ``hour:minute`` UTC (every hour at ``minute`` when ``hour`` is None)."""
 
     expression: str
     minute: int
-    hour: int
+    hour: int | None
 
     def next_after(self, moment: datetime) -> datetime:
         """The first fire time strictly after ``moment`` (timezone-aware)."""
         if moment.tzinfo is None:
             raise ValueError("moment must be timezone-aware")
         utc = moment.astimezone(UTC)
+        if self.hour is None:
+            candidate = utc.replace(minute=self.minute, second=0, microsecond=0)
+            return candidate if candidate > utc else candidate + timedelta(hours=1)
         candidate = utc.replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
         if candidate <= utc:
             candidate += timedelta(days=1)
@@ -63,4 +67,5 @@ def parse(expression: str) -> DailyCron:
     minute, hour, day, month, weekday, year = fields
     if (day, month, weekday, year) not in {("*", "*", "?", "*"), ("?", "*", "*", "*")}:
         raise UnsupportedCron(f"{expression!r}: only daily schedules are supported; supported: {SUPPORTED}")
-    return DailyCron(expression, _field(minute, 0, 59, "minute", expression), _field(hour, 0, 23, "hour", expression))
+    return DailyCron(expression, _field(minute, 0, 59, "minute", expression),
+                     None if hour == "*" else _field(hour, 0, 23, "hour", expression))

@@ -54,7 +54,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn
     ])
     totals = lambda_runtime.drain(functions=["disbursement-events"])
 
-    assert totals["disbursement-events"].failed == 5  # only the poison message, maxReceiveCount times
+    assert totals["disbursement-events"].failed == 10  # only the poison message, maxReceiveCount times
     sqs = aws_clients.client("sqs")
     dead = sqs.receive_message(QueueUrl=urls["disbursement-events-dlq"], MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in dead] == ['{"event_id": "evt-poison", "status": "COMPLETED"']

@@ -8,7 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.disbursements.apply import Outcome, TransitionRefused, UnknownDisbursement, apply_event
+from chalicelib.disbursements.apply import (
+    Outcome,
+    TransitionRefused,
+    UnknownDisbursement,
+    WaitForEarlierEvent,
+    apply_event,
+)
 from chalicelib.disbursements.event import InvalidEvent, parse_event
 from chalicelib.disbursements.transitions import ALLOWED_MOVES, Move, classify
 from chalicelib.statuses import ApplicationStatus as AS
@@ -56,23 +62,65 @@ EXPECTED_TABLE = {
 }
 
 
+# A disbursement with no event applied yet (last_event_at unknown): what each event does.
+EXPECTED_FIRST_EVENT = {
+    ("INITIATED", "COMPLETED"): Move.WAIT, ("INITIATED", "FAILED"): Move.WAIT,  # their PENDING is missing
+    ("PENDING", "INITIATED"): Move.STALE,
+    ("COMPLETED", "INITIATED"): Move.STALE, ("COMPLETED", "PENDING"): Move.STALE, ("COMPLETED", "FAILED"): Move.STALE,
+    ("FAILED", "PENDING"): Move.STALE, ("FAILED", "COMPLETED"): Move.STALE,
+}
+
+
 @pytest.mark.parametrize("current,new", list(itertools.product([s.value for s in DS], repeat=2)))
 def test_transition_table_every_move(conn, current, new):
-    expected = Move.UNCHANGED if current == new else EXPECTED_TABLE.get((current, new), Move.REFUSED)
-    assert classify(DS(current), DS(new)) is expected
+    table = Move.UNCHANGED if current == new else EXPECTED_TABLE.get((current, new), Move.REFUSED)
+    assert classify(DS(current), DS(new)) is table
+    expected = EXPECTED_FIRST_EVENT.get((current, new), table)
     loan = stuck_loan(conn, status=current)
     body = parse_event(event(loan.disbursement_id, new, T0))
-    if expected is Move.REFUSED:
-        with pytest.raises(TransitionRefused, match=f"{current} -> {new}"):
+    if expected is Move.WAIT:
+        with pytest.raises(WaitForEarlierEvent, match=f"{new} waits"):
             apply_event(conn, body)
         assert disbursement(conn, loan.disbursement_id)[0] == current
         assert row(conn, "SELECT count(*) FROM disbursement_event")[0] == 0  # so a retry can apply it
     else:
         result = apply_event(conn, body)
-        assert result.outcome is (Outcome.APPLIED if expected is Move.ALLOWED else Outcome.UNCHANGED)
+        assert result.outcome is {Move.ALLOWED: Outcome.APPLIED, Move.UNCHANGED: Outcome.UNCHANGED,
+                                  Move.STALE: Outcome.STALE}[expected]
         status, retries = disbursement(conn, loan.disbursement_id)
-        assert status == new
+        assert status == (new if expected is Move.ALLOWED else current)
         assert retries == (1 if (current, new) == ("FAILED", "INITIATED") else 0)
+
+
+def test_a_failed_after_completed_contradicts_it_and_is_refused(conn):
+    loan = stuck_loan(conn, status="PENDING")
+    apply_event(conn, parse_event(event(loan.disbursement_id, "COMPLETED", T0)))
+    with pytest.raises(TransitionRefused, match="COMPLETED -> FAILED"):
+        apply_event(conn, parse_event(event(loan.disbursement_id, "FAILED", T0 + timedelta(minutes=5))))
+    assert disbursement(conn, loan.disbursement_id)[0] == "COMPLETED"
+
+
+def test_clock_skew_never_makes_a_later_status_stale(conn):
+    """The gateway's COMPLETED clock runs 2 s behind its PENDING clock: still applied."""
+    loan = stuck_loan(conn, status="INITIATED")
+    apply_event(conn, parse_event(event(loan.disbursement_id, "PENDING", T0 + timedelta(seconds=2))))
+    assert apply_event(conn, parse_event(event(loan.disbursement_id, "COMPLETED", T0))).outcome is Outcome.APPLIED
+    assert disbursement(conn, loan.disbursement_id)[0] == "COMPLETED"
+
+
+def test_the_next_attempts_events_wait_for_the_retry_and_leftovers_are_stale(conn):
+    loan = stuck_loan(conn, status="INITIATED")
+    apply_event(conn, parse_event(event(loan.disbursement_id, "PENDING", T0)))
+    apply_event(conn, parse_event(event(loan.disbursement_id, "FAILED", T0 + timedelta(seconds=5))))
+    leftover = apply_event(conn, parse_event(event(loan.disbursement_id, "PENDING", T0 + timedelta(seconds=1))))
+    assert leftover.outcome is Outcome.STALE
+    retry_at = T0 + timedelta(hours=1)
+    next_pending = parse_event(event(loan.disbursement_id, "PENDING", retry_at + timedelta(seconds=1)))
+    with pytest.raises(WaitForEarlierEvent):  # its INITIATED (the retry) is not here yet
+        apply_event(conn, next_pending)
+    apply_event(conn, parse_event(event(loan.disbursement_id, "INITIATED", retry_at)))
+    assert apply_event(conn, next_pending).outcome is Outcome.APPLIED
+    assert disbursement(conn, loan.disbursement_id) == ("PENDING", 1)
 
 
 def test_allowed_moves_are_exactly_the_documented_ones():
@@ -131,10 +179,10 @@ def test_older_event_after_newer_does_not_move_status_back(conn):
 
 
 def test_newer_event_arriving_first_waits_for_the_older_one(conn):
-    """COMPLETED before PENDING: refused (retried by SQS); once PENDING lands, the retry applies."""
+    """COMPLETED before PENDING: waits (retried by SQS with backoff); once PENDING lands, the retry applies."""
     loan = stuck_loan(conn)
     completed = event(loan.disbursement_id, "COMPLETED", T0 + timedelta(minutes=5))
-    with pytest.raises(TransitionRefused):
+    with pytest.raises(WaitForEarlierEvent):
         apply_event(conn, parse_event(completed))
     apply_event(conn, parse_event(event(loan.disbursement_id, "PENDING", T0)))
     assert apply_event(conn, parse_event(completed)).outcome is Outcome.APPLIED

@@ -1,13 +1,18 @@
 """Apply one disbursement event in one PostgreSQL transaction.
 
+Events are ordered by the transition table (``transitions.order``), not by timestamps alone:
+
 - A known ``event_id`` is a no-op (``DUPLICATE``).
-- An event older than the newest one already applied is recorded and ignored (``STALE``):
-  the status never moves back.
-- A move the transition rules allow is applied (``APPLIED``); an event repeating the current
+- A move the transition rules allow is applied (``APPLIED``), whatever its ``occurred_at``
+  (a later status is never stale because of clock skew); an event repeating the current
   status is recorded (``UNCHANGED``).
-- A refused move raises ``TransitionRefused`` and records nothing, so the message is
-  retried (an earlier event may still be on its way, e.g. COMPLETED before PENDING) and goes
-  to the DLQ once its retries are spent.
+- An event for a status already passed is recorded and ignored (``STALE``): the status never
+  moves back.
+- An event that skips a step (COMPLETED before its PENDING) raises ``WaitForEarlierEvent`` and
+  records nothing: a transient failure, retried with visibility backoff until the missing
+  event has landed.
+- An event contradicting a final status (FAILED after COMPLETED) raises ``TransitionRefused``:
+  poison, dead-lettered after its tries.
 - COMPLETED: application -> 180 and loan INACTIVE -> CURRENT with ``fund_transfer_ts``,
   ``application_history`` appended, and the repayment-calendar email put in the outbox.
   FAILED: application -> 181, history appended. FAILED -> INITIATED: ``retry_times`` + 1.
@@ -22,7 +27,7 @@ import psycopg2.extensions
 
 from chalicelib.db import transaction
 from chalicelib.disbursements.event import DisbursementEvent
-from chalicelib.disbursements.transitions import Move, classify, is_retry
+from chalicelib.disbursements.transitions import Move, is_retry, order
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus
 
 
@@ -41,6 +46,10 @@ class TransitionRefused(ValueError):
     pass
 
 
+class WaitForEarlierEvent(RuntimeError):
+    """An earlier event of this disbursement has not landed yet: retry later (not poison)."""
+
+
 @dataclass(frozen=True)
 class Applied:
     outcome: Outcome
@@ -51,7 +60,7 @@ class Applied:
 
 SELECT_SEEN = "SELECT 1 FROM disbursement_event WHERE event_id = %s"
 LOCK_DISBURSEMENT = """
-SELECT d.disburse_status, d.last_event_at, l.loan_id, a.application_id,
+SELECT d.disburse_status, d.last_event_at, d.retry_times, l.loan_id, a.application_id,
        a.application_status_code, a.email
 FROM disbursement d
 JOIN loan l ON l.loan_id = d.loan_id
@@ -107,23 +116,27 @@ def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) 
         row = cur.fetchone()
         if row is None:
             raise UnknownDisbursement(f"disbursement {event.disbursement_id} does not exist")
-        status_s, last_event_at, loan_id, application_id, app_status, email = row
+        status_s, last_event_at, retry_times, loan_id, application_id, app_status, email = row
         current = DisbursementStatus(status_s)
         # checked after the row lock, so two deliveries of one event cannot both pass
         cur.execute(SELECT_SEEN, (event.event_id,))
         if cur.fetchone():
             return Applied(Outcome.DUPLICATE, None, None)
 
-        if last_event_at is not None and event.occurred_at < last_event_at:
-            cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
-                                       Outcome.STALE.value, current.value))
-            return Applied(Outcome.STALE, current, current)
-
-        move = classify(current, event.status)
+        move = order(current, event.status, event.occurred_at, last_event_at, retry_times > 0)
         if move is Move.REFUSED:
             raise TransitionRefused(
                 f"disbursement {event.disbursement_id}: {current.value} -> {event.status.value} is not allowed"
             )
+        if move is Move.WAIT:
+            raise WaitForEarlierEvent(
+                f"disbursement {event.disbursement_id}: {event.status.value} waits for an earlier event "
+                f"(now {current.value})"
+            )
+        if move is Move.STALE:
+            cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
+                                       Outcome.STALE.value, current.value))
+            return Applied(Outcome.STALE, current, current)
         if move is Move.UNCHANGED:
             cur.execute(TOUCH_LAST_EVENT, (event.occurred_at, event.disbursement_id))
             cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,

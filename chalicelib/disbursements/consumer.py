@@ -9,7 +9,7 @@ import psycopg2.extensions
 
 from chalicelib.disbursements.apply import Applied, TransitionRefused, UnknownDisbursement, apply_event
 from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
-from chalicelib.disbursements.event import InvalidEvent, parse_event
+from chalicelib.disbursements.event import DisbursementEvent, InvalidEvent, parse_event
 from chalicelib.edge.sqs import RecordContext
 from chalicelib.emails.ses import SesMailer, sender_address
 from chalicelib.logs import get_logger
@@ -29,8 +29,15 @@ class Handled:
 def handle_message(
     conn: psycopg2.extensions.connection, body: str, mailer: Mailer, sender: str, now: datetime | None = None,
 ) -> Handled:
-    """Raises InvalidEvent, UnknownDisbursement or TransitionRefused for a message to retry / dead-letter."""
-    event = parse_event(body)
+    """Raises InvalidEvent, UnknownDisbursement or TransitionRefused (poison: dead-lettered), or a
+    transient error (database, SES, WaitForEarlierEvent) for a message to retry with backoff."""
+    return handle_event(conn, parse_event(body), mailer, sender, now)
+
+
+def handle_event(
+    conn: psycopg2.extensions.connection, event: DisbursementEvent, mailer: Mailer, sender: str,
+    now: datetime | None = None,
+) -> Handled:
     applied = apply_event(conn, event)
     ids = {"event_id": event.event_id, "disbursement_id": event.disbursement_id, "status": event.status.value}
     logger.info("disbursement event", extra={**ids, "outcome": applied.outcome.value,
@@ -44,4 +51,5 @@ def handle_message(
 
 def handle_record(ctx: RecordContext) -> Handled:
     """The SQS record handler (functions/disbursement_events.py)."""
-    return handle_message(ctx.conn, ctx.body, SesMailer(), sender_address())
+    event = parse_event(ctx.body)  # before the connection: a poison message needs no database
+    return handle_event(ctx.conn, event, SesMailer(), sender_address())

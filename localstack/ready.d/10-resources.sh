@@ -94,7 +94,7 @@ ensure_dlq reminder-stages-dlq
 ensure_queue reminder-stages 900 reminder-stages-dlq 3
 ensure_queue reminder-dispatch-robocall 900 reminder-dispatch-robocall-dlq 3
 ensure_queue reminder-dispatch-whatsapp 300 reminder-dispatch-whatsapp-dlq 3
-ensure_queue disbursement-events 60 disbursement-events-dlq 5
+ensure_queue disbursement-events 60 disbursement-events-dlq 10
 # --- tables
 ensure_table reminder-ledger pk payment_id expires_at
 ensure_table reminder-stages pk stage expires_at

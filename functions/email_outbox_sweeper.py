@@ -1,0 +1,17 @@
+"""Hourly (EventBridge): send the repayment-calendar emails left unsent in the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from chalicelib.disbursements.outbox import sweep
+from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
+from chalicelib.emails.ses import SesMailer, sender_address
+
+
+def _sweep(ctx: ScheduleContext) -> dict[str, Any]:
+    return asdict(sweep(ctx.conn, SesMailer(), sender_address(), ctx.fired_at))
+
+
+handler = ScheduledHandler("email-outbox-sweeper", _sweep)
