@@ -33,8 +33,6 @@ from localdev.manifest import Manifest, load_manifest
 
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
 STAGE_FUNCTION = "reminder-stage"
-VOICE_SECRET = "local-voice-callback-secret"  # noqa: S105 (local fake's shared secret)
-WHATSAPP_SECRET = "local-whatsapp-app-secret"  # noqa: S105 (local fake's shared secret)
 
 
 class _NoDelayHandler(ChaliceRequestHandler):
@@ -81,19 +79,13 @@ class LocalReminderStack:
 
     def __enter__(self) -> LocalReminderStack:
         self.app = AppServer().start()
-        self.voice = FakeVoice(secret=VOICE_SECRET, seed=self.seed,
-                               timeout_sleep=self.provider_timeout * 1.5).start()
-        self.whatsapp = FakeWhatsApp(secret=WHATSAPP_SECRET, seed=self.seed,
-                                     webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
+        self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5).start()
+        self.whatsapp = FakeWhatsApp(seed=self.seed, webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
                                      timeout_sleep=self.provider_timeout * 1.5).start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,
-            "VOICE_API_URL": self.voice.url,
-            "WHATSAPP_API_URL": f"{self.whatsapp.url}/v19.0",
-            "VOICE_API_TOKEN": self.voice.token,
-            "WHATSAPP_API_TOKEN": self.whatsapp.token,
-            "VOICE_CALLBACK_SECRET": VOICE_SECRET,
-            "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+            **self.voice.env(),
+            **self.whatsapp.env(),
             "CALLS_PER_SECOND": str(self.calls_per_second),
             "WHATSAPP_MESSAGES_PER_SECOND": str(self.messages_per_second),
             "PROVIDER_TIMEOUT_SECONDS": str(self.provider_timeout),

@@ -1,19 +1,23 @@
-"""Provider callbacks over real HTTP: signatures checked before anything changes."""
+"""Provider callbacks over real HTTP: each provider's signature checked before anything changes."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 import requests
 
 from chalicelib.reminders.ledger import PLACED, Ledger
 from chalicelib.reminders.outcomes import CallbackRef
-from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign
+from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
-from localdev.reminder_day import VOICE_SECRET, WHATSAPP_SECRET, LocalReminderStack
+from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
+from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
+from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
+from localdev.reminder_day import LocalReminderStack
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -31,9 +35,19 @@ def _placed_call(conn, stage: Stage = Stage.ROBOCALL_1, provider_id: str = "call
 
 
 def _post(url: str, body: dict, secret: str, params: dict | None = None) -> requests.Response:
+    """Signed the Meta way (X-Hub-Signature-256)."""
     raw = json.dumps(body).encode()
     return requests.post(url, data=raw, params=params, timeout=10,
                          headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, raw)})
+
+
+def _vonage(url: str, body: dict, params: dict | None = None, *, secret: str = VOICE_SECRET,
+            iat: int | None = None, signed_body: bytes | None = None) -> requests.Response:
+    """Signed the Vonage way: Authorization: Bearer HS256 JWT with payload_hash of the body."""
+    raw = json.dumps(body).encode()
+    token = vonage_webhook_token(secret, raw if signed_body is None else signed_body, iat=iat)
+    return requests.post(url, data=raw, params=params, timeout=10,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
 
 
 def _success_flag(conn, payment_id: int) -> bool:
@@ -51,15 +65,21 @@ def test_robocall_callback_with_bad_signature_changes_nothing(aws, conn):
     event = {"uuid": "call-uuid-1", "status": "human"}
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
-        forged = _post(url, event, "not-the-secret", {"ref": ref})
-        unsigned = requests.post(url, json=event, params={"ref": ref}, timeout=10)
-        assert forged.status_code == 401 and unsigned.status_code == 401
-        assert forged.json() == {"error": {"code": "unauthorized", "message": "invalid or missing signature"}}
+        refused = {
+            "wrong secret": _vonage(url, event, {"ref": ref}, secret="not-the-signature-secret-at-all!!"),
+            "unsigned": requests.post(url, json=event, params={"ref": ref}, timeout=10),
+            "meta signature": _post(url, event, VOICE_SECRET, {"ref": ref}),
+            "stale iat": _vonage(url, event, {"ref": ref}, iat=int(time.time()) - 6 * 60),
+            "body not payload_hash": _vonage(url, event, {"ref": ref},
+                                             signed_body=json.dumps({**event, "status": "busy"}).encode()),
+        }
+        assert {name: r.status_code for name, r in refused.items()} == dict.fromkeys(refused, 401)
+        assert all(r.json()["error"]["code"] == "unauthorized" for r in refused.values())
         assert _success_flag(conn, payment_id) is False
         assert Ledger().get(payment_id, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).outcome is None
 
-        ok = _post(url, event, VOICE_SECRET, {"ref": ref})
-        again = _post(url, event, VOICE_SECRET, {"ref": ref})
+        ok = _vonage(url, event, {"ref": ref})
+        again = _vonage(url, event, {"ref": ref})
     assert ok.status_code == 200 and ok.json()["outcome"] == "succeeded"
     assert again.status_code == 200 and again.json()["outcome"] is None  # counted once
     assert _success_flag(conn, payment_id) is True
@@ -72,11 +92,11 @@ def test_robocall_failure_statuses_and_bad_input(aws, conn):
     ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).encode()
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
-        progress = _post(url, {"uuid": "call-uuid-1", "status": "ringing"}, VOICE_SECRET, {"ref": ref})
-        wrong_call = _post(url, {"uuid": "someone-else", "status": "human"}, VOICE_SECRET, {"ref": ref})
-        machine = _post(url, {"uuid": "call-uuid-1", "status": "machine"}, VOICE_SECRET, {"ref": ref})
-        no_ref = _post(url, {"uuid": "call-uuid-1", "status": "busy"}, VOICE_SECRET)
-        bad_ref = _post(url, {"uuid": "call-uuid-1", "status": "busy"}, VOICE_SECRET, {"ref": "x|y"})
+        progress = _vonage(url, {"uuid": "call-uuid-1", "status": "ringing"}, {"ref": ref})
+        wrong_call = _vonage(url, {"uuid": "someone-else", "status": "human"}, {"ref": ref})
+        machine = _vonage(url, {"uuid": "call-uuid-1", "status": "machine"}, {"ref": ref})
+        no_ref = _vonage(url, {"uuid": "call-uuid-1", "status": "busy"})
+        bad_ref = _vonage(url, {"uuid": "call-uuid-1", "status": "busy"}, {"ref": "x|y"})
     assert progress.json()["outcome"] is None and wrong_call.json()["outcome"] is None
     assert machine.json()["outcome"] == "failed"
     assert no_ref.status_code == 400 and bad_ref.status_code == 400
@@ -98,4 +118,39 @@ def test_whatsapp_status_webhook(aws, conn):
         ok = _post(url, hook, WHATSAPP_SECRET)
     assert forged.status_code == 401
     assert ok.status_code == 200 and ok.json()["statuses"][0]["outcome"] == "succeeded"
+    assert ok.json()["skipped"] == 0
     assert Ledger().get(payment_id, BUSINESS_DATE, Stage.WHATSAPP, Zone.WIB).provider_status == "delivered"
+
+
+def test_whatsapp_statuses_not_ours_are_skipped_and_counted_never_refused(aws, conn):
+    bootstrap()
+    payment_id = _placed_call(conn, Stage.WHATSAPP, "wamid.ours")
+    ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.WHATSAPP, Zone.WIB).encode()
+    statuses = [{"id": "wamid.agent", "status": "delivered", "recipient_id": "6281100000000"},  # sent by a person
+                {"id": "wamid.other", "status": "read", "biz_opaque_callback_data": "campaign-42"},
+                {"id": "wamid.ours", "status": "failed", "biz_opaque_callback_data": ref,
+                 "errors": [{"code": 131026, "title": "Message undeliverable"}]}]
+    hook = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"statuses": statuses}}]}]}
+    with LocalReminderStack() as stack:
+        answer = _post(f"{stack.app.url}/v1/callbacks/whatsapp", hook, WHATSAPP_SECRET)
+    assert answer.status_code == 200
+    assert answer.json()["skipped"] == 2
+    assert answer.json()["statuses"] == [{"payment_id": payment_id, "status": "failed", "outcome": "failed",
+                                          "error_code": 131026, "error_kind": "permanent"}]
+
+
+def test_whatsapp_subscription_handshake(aws):
+    with LocalReminderStack() as stack:
+        url = f"{stack.app.url}/v1/callbacks/whatsapp"
+        ok = requests.get(url, timeout=10, params={"hub.mode": "subscribe", "hub.verify_token": LOCAL_VERIFY_TOKEN,
+                                                   "hub.challenge": "1158201444"})
+        wrong = requests.get(url, timeout=10, params={"hub.mode": "subscribe", "hub.verify_token": "guess",
+                                                      "hub.challenge": "1158201444"})
+        not_subscribe = requests.get(url, timeout=10, params={"hub.mode": "unsubscribe",
+                                                              "hub.verify_token": LOCAL_VERIFY_TOKEN,
+                                                              "hub.challenge": "1158201444"})
+    assert ok.status_code == 200 and ok.text == "1158201444"
+    assert ok.headers["Content-Type"].startswith("text/plain")
+    assert wrong.status_code == 403 and not_subscribe.status_code == 403
+    assert wrong.json()["error"]["code"] == "forbidden"

@@ -82,12 +82,12 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
     assert all(Ledger().get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).status == PLACED for p in payment_ids)
 
 
-def test_provider_500s_and_timeouts_are_retried_then_recorded_as_failed(aws, conn):
+def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_again(aws, conn):
     bootstrap()
     payment_ids = _loans(conn, 3)
     with LocalReminderStack(provider_timeout=0.3, extra_env={"PROVIDER_MAX_ATTEMPTS": "3"}) as stack:
         stack.voice.inject("500", count=2, recipient="6281300000000")     # fails twice, then goes through
-        stack.voice.inject("timeout", count=3, recipient="6281300000001")  # times out every attempt
+        stack.voice.inject("timeout", count=3, recipient="6281300000001")  # answer never comes: may be placed
         stack.voice.inject("429", count=3, recipient="6281300000002")      # throttled every attempt
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
@@ -96,13 +96,13 @@ def test_provider_500s_and_timeouts_are_retried_then_recorded_as_failed(aws, con
         outcomes = [(r.body["to"][0]["number"], r.outcome) for r in stack.voice.records]
     assert [o for n, o in outcomes if n == "6281300000000"][:2] == ["http_500", "http_500"]
     assert len([o for n, o in outcomes if n == "6281300000000"]) == 3
-    assert [o for n, o in outcomes if n == "6281300000001"] == ["timeout"] * 3
+    assert [o for n, o in outcomes if n == "6281300000001"] == ["timeout"]  # outcome unknown: not called again
     assert [o for n, o in outcomes if n == "6281300000002"] == ["http_429"] * 3
     ledger = Ledger()
     first, second, third = (ledger.get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB) for p in payment_ids)
     assert (first.status, first.attempts) == (PLACED, 3)
-    assert (second.status, second.attempts) == (FAILED, 3) and "gave up" in second.error
-    assert (third.status, third.attempts) == (FAILED, 3)
+    assert second.status != PLACED and second.attempts == 1
+    assert (third.status, third.attempts) == (FAILED, 3) and "gave up" in third.error
     record = ledger.stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
     assert (record.placed, record.place_failed, record.completed) == (1, 2, 1)
 

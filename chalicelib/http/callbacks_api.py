@@ -1,34 +1,48 @@
-"""Provider status callbacks: ``POST /v1/callbacks/robocall`` and ``POST /v1/callbacks/whatsapp``.
+"""Provider webhooks, each verified the way its provider signs it, before anything is read.
 
-Both verify the provider's HMAC-SHA256 signature of the raw body (``X-Hub-Signature-256``,
-secrets ``VOICE_CALLBACK_SECRET`` / ``WHATSAPP_APP_SECRET``) before reading anything: a bad or
-missing signature is a 401 and changes nothing. The ledger entry is found from the reference we
-gave the provider (robocall: ``ref`` in our event URL; WhatsApp: ``biz_opaque_callback_data``)
-and must carry the same call uuid / message id.
+- ``POST /v1/callbacks/robocall``: Vonage Voice event webhook. ``Authorization: Bearer <JWT>``
+  (HS256, ``VONAGE_SIGNATURE_SECRET``) whose ``payload_hash`` is the SHA-256 of the raw body and
+  whose ``iat`` is within 5 minutes. Anything else (including a Meta ``X-Hub-Signature-256``) is
+  a 401 and changes nothing. Our reference is the ``ref`` query parameter of the event URL.
+- ``GET /v1/callbacks/whatsapp``: Meta's subscription handshake: ``hub.mode=subscribe`` and
+  ``hub.verify_token`` equal to ``WHATSAPP_VERIFY_TOKEN`` → 200 ``hub.challenge`` as text/plain;
+  otherwise 403.
+- ``POST /v1/callbacks/whatsapp``: ``X-Hub-Signature-256`` with ``WHATSAPP_APP_SECRET``. Statuses
+  without our reference (``biz_opaque_callback_data``) are skipped and counted, never a 4xx (Meta
+  retries failed webhooks and can disable the subscription).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.http.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.logs import get_logger
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_robocall_status, apply_whatsapp_status
+from chalicelib.reminders.providers import whatsapp_statuses
 from chalicelib.reminders.secrets import provider_secret
-from chalicelib.reminders.signatures import SIGNATURE_HEADER, verify
+from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
 
 callbacks = Blueprint(__name__)
+logger = get_logger("reminders")
 
 
-def _signed_json(secret_name: str) -> dict[str, Any]:
-    request = callbacks.current_request
-    raw = request.raw_body or b""
-    if not verify(provider_secret(secret_name), raw, request.headers.get(SIGNATURE_HEADER)):
-        raise Unauthorized("invalid or missing signature")
+def _raw_body() -> bytes:
+    raw = callbacks.current_request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def _query() -> dict[str, str]:
+    return dict(callbacks.current_request.query_params or {})
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -50,8 +64,14 @@ def _ref(text: str | None) -> CallbackRef:
 @callbacks.route("/v1/callbacks/robocall", methods=["POST"])
 @json_errors
 def robocall_callback() -> dict[str, Any]:
-    body = _signed_json("VOICE_CALLBACK_SECRET")
-    ref = _ref((callbacks.current_request.query_params or {}).get("ref"))
+    request = callbacks.current_request
+    raw = _raw_body()
+    try:
+        verify_vonage(provider_secret("VONAGE_SIGNATURE_SECRET"), raw, request.headers.get("Authorization"))
+    except InvalidSignature as exc:
+        raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
+    body = _json_object(raw)
+    ref = _ref(_query().get("ref"))
     call_uuid, status = body.get("uuid"), body.get("status")
     if not isinstance(call_uuid, str) or not isinstance(status, str):
         raise BadRequest("uuid and status are required")
@@ -63,24 +83,42 @@ def robocall_callback() -> dict[str, Any]:
     return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome}
 
 
+@callbacks.route("/v1/callbacks/whatsapp", methods=["GET"])
+@json_errors
+def whatsapp_subscribe() -> Response:
+    params = _query()
+    expected = provider_secret("WHATSAPP_VERIFY_TOKEN")
+    token = params.get("hub.verify_token") or ""
+    challenge = params.get("hub.challenge")
+    if (params.get("hub.mode") != "subscribe" or not expected or challenge is None
+            or not hmac.compare_digest(token.encode(), expected.encode())):
+        raise Forbidden("verification failed")
+    return Response(body=challenge, status_code=200, headers={"Content-Type": "text/plain"})
+
+
 @callbacks.route("/v1/callbacks/whatsapp", methods=["POST"])
 @json_errors
 def whatsapp_callback() -> dict[str, Any]:
-    body = _signed_json("WHATSAPP_APP_SECRET")
-    try:
-        statuses = [s for entry in body.get("entry", []) for change in entry.get("changes", [])
-                    for s in change.get("value", {}).get("statuses", [])]
-    except (AttributeError, TypeError) as exc:
-        raise BadRequest("not a WhatsApp webhook payload") from exc
+    request = callbacks.current_request
+    raw = _raw_body()
+    if not verify(provider_secret("WHATSAPP_APP_SECRET"), raw, request.headers.get(SIGNATURE_HEADER)):
+        raise Unauthorized("invalid or missing signature")
+    body = _json_object(raw)
     ledger = Ledger()
-    recorded = []
-    for status in statuses:
-        if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
-            raise BadRequest("each status needs id and status")
-        ref = _ref(status.get("biz_opaque_callback_data"))
+    recorded: list[dict[str, Any]] = []
+    skipped = 0
+    for status in whatsapp_statuses(body):
         try:
-            outcome = apply_whatsapp_status(ledger, ref, str(status["id"]), str(status["status"]))
+            ref = CallbackRef.decode(status.reference or "")
+        except ValueError:
+            skipped += 1  # not a message we sent (or not through this system): nothing to record
+            continue
+        try:
+            outcome = apply_whatsapp_status(ledger, ref, status.message_id, status.status)
         except OutcomeNotReady as exc:
             raise ServiceUnavailable(str(exc)) from exc
-        recorded.append({"payment_id": ref.payment_id, "status": status["status"], "outcome": outcome})
-    return {"statuses": recorded}
+        recorded.append({"payment_id": ref.payment_id, "status": status.status, "outcome": outcome,
+                         "error_code": status.error_code, "error_kind": status.error_kind})
+    if skipped:
+        logger.info("whatsapp statuses without our reference skipped", extra={"skipped": skipped})
+    return {"statuses": recorded, "skipped": skipped}

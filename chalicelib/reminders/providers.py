@@ -1,55 +1,91 @@
-"""HTTP clients for the voice and WhatsApp providers, shaped on the public APIs.
+"""Clients for the voice and WhatsApp providers, and the contract callers rely on.
 
-- Voice: Vonage Voice API ``POST {base}/v1/calls`` with an NCCO ``talk`` action (id-ID) and
-  ``event_url`` for the status callbacks; answer ``201 {"uuid": ...}``.
-- WhatsApp: WhatsApp Business Cloud API ``POST {base}/{version}/{phone_number_id}/messages`` with a
-  ``template`` message; answer ``200 {"messages": [{"id": "wamid..."}]}``. ``biz_opaque_callback_data``
-  comes back in the status webhooks.
+Voice: the official Vonage SDK (``vonage-voice`` ``Voice.create_call`` with a ``CreateCallRequest``:
+an NCCO ``talk`` action in id-ID, machine detection, and our ``event_url`` carrying the callback
+reference). The SDK makes a fresh RS256 application JWT for every request from
+``VONAGE_APPLICATION_ID`` and ``VONAGE_PRIVATE_KEY`` (PEM). ``VOICE_API_URL`` (default
+``https://api.nexmo.com``) selects the host, so local runs point the SDK at the fake.
 
-Pointing at the real services is configuration: ``VOICE_API_URL`` (https://api.nexmo.com),
-``WHATSAPP_API_URL`` (https://graph.facebook.com/v19.0, version included), tokens from
-``provider_secret`` (environment locally, the ``PROVIDER_SECRETS_ARN`` secret deployed).
-Every request is paced by a ``RateLimiter`` and retried with exponential backoff on 429, 5xx and
-timeouts/connection errors, a bounded number of times (``PROVIDER_MAX_ATTEMPTS``).
+WhatsApp: the Cloud API ``POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages`` with a
+``template`` message and ``biz_opaque_callback_data`` (our reference, echoed in status webhooks).
+Meta ships no official Python SDK, so this one is plain ``requests``.
+
+The contract (what ``dispatch`` and the ledger build on):
+
+- success returns ``Accepted(provider_id, attempts)``;
+- ``ProviderRejected``: a permanent refusal, nothing placed, do not retry;
+- ``ProviderGaveUp``: retries exhausted on failures where nothing was placed (429 / rate-limit
+  error codes, 5xx, connection refused or connect timeout before the request left);
+- ``OutcomeUnknown``: the request was sent and its answer lost (read timeout, connection reset
+  or cut after sending). The call or message may exist: callers must NOT retry; the ledger
+  records ``uncertain`` and the first validly signed callback with our reference settles it.
+
+Every request is paced by a ``RateLimiter``; retries back off exponentially (honouring
+``Retry-After``) up to ``PROVIDER_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from vonage_http_client import Auth, HttpClient, HttpClientOptions
+from vonage_http_client.errors import HttpRequestError
+from vonage_utils.errors import VonageError
+from vonage_voice import Voice
+from vonage_voice.models import CreateCallRequest, Phone, Talk, ToPhone
 
 from chalicelib import config
 from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.secrets import provider_secret
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+T = TypeVar("T")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# WhatsApp Cloud API error codes (Graph API ``error.code``; status webhook ``errors[].code``).
+WHATSAPP_RATE_LIMIT_CODES = frozenset({130429, 131056, 80007, 4})
+WHATSAPP_PERMANENT_CODES = frozenset({131026, 131047, 131051, 131052, 131053, 131008, 131009, 100, 190, 131030})
+
+WhatsAppErrorKind = Literal["rate_limited", "permanent", "transient"]
 
 
 class ProviderError(Exception):
-    """The provider refused the request or kept failing after bounded retries."""
+    """Base of every provider failure; ``attempts`` is how many requests were made.
 
-    def __init__(self, message: str, *, attempts: int, retryable: bool = False) -> None:
+    Callers branch on the subclass, never on the message (see the module docstring).
+    """
+
+    def __init__(self, message: str, *, attempts: int, code: int | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
-        self.retryable = retryable
+        self.code = code  # HTTP status or WhatsApp error code, when known
+
+
+class ProviderRejected(ProviderError):
+    """Permanent refusal: definitely not placed; a retry would be refused again."""
+
+
+class ProviderGaveUp(ProviderError):
+    """Retries exhausted on errors where nothing was placed."""
+
+
+class OutcomeUnknown(ProviderError):
+    """Sent, answer lost: may have been placed. Never retry."""
 
 
 class _Retryable(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    base_url: str
-    token: str
-    rate_per_second: float
-    max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_max: float = 8.0
-    timeout: float = 10.0
+    def __init__(self, message: str, *, retry_after: float | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -58,99 +94,189 @@ class Accepted:
     attempts: int
 
 
-def _settings(prefix: str, rate_setting: str, default_rate: float) -> ProviderSettings:
-    return ProviderSettings(
-        base_url=config.env_str(f"{prefix}_API_URL", "").rstrip("/"),
-        token=provider_secret(f"{prefix}_API_TOKEN"),
-        rate_per_second=config.env_float(rate_setting, default_rate),
-        max_attempts=config.env_int("PROVIDER_MAX_ATTEMPTS", 4),
-        backoff_base=config.env_float("PROVIDER_BACKOFF_BASE_SECONDS", 0.5),
-        backoff_max=config.env_float("PROVIDER_BACKOFF_MAX_SECONDS", 8.0),
-        timeout=config.env_float("PROVIDER_TIMEOUT_SECONDS", 10.0),
-    )
+@dataclass(frozen=True)
+class RetryPolicy:
+    rate_per_second: float
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, rate_setting: str, default_rate: float) -> RetryPolicy:
+        return cls(
+            rate_per_second=config.env_float(rate_setting, default_rate),
+            max_attempts=max(1, config.env_int("PROVIDER_MAX_ATTEMPTS", 4)),
+            backoff_base=config.env_float("PROVIDER_BACKOFF_BASE_SECONDS", 0.5),
+            backoff_max=config.env_float("PROVIDER_BACKOFF_MAX_SECONDS", 8.0),
+            timeout=config.env_float("PROVIDER_TIMEOUT_SECONDS", 10.0),
+        )
 
 
-def voice_settings() -> ProviderSettings:
-    return _settings("VOICE", "CALLS_PER_SECOND", 1.0)
+def whatsapp_error_kind(code: int | None) -> WhatsAppErrorKind:
+    """Rate limits are retried with backoff; permanent errors are failed without retry."""
+    if code is None:
+        return "transient"
+    if code in WHATSAPP_RATE_LIMIT_CODES:
+        return "rate_limited"
+    if code in WHATSAPP_PERMANENT_CODES or 132000 <= code <= 132999:
+        return "permanent"
+    return "transient"
 
 
-def whatsapp_settings() -> ProviderSettings:
-    return _settings("WHATSAPP", "WHATSAPP_MESSAGES_PER_SECOND", 20.0)
+def nothing_sent(exc: BaseException) -> bool:
+    """True when a connection error happened before the request left (refused, DNS, connect timeout).
+
+    A reset, cut or read timeout after sending is not ``nothing_sent``: the provider may have acted.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        cur = todo.pop()
+        if id(cur) in seen or cur is None:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, (NewConnectionError, ConnectTimeoutError, NameResolutionError, ConnectionRefusedError)):
+            return True
+        if isinstance(cur, BaseException):
+            todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+    return False
 
 
-class _HttpProvider:
-    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
-        if not settings.base_url:
-            raise RuntimeError("provider base URL is not configured")
-        self.settings = settings
-        self.limiter = RateLimiter(settings.rate_per_second)
-        self.session = session or requests.Session()
+def _retry_after(headers: Any) -> float | None:
+    raw = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 
-    def _post(self, path: str, payload: dict[str, Any], ok: tuple[int, ...]) -> tuple[dict[str, Any], int]:
-        s = self.settings
+
+class _Paced:
+    """Rate limiting and bounded retries shared by both clients."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.limiter = RateLimiter(policy.rate_per_second)
+
+    def _run(self, once: Callable[[], T]) -> tuple[T, int]:
+        p = self.policy
         attempts = 0
+        backoff = wait_exponential(multiplier=p.backoff_base, max=p.backoff_max)
 
-        def once() -> dict[str, Any]:
+        def attempt() -> T:
             nonlocal attempts
             attempts += 1
             self.limiter.acquire()
-            try:
-                resp = self.session.post(f"{s.base_url}{path}", json=payload, timeout=s.timeout,
-                                         headers={"Authorization": f"Bearer {s.token}"})
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-            if resp.status_code in RETRY_STATUSES:
-                raise _Retryable(f"HTTP {resp.status_code}")
-            if resp.status_code not in ok:
-                raise ProviderError(f"HTTP {resp.status_code}: {resp.text[:200]}", attempts=attempts)
-            return resp.json()
+            return once()
 
-        def give_up(state: RetryCallState) -> dict[str, Any]:
+        def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            raise ProviderError(f"gave up after {attempts} attempts: {exc}", attempts=attempts, retryable=True)
+            hinted = exc.retry_after if isinstance(exc, _Retryable) else None
+            return min(p.backoff_max, hinted) if hinted is not None else backoff(state)
 
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
-            stop=stop_after_attempt(s.max_attempts),
-            wait=wait_exponential(multiplier=s.backoff_base, max=s.backoff_max),
-            retry_error_callback=give_up,
-            reraise=True,
-        )
-        return retrying(once), attempts
+        def give_up(state: RetryCallState) -> T:
+            exc = state.outcome.exception() if state.outcome else None
+            code = exc.code if isinstance(exc, _Retryable) else None
+            raise ProviderGaveUp(f"gave up after {attempts} attempts: {exc}", attempts=attempts, code=code)
+
+        retrying = Retrying(retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(p.max_attempts),
+                            wait=wait, retry_error_callback=give_up, reraise=True)
+        try:
+            return retrying(attempt), attempts
+        except ProviderError as exc:
+            exc.attempts = attempts
+            raise
 
 
-class VoiceClient(_HttpProvider):
-    """Vonage Voice API: outbound text-to-speech call."""
+def _vonage_options(base_url: str, timeout: float) -> HttpClientOptions:
+    host = urlsplit(base_url).netloc or base_url
+    # pool_maxsize=1: the SDK re-sends a request after RemoteDisconnected up to pool_maxsize times;
+    # a cut after Vonage accepted would call the borrower twice. max_retries=0: we retry ourselves.
+    # model_construct: the SDK's model types the timeout as whole seconds; requests takes a float.
+    return HttpClientOptions.model_construct(api_host=host, rest_host="rest.nexmo.com",
+                                             video_host="video.api.vonage.com", timeout=timeout,
+                                             pool_connections=1, pool_maxsize=1, max_retries=0)
 
-    def __init__(self, settings: ProviderSettings | None = None, *, from_number: str | None = None,
-                 session: requests.Session | None = None) -> None:
-        super().__init__(settings or voice_settings(), session)
+
+class VoiceClient(_Paced):
+    """Vonage Voice API through the official SDK: outbound text-to-speech call."""
+
+    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
+                 application_id: str | None = None, private_key: str | None = None,
+                 from_number: str | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("CALLS_PER_SECOND", 1.0))
+        self.base_url = (base_url or config.env_str("VOICE_API_URL", "https://api.nexmo.com")).rstrip("/")
+        self.application_id = application_id or provider_secret("VONAGE_APPLICATION_ID")
+        self.private_key = private_key or provider_secret("VONAGE_PRIVATE_KEY")
+        if not self.application_id or not self.private_key:
+            raise RuntimeError("VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY must be set")
         self.from_number = from_number or config.env_str("VOICE_FROM_NUMBER", "622150851234")
+        self._local = threading.local()  # the SDK's HttpClient keeps per-request state: one per thread
+        self._sdk()  # fail fast on a malformed key
+
+    def _sdk(self) -> Voice:
+        voice: Voice | None = getattr(self._local, "voice", None)
+        if voice is None:
+            auth = Auth(application_id=self.application_id, private_key=self.private_key)
+            voice = Voice(HttpClient(auth, _vonage_options(self.base_url, self.policy.timeout)))
+            self._local.voice = voice
+        return voice
+
+    def request(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> CreateCallRequest:
+        return CreateCallRequest(
+            to=[ToPhone(number=to)],
+            from_=Phone(number=self.from_number),
+            ncco=[Talk(text=text, language=language)],
+            event_url=[event_url],
+            event_method="POST",
+            machine_detection="hangup",
+        )
 
     def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> Accepted:
-        payload = {
-            "to": [{"type": "phone", "number": to}],
-            "from": {"type": "phone", "number": self.from_number},
-            "ncco": [{"action": "talk", "text": text, "language": language}],
-            "event_url": [event_url],
-            "event_method": "POST",
-            "machine_detection": "hangup",
-        }
-        body, attempts = self._post("/v1/calls", payload, ok=(200, 201))
-        return Accepted(provider_id=str(body["uuid"]), attempts=attempts)
+        try:
+            params = self.request(to, text, event_url, language=language)
+        except (ValidationError, VonageError) as exc:
+            raise ProviderRejected(f"invalid call request: {exc}", attempts=0) from exc
+
+        def once() -> str:
+            try:
+                return str(self._sdk().create_call(params).uuid)
+            except HttpRequestError as exc:
+                status = exc.response.status_code
+                if status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
+                                     code=status) from exc
+                raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
+            except requests.RequestException as exc:
+                if nothing_sent(exc):
+                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
+                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
+            except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
+                raise OutcomeUnknown(f"unreadable answer: {exc}", attempts=0) from exc
+
+        uuid, attempts = self._run(once)
+        return Accepted(provider_id=uuid, attempts=attempts)
 
 
-class WhatsAppClient(_HttpProvider):
+class WhatsAppClient(_Paced):
     """WhatsApp Business Cloud API: approved template message."""
 
-    def __init__(self, settings: ProviderSettings | None = None, *, phone_number_id: str | None = None,
-                 session: requests.Session | None = None) -> None:
-        super().__init__(settings or whatsapp_settings(), session)
+    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None, token: str | None = None,
+                 phone_number_id: str | None = None, session: requests.Session | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("WHATSAPP_MESSAGES_PER_SECOND", 20.0))
+        self.base_url = (base_url or config.env_str("WHATSAPP_API_URL", "")).rstrip("/")
+        if not self.base_url:
+            raise RuntimeError("WHATSAPP_API_URL is not configured")
+        self.token = token or provider_secret("WHATSAPP_API_TOKEN")
         self.phone_number_id = phone_number_id or config.env_str("WHATSAPP_PHONE_NUMBER_ID", "106540352242922")
+        self.session = session or requests.Session()
 
-    def send_template(self, to: str, template: str, parameters: list[str], callback_data: str,
-                      *, language: str = "id") -> Accepted:
-        payload = {
+    @staticmethod
+    def payload(to: str, template: str, parameters: list[str], callback_data: str,
+                language: str = "id") -> dict[str, Any]:
+        return {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": to,
@@ -158,13 +284,78 @@ class WhatsAppClient(_HttpProvider):
             "template": {
                 "name": template,
                 "language": {"code": language},
-                "components": [{"type": "body",
-                                "parameters": [{"type": "text", "text": p} for p in parameters]}],
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}],
             },
             "biz_opaque_callback_data": callback_data,
         }
-        body, attempts = self._post(f"/{self.phone_number_id}/messages", payload, ok=(200,))
-        return Accepted(provider_id=str(body["messages"][0]["id"]), attempts=attempts)
+
+    def send_template(self, to: str, template: str, parameters: list[str], callback_data: str,
+                      *, language: str = "id") -> Accepted:
+        payload = self.payload(to, template, parameters, callback_data, language)
+        url = f"{self.base_url}/{self.phone_number_id}/messages"
+
+        def once() -> str:
+            try:
+                resp = self.session.post(url, json=payload, timeout=self.policy.timeout,
+                                         headers={"Authorization": f"Bearer {self.token}"})
+            except requests.RequestException as exc:
+                if nothing_sent(exc):
+                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
+                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
+            if resp.status_code == 200:
+                try:
+                    return str(resp.json()["messages"][0]["id"])
+                except (ValueError, KeyError, IndexError, TypeError) as exc:
+                    raise OutcomeUnknown(f"unreadable answer: {resp.text[:200]}", attempts=0) from exc
+            code = _graph_error_code(resp)
+            kind = whatsapp_error_kind(code)
+            if resp.status_code == 429 or kind == "rate_limited" or (resp.status_code >= 500 and kind != "permanent"):
+                raise _Retryable(f"HTTP {resp.status_code} code {code}", retry_after=_retry_after(resp.headers),
+                                 code=code or resp.status_code)
+            raise ProviderRejected(f"HTTP {resp.status_code} code {code}: {resp.text[:200]}", attempts=0,
+                                   code=code or resp.status_code)
+
+        message_id, attempts = self._run(once)
+        return Accepted(provider_id=message_id, attempts=attempts)
+
+
+def _graph_error_code(resp: requests.Response) -> int | None:
+    try:
+        code = resp.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+
+
+@dataclass(frozen=True)
+class WhatsAppStatus:
+    """One status of a WhatsApp webhook: our reference (None: not a message we sent), id, status, error code."""
+
+    reference: str | None
+    message_id: str
+    status: str
+    error_code: int | None
+
+    @property
+    def error_kind(self) -> WhatsAppErrorKind | None:
+        return whatsapp_error_kind(self.error_code) if self.status == "failed" else None
+
+
+def whatsapp_statuses(body: dict[str, Any]) -> list[WhatsAppStatus]:
+    """The statuses of a Cloud API webhook (``entry[].changes[].value.statuses[]``), malformed ones dropped."""
+    found: list[WhatsAppStatus] = []
+    for entry in body.get("entry") or []:
+        for change in (entry.get("changes") or []) if isinstance(entry, dict) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            for s in (value.get("statuses") or []) if isinstance(value, dict) else []:
+                if not isinstance(s, dict) or not s.get("id") or not s.get("status"):
+                    continue
+                errors = s.get("errors") or []
+                code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+                ref = s.get("biz_opaque_callback_data")
+                found.append(WhatsAppStatus(str(ref) if ref else None, str(s["id"]), str(s["status"]),
+                                            int(code) if isinstance(code, int) else None))
+    return found
 
 
 def international(phone: str) -> str:

@@ -2,7 +2,8 @@
 
 An environment variable of the same name wins (local runs, tests); deployed, the values are
 keys of the JSON secret in ``PROVIDER_SECRETS_ARN`` (Secrets Manager), read once per container.
-Names: VOICE_API_TOKEN, VOICE_CALLBACK_SECRET, WHATSAPP_API_TOKEN, WHATSAPP_APP_SECRET.
+Names: VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY (PEM), VONAGE_SIGNATURE_SECRET, WHATSAPP_API_TOKEN,
+WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN. Every provider credential is read here and nowhere else.
 """
 
 from __future__ import annotations

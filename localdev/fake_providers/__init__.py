@@ -1,7 +1,42 @@
-"""Fake voice (Vonage Voice API) and WhatsApp (Cloud API) providers on 127.0.0.1 for local runs and tests."""
+"""Fake Vonage Voice (https, RS256 application JWT) and WhatsApp Cloud API providers on 127.0.0.1.
 
-from localdev.fake_providers.base import Fault, ProviderRecord
+Both are as strict as the real providers (see ``voice.py`` / ``whatsapp.py``) and record every
+request in ``.records`` (``ProviderRecord``: body, answer status, final outcome, provider id,
+``placed``, ``fault``). ``.env()`` gives the settings the app needs to talk to a fake
+(URL, credentials, signature secrets, ``REQUESTS_CA_BUNDLE`` for the voice fake's certificate).
+
+Fault modes, driven from tests:
+
+- per request, at rates (seeded, reproducible for a given arrival order)::
+
+      voice = FakeVoice(rates=FaultRates.each(0.10))          # every mode at 10%
+      whatsapp.set_rates(FaultRates(http_429=0.1, answer_lost=0.1, cut=0.1))
+
+- or targeted, for the next N requests (to one number, or any)::
+
+      voice.inject("answer_lost", count=1, recipient="6281300000001")
+
+Request faults (at most one per request):
+
+- ``429``: ``429`` with ``Retry-After: 0`` and the provider's throttling body; nothing placed.
+- ``500``: ``500`` with the provider's error body; nothing placed.
+- ``timeout``: no answer before the client gives up, nothing placed, no webhooks.
+- ``answer_lost``: PLACED (webhooks follow) but the answer arrives after the client gave up.
+- ``cut``: PLACED, then the connection is dropped without an answer (a crash-like cut).
+- ``slow``: answered correctly after ``slow_sleep`` seconds (within the client timeout).
+
+Webhook faults (per status sequence): ``duplicate`` (every webhook delivered twice) and
+``reorder`` (the sequence shuffled). ``FaultRates.duplicate`` / ``.reorder`` or ``inject``.
+
+Counting for invariants: ``placed_by_reference()`` maps each callback reference to how many
+calls / messages were placed for it (a value of 2+ is a borrower contacted twice);
+``outstanding_callbacks()`` / ``wait_idle()`` wait for webhooks; ``callbacks_failed`` counts
+webhooks the app refused after retries; ``callbacks_dropped`` WhatsApp webhooks not delivered
+because the subscription handshake failed.
+"""
+
+from localdev.fake_providers.base import FAULT_KINDS, Fault, FaultRates, ProviderRecord
 from localdev.fake_providers.voice import FakeVoice
 from localdev.fake_providers.whatsapp import FakeWhatsApp
 
-__all__ = ["FakeVoice", "FakeWhatsApp", "Fault", "ProviderRecord"]
+__all__ = ["FAULT_KINDS", "FakeVoice", "FakeWhatsApp", "Fault", "FaultRates", "ProviderRecord"]

@@ -1,8 +1,9 @@
 """A threaded fake HTTP provider: records every request, answers with a seeded outcome mix,
-fails on demand (429, 500, timeout) and posts signed status callbacks from background threads.
+fails on demand or at configured rates, and posts signed status webhooks from background threads.
 
 Outcomes are a deterministic function of (seed, recipient, callback reference), so the same
-day gives the same outcomes whatever order the calls arrive in.
+day gives the same outcomes whatever order the calls arrive in. Random fault draws use their
+own seeded generator.
 """
 
 from __future__ import annotations
@@ -11,25 +12,61 @@ import hashlib
 import json
 import queue
 import random
+import ssl
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socket import socket
 from typing import Any, Self
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
-from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign
-
-FAULT_KINDS = ("429", "500", "timeout")
+# Request faults (one per request at most). "timeout": nothing placed, no answer before the client
+# gives up; "answer_lost": placed (webhooks follow) but the answer comes too late; "cut": placed,
+# then the connection is dropped without an answer (crash-like); "slow": answered, late but in time.
+REQUEST_FAULTS = ("429", "500", "timeout", "answer_lost", "cut", "slow")
+# Webhook faults (per status sequence): every webhook sent twice; the sequence shuffled.
+WEBHOOK_FAULTS = ("duplicate", "reorder")
+FAULT_KINDS = REQUEST_FAULTS + WEBHOOK_FAULTS
 
 
 @dataclass
 class Fault:
-    kind: str              # "429" | "500" | "timeout"
+    kind: str                     # one of FAULT_KINDS
     remaining: int = 1
     recipient: str | None = None  # only requests to this number; None: any request
+
+
+@dataclass
+class FaultRates:
+    """Probability of each fault per request (request faults, mutually exclusive) or per status sequence."""
+
+    http_429: float = 0.0
+    http_5xx: float = 0.0
+    timeout: float = 0.0
+    answer_lost: float = 0.0
+    cut: float = 0.0
+    slow: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+
+    @classmethod
+    def each(cls, rate: float) -> FaultRates:
+        """Every fault mode at ``rate`` (e.g. 0.1 for the 10%-each chaos day)."""
+        return cls(**{f.name: rate for f in fields(cls)})
+
+    def request_fault(self, roll: float) -> str | None:
+        total = 0.0
+        for kind, rate in (("429", self.http_429), ("500", self.http_5xx), ("timeout", self.timeout),
+                           ("answer_lost", self.answer_lost), ("cut", self.cut), ("slow", self.slow)):
+            total += rate
+            if roll < total:
+                return kind
+        return None
 
 
 @dataclass
@@ -37,32 +74,57 @@ class ProviderRecord:
     channel: str
     path: str
     body: dict[str, Any]
-    http_status: int
-    outcome: str           # final status given to the call/message, or http_429 / http_500 / timeout
-    provider_id: str | None
+    http_status: int              # 0: no answer was given (timeout, answer lost, cut)
+    outcome: str                  # final status of the call/message, or http_429 / http_500 / timeout / http_4xx
+    provider_id: str | None       # set when the provider placed the call / message
     received_at: float = field(default_factory=time.time)
+    fault: str | None = None
+
+    @property
+    def placed(self) -> bool:
+        return self.provider_id is not None
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    body: bytes
+    params: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Handled:
+    status: int
+    answer: dict[str, Any]
+    webhooks: list[Webhook]
+    outcome: str
+    provider_id: str | None
 
 
 class FakeProvider(ABC):
     channel = ""
-    token = "local-token"  # noqa: S105 (the fake's own bearer token, not a secret)
 
-    def __init__(self, *, secret: str, seed: int = 7, callback_delay: float = 0.05, timeout_sleep: float = 2.0,
-                 callback_workers: int = 4) -> None:
-        self.secret = secret
+    def __init__(self, *, seed: int = 7, callback_delay: float = 0.02, timeout_sleep: float = 2.0,
+                 slow_sleep: float = 0.2, callback_workers: int = 4, rates: FaultRates | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.seed = seed
         self.callback_delay = callback_delay
         self.timeout_sleep = timeout_sleep
+        self.slow_sleep = slow_sleep
+        self.rates = rates or FaultRates()
         self.records: list[ProviderRecord] = []
         self.faults: list[Fault] = []
         self.forced: dict[str, str] = {}  # recipient -> outcome
         self.callbacks_posted = 0
         self.callbacks_failed = 0
+        self.callbacks_dropped = 0
+        self._rng = random.Random(f"faults|{seed}")
         self._lock = threading.Lock()
         self._pending = 0
-        self._queue: queue.Queue[tuple[float, str, bytes] | None] = queue.Queue()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._queue: queue.Queue[tuple[float, list[Webhook]] | None] = queue.Queue()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class(), tls)
         self._server.daemon_threads = True
+        self._scheme = "https" if tls else "http"
         self._threads = [threading.Thread(target=self._server.serve_forever, daemon=True)]
         self._threads += [threading.Thread(target=self._post_callbacks, daemon=True) for _ in range(callback_workers)]
 
@@ -70,7 +132,7 @@ class FakeProvider(ABC):
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def start(self) -> Self:
         for t in self._threads:
@@ -83,7 +145,7 @@ class FakeProvider(ABC):
         for _ in self._threads[1:]:
             self._queue.put(None)
 
-    def __enter__(self) -> FakeProvider:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -91,10 +153,15 @@ class FakeProvider(ABC):
 
     # --- control ---
     def inject(self, kind: str, count: int = 1, recipient: str | None = None) -> None:
+        """The next ``count`` requests (to ``recipient``, or any) get fault ``kind``."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault must be one of {FAULT_KINDS}")
         with self._lock:
             self.faults.append(Fault(kind, count, recipient))
+
+    def set_rates(self, rates: FaultRates) -> None:
+        with self._lock:
+            self.rates = rates
 
     def force_outcome(self, recipient: str, outcome: str) -> None:
         self.forced[recipient] = outcome
@@ -111,11 +178,44 @@ class FakeProvider(ABC):
             time.sleep(0.01)
         return False
 
+    def placed_by_reference(self) -> dict[str, int]:
+        """How many calls/messages were placed per callback reference (2+ means someone got it twice)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for rec in self.records:
+                ref = self.reference(rec.body) if rec.placed else None
+                if ref:
+                    counts[ref] = counts.get(ref, 0) + 1
+        return counts
+
     # --- behaviour, per provider ---
     @abstractmethod
-    def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], tuple[str, bytes] | None, str,
-                                                              str | None]:
-        """(status, response, callback (url, body) or None, outcome, provider id)."""
+    def authorize(self, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """None when the request's credentials are good; else the error answer."""
+
+    @abstractmethod
+    def handle(self, path: str, body: dict[str, Any]) -> Handled:
+        """Validate and place the request; the answer and the webhooks that follow."""
+
+    @abstractmethod
+    def recipient(self, body: dict[str, Any]) -> str | None:
+        """The phone number a request is for (faults and forced outcomes are per number)."""
+
+    @abstractmethod
+    def reference(self, body: dict[str, Any]) -> str | None:
+        """Our callback reference carried by a request."""
+
+    @abstractmethod
+    def error_answer(self, status: int) -> dict[str, Any]:
+        """The provider's error body for a 429 or 5xx."""
+
+    @abstractmethod
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """Signature headers for one webhook body."""
+
+    def before_delivery(self, session: requests.Session) -> bool:
+        """Whether webhooks may be delivered now (Meta: only after the subscription handshake)."""
+        return True
 
     def pick_outcome(self, mix: tuple[tuple[str, float], ...], recipient: str, ref: str) -> str:
         if recipient in self.forced:
@@ -130,22 +230,37 @@ class FakeProvider(ABC):
         return mix[-1][0]
 
     # --- internals ---
-    def _take_fault(self, recipient: str | None) -> str | None:
+    def _take_fault(self, recipient: str | None, kinds: tuple[str, ...]) -> str | None:
         with self._lock:
             for f in self.faults:
-                if f.remaining > 0 and (f.recipient is None or f.recipient == recipient):
+                if f.kind in kinds and f.remaining > 0 and (f.recipient is None or f.recipient == recipient):
                     f.remaining -= 1
                     return f.kind
+            if kinds == REQUEST_FAULTS:
+                return self.rates.request_fault(self._rng.random())
+            for kind in kinds:
+                if self._rng.random() < getattr(self.rates, kind):
+                    return kind
         return None
 
     def _record(self, rec: ProviderRecord) -> None:
         with self._lock:
             self.records.append(rec)
 
-    def _enqueue_callback(self, url: str, body: bytes) -> None:
+    def _enqueue(self, webhooks: list[Webhook], recipient: str | None) -> None:
+        if not webhooks:
+            return
+        sequence = list(webhooks)
+        for kind in WEBHOOK_FAULTS:
+            if self._take_fault(recipient, (kind,)) == kind:
+                if kind == "duplicate":
+                    sequence = [w for w in sequence for _ in (0, 1)]
+                else:
+                    with self._lock:
+                        self._rng.shuffle(sequence)
         with self._lock:
             self._pending += 1
-        self._queue.put((time.monotonic() + self.callback_delay, url, body))
+        self._queue.put((time.monotonic() + self.callback_delay, sequence))
 
     def _post_callbacks(self) -> None:
         session = requests.Session()
@@ -153,25 +268,37 @@ class FakeProvider(ABC):
             item = self._queue.get()
             if item is None:
                 return
-            due, url, body = item
+            due, sequence = item
             wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            ok = False
-            for attempt in range(8):  # providers retry webhooks that fail
-                try:
-                    resp = session.post(url, data=body, timeout=10, headers={
-                        "Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)})
-                    if resp.status_code < 500:
-                        ok = resp.status_code < 300
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.02 * 2 ** attempt)
+            deliverable = self.before_delivery(session)
+            posted = failed = dropped = 0
+            for hook in sequence:
+                if not deliverable:
+                    dropped += 1
+                    continue
+                if self._deliver(session, hook):
+                    posted += 1
+                else:
+                    failed += 1
             with self._lock:
                 self._pending -= 1
-                self.callbacks_posted += ok
-                self.callbacks_failed += not ok
+                self.callbacks_posted += posted
+                self.callbacks_failed += failed
+                self.callbacks_dropped += dropped
+
+    def _deliver(self, session: requests.Session, hook: Webhook) -> bool:
+        for attempt in range(8):  # providers retry webhooks that fail
+            try:
+                resp = session.post(hook.url, data=hook.body, params=hook.params, timeout=10, headers={
+                    "Content-Type": "application/json", **self.webhook_headers(hook.body)})
+                if resp.status_code < 500:
+                    return resp.status_code < 300
+            except requests.RequestException:
+                pass
+            time.sleep(0.02 * 2 ** attempt)
+        return False
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         provider = self
@@ -180,48 +307,87 @@ class FakeProvider(ABC):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
 
+            def setup(self) -> None:
+                if isinstance(self.request, ssl.SSLSocket):
+                    self.request.do_handshake()
+                super().setup()
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ssl.SSLError, ConnectionError, OSError):
+                    self.close_connection = True
+
             def log_message(self, *args: Any) -> None:
                 return
 
-            def _answer(self, status: int, payload: dict[str, Any]) -> None:
+            def _answer(self, status: int, payload: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _no_answer(self, sleep: float) -> None:
+                if sleep:
+                    time.sleep(sleep)
+                self.close_connection = True
+                self.wfile.flush()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                if self.headers.get("Authorization") != f"Bearer {provider.token}":
-                    self._answer(401, {"title": "Unauthorized", "detail": "invalid token"})
+                refused = provider.authorize(CaseInsensitiveDict(self.headers.items()))
+                if refused is not None:
+                    self._answer(*refused)
                     return
                 try:
                     body = json.loads(raw)
                 except ValueError:
-                    self._answer(400, {"title": "Bad Request", "detail": "body is not JSON"})
+                    self._answer(400, provider.error_answer(400))
                     return
                 recipient = provider.recipient(body)
-                fault = provider._take_fault(recipient)
+                fault = provider._take_fault(recipient, REQUEST_FAULTS)
                 if fault == "timeout":
-                    provider._record(ProviderRecord(provider.channel, self.path, body, 0, "timeout", None))
-                    time.sleep(provider.timeout_sleep)
-                    self.close_connection = True
+                    provider._record(ProviderRecord(provider.channel, self.path, body, 0, "timeout", None,
+                                                    fault=fault))
+                    self._no_answer(provider.timeout_sleep)
                     return
                 if fault in ("429", "500"):
-                    provider._record(ProviderRecord(provider.channel, self.path, body, int(fault), f"http_{fault}",
-                                                    None))
-                    self._answer(int(fault), {"title": "Throttled" if fault == "429" else "Internal Error"})
+                    status = int(fault)
+                    provider._record(ProviderRecord(provider.channel, self.path, body, status, f"http_{fault}", None,
+                                                    fault=fault))
+                    self._answer(status, provider.error_answer(status), {"Retry-After": "0"} if status == 429 else None)
                     return
-                status, payload, callback, outcome, provider_id = provider.handle(self.path, body)
-                provider._record(ProviderRecord(provider.channel, self.path, body, status, outcome, provider_id))
-                self._answer(status, payload)
-                if callback is not None:
-                    provider._enqueue_callback(*callback)
+                done = provider.handle(self.path, body)
+                placed = done.provider_id is not None
+                answered = not (placed and fault in ("answer_lost", "cut"))
+                provider._record(ProviderRecord(provider.channel, self.path, body, done.status if answered else 0,
+                                                done.outcome, done.provider_id, fault=fault))
+                provider._enqueue(done.webhooks, recipient)
+                if not answered:
+                    self._no_answer(provider.timeout_sleep if fault == "answer_lost" else 0.0)
+                    return
+                if fault == "slow":
+                    time.sleep(provider.slow_sleep)
+                self._answer(done.status, done.answer)
 
         return Handler
 
-    @abstractmethod
-    def recipient(self, body: dict[str, Any]) -> str | None:
-        """The phone number a request is for (faults and forced outcomes are per number)."""
+
+class _Server(ThreadingHTTPServer):
+    """Plain or TLS; the TLS handshake happens in the request thread, not the accept loop."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 tls: ssl.SSLContext | None) -> None:
+        self.tls = tls
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket, Any]:
+        sock, addr = self.socket.accept()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr

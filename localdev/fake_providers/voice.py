@@ -1,28 +1,62 @@
-"""Fake Vonage Voice API: ``POST /v1/calls`` (NCCO talk action + event_url), status callbacks to the event URL.
+"""Fake Vonage Voice API: ``POST /v1/calls`` over https, as strict as Vonage about what it accepts.
 
-Answers ``201 {"uuid", "status": "started", "direction": "outbound", "conversation_uuid"}``, then posts
-one signed final status event (``human``, ``machine``, ``busy``, ``unanswered``, ``failed``) to
-``event_url[0]``.
+- Authentication: ``Authorization: Bearer <JWT>`` RS256, verified against the application's public
+  key, with ``application_id`` equal to ours, ``iat``/``exp`` present and current and a ``jti``;
+  otherwise ``401`` with Vonage's problem body (``type``, ``title``, ``detail``, ``instance``).
+- Request: ``to[0]`` a phone, ``from`` a phone, an NCCO starting with a ``talk`` action with text,
+  ``event_url`` a list of one URL. Otherwise ``400`` with ``invalid_parameters``.
+- Answer: ``201 {"uuid", "status": "started", "direction": "outbound", "conversation_uuid"}``.
+- Then the call's event webhooks to ``event_url[0]``, each signed like Vonage's signed webhooks
+  (``Authorization: Bearer`` HS256 JWT with the signature secret and ``payload_hash``):
+  ``started → ringing → answered → human|machine → completed``, or ``started → ringing →
+  busy|timeout|unanswered|rejected|failed``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from localdev.fake_providers.base import FakeProvider
+import jwt
 
-DEFAULT_MIX = (("human", 0.45), ("machine", 0.15), ("busy", 0.10), ("unanswered", 0.20), ("failed", 0.10))
+from chalicelib.reminders.signatures import vonage_webhook_token
+from localdev.fake_providers.base import FakeProvider, Handled, Webhook
+from localdev.fake_providers.tls import local_tls, rsa_key_pair
+
+DEFAULT_MIX = (("human", 0.45), ("machine", 0.15), ("busy", 0.08), ("unanswered", 0.14), ("timeout", 0.06),
+               ("rejected", 0.04), ("failed", 0.08))
+ANSWERED = {"human", "machine"}
+LOCAL_SIGNATURE_SECRET = "local-vonage-signature-secret-32b"  # noqa: S105 (the local fake's own secret)
+
+
+def _problem(status: int, title: str, detail: str) -> dict[str, Any]:
+    kind = {400: "validation", 401: "unauthorized", 429: "throttled", 500: "internal-error"}.get(status, "error")
+    return {"type": f"https://developer.nexmo.com/api-errors#{kind}", "title": title, "detail": detail,
+            "instance": str(uuid.uuid4())}
 
 
 class FakeVoice(FakeProvider):
     channel = "robocall"
 
-    def __init__(self, *, mix: tuple[tuple[str, float], ...] = DEFAULT_MIX, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, signature_secret: str = LOCAL_SIGNATURE_SECRET, application_id: str | None = None,
+                 mix: tuple[tuple[str, float], ...] = DEFAULT_MIX, **kwargs: Any) -> None:
+        context, self.ca_bundle = local_tls()
+        super().__init__(tls=context, **kwargs)
+        self.signature_secret = signature_secret
+        self.application_id = application_id or str(uuid.uuid4())
+        self.private_key, self.public_key = rsa_key_pair()
         self.mix = mix
+        self.auth_failures = 0
+
+    def env(self) -> dict[str, str]:
+        """Settings that make the app's VoiceClient and robocall callback talk to this fake."""
+        return {"VOICE_API_URL": self.url, "VONAGE_APPLICATION_ID": self.application_id,
+                "VONAGE_PRIVATE_KEY": self.private_key, "VONAGE_SIGNATURE_SECRET": self.signature_secret,
+                "REQUESTS_CA_BUNDLE": self.ca_bundle}
 
     def recipient(self, body: dict[str, Any]) -> str | None:
         try:
@@ -30,26 +64,75 @@ class FakeVoice(FakeProvider):
         except (KeyError, IndexError, TypeError):
             return None
 
-    def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], tuple[str, bytes] | None, str,
-                                                              str | None]:
-        problems = []
+    def reference(self, body: dict[str, Any]) -> str | None:
+        try:
+            return str(body["event_url"][0])
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    def error_answer(self, status: int) -> dict[str, Any]:
+        if status == 429:
+            return _problem(429, "Too Many Requests", "You have exceeded your rate limit.")
+        if status == 400:
+            return _problem(400, "Bad Request", "The request body is not valid JSON.")
+        return _problem(status, "Internal Error", "Something went wrong.")
+
+    def authorize(self, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        try:
+            if scheme != "Bearer" or not token:
+                raise jwt.InvalidTokenError("no bearer token")
+            claims = jwt.decode(token, self.public_key, algorithms=["RS256"],
+                                options={"require": ["iat", "exp", "jti", "application_id"]})
+            if claims["application_id"] != self.application_id:
+                raise jwt.InvalidTokenError("wrong application")
+        except jwt.PyJWTError:
+            with self._lock:
+                self.auth_failures += 1
+            return 401, _problem(401, "Unauthorized", "You did not provide correct credentials.")
+        return None
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        token = vonage_webhook_token(self.signature_secret, body, application_id=self.application_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    def handle(self, path: str, body: dict[str, Any]) -> Handled:
         if path != "/v1/calls":
-            return 404, {"title": "Not Found"}, None, "http_404", None
+            return Handled(404, _problem(404, "Not Found", "No such resource."), [], "http_404", None)
+        problems = []
         to = self.recipient(body)
-        if not to:
-            problems.append("to[0].number is required")
+        if not to or not str(to).isdigit():
+            problems.append({"name": "to", "reason": "to[0].number must be digits"})
+        if not isinstance(body.get("from"), dict) or not body["from"].get("number"):
+            problems.append({"name": "from", "reason": "from.number is required"})
         ncco = body.get("ncco")
-        if not (isinstance(ncco, list) and ncco and ncco[0].get("action") == "talk" and ncco[0].get("text")):
-            problems.append("ncco must start with a talk action with text")
-        event_url = body.get("event_url") or []
-        if not (isinstance(event_url, list) and event_url and str(event_url[0]).startswith("http")):
-            problems.append("event_url must be a list with one URL")
+        if not (isinstance(ncco, list) and ncco and isinstance(ncco[0], dict) and ncco[0].get("action") == "talk"
+                and ncco[0].get("text")):
+            problems.append({"name": "ncco", "reason": "must start with a talk action with text"})
+        event_url = body.get("event_url")
+        if not (isinstance(event_url, list) and len(event_url) == 1 and str(event_url[0]).startswith("http")):
+            problems.append({"name": "event_url", "reason": "must be a list with one URL"})
+            event_url = [""]
         if problems:
-            return 400, {"title": "Bad Request", "invalid_parameters": problems}, None, "http_400", None
+            answer = {**_problem(400, "Bad Request", "The request failed due to validation errors"),
+                      "invalid_parameters": problems}
+            return Handled(400, answer, [], "http_400", None)
         call_uuid, conversation = str(uuid.uuid4()), f"CON-{uuid.uuid4()}"
-        outcome = self.pick_outcome(self.mix, str(to), str(event_url[0]))
-        event = {"uuid": call_uuid, "conversation_uuid": conversation, "status": outcome, "direction": "outbound",
-                 "from": body.get("from", {}).get("number"), "to": to,
-                 "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        url = str(event_url[0])
+        outcome = self.pick_outcome(self.mix, str(to), url)
+        statuses = ["started", "ringing"]
+        statuses += ["answered", outcome, "completed"] if outcome in ANSWERED else [outcome]
+        hooks = [Webhook(url, json.dumps(self._event(call_uuid, conversation, status, body, i)).encode())
+                 for i, status in enumerate(statuses)]
         answer = {"uuid": call_uuid, "status": "started", "direction": "outbound", "conversation_uuid": conversation}
-        return 201, answer, (str(event_url[0]), json.dumps(event).encode()), outcome, call_uuid
+        return Handled(201, answer, hooks, outcome, call_uuid)
+
+    @staticmethod
+    def _event(call_uuid: str, conversation: str, status: str, body: dict[str, Any], seq: int) -> dict[str, Any]:
+        stamp = datetime.fromtimestamp(time.time() + seq / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        event: dict[str, Any] = {"uuid": call_uuid, "conversation_uuid": conversation, "status": status,
+                                 "direction": "outbound", "from": body.get("from", {}).get("number"),
+                                 "to": body["to"][0]["number"], "timestamp": stamp}
+        if status == "human" or status == "machine":
+            event["sub_state"] = status
+        return event
