@@ -3,7 +3,9 @@
 Run inside ``localdev.services`` (PostgreSQL up and migrated). Loads the demo book first when the
 database has no partners (``DEMO_LOANS``, default 20000; ``DEMO_SEED``), creates a key for the
 first partner, prints a working ``curl`` line, then runs ``chalice local`` until interrupted.
-Settings: ``API_HOST`` (127.0.0.1), ``API_PORT`` (8000).
+Settings: ``API_HOST`` (127.0.0.1), ``API_PORT`` (8000). The provider webhook settings are taken
+from the environment as they are (``PROVIDER_SETTINGS``: Vonage signature secret, WhatsApp app
+secret and verify token, …); without them the callback routes refuse every webhook.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from chalicelib.partners.keys import create_partner_key, create_staff_key
 from localdev.datagen.lending import load
 
 ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_SETTINGS = ("VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY", "VONAGE_SIGNATURE_SECRET", "WHATSAPP_API_TOKEN",
+                     "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
 
 
 def _ensure_demo_data(conn: psycopg2.extensions.connection) -> tuple[int, str]:
@@ -53,6 +57,8 @@ def main() -> int:
     print(f"  curl -s -H 'x-api-key: {key}' {base}/v1/partner/summary\n")
     print(f"  curl -s -H 'x-api-key: {key}' -H 'Accept: text/csv' '{base}/v1/partner/report?limit=5'")
     print(f"  curl -s -H 'x-api-key: {staff}' '{base}/v1/crm/applications?partner_id=1&limit=3'\n", flush=True)
+    given = [name for name in PROVIDER_SETTINGS if os.environ.get(name)]
+    print(f"provider settings from the environment: {', '.join(given) or 'none'}", flush=True)
     try:
         return subprocess.run([chalice, "local", "--host", host, "--port", port, "--no-autoreload"],
                               cwd=ROOT, env=dict(os.environ)).returncode

@@ -33,7 +33,7 @@ from localdev.fake_providers import ProviderRecord
 from localdev.reminder_day import LocalReminderStack, run_day
 
 CALL_KEYS = ("channel", "payment_id", "loan_id", "stage", "zone", "postcode", "product", "template", "due_date",
-             "scheduled_local", "outcome")
+             "scheduled_local", "outcome", "parameters")
 PAYMENT_FACTS_SQL = """
 SELECT p.payment_id, p.loan_id, p.due_date, a.address_kodepos, pl.product_family
 FROM payment p
@@ -52,6 +52,17 @@ def _ref_and_template(rec: ProviderRecord) -> tuple[CallbackRef | None, str | No
         return CallbackRef.decode(rec.body["biz_opaque_callback_data"]), rec.body["template"]["name"]
     except (KeyError, IndexError, TypeError, ValueError):
         return None, None
+
+
+def _parameters(rec: ProviderRecord) -> list[str] | None:
+    """WhatsApp rows: the template body variables exactly as the provider received them."""
+    if rec.channel != "whatsapp":
+        return None
+    try:
+        return [str(p["text"]) for c in rec.body["template"]["components"] if c.get("type") == "body"
+                for p in c["parameters"]]
+    except (KeyError, TypeError):
+        return None
 
 
 def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRecord]) -> list[dict[str, Any]]:
@@ -78,6 +89,7 @@ def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRe
             "due_date": fact[2].isoformat() if fact else None,
             "scheduled_local": scheduled_local(zone, ref.business_date, ref.stage) if ref and zone else None,
             "outcome": rec.outcome,
+            "parameters": _parameters(rec),
         })
     return rows
 

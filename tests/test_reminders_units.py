@@ -28,6 +28,11 @@ def test_pede_has_its_own_script_and_template():
     pede, julo = templates.templates_for("PEDE"), templates.templates_for("JULO")
     assert pede.whatsapp_template != julo.whatsapp_template and pede.robocall_script != julo.robocall_script
     assert templates.templates_for(None) == julo and templates.templates_for("UNKNOWN") == julo
+    for family in (pede, julo):  # the approved body has exactly the variables we send
+        params = templates.whatsapp_parameters("Siti", 1_250_000, date(2026, 11, 23), 77, "BCA", "1099412345678")
+        assert templates.placeholders(family.whatsapp_body) == len(params)
+        assert "Virtual Account" in family.whatsapp_body
+    assert templates.whatsapp_parameters("Siti", 1_250_000, date(2026, 11, 23), 77, None, None)[3:5] == ["JULO", "-"]
     text = templates.robocall_text("PEDE", "Siti", 1_250_000, date(2026, 11, 23))
     assert "Ponsel Duit" in text and "1.250.000 rupiah" in text and "23 November 2026" in text
 

@@ -96,21 +96,28 @@ def test_a_whole_business_day(aws, conn, book):
         assert pid[name] not in by_payment
 
     pede = [r for r in rows if r["payment_id"] == pid["pede"]]
-    assert {r["template"] for r in pede} == {"pede_t3_robocall_v1", "pede_t3_reminder_v1"}
+    assert {r["template"] for r in pede} == {"pede_t3_robocall_v1", "pede_t3_reminder_v2"}
     assert {r["product"] for r in pede} == {"PEDE"}
     never = [r for r in rows if r["payment_id"] == pid["never"]]
-    assert {r["template"] for r in never} == {"julo_t3_robocall_v1", "julo_t3_reminder_v1"}
+    assert {r["template"] for r in never} == {"julo_t3_robocall_v1", "julo_t3_reminder_v2"}
     # slot times in the borrower's own zone
     assert [r["scheduled_local"] for r in pede][:3] == [
         "2026-11-20T08:00:00+08:00", "2026-11-20T10:00:00+08:00", "2026-11-20T12:00:00+08:00"]
     assert {r["zone"] for r in rows if r["payment_id"] == pid["no_wa"]} == {"WIT"}
     assert [r["outcome"] for r in rows if r["payment_id"] == pid["answers"]] == ["human"]
 
-    # the WhatsApp message carries the loan details as template variables
+    # the WhatsApp message carries the loan details and how to pay (bank and virtual account)
     wa = [rec for rec in records if rec.channel == "whatsapp" and rec.body["to"] == _intl(3)]
     assert len(wa) == 1
     params = [p["text"] for p in wa[0].body["template"]["components"][0]["parameters"]]
-    assert params[0] == "Pede" and params[2] == "23 November 2026"
+    pede_loan = book["pede"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT due_amount FROM payment WHERE payment_id = %s", (pede_loan.payment_ids[0],))
+        (due_amount,) = cur.fetchone()
+    conn.rollback()
+    assert params == ["Pede", f"Rp {due_amount:,}".replace(",", "."), "23 November 2026", "BCA",
+                      f"10994{_phone(3)[1:]}", str(pede_loan.loan_id)]
+    assert [r["parameters"] for r in rows if r["channel"] == "whatsapp" and r["payment_id"] == pid["pede"]] == [params]
 
     with conn.cursor() as cur:
         cur.execute("SELECT payment_id, is_success_robocall, is_whatsapp_blasted FROM payment")

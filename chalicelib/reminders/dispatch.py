@@ -90,13 +90,15 @@ class Dispatcher:
         ref = CallbackRef(int(p["payment_id"]), chunk.business_date, chunk.stage, chunk.zone)
         due = date.fromisoformat(p["due_date"])
         tpl = templates.templates_for(p.get("product"))
-        to = international(p.get("phone") or "")
-        if chunk.stage is Stage.WHATSAPP:
-            params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]))
-            accepted = self.whatsapp.send_template(to, tpl.whatsapp_template, params, ref.encode())
+        if chunk.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
+            params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]),
+                                                   p.get("bank"), p.get("virtual_account"))
+            accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
+                                                   tpl.whatsapp_template, params, ref.encode())
         else:
             text = templates.robocall_text(p.get("product"), p["name"], int(p["amount"]), due)
-            accepted = self.voice.call(to, text, robocall_event_url(ref, tpl.robocall_template))
+            accepted = self.voice.call(international(p.get("phone") or ""), text,
+                                       robocall_event_url(ref, tpl.robocall_template))
         return accepted.provider_id, accepted.attempts
 
     def _one(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, bool]:
@@ -123,6 +125,8 @@ class Dispatcher:
         counts = {"placed": 0, "place_failed": 0}
         delivered: list[int] = []
         _ = self.whatsapp if chunk.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
+        if chunk.stage is Stage.WHATSAPP:
+            templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for p, (counter, sent) in zip(chunk.payments, pool.map(lambda p: self._one(chunk, p), chunk.payments),

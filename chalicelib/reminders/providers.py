@@ -26,6 +26,7 @@ Every request is paced by a ``RateLimiter``; retries back off exponentially (hon
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from chalicelib.reminders.secrets import provider_secret
 
 T = TypeVar("T")
 
+E164_DIGITS = re.compile(r"^[1-9]\d{6,14}$")  # what Vonage takes as a phone number (no '+', no leading 0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # WhatsApp Cloud API error codes (Graph API ``error.code``; status webhook ``errors[].code``).
@@ -235,6 +237,8 @@ class VoiceClient(_Paced):
         )
 
     def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> Accepted:
+        if not E164_DIGITS.match(to):
+            raise ProviderRejected(f"not a phone number Vonage can call: {to!r}", attempts=0)
         try:
             params = self.request(to, text, event_url, language=language)
         except (ValidationError, VonageError) as exc:

@@ -1,15 +1,39 @@
 """Reminder texts per product family. PEDE ("Ponsel Duit") has its own script and template.
 
-WhatsApp templates are pre-approved in WhatsApp Business Manager; only their names and
-the body variables (name, amount, due date, how to pay) are sent.
+WhatsApp templates are pre-approved in WhatsApp Business Manager; only their names and the
+body variables are sent: {{1}} name, {{2}} amount due, {{3}} due date, {{4}} bank and {{5}}
+virtual account number (how to pay, as in the repayment calendar email), {{6}} loan id.
+``whatsapp_body`` is the approved text, kept here so docs/reminders.md and the tests can check
+the variables against it. The message goes to the borrower's number that has WhatsApp
+(``application.mobile_phone_1`` with ``has_whatsapp_1``), not to a promise-to-pay number.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+import psycopg2.extensions
 
 from chalicelib.products import ProductFamily
+
+DEFAULT_BANK = "JULO"  # as in the calendar email when the loan has no repayment bank
+NO_VIRTUAL_ACCOUNT = "-"
+
+# What the WhatsApp message needs beyond the stage selection: the number that has WhatsApp and
+# the loan's repayment virtual account (loan.julo_bank_name / julo_bank_account_number).
+WHATSAPP_DETAILS_SQL = """
+SELECT p.payment_id,
+       CASE WHEN a.has_whatsapp_1 THEN a.mobile_phone_1 END AS whatsapp_phone,
+       l.julo_bank_name,
+       l.julo_bank_account_number
+FROM payment p
+JOIN loan l ON l.loan_id = p.loan_id
+JOIN application a ON a.application_id = l.application_id
+WHERE p.payment_id = ANY(%s)
+"""
 
 MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
              "September", "Oktober", "November", "Desember")
@@ -20,6 +44,7 @@ class Templates:
     robocall_template: str
     robocall_script: str
     whatsapp_template: str
+    whatsapp_body: str
 
 
 TEMPLATES: dict[ProductFamily, Templates] = {
@@ -30,7 +55,12 @@ TEMPLATES: dict[ProductFamily, Templates] = {
             "{amount} rupiah akan jatuh tempo pada tanggal {due}. Mohon lakukan pembayaran "
             "tepat waktu melalui aplikasi JULO. Terima kasih."
         ),
-        whatsapp_template="julo_t3_reminder_v1",
+        whatsapp_template="julo_t3_reminder_v2",
+        whatsapp_body=(
+            "Halo {{1}}, angsuran JULO Anda sebesar {{2}} jatuh tempo pada {{3}}. "
+            "Bayar lewat transfer ke Virtual Account {{4}} nomor {{5}} (ATM, mobile banking atau "
+            "internet banking). Nomor pinjaman: {{6}}. Abaikan pesan ini jika Anda sudah membayar."
+        ),
     ),
     ProductFamily.PEDE: Templates(
         robocall_template="pede_t3_robocall_v1",
@@ -39,7 +69,12 @@ TEMPLATES: dict[ProductFamily, Templates] = {
             "{amount} rupiah jatuh tempo pada tanggal {due}. Bayar lewat aplikasi Ponsel Duit atau "
             "transfer ke virtual account Anda. Terima kasih."
         ),
-        whatsapp_template="pede_t3_reminder_v1",
+        whatsapp_template="pede_t3_reminder_v2",
+        whatsapp_body=(
+            "Halo {{1}}, cicilan ponsel Ponsel Duit Anda sebesar {{2}} jatuh tempo pada {{3}}. "
+            "Bayar lewat transfer ke Virtual Account {{4}} nomor {{5}}, atau di Indomaret/Alfamart "
+            "dengan kode pembayaran {{5}}. Nomor pinjaman: {{6}}. Terima kasih."
+        ),
     ),
 }
 
@@ -64,6 +99,25 @@ def robocall_text(product_family: str | None, name: str, amount: int, due: date)
     return templates_for(product_family).robocall_script.format(name=name, amount=rupiah(amount), due=tanggal(due))
 
 
-def whatsapp_parameters(name: str, amount: int, due: date, loan_id: int) -> list[str]:
-    """Body variables of the WhatsApp template, in order: {{1}} name, {{2}} amount, {{3}} due date, {{4}} loan."""
-    return [name, f"Rp {rupiah(amount)}", tanggal(due), str(loan_id)]
+def whatsapp_parameters(name: str, amount: int, due: date, loan_id: int, bank: str | None = None,
+                        virtual_account: str | None = None) -> list[str]:
+    """Body variables of the WhatsApp template, in order ({{1}}..{{6}}): name, amount, due date,
+    bank, virtual account number, loan id."""
+    return [name, f"Rp {rupiah(amount)}", tanggal(due), bank or DEFAULT_BANK, virtual_account or NO_VIRTUAL_ACCOUNT,
+            str(loan_id)]
+
+
+def placeholders(body: str) -> int:
+    """How many distinct ``{{n}}`` variables a template body has."""
+    return len(set(re.findall(r"{{(\d+)}}", body)))
+
+
+def add_whatsapp_details(conn: psycopg2.extensions.connection, payments: list[dict[str, Any]]) -> None:
+    """Add ``whatsapp_phone``, ``bank`` and ``virtual_account`` to each payment row (one query per chunk)."""
+    with conn.cursor() as cur:
+        cur.execute(WHATSAPP_DETAILS_SQL, ([int(p["payment_id"]) for p in payments],))
+        found = {row[0]: row[1:] for row in cur.fetchall()}
+    conn.rollback()
+    for p in payments:
+        phone, bank, va = found.get(int(p["payment_id"]), (None, None, None))
+        p.update(whatsapp_phone=phone, bank=bank, virtual_account=va)

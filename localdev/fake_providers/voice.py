@@ -23,6 +23,7 @@ from typing import Any
 
 import jwt
 
+from chalicelib.reminders.providers import E164_DIGITS
 from chalicelib.reminders.signatures import vonage_webhook_token
 from localdev.fake_providers.base import FakeProvider, Handled, Webhook
 from localdev.fake_providers.tls import local_tls, rsa_key_pair
@@ -101,8 +102,8 @@ class FakeVoice(FakeProvider):
             return Handled(404, _problem(404, "Not Found", "No such resource."), [], "http_404", None)
         problems = []
         to = self.recipient(body)
-        if not to or not str(to).isdigit():
-            problems.append({"name": "to", "reason": "to[0].number must be digits"})
+        if not to or not E164_DIGITS.match(str(to)):
+            problems.append({"name": "to", "reason": "to[0].number must be an E.164 number without '+'"})
         if not isinstance(body.get("from"), dict) or not body["from"].get("number"):
             problems.append({"name": "from", "reason": "from.number is required"})
         ncco = body.get("ncco")
