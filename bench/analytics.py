@@ -33,8 +33,9 @@ import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
 
 from chalicelib import db  # noqa: E402
-from chalicelib.analytics import demo_orders, rfm  # noqa: E402
+from chalicelib.analytics import rfm  # noqa: E402
 from chalicelib.analytics.etl import batch_date, run_etl  # noqa: E402
+from localdev.datagen import orders as demo_orders  # noqa: E402
 
 KEY = ["marketplace", "shop_id", "shop_name", "user_id", "magpie_region_code"]
 EXTRACT = """COPY (
@@ -104,6 +105,9 @@ def pandas_extract(conn) -> pd.DataFrame:
     df = pd.read_csv(buffer, dtype={"order_id": str, "user_id": str, "shop_id": str, "sku": str,
                                     "marketplace_product_barcode": str, "address_shipping_name": str})
     df["create_timestamp"] = pd.to_datetime(df["create_timestamp"], utc=True, format="ISO8601")
+    # rupiah = amount x kurs_rate, line by line, before anything is summed
+    df["product_gmv_amount"] = df.product_gmv_amount * df.kurs_rate
+    df["fee"] = df.fee * df.kurs_rate
     return df
 
 
@@ -144,11 +148,11 @@ def pandas_rfm_and_cohorts(final: pd.DataFrame, monthly: pd.DataFrame, as_of: da
     last_day = users["last"].dt.tz_convert("Asia/Jakarta").dt.tz_localize(None).dt.normalize()
     users["recency"] = (pd.Timestamp(as_of) - last_day).dt.days.clip(lower=0)
 
-    def score(values: pd.Series, reverse: bool) -> pd.Series:
-        q1, q3 = values.quantile(0.25), values.quantile(0.75)
+    def score(values: pd.Series, reverse: bool) -> pd.Series:  # the tie rule of rfm.score
+        q1, q3, lowest, highest = values.quantile(0.25), values.quantile(0.75), values.min(), values.max()
         s = pd.Series(2, index=values.index)
-        s[values < q1] = 1
-        s[values > q3] = 3
+        s[(values > q3) | ((values == q3) & (q3 == highest))] = 3
+        s[(values < q1) | ((values == q1) & (q1 == lowest))] = 1  # bin 1 wins
         return 4 - s if reverse else s
 
     patterns = list(zip(score(users.recency, True), score(users.frequency, False), score(users.monetary, False),
@@ -240,7 +244,7 @@ def main() -> int:
         if i == 0:
             sql, pdt = sql_totals(conn), pandas_totals(pandas_result)
             assert sql == pdt, f"pandas and SQL disagree: {sql} vs {pdt}"
-            assert {k: v for k, v in rfm.summary(conn).segments.items() if v} == pandas_result["segments"]
+            assert {k: s.users for k, s in rfm.summary(conn).segments.items() if s.users} == pandas_result["segments"]
             print("  pandas and SQL agree (row counts, totals, RFM segment sizes, cohort cells)")
         del pandas_result
 

@@ -9,10 +9,11 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.analytics import demo_orders, rfm
+from chalicelib.analytics import rfm
 from chalicelib.analytics.dashboard import render_dashboard
 from chalicelib.analytics.etl import run_etl
 from localdev import cron, lambda_runtime
+from localdev.datagen import orders as demo_orders
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
@@ -46,7 +47,8 @@ def step_analytics(ctx: DemoContext) -> None:
           f"{daily['groups_refreshed']:,} groups in {time.perf_counter() - daily_started:.2f}s")
     summary = rfm.summary(ctx.conn)
     print(f"  RFM as of {daily['as_of']}: " + ", ".join(
-        f"{name} {n:,}" for name, n in summary.segments.items() if n))
+        f"{name} {s.users:,}" for name, s in summary.segments.items()))
+    print(f"  revenue pyramid: the top 20% of buyers bring {summary.top_20_gmv_share:.1%} of GMV")
     path = ctx.out_dir / "dashboard.html"
     path.write_text(render_dashboard(ctx.conn))
     ctx.conn.commit()

@@ -71,7 +71,7 @@ def direct_aggregation(conn: psycopg2.extensions.connection, monthly: bool) -> d
         orders: dict[str, list] = defaultdict(list)
         for r in valid:
             orders[r[9]].append(r)
-        fees = [max(r[14] for r in ls) for ls in orders.values()]
+        fees = [max(r[14] * r[5] for r in ls) for ls in orders.values()]  # rupiah = amount x kurs_rate
         latest = max(orders.items(), key=lambda kv: (max(r[6] for r in kv[1]), kv[0].encode()), default=None)
         skus = sorted({f"{r[11]}:{r[12]}" for r in valid}, key=str.encode)
         row = {
@@ -82,7 +82,7 @@ def direct_aggregation(conn: psycopg2.extensions.connection, monthly: bool) -> d
             "total_order": len(orders),
             "total_cancelled": len({r[9] for r in rows if r[7] == "Y"}),
             "total_returned": len({r[9] for r in rows if r[7] == "N" and r[8] == "Y"}),
-            "total_gmv_amount": sum(r[10] for r in valid), "total_sku": len(skus), "sku_list": skus,
+            "total_gmv_amount": sum(r[10] * r[5] for r in valid), "total_sku": len(skus), "sku_list": skus,
             "total_quantity": sum(1 for r in valid if r[13] is not None),
             "address_shipping_name": latest[1][0][15] if latest else None,
             "min_shipping_amount": min(fees) if fees else None, "max_shipping_amount": max(fees) if fees else None,

@@ -28,7 +28,8 @@ def test_routes_need_a_staff_key(conn):
     make_partner(conn, 2, "Lendana P2P")
     partner = partner_key(conn, 2)
     with api_client() as client:
-        for path in ("/v1/analytics/rfm", "/v1/analytics/cohorts", "/v1/analytics/dashboard"):
+        for path in ("/v1/analytics/rfm", "/v1/analytics/cohorts", "/v1/analytics/dashboard",
+                     "/v1/analytics/segments/champions/users"):
             status, body, _ = get(client, path)
             assert (status, body["error"]["code"]) == (401, "unauthorized")
             status, body, _ = get(client, path, partner)
@@ -77,7 +78,7 @@ def test_cohorts_matrix(conn):
     with api_client() as client:
         status, body, _ = get(client, "/v1/analytics/cohorts", staff_key(conn))
     assert status == 200
-    assert body == {"as_of": "2026-05-02", "cohorts": [
+    assert body == {"as_of": "2026-05-02", "filters": {}, "partial_month": "2026-05", "cohorts": [
         {"cohort_month": "2026-01", "cohort_size": 2, "active_users": [2, 1, 0, 1], "retention": [1.0, 0.5, 0.0, 0.5]},
         {"cohort_month": "2026-02", "cohort_size": 1, "active_users": [1, 1, 0], "retention": [1.0, 1.0, 0.0]},
     ]}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.analytics import demo_orders
 from chalicelib.analytics.etl import run_etl
+from localdev.datagen import orders as demo_orders
 from tests.analytics_orders import WIB, add_line, direct_aggregation, table_rows
 from tests.conftest import truncate_all
 
@@ -18,7 +18,7 @@ BATCH_1 = datetime(2026, 3, 31, 18, tzinfo=UTC)
 BATCH_2 = datetime(2026, 4, 1, 18, tzinfo=UTC)
 DERIVED = {
     "rfm_score": "SELECT user_id, recency, r_score, frequency, f_score, monetary, m_score, segment FROM rfm_score",
-    "rfm_threshold": "SELECT dimension, q1, q3 FROM rfm_threshold",
+    "rfm_threshold": "SELECT dimension, q1, q3, min_value, max_value FROM rfm_threshold",
     "cohort_retention": "SELECT cohort_month, month_offset, cohort_size, active_users FROM cohort_retention",
 }
 
@@ -32,6 +32,7 @@ change = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 10**6)),
     st.tuples(st.just("address"), st.integers(0, 10**6)),
     st.tuples(st.just("uncancel"), st.integers(0, 10**6)),
+    st.tuples(st.just("kurs"), st.integers(0, 10**6), st.sampled_from((1, 2_250, 12_100, 16_000))),
 )
 
 
@@ -52,6 +53,9 @@ def apply(conn, ops) -> None:
                                  "uncancel": ("cancelled_flag", "N")}[op[0]]
                 cur.execute(f"UPDATE flatten_order_marketplace SET {column} = %s "
                             "WHERE marketplace = %s AND order_id = %s", (value, marketplace, order_id))
+            elif op[0] == "kurs":  # a corrected exchange rate on one line
+                cur.execute("UPDATE flatten_order_marketplace SET kurs_rate = %s WHERE order_line_id = %s",
+                            (op[2], line_id))
             elif op[0] == "gmv":
                 cur.execute("UPDATE flatten_order_marketplace SET product_gmv_amount = %s WHERE order_line_id = %s",
                             (op[2], line_id))

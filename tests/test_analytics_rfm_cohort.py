@@ -44,7 +44,7 @@ def test_scores_at_the_quartile_boundaries(conn):
     summary = rfm.summary(conn)
     assert summary.thresholds == {"recency": (Decimal(10), Decimal(30)), "frequency": (Decimal(2), Decimal(4)),
                                   "monetary": (Decimal(200_000), Decimal(400_000))}
-    assert summary.users == 5 and summary.segments["Need attention"] == 3 and summary.etl_batch_time == BATCH
+    assert summary.users == 5 and summary.segments["Need attention"].users == 3 and summary.etl_batch_time == BATCH
 
 
 def test_recency_counts_wib_days_and_cancelled_only_users_are_not_scored(conn):
@@ -53,18 +53,20 @@ def test_recency_counts_wib_days_and_cancelled_only_users_are_not_scored(conn):
     add_line(conn, order_id="b", user_id="gone", gmv=1_000, at=datetime(2026, 4, 1, 9, tzinfo=WIB), cancelled=True)
     conn.commit()
     run_etl(conn, BATCH)
-    # a single user: Q1 = Q3 = their own values, so every score is 2
-    assert scores(conn) == {"late": (1, 2, 1, 2, 1_000, 2, 6, "Need attention")}
+    # a single user: Q1 = Q3 = min = max, the tie rule puts them in bin 1 everywhere: recent, one order
+    assert scores(conn) == {"late": (1, 3, 1, 1, 1_000, 1, 5, "New customers")}
 
 
-def test_all_users_tied_score_two_and_above_the_tie_scores_three(conn):
+def test_users_tied_at_an_end_of_the_range_take_that_end(conn):
     for u in range(8):
         add_line(conn, order_id=f"o{u}", user_id=f"u{u}", gmv=50_000, at=AS_OF - timedelta(days=3))
     add_line(conn, order_id="extra", user_id="u7", gmv=50_000, at=AS_OF - timedelta(days=1))
     conn.commit()
     run_etl(conn, BATCH)
     got = scores(conn)
-    assert {got[f"u{u}"][1:6:2] for u in range(7)} == {(2, 2, 2)}
+    # recency: Q1 = Q3 = 3 = the largest -> bin 3 (R1); frequency and monetary: Q1 = the smallest -> 1
+    assert {got[f"u{u}"][1:6:2] for u in range(7)} == {(1, 1, 1)}
+    assert {got[f"u{u}"][7] for u in range(7)} == {"Hibernating"}
     assert got["u7"][1:6:2] == (3, 3, 3)  # recency 1 < Q1 = 3, frequency 2 > Q3 = 1, monetary above Q3
 
 
@@ -75,11 +77,11 @@ def test_every_score_pattern_has_one_named_segment():
 
 
 @given(value=st.integers(-1000, 1000), q1=st.integers(-1000, 1000), width=st.integers(0, 500))
-def test_score_rule(value, q1, width):
+def test_score_rule_off_the_ends_is_the_reports(value, q1, width):
     q3 = q1 + width
-    s = rfm.score(value, q1, q3)
+    s = rfm.score(value, q1, q3, q1 - 1, q3 + 1)  # quartiles strictly inside the range
     assert s == (1 if value < q1 else 3 if value > q3 else 2)
-    assert rfm.score(value, q1, q3, lower_is_better=True) == 4 - s
+    assert rfm.score(value, q1, q3, q1 - 1, q3 + 1, lower_is_better=True) == 4 - s
 
 
 def test_cohort_matrix(conn):

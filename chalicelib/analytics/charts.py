@@ -7,7 +7,7 @@ from collections.abc import Hashable, Sequence
 from html import escape
 
 from chalicelib.analytics.cohort import Cohort
-from chalicelib.analytics.rfm import SEGMENT_ORDER
+from chalicelib.analytics.rfm import SEGMENT_ORDER, Tier
 
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 SEGMENT_COLOURS = {
@@ -26,8 +26,43 @@ def _blue(share: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def cohort_heatmap_svg(cohorts: Sequence[Cohort]) -> str:
-    """Rows: cohorts (first-order month, size); columns: months since; cell: % still active."""
+def rupiah(amount: int) -> str:
+    """Rp with Indonesian thousands dots; millions and billions shortened (jt, M)."""
+    if amount >= 1_000_000_000:
+        return f"Rp {amount / 1_000_000_000:,.1f} M".replace(",", " ").replace(".", ",")
+    if amount >= 10_000_000:
+        return f"Rp {amount / 1_000_000:,.1f} jt".replace(",", " ").replace(".", ",")
+    return f"Rp {amount:,}".replace(",", ".")
+
+
+def revenue_pyramid_svg(tiers: Sequence[Tier]) -> str:
+    """Buyers ranked by GMV in five equal groups, top 20 % at the apex; bar width = share of GMV."""
+    if not tiers:
+        return _empty("No buyers to rank yet.")
+    width, row_h, top, label_w, value_w = 960, 34, 8, 190, 250
+    usable = width - label_w - value_w
+    widest = max(t.gmv_share for t in tiers) or 1.0
+    height = top + len(tiers) * row_h + 8
+    centre = label_w + usable / 2
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" role="img" aria-label="Revenue pyramid" style="{FONT};font-size:13px">']
+    for i, t in enumerate(tiers):
+        y = top + i * row_h
+        w = max(2.0, usable * t.gmv_share / widest)
+        fill = "#08306b" if t.tier == 1 else _blue(0.75 - 0.15 * t.tier)
+        out.append(f'<text x="4" y="{y + row_h / 2 + 4}" font-weight="{600 if t.tier == 1 else 400}">'
+                   f'{escape(t.label)} of buyers ({t.users:,})</text>')
+        out.append(f'<rect x="{centre - w / 2:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}">'
+                   f'<title>{escape(t.label)}: {t.users:,} buyers, {t.gmv_share * 100:.1f}% of GMV</title></rect>')
+        out.append(f'<text x="{label_w + usable + 10}" y="{y + row_h / 2 + 4}">'
+                   f'{t.gmv_share * 100:.1f}% of GMV · {escape(rupiah(t.gmv))}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def cohort_heatmap_svg(cohorts: Sequence[Cohort], partial_month: str | None = None) -> str:
+    """Rows: cohorts (first-order month, size); columns: months since; cell: % still active.
+    Cells of ``partial_month`` (still running at the batch date) are hatched and marked with *."""
     if not cohorts:
         return _empty("No cohorts yet: run the ETL after orders arrive.")
     cell_w, cell_h, left, top = 46, 24, 150, 44
@@ -36,7 +71,10 @@ def cohort_heatmap_svg(cohorts: Sequence[Cohort]) -> str:
     # colour scale: the highest retention after month 0 is darkest, so the differences show
     peak = max((r for c in cohorts for r in c.retention[1:]), default=0.0) or 1.0
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" aria-label="Cohort retention heat map" style="{FONT};font-size:11px">']
+           f'height="{height}" role="img" aria-label="Cohort retention heat map" style="{FONT};font-size:11px">',
+           '<defs><pattern id="partial" width="6" height="6" patternUnits="userSpaceOnUse" '
+           'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff"/>'
+           '<line x1="0" y1="0" x2="0" y2="6" stroke="#bdbdbd" stroke-width="3"/></pattern></defs>']
     out.append(f'<text x="{left}" y="14" font-weight="600">months since first order</text>')
     out.append(f'<text x="4" y="{top - 8}" font-weight="600">cohort (users)</text>')
     for i in range(columns):
@@ -46,12 +84,16 @@ def cohort_heatmap_svg(cohorts: Sequence[Cohort]) -> str:
         out.append(f'<text x="4" y="{y + cell_h / 2 + 4}">{escape(c.cohort_month)} ({c.cohort_size:,})</text>')
         for i, (active, share) in enumerate(zip(c.active_users, c.retention, strict=True)):
             x = left + i * cell_w
-            fill = "#08306b" if i == 0 else _blue(share / peak)
-            ink = "#ffffff" if i == 0 or share / peak > 0.55 else "#1a1a1a"
-            out.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}">'
-                       f'<title>{escape(c.cohort_month)} +{i}: {active:,} of {c.cohort_size:,} users</title></rect>')
+            partial = partial_month is not None and c.month_at(i) == partial_month
+            fill = "url(#partial)" if partial and i else "#08306b" if i == 0 else _blue(share / peak)
+            ink = "#ffffff" if (i == 0 or share / peak > 0.55) and not (partial and i) else "#1a1a1a"
+            note = f" ({escape(partial_month)} partial: month still running)" if partial else ""
+            stroke = ' stroke="#e08214" stroke-width="2" stroke-dasharray="3 2"' if partial else ""
+            out.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}"{stroke}>'
+                       f'<title>{escape(c.cohort_month)} +{i}: {active:,} of {c.cohort_size:,} users{note}</title>'
+                       f'</rect>')
             out.append(f'<text x="{x + cell_w / 2 - 1}" y="{y + cell_h / 2 + 3}" text-anchor="middle" '
-                       f'fill="{ink}">{share * 100:.0f}%</text>')
+                       f'fill="{ink}">{share * 100:.0f}%{"*" if partial else ""}</text>')
     out.append("</svg>")
     return "".join(out)
 

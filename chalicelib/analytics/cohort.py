@@ -1,16 +1,28 @@
-"""Cohort retention reads: the matrix the ETL stored in ``cohort_retention``."""
+"""Cohort retention: the matrix the ETL stored in ``cohort_retention``, or one computed now for filters.
+
+The month of the batch date is still running when the ETL reads it (``partial_month``): its
+column is shown as partial, never as a drop in retention.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import psycopg2.extensions
 
-COHORT_ROWS = """
+from chalicelib.analytics.filters import Filters
+
+COHORT_SELECT = (Path(__file__).with_name("sql") / "cohort.sql").read_text()
+STORE_COHORTS = ("INSERT INTO cohort_retention (cohort_month, month_offset, cohort_size, active_users)\n"
+                 + COHORT_SELECT)
+STORED_ROWS = """
 SELECT cohort_month, cohort_size, month_offset, active_users
 FROM cohort_retention
 ORDER BY cohort_month, month_offset
 """
+LIVE_ROWS = f"SELECT cohort_month, cohort_size, month_offset, active_users FROM ({COHORT_SELECT}) c ORDER BY 1, 3"
 
 
 @dataclass(frozen=True)
@@ -23,11 +35,28 @@ class Cohort:
     def retention(self) -> list[float]:
         return [round(n / self.cohort_size, 4) for n in self.active_users]
 
+    def month_at(self, offset: int) -> str:
+        """The calendar month (YYYY-MM) of a column of this row."""
+        year, month = divmod(_index(self.cohort_month) + offset - 1, 12)
+        return f"{year:04d}-{month + 1:02d}"
 
-def cohort_matrix(conn: psycopg2.extensions.connection) -> list[Cohort]:
+
+def partial_month(as_of: date | None, filters: Filters | None = None) -> str | None:
+    """The month still running at the batch date (its data stops there); None when the matrix
+    stops earlier (a ``to`` month before it)."""
+    month = f"{as_of:%Y-%m}" if as_of else None
+    if month is None or (filters is not None and filters.month_to is not None and filters.month_to < month):
+        return None
+    return month
+
+
+def cohort_matrix(conn: psycopg2.extensions.connection, filters: Filters | None = None) -> list[Cohort]:
     """Cohorts oldest first; each row padded with zeros up to the latest month seen."""
     with conn.cursor() as cur:
-        cur.execute(COHORT_ROWS)
+        if filters is None or not filters.active:
+            cur.execute(STORED_ROWS)
+        else:
+            cur.execute(LIVE_ROWS, filters.params())
         rows = cur.fetchall()
     by_month: dict[str, tuple[int, dict[int, int]]] = {}
     for month, size, offset, active in rows:

@@ -20,23 +20,21 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
 import psycopg2.extensions
 
 from chalicelib import db
-from chalicelib.analytics.rfm import SEGMENTS
+from chalicelib.analytics import cohort, filters, rfm
+from chalicelib.analytics.batch import batch_date
 from chalicelib.logs import get_logger
-from chalicelib.zones import Zone
 
 logger = get_logger("analytics-etl")
 
 SQL_DIR = Path(__file__).with_name("sql")
 AGGREGATE_TEMPLATE = Template((SQL_DIR / "aggregate.sql").read_text())
-RFM_SQL = (SQL_DIR / "rfm.sql").read_text()
-COHORT_SQL = (SQL_DIR / "cohort.sql").read_text()
 
 # Serialises ETL runs (two schedules firing, a manual run during the daily one).
 ETL_LOCK_KEY = 727_004_007
@@ -99,11 +97,6 @@ class EtlResult:
     derived_seconds: float  # of which: rebuilding RFM and cohorts (recency moves for everyone daily)
 
 
-def batch_date(etl_batch_time: datetime) -> date:
-    """The business date (WIB) a batch is "as of": RFM recency counts days up to it."""
-    return etl_batch_time.astimezone(Zone.WIB.tzinfo).date()
-
-
 def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, full: bool = False) -> EtlResult:
     """Refresh the analytics tables in one transaction. The first run is always full."""
     if etl_batch_time.tzinfo is None:
@@ -144,18 +137,13 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
 
 
 def rebuild_rfm_and_cohorts(cur: psycopg2.extensions.cursor, etl_batch_time: datetime) -> int:
-    """Recompute rfm_score, rfm_threshold and cohort_retention; returns the users scored."""
+    """Recompute rfm_score, rfm_threshold, cohort_retention and the filter values; returns the
+    users scored."""
     cur.execute(CLEAR_DERIVED)
-    patterns = sorted(SEGMENTS.items())
-    cur.execute(RFM_SQL, {
-        "as_of": batch_date(etl_batch_time),
-        "etl_batch_time": etl_batch_time,
-        "seg_r": [p[0][0] for p in patterns],
-        "seg_f": [p[0][1] for p in patterns],
-        "seg_m": [p[0][2] for p in patterns],
-        "seg_name": [p[1] for p in patterns],
-    })
-    cur.execute(COHORT_SQL)
+    everybody = filters.Filters()
+    rfm.score_population(cur, batch_date(etl_batch_time), etl_batch_time, everybody, stored=True)
+    cur.execute(cohort.STORE_COHORTS, everybody.params())
+    filters.rebuild_known_values(cur)
     cur.execute(COUNT_SCORED)
     return cur.fetchone()[0]
 

@@ -1,8 +1,8 @@
-"""RFM scores: named segments per score pattern, and reads for the API and the dashboard.
+"""RFM scores: the scoring rule, named segments per score pattern, and reads for the API and the dashboard.
 
-Scores are computed by the ETL (``sql/rfm.sql``): recency, frequency and monetary are each
-scored 1-3 by the quartiles of their own distribution, recency reversed (fewer days since the
-last order scores higher). Segment per (r_score, f_score, m_score):
+Scores are computed in SQL (``sql/rfm.sql``): recency, frequency and monetary are each scored
+1-3 by the quartiles of their own distribution, recency reversed (fewer days since the last
+order scores higher), with the tie rule of ``score`` below. Segment per (r_score, f_score, m_score):
 
 | R | F | M     | segment            | why it matters                         |
 |---|---|-------|--------------------|----------------------------------------|
@@ -16,15 +16,27 @@ last order scores higher). Segment per (r_score, f_score, m_score):
 | 1 | 3 | any   | Can't lose them    | used to buy often, gone quiet: win back|
 | 1 | 2 | any   | At risk            | fading regulars                        |
 | 1 | 1 | any   | Hibernating        | one-off buyers long ago                |
+
+The ETL scores everybody into ``rfm_score``; a filtered read (marketplace, shop, region, months)
+scores its own population with the same SQL into temporary tables of the request's transaction
+(``Population``), so quartiles are those of the filtered buyers.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
+from string import Template
 
 import psycopg2.extensions
+
+from chalicelib.analytics.batch import batch_date, latest_batch_time
+from chalicelib.analytics.filters import Filters
 
 
 def _segment(r: int, f: int, m: int) -> str:
@@ -44,9 +56,43 @@ SEGMENT_ORDER = ("Champions", "Loyal", "Potential loyalists", "New customers", "
                  "About to sleep", "Can't lose them", "At risk", "Hibernating")
 
 
-def score(value: float, q1: float, q3: float, *, lower_is_better: bool = False) -> int:
-    """The 1-3 score of one value (the same rule as sql/rfm.sql, for reference and tests)."""
-    raw = 1 if value < q1 else 3 if value > q3 else 2
+def slug(segment: str) -> str:
+    """URL form of a segment name: ``Can't lose them`` -> ``cant-lose-them``."""
+    return re.sub(r"[^a-z0-9]+", "-", segment.lower().replace("'", "")).strip("-")
+
+
+SEGMENT_BY_SLUG = {slug(name): name for name in SEGMENT_ORDER}
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """(Q1, Q3) by linear interpolation, as PostgreSQL's ``percentile_cont`` (and pandas)."""
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        position = fraction * (len(ordered) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return at(0.25), at(0.75)
+
+
+def score(value: float, q1: float, q3: float, lowest: float, highest: float, *,
+          lower_is_better: bool = False) -> int:
+    """The 1-3 score of one value: the same rule as ``sql/rfm.sql``, for reference and tests.
+
+    The report's rule (below Q1 -> 1, Q1..Q3 -> 2, above Q3 -> 3) with a tie rule at the ends:
+    when Q1 equals the smallest value, the users tied at it score 1 (most buyers order once, so
+    frequency Q1 = 1 and "below Q1" would be empty); when Q3 equals the largest value, those
+    tied at it score 3. Bin 1 is tested first, so with no spread at all everybody is in bin 1.
+    ``lower_is_better`` (recency) turns bin b into score 4 - b.
+    """
+    if value < q1 or (value == q1 == lowest):
+        raw = 1
+    elif value > q3 or (value == q3 == highest):
+        raw = 3
+    else:
+        raw = 2
     return 4 - raw if lower_is_better else raw
 
 
@@ -64,58 +110,146 @@ class UserScore:
 
 
 @dataclass(frozen=True)
+class SegmentStats:
+    segment: str
+    users: int
+    gmv: int  # rupiah
+    user_share: float  # of the population's users, 0..1
+    gmv_share: float  # of the population's GMV, 0..1
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One fifth of the buyers ranked by GMV (tier 1 = the top 20 %)."""
+    tier: int
+    users: int
+    gmv: int
+    gmv_share: float
+
+    @property
+    def label(self) -> str:
+        return "Top 20%" if self.tier == 1 else f"{(self.tier - 1) * 20}–{self.tier * 20}%"
+
+
+@dataclass(frozen=True)
 class RfmSummary:
     etl_batch_time: datetime | None
     users: int
-    segments: dict[str, int]
+    gmv: int
+    segments: dict[str, SegmentStats]
     thresholds: dict[str, tuple[Decimal, Decimal]]
+    tiers: list[Tier]
+
+    @property
+    def as_of(self) -> date | None:
+        return batch_date(self.etl_batch_time) if self.etl_batch_time else None
+
+    @property
+    def top_20_gmv_share(self) -> float:
+        """Share of GMV brought by the top 20 % of buyers (the report's 80/20 view)."""
+        return self.tiers[0].gmv_share if self.tiers else 0.0
 
 
-LATEST_RUN = "SELECT etl_batch_time FROM analytics_etl_run ORDER BY etl_run_id DESC LIMIT 1"
-SEGMENT_COUNTS = "SELECT segment, count(*) FROM rfm_score GROUP BY segment"
-THRESHOLDS = "SELECT dimension, q1, q3 FROM rfm_threshold"
-USER_SCORES = """
-SELECT user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score, segment
-FROM rfm_score
-WHERE %(segment)s::TEXT IS NULL OR segment = %(segment)s
-ORDER BY total_score DESC, user_id
-LIMIT %(limit)s OFFSET %(offset)s
-"""
-COUNT_USERS = "SELECT count(*) FROM rfm_score WHERE %(segment)s::TEXT IS NULL OR segment = %(segment)s"
-SCORE_FLOWS = "SELECT r_score, f_score, m_score, segment, count(*) FROM rfm_score GROUP BY 1, 2, 3, 4"
+SQL_DIR = Path(__file__).with_name("sql")
+_RFM = Template((SQL_DIR / "rfm.sql").read_text())
+STORED = {"raw": "rfm_raw", "thresholds": "rfm_threshold", "scores": "rfm_score"}
+LIVE = {"raw": "rfm_live_raw", "thresholds": "rfm_live_threshold", "scores": "rfm_live_score"}
+SCORE_STORED = _RFM.substitute(STORED)
+SCORE_LIVE = """
+CREATE TEMP TABLE rfm_live_threshold (LIKE rfm_threshold) ON COMMIT DROP;
+CREATE TEMP TABLE rfm_live_score (LIKE rfm_score) ON COMMIT DROP;
+""" + _RFM.substitute(LIVE) + "; ANALYZE rfm_live_score;"
 
 
-def latest_batch_time(conn: psycopg2.extensions.connection) -> datetime | None:
+def _reads(scores: str, thresholds: str) -> dict[str, str]:
+    return {
+        "segments": f"SELECT segment, count(*), coalesce(sum(monetary), 0) FROM {scores} GROUP BY segment",
+        "thresholds": f"SELECT dimension, q1, q3 FROM {thresholds}",
+        "tiers": f"""SELECT tier, count(*), sum(monetary) FROM (
+                         SELECT monetary, ntile(5) OVER (ORDER BY monetary DESC, user_id) AS tier FROM {scores}
+                     ) t GROUP BY tier ORDER BY tier""",
+        "users": f"""SELECT user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score, segment
+                     FROM {scores}
+                     WHERE %(segment)s::TEXT IS NULL OR segment = %(segment)s
+                     ORDER BY total_score DESC, user_id
+                     LIMIT %(limit)s OFFSET %(offset)s""",
+        "count": f"SELECT count(*) FROM {scores} WHERE %(segment)s::TEXT IS NULL OR segment = %(segment)s",
+        "flows": f"SELECT r_score, f_score, m_score, segment, count(*) FROM {scores} GROUP BY 1, 2, 3, 4",
+    }
+
+
+READS = {"stored": _reads("rfm_score", "rfm_threshold"), "live": _reads("rfm_live_score", "rfm_live_threshold")}
+
+
+def _segment_params() -> dict[str, list[int] | list[str]]:
+    patterns = sorted(SEGMENTS.items())
+    return {"seg_r": [p[0][0] for p in patterns], "seg_f": [p[0][1] for p in patterns],
+            "seg_m": [p[0][2] for p in patterns], "seg_name": [p[1] for p in patterns]}
+
+
+def score_population(cur: psycopg2.extensions.cursor, as_of: date, etl_batch_time: datetime, filters: Filters,
+                     *, stored: bool) -> None:
+    """Score the buyers the filters keep: into rfm_threshold / rfm_score (``stored``, the ETL, which
+    empties them first) or into this transaction's temporary rfm_live_* tables."""
+    params = {"as_of": as_of, "etl_batch_time": etl_batch_time, **filters.params(), **_segment_params()}
+    cur.execute(SCORE_STORED if stored else SCORE_LIVE, params)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The scored buyers a read looks at: everybody (the ETL's tables) or a filtered set."""
+    etl_batch_time: datetime | None
+    filters: Filters
+    reads: dict[str, str]
+
+
+def population(conn: psycopg2.extensions.connection, filters: Filters) -> Population:
+    """Everybody, or the filtered buyers scored now in temporary tables (dropped at the end of the
+    request's transaction). Before the first ETL run there is nobody."""
+    batch_time = latest_batch_time(conn)
+    if not filters.active or batch_time is None:
+        return Population(batch_time, filters, READS["stored"])
     with conn.cursor() as cur:
-        cur.execute(LATEST_RUN)
-        row = cur.fetchone()
-    return row[0] if row else None
+        score_population(cur, batch_date(batch_time), batch_time, filters, stored=False)
+    return Population(batch_time, filters, READS["live"])
 
 
-def summary(conn: psycopg2.extensions.connection) -> RfmSummary:
+def summary(conn: psycopg2.extensions.connection, people: Population | None = None) -> RfmSummary:
+    people = people or population(conn, Filters())
     with conn.cursor() as cur:
-        cur.execute(SEGMENT_COUNTS)
-        counts = dict(cur.fetchall())
-        cur.execute(THRESHOLDS)
+        cur.execute(people.reads["segments"])
+        counts = {name: (users, int(gmv)) for name, users, gmv in cur.fetchall()}
+        cur.execute(people.reads["thresholds"])
         thresholds = {d: (q1, q3) for d, q1, q3 in cur.fetchall()}
-    segments = {name: counts.get(name, 0) for name in SEGMENT_ORDER}
-    return RfmSummary(latest_batch_time(conn), sum(segments.values()), segments, thresholds)
+        cur.execute(people.reads["tiers"])
+        tier_rows = cur.fetchall()
+    users = sum(n for n, _ in counts.values())
+    gmv = sum(g for _, g in counts.values())
+    segments = {}
+    for name in SEGMENT_ORDER:
+        n, g = counts.get(name, (0, 0))
+        segments[name] = SegmentStats(name, n, g, n / users if users else 0.0, g / gmv if gmv else 0.0)
+    tiers = [Tier(t, n, int(g), int(g) / gmv if gmv else 0.0) for t, n, g in tier_rows]
+    return RfmSummary(people.etl_batch_time, users, gmv, segments, thresholds, tiers)
 
 
-def user_scores(conn: psycopg2.extensions.connection, *, limit: int, offset: int,
-                segment: str | None = None) -> tuple[int, list[UserScore]]:
+def user_scores(conn: psycopg2.extensions.connection, *, limit: int, offset: int, segment: str | None = None,
+                people: Population | None = None) -> tuple[int, list[UserScore]]:
     """(matching users, one page of them, best total score first, then user_id)."""
+    people = people or population(conn, Filters())
     params = {"segment": segment, "limit": limit, "offset": offset}
     with conn.cursor() as cur:
-        cur.execute(COUNT_USERS, params)
+        cur.execute(people.reads["count"], params)
         total = cur.fetchone()[0]
-        cur.execute(USER_SCORES, params)
+        cur.execute(people.reads["users"], params)
         rows = [UserScore(*row) for row in cur.fetchall()]
     return total, rows
 
 
-def score_flows(conn: psycopg2.extensions.connection) -> list[tuple[int, int, int, str, int]]:
+def score_flows(conn: psycopg2.extensions.connection,
+                people: Population | None = None) -> list[tuple[int, int, int, str, int]]:
     """(r_score, f_score, m_score, segment, users) for every pattern present: the Sankey's input."""
+    people = people or population(conn, Filters())
     with conn.cursor() as cur:
-        cur.execute(SCORE_FLOWS)
+        cur.execute(people.reads["flows"])
         return [tuple(row) for row in cur.fetchall()]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2.extensions
@@ -52,6 +52,7 @@ class Call:
     principal: Principal
     params: QueryParams
     headers: Mapping[str, str]
+    uri_params: Mapping[str, str] = field(default_factory=dict)  # a path's {name} values
 
     @property
     def partner_id(self) -> int:
@@ -79,7 +80,7 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
     def decorate(view: View) -> Handler:
         @json_errors
         @functools.wraps(view)
-        def answer() -> dict[str, Any] | Response:
+        def answer(**uri_params: str) -> dict[str, Any] | Response:
             request = blueprint.current_request
             headers: Mapping[str, str] = request.headers or {}
             with request_connection() as conn:
@@ -87,14 +88,14 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
                 query = QueryParams(request.query_params, params)
                 if scope == "staff":
                     record_staff_read(conn, principal.api_key_id, path, query.raw)
-                result = view(Call(conn, principal, query, headers))
+                result = view(Call(conn, principal, query, headers, uri_params))
             logger.info("read", extra={"route": path, "scope": scope, "api_key_id": principal.api_key_id,
                                        "partner_id": principal.partner_id})
             return result
 
         @functools.wraps(view)
-        def handler() -> Response:
-            result = answer()
+        def handler(**uri_params: str) -> Response:
+            result = answer(**uri_params)
             response = result if isinstance(result, Response) else Response(body=result, status_code=200)
             response.headers = {**(response.headers or {}), "Cache-Control": NO_STORE}
             return response

@@ -9,16 +9,20 @@
 -- total_sku = distinct product:variant pairs of valid lines, total_quantity = valid lines with a
 -- barcode (one line is one item). address_shipping_name is that of the latest valid order.
 -- Ties break on order_id; keys and lists sort bytewise (COLLATE "C": fast and locale-free).
+-- Currency: a line's amounts (product GMV and the order's shipping fee) are in the line's
+-- currency; rupiah = amount * kurs_rate, converted line by line before anything is summed.
+-- A line both cancelled and returned is cancelled only (never counted in total_returned).
 INSERT INTO ${target}
 WITH lines AS (
     SELECT analytics_customer_key(f.marketplace, f.shop_id, f.shop_name, f.user_id, f.magpie_region_code)
                COLLATE "C" AS customer_key,
            f.marketplace, f.shop_id, f.shop_name, f.user_id, f.magpie_region_code,
            analytics_month(f.create_timestamp) COLLATE "C" AS month_of_order,
-           f.order_id COLLATE "C" AS order_id, f.create_timestamp, f.kurs_rate, f.product_gmv_amount,
+           f.order_id COLLATE "C" AS order_id, f.create_timestamp, f.kurs_rate,
+           f.product_gmv_amount * f.kurs_rate AS gmv_rupiah,
            (f.marketplace_product_id || ':' || f.marketplace_variant_id) COLLATE "C" AS sku,
            f.marketplace_product_barcode,
-           f.order_shipping_fee_buyer_amount AS fee,
+           f.order_shipping_fee_buyer_amount * f.kurs_rate AS fee,
            f.cancelled_flag = 'Y' AS cancelled,
            f.cancelled_flag = 'N' AND f.returned_flag = 'Y' AS returned,
            f.cancelled_flag = 'N' AND f.returned_flag = 'N' AS valid
@@ -60,7 +64,7 @@ line_totals AS MATERIALIZED (
            max(kurs_rate) AS kurs_rate,
            min(create_timestamp) FILTER (WHERE valid) AS first_order_timestamp,
            max(create_timestamp) FILTER (WHERE valid) AS last_order_timestamp,
-           coalesce(sum(product_gmv_amount) FILTER (WHERE valid), 0)::BIGINT AS total_gmv_amount,
+           coalesce(sum(gmv_rupiah) FILTER (WHERE valid), 0)::BIGINT AS total_gmv_amount,
            coalesce(array_agg(DISTINCT sku ORDER BY sku) FILTER (WHERE valid), '{}') AS sku_list,
            count(marketplace_product_barcode) FILTER (WHERE valid) AS total_quantity
     FROM lines

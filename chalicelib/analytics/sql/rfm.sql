@@ -1,47 +1,68 @@
--- RFM per user_id as of the batch date (Table 4.3), from final_user_analysis.
+-- RFM per user_id as of the batch date (Table 4.3), from aggregated_monthly, over the lines the
+-- filters keep (all null: everybody; the ETL stores that in rfm_threshold / rfm_score, a filtered
+-- API request scores its own population the same way into temporary tables).
+-- Placeholders (module constants in rfm.py, never input): ${raw}, ${thresholds}, ${scores}.
 -- Users with no valid order (only cancelled / returned ones) are not scored.
 -- recency = batch date - date of the last valid order (both in WIB), never below 0.
--- Each dimension is scored by its own quartiles (percentile_cont: linear interpolation):
---   value < Q1 -> 1, Q1 <= value <= Q3 -> 2, value > Q3 -> 3; recency the other way round
---   (fewer days is better). A value equal to a quartile scores 2; with one user, or all equal,
---   Q1 = Q3 and every user scores 2 on that dimension.
-CREATE TEMP TABLE rfm_raw ON COMMIT DROP AS
+-- Each dimension is scored by its own quartiles (percentile_cont: linear interpolation) with the
+-- report's rule, value < Q1 -> 1, Q1 <= value <= Q3 -> 2, value > Q3 -> 3, plus the tie rule
+-- (docs/analytics.md): a quartile equal to the smallest value takes the users tied there into
+-- bin 1 (value = Q1 = min -> 1), and one equal to the largest value takes them into bin 3
+-- (value = Q3 = max -> 3); bin 1 is tested first, so with no spread everybody is in bin 1.
+-- Recency is the other way round (fewer days is better): r_score = 4 - bin.
+CREATE TEMP TABLE ${raw} ON COMMIT DROP AS
 SELECT user_id,
        greatest(0, %(as_of)s::date - max((last_order_timestamp AT TIME ZONE 'Asia/Jakarta')::date)) AS recency,
        sum(total_order)::INTEGER AS frequency,
        sum(total_gmv_amount)::BIGINT AS monetary
-FROM final_user_analysis
+FROM aggregated_monthly
 WHERE total_order > 0
+  AND (%(marketplace)s::TEXT IS NULL OR marketplace = %(marketplace)s)
+  AND (%(shop)s::TEXT IS NULL OR shop_id = %(shop)s)
+  AND (%(region)s::TEXT IS NULL OR magpie_region_code = %(region)s)
+  AND (%(month_from)s::TEXT IS NULL OR month_of_order >= %(month_from)s)
+  AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)
 GROUP BY user_id;
 
-INSERT INTO rfm_threshold (dimension, q1, q3)
-SELECT d.dimension, d.q1, d.q3
+INSERT INTO ${thresholds} (dimension, q1, q3, min_value, max_value)
+SELECT d.dimension, d.q1, d.q3, d.lo, d.hi
 FROM (
     SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY recency) AS r1,
            percentile_cont(0.75) WITHIN GROUP (ORDER BY recency) AS r3,
            percentile_cont(0.25) WITHIN GROUP (ORDER BY frequency) AS f1,
            percentile_cont(0.75) WITHIN GROUP (ORDER BY frequency) AS f3,
            percentile_cont(0.25) WITHIN GROUP (ORDER BY monetary) AS m1,
-           percentile_cont(0.75) WITHIN GROUP (ORDER BY monetary) AS m3
-    FROM rfm_raw
+           percentile_cont(0.75) WITHIN GROUP (ORDER BY monetary) AS m3,
+           min(recency) AS r_lo, max(recency) AS r_hi,
+           min(frequency) AS f_lo, max(frequency) AS f_hi,
+           min(monetary) AS m_lo, max(monetary) AS m_hi
+    FROM ${raw}
 ) q
-CROSS JOIN LATERAL (VALUES ('recency', q.r1, q.r3), ('frequency', q.f1, q.f3), ('monetary', q.m1, q.m3))
-    AS d (dimension, q1, q3)
+CROSS JOIN LATERAL (VALUES ('recency', q.r1, q.r3, q.r_lo, q.r_hi),
+                           ('frequency', q.f1, q.f3, q.f_lo, q.f_hi),
+                           ('monetary', q.m1, q.m3, q.m_lo, q.m_hi))
+    AS d (dimension, q1, q3, lo, hi)
 WHERE q.r1 IS NOT NULL;
 
-INSERT INTO rfm_score (user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score,
+INSERT INTO ${scores} (user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score,
                        segment, etl_batch_time)
 SELECT s.user_id, s.recency, s.r_score, s.frequency, s.f_score, s.monetary, s.m_score,
        s.r_score + s.f_score + s.m_score, seg.segment, %(etl_batch_time)s
 FROM (
     SELECT u.*,
-           CASE WHEN u.recency < r.q1 THEN 3 WHEN u.recency > r.q3 THEN 1 ELSE 2 END AS r_score,
-           CASE WHEN u.frequency < f.q1 THEN 1 WHEN u.frequency > f.q3 THEN 3 ELSE 2 END AS f_score,
-           CASE WHEN u.monetary < m.q1 THEN 1 WHEN u.monetary > m.q3 THEN 3 ELSE 2 END AS m_score
-    FROM rfm_raw u
-    CROSS JOIN (SELECT q1, q3 FROM rfm_threshold WHERE dimension = 'recency') r
-    CROSS JOIN (SELECT q1, q3 FROM rfm_threshold WHERE dimension = 'frequency') f
-    CROSS JOIN (SELECT q1, q3 FROM rfm_threshold WHERE dimension = 'monetary') m
+           4 - CASE WHEN u.recency < r.q1 OR (u.recency = r.q1 AND r.q1 = r.min_value) THEN 1
+                    WHEN u.recency > r.q3 OR (u.recency = r.q3 AND r.q3 = r.max_value) THEN 3
+                    ELSE 2 END AS r_score,
+           CASE WHEN u.frequency < f.q1 OR (u.frequency = f.q1 AND f.q1 = f.min_value) THEN 1
+                WHEN u.frequency > f.q3 OR (u.frequency = f.q3 AND f.q3 = f.max_value) THEN 3
+                ELSE 2 END AS f_score,
+           CASE WHEN u.monetary < m.q1 OR (u.monetary = m.q1 AND m.q1 = m.min_value) THEN 1
+                WHEN u.monetary > m.q3 OR (u.monetary = m.q3 AND m.q3 = m.max_value) THEN 3
+                ELSE 2 END AS m_score
+    FROM ${raw} u
+    CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'recency') r
+    CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'frequency') f
+    CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'monetary') m
 ) s
 JOIN unnest(%(seg_r)s::INT[], %(seg_f)s::INT[], %(seg_m)s::INT[], %(seg_name)s::TEXT[])
     AS seg (r, f, m, segment) ON (seg.r, seg.f, seg.m) = (s.r_score, s.f_score, s.m_score);

@@ -1,12 +1,13 @@
 """Realistic marketplace order data for the analytics demo and bench, loaded with COPY.
 
-    python -m chalicelib.analytics.demo_orders --lines 1000000 --seed 7 [--as-of 2026-11-22]
+    python -m localdev.datagen.orders --lines 1000000 --seed 7 [--as-of 2026-11-22]
 
 Replaces the analytics source tables with ``lines`` order lines over 18 months up to the
 as-of date (WIB): five marketplaces, 30 shops, users arriving in growing monthly cohorts who
 come back with decaying probability (repeat buyers), 1-4 items per order (a repeated item is
-a quantity of 2), about 6 % cancelled orders and 3 % returned (some partially). Deterministic
-for a given seed and date.
+a quantity of 2), about 6 % cancelled orders and 3 % returned (some partially). Two cross-border
+shops sell in foreign currency: their lines carry the amount in that currency and its
+``kurs_rate`` (rupiah per unit), every other line rate 1. Deterministic for a given seed and date.
 
 ``add_daily_changes`` simulates one more day at the data mart: new orders (mostly from
 existing users) plus late cancellations and returns of recent orders.
@@ -42,6 +43,9 @@ SHOPS_PER_MARKETPLACE = 6
 PRODUCTS_PER_SHOP = 150
 HISTORY_MONTHS = 18
 COPY_CHUNK_LINES = 100_000
+# Cross-border shops (chosen by number, so the random draws stay as they were): the currency
+# they price in and its rupiah rate. Amounts on their lines are whole units of that currency.
+CROSS_BORDER = {"shop-012": ("CNY", 2_250), "shop-024": ("SGD", 12_100)}
 
 FLATTEN_COLUMNS = ("marketplace", "shop_id", "shop_name", "user_id", "magpie_region_code", "kurs_rate",
                    "create_timestamp", "cancelled_flag", "returned_flag", "order_id", "product_gmv_amount",
@@ -89,6 +93,11 @@ class Shop:
     shop_id: str
     shop_name: str
     products: tuple[tuple[str, str, str, int], ...]  # product id, variant id, barcode, price
+    kurs_rate: int = 1  # rupiah per unit of the shop's currency; prices and fees are in that currency
+
+    def local_amount(self, rupiah: int) -> int:
+        """A rupiah amount in the shop's currency (whole units, at least 1 when rupiah > 0)."""
+        return rupiah if self.kurs_rate == 1 else max(1 if rupiah else 0, round(rupiah / self.kurs_rate))
 
 
 @dataclass
@@ -119,14 +128,15 @@ class OrderWriter:
         cancelled = fate < 0.06
         returned_all = 0.06 <= fate < 0.085
         returned_one = 0.085 <= fate < 0.09
-        fee = rng.choice((0, 0, 9000, 12000, 15000, 18000, 24000, 36000))
+        fee = shop.local_amount(rng.choice((0, 0, 9000, 12000, 15000, 18000, 24000, 36000)))
         items = rng.choices((1, 2, 3, 4), weights=(55, 25, 13, 7))[0]
         stamp = at.isoformat()
         picked = [rng.choice(shop.products) for _ in range(items)]
         for i, (product_id, variant_id, barcode, price) in enumerate(picked):
             returned = returned_all or (returned_one and i == 0)
             self.lines.write(
-                f"{shop.marketplace}\t{shop.shop_id}\t{shop.shop_name}\t{customer.user_id}\t{customer.region}\t1\t"
+                f"{shop.marketplace}\t{shop.shop_id}\t{shop.shop_name}\t{customer.user_id}\t{customer.region}\t"
+                f"{shop.kurs_rate}\t"
                 f"{stamp}\t{'Y' if cancelled else 'N'}\t{'Y' if returned else 'N'}\t{order_id}\t{price}\t"
                 f"{product_id}\t{variant_id}\t{barcode}\t{fee}\n")
         self.line_count += items
@@ -152,8 +162,12 @@ def make_shops(rng: random.Random) -> dict[str, list[Shop]]:
                 for v in range(rng.choice((1, 1, 2, 3))):
                     products.append((f"P{shop_no:03d}{p:04d}", f"V{v + 1}", f"899{shop_no:03d}{p:04d}{v:03d}",
                                      price + v * 5_000))
-            shops.setdefault(marketplace, []).append(
-                Shop(marketplace, f"shop-{shop_no:03d}", name, tuple(products)))
+            shop_id = f"shop-{shop_no:03d}"
+            currency, rate = CROSS_BORDER.get(shop_id, ("IDR", 1))
+            if rate != 1:
+                name = f"{name} Global ({currency})"
+                products = [(p_id, v_id, code, max(1, round(price / rate))) for p_id, v_id, code, price in products]
+            shops.setdefault(marketplace, []).append(Shop(marketplace, shop_id, name, tuple(products), rate))
     return shops
 
 
@@ -260,7 +274,7 @@ def add_daily_changes(conn: psycopg2.extensions.connection, day: date, seed: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.analytics.demo_orders")
+    parser = argparse.ArgumentParser(prog="python -m localdev.datagen.orders")
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--as-of", type=date.fromisoformat, default=None, help="last order day (WIB), YYYY-MM-DD")
