@@ -39,7 +39,7 @@ def revenue_pyramid_svg(tiers: Sequence[Tier]) -> str:
     """Buyers ranked by GMV in five equal groups, top 20 % at the apex; bar width = share of GMV."""
     if not tiers:
         return _empty("No buyers to rank yet.")
-    width, row_h, top, label_w, value_w = 960, 34, 8, 190, 250
+    width, row_h, top, label_w, value_w = 960, 34, 8, 240, 240
     usable = width - label_w - value_w
     widest = max(t.gmv_share for t in tiers) or 1.0
     height = top + len(tiers) * row_h + 8
@@ -49,7 +49,7 @@ def revenue_pyramid_svg(tiers: Sequence[Tier]) -> str:
     for i, t in enumerate(tiers):
         y = top + i * row_h
         w = max(2.0, usable * t.gmv_share / widest)
-        fill = "#08306b" if t.tier == 1 else _blue(0.75 - 0.15 * t.tier)
+        fill = "#08306b" if t.tier == 1 else _blue(0.9 - 0.13 * t.tier)
         out.append(f'<text x="4" y="{y + row_h / 2 + 4}" font-weight="{600 if t.tier == 1 else 400}">'
                    f'{escape(t.label)} of buyers ({t.users:,})</text>')
         out.append(f'<rect x="{centre - w / 2:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}">'

@@ -75,6 +75,8 @@ def checked(conn: psycopg2.extensions.connection, *, marketplace: str | None = N
             value = getattr(filters, dimension)
             if value is None:
                 continue
+            if not value.isprintable():  # NUL and control characters cannot be stored values
+                raise UnknownFilterValue(f"unknown {dimension}: not in the analytics data")
             cur.execute(KNOWN_VALUE, (dimension, value))
             if not cur.fetchone()[0]:
                 raise UnknownFilterValue(f"unknown {dimension} {value!r}: not in the analytics data")
