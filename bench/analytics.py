@@ -211,6 +211,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 21))
+    parser.add_argument("--sql-only", action="store_true", help="time the SQL ETL only (no pandas comparison)")
     args = parser.parse_args()
     conn = db.connect()
     with conn.cursor() as cur:
@@ -235,6 +236,15 @@ def main() -> int:
         sql_full.append(result.seconds)
         sql_full_mem.append(mem.peak)
         print(f"  run {i + 1}: SQL full build {result.seconds:.1f}s, peak {mib(mem.peak)}")
+        if args.sql_only:
+            day += timedelta(days=1)
+            changes = demo_orders.add_daily_changes(conn, day, args.seed)
+            result = run_etl(conn, batch(day))
+            sql_inc.append(result.seconds)
+            derived.append(result.derived_seconds)
+            print(f"  day {day}: +{changes['new_lines']:,} lines -> SQL incremental {result.seconds:.2f}s "
+                  f"({result.groups_refreshed:,} groups, of which RFM + cohort rebuild {result.derived_seconds:.2f}s)")
+            continue
         with PeakMemory(own_memory(psutil.Process().memory_info().rss)) as mem:
             t = time.perf_counter()
             pandas_result = pandas_full(conn, batch_date(batch(day)))
@@ -270,6 +280,11 @@ def main() -> int:
               f"peak {mib(sql_inc_mem[-1])}), pandas recompute {pd_inc[-1]:.1f}s")
 
     med = statistics.median
+    if args.sql_only:
+        print(f"\n{counts['lines']:,} order lines, median of {args.repeat}: SQL full build {med(sql_full):.1f}s, "
+              f"SQL daily incremental {med(sql_inc):.2f}s (of which RFM + cohorts {med(derived):.2f}s)")
+        conn.close()
+        return 0
     print(f"\n{counts['lines']:,} order lines, median of {args.repeat}:")
     print(f"{'':28}{'time':>10}{'peak memory':>14}")
     print(f"{'SQL full build':28}{med(sql_full):>9.1f}s{mib(med(sql_full_mem)):>14}")

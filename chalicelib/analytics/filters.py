@@ -22,11 +22,16 @@ ALL_VALUES = "SELECT dimension, value, label FROM analytics_filter_value ORDER B
 REBUILD_VALUES = """
 DELETE FROM analytics_filter_value;
 INSERT INTO analytics_filter_value (dimension, value, label)
-SELECT 'marketplace', marketplace, marketplace FROM final_user_analysis GROUP BY marketplace
+WITH present AS (  -- one pass over the table; a few hundred combinations
+    SELECT marketplace, shop_id, min(shop_name) AS shop_name, magpie_region_code
+    FROM final_user_analysis
+    GROUP BY marketplace, shop_id, magpie_region_code
+)
+SELECT 'marketplace', marketplace, marketplace FROM present GROUP BY marketplace
 UNION ALL
-SELECT 'shop', shop_id, min(shop_name) || ' (' || min(marketplace) || ')' FROM final_user_analysis GROUP BY shop_id
+SELECT 'shop', shop_id, min(shop_name) || ' (' || min(marketplace) || ')' FROM present GROUP BY shop_id
 UNION ALL
-SELECT 'region', magpie_region_code, magpie_region_code FROM final_user_analysis GROUP BY magpie_region_code;
+SELECT 'region', magpie_region_code, magpie_region_code FROM present GROUP BY magpie_region_code;
 """
 
 

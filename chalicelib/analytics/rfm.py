@@ -152,8 +152,14 @@ class RfmSummary:
 
 SQL_DIR = Path(__file__).with_name("sql")
 _RFM = Template((SQL_DIR / "rfm.sql").read_text())
-STORED = {"raw": "rfm_raw", "thresholds": "rfm_threshold", "scores": "rfm_score"}
-LIVE = {"raw": "rfm_live_raw", "thresholds": "rfm_live_threshold", "scores": "rfm_live_score"}
+# The ETL scores everybody from final_user_analysis (one row per customer key: fewer rows); a
+# filtered read needs months, so it reads aggregated_monthly. Same totals either way.
+STORED = {"source": "final_user_analysis", "month_filter": "", "raw": "rfm_raw", "thresholds": "rfm_threshold",
+          "scores": "rfm_score"}
+LIVE = {"source": "aggregated_monthly", "raw": "rfm_live_raw", "thresholds": "rfm_live_threshold",
+        "scores": "rfm_live_score",
+        "month_filter": "AND (%(month_from)s::TEXT IS NULL OR month_of_order >= %(month_from)s) "
+                        "AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)"}
 SCORE_STORED = _RFM.substitute(STORED)
 SCORE_LIVE = """
 CREATE TEMP TABLE rfm_live_threshold (LIKE rfm_threshold) ON COMMIT DROP;

@@ -136,3 +136,13 @@ def test_dashboard_shows_the_pyramid_filters_links_and_the_partial_month(conn, s
     assert 'href="segments/champions/users?marketplace=tokopedia"' in page
     assert "2026-05* is partial" in page and "partial: month still running" in page
     assert "filtered: marketplace tokopedia" in page
+
+
+def test_filters_that_keep_everything_score_like_the_etl(conn, shop_data):
+    # the ETL scores from final_user_analysis, a filtered read from aggregated_monthly: same answer
+    with api_client() as client:
+        stored = get(client, "/v1/analytics/rfm?limit=500", shop_data)[1]
+        live = get(client, "/v1/analytics/rfm?limit=500&from=2000-01&to=2099-12", shop_data)[1]
+    assert live["users"] == stored["users"] and live["thresholds"] == stored["thresholds"]
+    assert [s["users"] for s in live["segments"]] == [s["users"] for s in stored["segments"]]
+    assert live["pyramid"] == stored["pyramid"] and live["total_gmv"] == stored["total_gmv"]

@@ -1,7 +1,8 @@
--- RFM per user_id as of the batch date (Table 4.3), from aggregated_monthly, over the lines the
--- filters keep (all null: everybody; the ETL stores that in rfm_threshold / rfm_score, a filtered
--- API request scores its own population the same way into temporary tables).
--- Placeholders (module constants in rfm.py, never input): ${raw}, ${thresholds}, ${scores}.
+-- RFM per user_id as of the batch date (Table 4.3), over the groups the filters keep (all null:
+-- everybody; the ETL stores that in rfm_threshold / rfm_score from final_user_analysis, a
+-- filtered API request scores its own population the same way, from aggregated_monthly so that
+-- months can be filtered, into temporary tables). Placeholders (module constants in rfm.py,
+-- never input): ${source}, ${month_filter}, ${raw}, ${thresholds}, ${scores}.
 -- Users with no valid order (only cancelled / returned ones) are not scored.
 -- recency = batch date - date of the last valid order (both in WIB), never below 0.
 -- Each dimension is scored by its own quartiles (percentile_cont: linear interpolation) with the
@@ -15,13 +16,12 @@ SELECT user_id,
        greatest(0, %(as_of)s::date - max((last_order_timestamp AT TIME ZONE 'Asia/Jakarta')::date)) AS recency,
        sum(total_order)::INTEGER AS frequency,
        sum(total_gmv_amount)::BIGINT AS monetary
-FROM aggregated_monthly
+FROM ${source}
 WHERE total_order > 0
   AND (%(marketplace)s::TEXT IS NULL OR marketplace = %(marketplace)s)
   AND (%(shop)s::TEXT IS NULL OR shop_id = %(shop)s)
   AND (%(region)s::TEXT IS NULL OR magpie_region_code = %(region)s)
-  AND (%(month_from)s::TEXT IS NULL OR month_of_order >= %(month_from)s)
-  AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)
+  ${month_filter}
 GROUP BY user_id;
 
 INSERT INTO ${thresholds} (dimension, q1, q3, min_value, max_value)
