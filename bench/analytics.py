@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
+import psycopg2.extensions  # noqa: E402
 
 from chalicelib import db  # noqa: E402
 from chalicelib.analytics import rfm  # noqa: E402
@@ -96,7 +97,7 @@ def own_memory(baseline: int) -> Callable[[], int]:
 
 # --- the pandas implementation -------------------------------------------------------------
 
-def pandas_extract(conn) -> pd.DataFrame:
+def pandas_extract(conn: psycopg2.extensions.connection) -> pd.DataFrame:
     buffer = io.StringIO()
     with conn.cursor() as cur:
         cur.copy_expert(EXTRACT, buffer)
@@ -167,7 +168,7 @@ def pandas_rfm_and_cohorts(final: pd.DataFrame, monthly: pd.DataFrame, as_of: da
     return segments, matrix
 
 
-def pandas_full(conn, as_of: date) -> dict:
+def pandas_full(conn: psycopg2.extensions.connection, as_of: date) -> dict:
     df = pandas_extract(conn)
     df["month_of_order"] = df.create_timestamp.dt.tz_convert("Asia/Jakarta").dt.strftime("%Y-%m")
     monthly = pandas_aggregate(df, [*KEY, "month_of_order"])
@@ -178,15 +179,15 @@ def pandas_full(conn, as_of: date) -> dict:
 
 # --- the run ---------------------------------------------------------------------------------
 
-def sql_totals(conn) -> dict:
+def sql_totals(conn: psycopg2.extensions.connection) -> dict:
     with conn.cursor() as cur:
         out = {}
         for table in ("aggregated_monthly", "final_user_analysis"):
             cur.execute(f"SELECT count(*), sum(total_order), sum(total_gmv_amount), sum(total_sku), "
                         f"sum(total_cancelled), sum(avg_shipping_amount) FROM {table}")
-            out[table] = tuple(int(v or 0) for v in cur.fetchone())
+            out[table] = tuple(int(v or 0) for v in db.one(cur))
         cur.execute("SELECT count(*) FROM cohort_retention")
-        out["cohort_cells"] = cur.fetchone()[0]
+        out["cohort_cells"] = db.one(cur)[0]
     conn.rollback()
     return out
 
@@ -216,7 +217,7 @@ def main() -> int:
     conn = db.connect()
     with conn.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
-        backend = cur.fetchone()[0]
+        backend = db.one(cur)[0]
     conn.rollback()
 
     started = time.perf_counter()

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 def _nightly_batch(spec: lambda_runtime.FunctionSpec, day: date) -> datetime:
     """When the manifest's schedule fires after business day ``day`` (01:00 WIB the next day)."""
+    if spec.schedule is None:
+        raise ValueError(f"{spec.name} has no schedule in the manifest")
     return cron.parse(spec.schedule).next_after(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from chalicelib.analytics.cohort import Cohort
@@ -16,6 +16,8 @@ SEGMENT_COLOURS = {
     "Hibernating": "#878787",
 }
 SCORE_COLOURS = {1: "#d6604d", 2: "#fdb863", 3: "#5aae61"}
+Node = tuple[str, int | str]  # (stage, score or segment name)
+Flow = tuple[int, int, int, str, int]
 
 
 def _blue(share: float) -> str:
@@ -87,7 +89,7 @@ def cohort_heatmap_svg(cohorts: Sequence[Cohort], partial_month: str | None = No
             partial = partial_month is not None and c.month_at(i) == partial_month
             fill = "url(#partial)" if partial and i else "#08306b" if i == 0 else _blue(share / peak)
             ink = "#ffffff" if (i == 0 or share / peak > 0.55) and not (partial and i) else "#1a1a1a"
-            note = f" ({escape(partial_month)} partial: month still running)" if partial else ""
+            note = f" ({escape(c.month_at(i))} partial: month still running)" if partial else ""
             stroke = ' stroke="#e08214" stroke-width="2" stroke-dasharray="3 2"' if partial else ""
             out.append(f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}"{stroke}>'
                        f'<title>{escape(c.cohort_month)} +{i}: {active:,} of {c.cohort_size:,} users{note}</title>'
@@ -98,16 +100,18 @@ def cohort_heatmap_svg(cohorts: Sequence[Cohort], partial_month: str | None = No
     return "".join(out)
 
 
-def rfm_sankey_svg(flows: Sequence[tuple[int, int, int, str, int]]) -> str:
+def rfm_sankey_svg(flows: Sequence[Flow]) -> str:
     """Users flowing R score -> F score -> M score -> segment; band width = users."""
     if not flows:
         return _empty("No RFM scores yet: run the ETL after orders arrive.")
-    stages = [("R", lambda f: f[0]), ("F", lambda f: f[1]), ("M", lambda f: f[2]), ("segment", lambda f: f[3])]
-    columns: list[list[Hashable]] = []
-    links: dict[tuple[Hashable, Hashable], int] = defaultdict(int)
+    stages: list[tuple[str, Callable[[Flow], int | str]]] = [
+        ("R", lambda f: f[0]), ("F", lambda f: f[1]), ("M", lambda f: f[2]), ("segment", lambda f: f[3])]
+    columns: list[list[Node]] = []
+    links: dict[tuple[Node, Node], int] = defaultdict(int)
     for s, (name, key) in enumerate(stages):
         present = {key(f) for f in flows}
-        order = [x for x in SEGMENT_ORDER if x in present] if name == "segment" else sorted(present, reverse=True)
+        order: list[int | str] = ([x for x in SEGMENT_ORDER if x in present] if name == "segment"
+                                  else sorted((x for x in present if isinstance(x, int)), reverse=True))
         columns.append([(name, x) for x in order])
         if s:
             prev_name, prev_key = stages[s - 1]
@@ -116,19 +120,19 @@ def rfm_sankey_svg(flows: Sequence[tuple[int, int, int, str, int]]) -> str:
     return _sankey(columns, links, sum(f[4] for f in flows))
 
 
-def _sankey(columns: list[list[Hashable]], links: dict[tuple[Hashable, Hashable], int], total: int) -> str:
+def _sankey(columns: list[list[Node]], links: dict[tuple[Node, Node], int], total: int) -> str:
     width, height, node_w, gap, top, label_w = 960, 460, 14, 10, 30, 210
     usable = height - top - 10 - gap * (max(len(c) for c in columns) - 1)
     scale = usable / total
     step = (width - label_w - node_w - 10) / (len(columns) - 1)
-    value: dict[Hashable, int] = defaultdict(int)
+    value: dict[Node, int] = defaultdict(int)
     for (_source, target), n in links.items():
         value[target] += n
     for a in columns[0]:
         value[a] = sum(n for (s, _t), n in links.items() if s == a)
-    pos: dict[Hashable, tuple[float, float]] = {}
+    pos: dict[Node, tuple[float, float]] = {}
     for ci, column in enumerate(columns):
-        y = top
+        y: float = top
         for node in column:
             pos[node] = (10 + ci * step, y)
             y += value[node] * scale + gap
@@ -136,8 +140,8 @@ def _sankey(columns: list[list[Hashable]], links: dict[tuple[Hashable, Hashable]
            f'height="{height}" role="img" aria-label="RFM segment flow" style="{FONT};font-size:12px">']
     for ci, title in enumerate(("Recency score", "Frequency score", "Monetary score", "Segment")):
         out.append(f'<text x="{10 + ci * step}" y="16" font-weight="600">{title}</text>')
-    out_offset: dict[Hashable, float] = defaultdict(float)
-    in_offset: dict[Hashable, float] = defaultdict(float)
+    out_offset: dict[Node, float] = defaultdict(float)
+    in_offset: dict[Node, float] = defaultdict(float)
     order = {node: i for column in columns for i, node in enumerate(column)}
     for (a, b), n in sorted(links.items(), key=lambda kv: (order[kv[0][0]], order[kv[0][1]])):
         (xa, ya), (xb, yb) = pos[a], pos[b]
@@ -147,15 +151,17 @@ def _sankey(columns: list[list[Hashable]], links: dict[tuple[Hashable, Hashable]
         in_offset[b] += h
         x0, x1 = xa + node_w, xb
         mid = (x0 + x1) / 2
-        colour = SEGMENT_COLOURS.get(b[1], SCORE_COLOURS.get(a[1], "#999999")) if b[0] == "segment" \
-            else SCORE_COLOURS.get(a[1], "#999999")
+        score_colour = SCORE_COLOURS.get(a[1], "#999999") if isinstance(a[1], int) else "#999999"
+        colour = SEGMENT_COLOURS.get(str(b[1]), score_colour) if b[0] == "segment" else score_colour
         out.append(f'<path d="M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} '
                    f'L{x1:.1f},{y1 + h:.1f} C{mid:.1f},{y1 + h:.1f} {mid:.1f},{y0 + h:.1f} {x0:.1f},{y0 + h:.1f} Z" '
                    f'fill="{colour}" fill-opacity="0.45"><title>{escape(_label(a))} → {escape(_label(b))}: '
                    f'{n:,} users</title></path>')
     for node, (x, y) in pos.items():
         h = max(1.0, value[node] * scale)
-        fill = SEGMENT_COLOURS.get(node[1], "#444") if node[0] == "segment" else SCORE_COLOURS[node[1]]
+        kind, key = node
+        fill = SEGMENT_COLOURS.get(str(key), "#444") if kind == "segment" or not isinstance(key, int) \
+            else SCORE_COLOURS[key]
         out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{h:.1f}" fill="{fill}">'
                    f'<title>{escape(_label(node))}: {value[node]:,} users</title></rect>')
         out.append(f'<text x="{x + node_w + 4:.1f}" y="{y + h / 2 + 4:.1f}">{escape(_label(node))} '
@@ -164,8 +170,8 @@ def _sankey(columns: list[list[Hashable]], links: dict[tuple[Hashable, Hashable]
     return "".join(out)
 
 
-def _label(node: Hashable) -> str:
-    kind, value = node  # type: ignore[misc]
+def _label(node: Node) -> str:
+    kind, value = node
     return str(value) if kind == "segment" else f"{kind}{value}"
 
 

@@ -105,11 +105,11 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
     with db.transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (ETL_LOCK_KEY,))
         cur.execute("SELECT clock_timestamp()")
-        started_at = cur.fetchone()[0]
+        started_at = db.one(cur)[0]
         cur.execute("SET LOCAL work_mem = '256MB'")
         cur.execute("SET LOCAL jit = off")  # compiling these plans costs more than it saves
         cur.execute(HAS_RUN)
-        mode = "full" if full or not cur.fetchone()[0] else "incremental"
+        mode = "full" if full or not db.one(cur)[0] else "incremental"
         params = {"etl_batch_time": etl_batch_time}
         if mode == "full":
             cur.execute(TRUNCATE_OUTPUTS)
@@ -120,7 +120,7 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
         else:
             cur.execute(TAKE_CHANGED_GROUPS)
             cur.execute(COUNT_SCOPE)
-            groups = cur.fetchone()[0]
+            groups = db.one(cur)[0]
             cur.execute(DELETE_MONTHLY_IN_SCOPE)
             cur.execute(INSERT_MONTHLY["incremental"], params)
             cur.execute(DELETE_FINAL_IN_SCOPE)
@@ -145,7 +145,7 @@ def rebuild_rfm_and_cohorts(cur: psycopg2.extensions.cursor, etl_batch_time: dat
     cur.execute(cohort.STORE_COHORTS, everybody.params())
     filters.rebuild_known_values(cur)
     cur.execute(COUNT_SCORED)
-    return cur.fetchone()[0]
+    return db.one(cur)[0]
 
 
 def parse_batch_time(text: str) -> datetime:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg2.extensions
 
+from chalicelib import db
 from chalicelib.errors import InvalidInput
 
 DIMENSIONS = ("marketplace", "shop", "region")
@@ -83,7 +84,7 @@ def checked(conn: psycopg2.extensions.connection, *, marketplace: str | None = N
             if not value.isprintable():  # NUL and control characters cannot be stored values
                 raise UnknownFilterValue(f"unknown {dimension}: not in the analytics data")
             cur.execute(KNOWN_VALUE, (dimension, value))
-            if not cur.fetchone()[0]:
+            if not db.one(cur)[0]:
                 raise UnknownFilterValue(f"unknown {dimension} {value!r}: not in the analytics data")
     return filters
 

@@ -35,6 +35,7 @@ from string import Template
 
 import psycopg2.extensions
 
+from chalicelib import db
 from chalicelib.analytics.batch import batch_date, latest_batch_time
 from chalicelib.analytics.filters import Filters
 
@@ -246,7 +247,7 @@ def user_scores(conn: psycopg2.extensions.connection, *, limit: int, offset: int
     params = {"segment": segment, "limit": limit, "offset": offset}
     with conn.cursor() as cur:
         cur.execute(people.reads["count"], params)
-        total = cur.fetchone()[0]
+        total = db.one(cur)[0]
         cur.execute(people.reads["users"], params)
         rows = [UserScore(*row) for row in cur.fetchall()]
     return total, rows
@@ -258,4 +259,4 @@ def score_flows(conn: psycopg2.extensions.connection,
     people = people or population(conn, Filters())
     with conn.cursor() as cur:
         cur.execute(people.reads["flows"])
-        return [tuple(row) for row in cur.fetchall()]
+        return [(r, f, m, segment, n) for r, f, m, segment, n in cur.fetchall()]

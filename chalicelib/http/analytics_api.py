@@ -95,7 +95,7 @@ def segment_users(call: Call) -> dict[str, Any] | Response:
     total, users = rfm.user_scores(call.conn, limit=limit, offset=offset, segment=name, people=people)
     page = _users_json(total, users, limit, offset)
     if media == CSV:
-        headers = {"Content-Type": "text/csv; charset=utf-8", "X-Total-Count": str(total),
+        headers: dict[str, str | list[str]] = {"Content-Type": "text/csv; charset=utf-8", "X-Total-Count": str(total),
                    "Content-Disposition": f'attachment; filename="{slug}.csv"'}
         if page["next_offset"] is not None:
             headers["X-Next-Offset"] = str(page["next_offset"])

@@ -249,7 +249,7 @@ def add_daily_changes(conn: psycopg2.extensions.connection, day: date, seed: int
     start_of_day = datetime.combine(day, time(), WIB)
     with db.transaction(conn) as cur:
         cur.execute(MAX_ORDER_NUMBER)
-        writer = OrderWriter(rng, shops, cur.fetchone()[0])
+        writer = OrderWriter(rng, shops, db.one(cur)[0])
         cur.execute(RECENT_BUYERS, (start_of_day - timedelta(days=120),))
         buyers = cur.fetchall()
         next_user = 90_000_000 + day.toordinal() % 10_000 * 1_000
