@@ -115,11 +115,6 @@ def local_to_utc(zone: Zone, day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=zone.tzinfo).astimezone(UTC)
 
 
-def utc_wait_timestamp(zone: Zone, day: date, at: time) -> str:
-    """Step Functions Wait ``Timestamp``: UTC, exactly ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return local_to_utc(zone, day, at).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def local_date(zone: Zone, instant: datetime) -> date:
     """The calendar date in ``zone`` at an aware instant."""
     if instant.tzinfo is None:

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.reminders.stages import wait_timestamp
 from chalicelib.zones import (
     FALLBACK_ZONE,
     POSTCODE_PREFIXES,
@@ -11,7 +12,6 @@ from chalicelib.zones import (
     local_date,
     local_to_utc,
     utc_cron_for_local,
-    utc_wait_timestamp,
     zone_for_postcode,
     zone_or_fallback,
 )
@@ -103,7 +103,7 @@ def test_local_to_utc_roundtrip_and_fixed_offset(day, at, zone):
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
        st.integers(0, 23), st.integers(0, 59), st.sampled_from(list(Zone)))
 def test_wait_timestamp_is_exact_utc_form(day, hour, minute, zone):
-    stamp = utc_wait_timestamp(zone, day, time(hour, minute))
+    stamp = wait_timestamp(local_to_utc(zone, day, time(hour, minute)))
     assert len(stamp) == 20 and stamp.endswith("Z") and stamp[10] == "T"
     parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert parsed == local_to_utc(zone, day, time(hour, minute))
@@ -111,11 +111,11 @@ def test_wait_timestamp_is_exact_utc_form(day, hour, minute, zone):
 
 def test_eight_oclock_in_each_zone():
     day = date(2026, 11, 22)
-    assert utc_wait_timestamp(WIB, day, time(8)) == "2026-11-22T01:00:00Z"
-    assert utc_wait_timestamp(WITA, day, time(10)) == "2026-11-22T02:00:00Z"
-    assert utc_wait_timestamp(WIT, day, time(12)) == "2026-11-22T03:00:00Z"
+    assert wait_timestamp(local_to_utc(WIB, day, time(8))) == "2026-11-22T01:00:00Z"
+    assert wait_timestamp(local_to_utc(WITA, day, time(10))) == "2026-11-22T02:00:00Z"
+    assert wait_timestamp(local_to_utc(WIT, day, time(12))) == "2026-11-22T03:00:00Z"
     # 08:00 WIT is still the previous day's 23:00 UTC
-    assert utc_wait_timestamp(WIT, day, time(8)) == "2026-11-21T23:00:00Z"
+    assert wait_timestamp(local_to_utc(WIT, day, time(8))) == "2026-11-21T23:00:00Z"
 
 
 def test_utc_cron_per_zone():
