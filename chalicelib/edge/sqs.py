@@ -28,6 +28,7 @@ from typing import Any, Generic, Protocol
 import psycopg2.extensions
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from typing_extensions import TypeVar
 
@@ -122,7 +123,7 @@ class SqsBatchHandler(Generic[S]):
             self._settings.append(self._load_settings() if self._load_settings else None)  # type: ignore[arg-type]
         return self._settings[0]
 
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def __call__(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         settings = self.settings
         return process_partial_response(
             event=event, record_handler=lambda record: self._handle(record, settings),

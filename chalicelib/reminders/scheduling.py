@@ -39,9 +39,9 @@ def start_day(zone: Zone, business_date: date, executions: Executions | None = N
         reason = f"execution {name} already exists ({existing['status']}); not started again"
         logger.warning("duplicate start refused", extra={"execution_name": name, "status": existing["status"]})
         return StartResult(name, False, existing["executionArn"], reason)
-    arn, reason = executions.start(name, {"zone": zone.name, "business_date": business_date.isoformat()})
+    arn, refused = executions.start(name, {"zone": zone.name, "business_date": business_date.isoformat()})
     if arn is None:
-        logger.warning("duplicate start refused", extra={"execution_name": name, "reason": reason})
-        return StartResult(name, False, None, reason)
+        logger.warning("duplicate start refused", extra={"execution_name": name, "reason": refused})
+        return StartResult(name, False, None, refused)
     logger.info("workflow started", extra={"execution_name": name, "execution_arn": arn})
     return StartResult(name, True, arn)
