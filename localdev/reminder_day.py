@@ -40,6 +40,9 @@ class _NoDelayHandler(ChaliceRequestHandler):
     # for the client's delayed ACK
     disable_nagle_algorithm = True
 
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # one access line per provider webhook (five per call) drowns the demo output
+
 
 class AppServer:
     """The Chalice app (app.py) served over HTTP on a free 127.0.0.1 port, in a thread."""

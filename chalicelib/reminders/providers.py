@@ -30,15 +30,19 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from vonage_http_client import Auth, HttpClient, HttpClientOptions
 from vonage_http_client.errors import HttpRequestError
+from vonage_jwt import JwtClient
 from vonage_utils.errors import VonageError
 from vonage_voice import Voice
 from vonage_voice.models import CreateCallRequest, Phone, Talk, ToPhone
@@ -192,6 +196,24 @@ class _Paced:
             raise
 
 
+@lru_cache(maxsize=4)
+def _signing_key(pem: str) -> PrivateKeyTypes:
+    """The application key, parsed and checked once: parsing an RSA key costs ~0.1 s, every time."""
+    return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+class _ApplicationAuth(Auth):
+    """The SDK's Auth whose per-request application JWT (the SDK's JwtClient) signs with the parsed key."""
+
+    def __init__(self, application_id: str, private_key: str) -> None:
+        super().__init__(application_id=application_id, private_key=private_key)
+        self._signer = JwtClient(application_id, _signing_key(private_key))
+
+    def generate_application_jwt(self, claims: dict[str, Any] | None = None) -> bytes:
+        token: bytes = self._signer.generate_application_jwt(claims)
+        return token
+
+
 def _vonage_options(base_url: str, timeout: float) -> HttpClientOptions:
     host = urlsplit(base_url).netloc or base_url
     # pool_maxsize=1: the SDK re-sends a request after RemoteDisconnected up to pool_maxsize times;
@@ -221,7 +243,7 @@ class VoiceClient(_Paced):
     def _sdk(self) -> Voice:
         voice: Voice | None = getattr(self._local, "voice", None)
         if voice is None:
-            auth = Auth(application_id=self.application_id, private_key=self.private_key)
+            auth = _ApplicationAuth(self.application_id, self.private_key)
             voice = Voice(HttpClient(auth, _vonage_options(self.base_url, self.policy.timeout)))
             self._local.voice = voice
         return voice
