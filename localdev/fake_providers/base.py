@@ -386,6 +386,9 @@ class _Server(ThreadingHTTPServer):
         self.tls = tls
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that drops the connection or refuses our certificate is not the fake's problem
+
     def get_request(self) -> tuple[socket, Any]:
         sock, addr = self.socket.accept()
         if self.tls is not None:
