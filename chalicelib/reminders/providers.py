@@ -26,6 +26,7 @@ Every request is paced by a ``RateLimiter``; retries back off exponentially (hon
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -52,6 +53,9 @@ from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.secrets import provider_secret
 
 T = TypeVar("T")
+
+# The SDK logs every 4xx/5xx as a plain-text warning; our callers log the classified error as JSON.
+logging.getLogger("vonage").setLevel(logging.ERROR)
 
 E164_DIGITS = re.compile(r"^[1-9]\d{6,14}$")  # what Vonage takes as a phone number (no '+', no leading 0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
