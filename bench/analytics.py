@@ -1,6 +1,6 @@
 """Analytics ETL at scale: SQL (full build, daily incremental) vs a pandas implementation of the same.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_bench7 \
+    LOCAL_PG_DB=julo_bench7 \
       .venv/bin/python -m localdev.services -- .venv/bin/python bench/analytics.py --lines 1000000
 
 Generates --lines order lines (replacing the analytics data in DATABASE_URL), then, --repeat

@@ -1,6 +1,6 @@
 """Backup and restore of a demo book: custom-format dump, background restore with -j 2 vs serial.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_i6 \
+    LOCAL_PG_DB=julo_i6 \
       .venv/bin/python -m localdev.services -- .venv/bin/python bench/db_backup.py --loans 50000
 
 Loads a deterministic book of --loans loans into DATABASE_URL (replacing its lending data),

@@ -1,6 +1,6 @@
 """Disbursement-event consumer throughput, end to end (moto SQS + SES, PostgreSQL).
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_bench5 MOTO_PORT=5105 \
+    LOCAL_PG_DB=julo_bench5 MOTO_PORT=5105 \
       .venv/bin/python -m localdev.services --moto -- .venv/bin/python bench/disbursement_events.py --events 1000
 
 Each run: N PENDING disbursements (3 installments each), N COMPLETED events on the queue,

@@ -1,6 +1,6 @@
 """Partner summary and first report page at 200,000 loans / 1,000,000 repayments for one partner.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_bench4 \
+    LOCAL_PG_DB=julo_bench4 \
       .venv/bin/python -m localdev.services -- .venv/bin/python bench/partner_views.py
 
 Builds the book once with set-based SQL (``INSERT ... SELECT generate_series``; ``--rebuild`` to

@@ -1,6 +1,6 @@
 """One reminder stage at scale: select N due payments and enqueue them for dispatch.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_bench3 MOTO_PORT=5103 \\
+    LOCAL_PG_DB=julo_bench3 MOTO_PORT=5103 \\
       .venv/bin/python -m localdev.services --moto -- .venv/bin/python bench/stage_fanout.py --payments 1000000
 
 Generates N T-3 payments in one zone (WIB) with set-based SQL (kept between runs when the count

@@ -1,6 +1,6 @@
 """Stuck-disbursement report at scale: time and peak memory for N stuck rows.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:55432/julo_bench5 \
+    LOCAL_PG_DB=julo_bench5 \
       .venv/bin/python -m localdev.services -- .venv/bin/python bench/stuck_report.py --rows 100000
 
 Streamed (server-side cursor + xlsxwriter constant_memory, the shipped code) against naive

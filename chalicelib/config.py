@@ -20,7 +20,7 @@ def database_url() -> str:
         return _database_url_from_secret(secret_arn)
     raise RuntimeError(
         "DATABASE_URL is not set (make targets set it; or export it, e.g. "
-        "postgresql://postgres@127.0.0.1:55432/julo), nor DATABASE_SECRET_ARN"
+        "postgresql://postgres@127.0.0.1:15432/julo), nor DATABASE_SECRET_ARN"
     )
 
 

@@ -21,6 +21,7 @@ import psycopg2.extensions
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.partners.keys import create_partner_key, create_staff_key
+from localdev import ports
 from localdev.datagen.lending import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ def _ensure_demo_data(conn: psycopg2.extensions.connection) -> tuple[int, str]:
 def main() -> int:
     host = os.environ.get("API_HOST", "127.0.0.1")
     port = os.environ.get("API_PORT", "8000")
+    ports.ensure_free("make api", int(port), "API_PORT")
     conn = db.connect()
     try:
         partner_id, name = _ensure_demo_data(conn)

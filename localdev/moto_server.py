@@ -18,8 +18,10 @@ from pathlib import Path
 
 import requests
 
+from localdev import ports
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PORT = 5055
+DEFAULT_PORT = 15055  # below the ephemeral range (localdev/ports.py)
 
 
 def port() -> int:
@@ -82,6 +84,7 @@ def start() -> str:
     if is_up(p):
         configure(p)
         return endpoint(p)
+    ports.ensure_free("moto", p, "MOTO_PORT")
     log_path = ROOT / ".local" / f"moto-{p}.log"
     _pidfile(p)  # creates .local
     proc = start_process(p, log_path)

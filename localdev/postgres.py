@@ -26,11 +26,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
+from localdev import ports
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PORT = 55432
+DEFAULT_PORT = 15432  # below the ephemeral range (localdev/ports.py)
 DEFAULT_DB = "julo"
 
 
@@ -112,6 +115,7 @@ def start() -> str:
     if _ready():
         ensure_database(DEFAULT_DB)
         return local_url()
+    ports.ensure_free("postgres", port(), "LOCAL_PG_PORT")
     bindir = _bindir()
     _prepare_base(base)
     if not (data / "PG_VERSION").exists():
@@ -150,16 +154,27 @@ def ensure_database(dbname: str) -> None:
     conn.close()
 
 
+def is_local(url: str) -> bool:
+    """Whether ``url`` names this project's local server (127.0.0.1 or localhost on LOCAL_PG_PORT)."""
+    parts = urlparse(url)
+    return parts.hostname in ("127.0.0.1", "localhost") and (parts.port or 5432) == port()
+
+
+def dbname_of(url: str) -> str:
+    return urlparse(url).path.lstrip("/") or DEFAULT_DB
+
+
 def ensure_database_for(url: str) -> None:
     """Create the database named in ``url`` when its server is up but the database is not there."""
-    from urllib.parse import urlparse, urlunparse
-
     try:
         psycopg2.connect(url, connect_timeout=3).close()
         return
     except psycopg2.OperationalError as exc:
         if "does not exist" not in str(exc):
-            raise
+            raise SystemExit(
+                f"postgres: cannot connect to DATABASE_URL ({_without_password(url)}): {str(exc).strip()}. "
+                f"For the project's local server unset DATABASE_URL (LOCAL_PG_DB picks the database; "
+                f"LOCAL_PG_PORT={port()} the port).") from exc
     parts = urlparse(url)
     name = parts.path.lstrip("/")
     conn = psycopg2.connect(urlunparse(parts._replace(path="/postgres")))
@@ -167,6 +182,13 @@ def ensure_database_for(url: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
+
+
+def _without_password(url: str) -> str:
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    return urlunparse(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def stop() -> None:

@@ -2,8 +2,10 @@
 
     python -m localdev.services [--moto] -- COMMAND ...
 
-- PostgreSQL: the server in ``DATABASE_URL`` if set; otherwise the project-local one
-  (started here, stopped afterwards unless it was already running).
+- PostgreSQL: the project-local server (started here, stopped afterwards unless it was
+  already running), database ``LOCAL_PG_DB`` (default ``julo``, created when missing). With
+  ``DATABASE_URL`` set, that server instead; a URL naming the local server
+  (127.0.0.1:$LOCAL_PG_PORT) starts it too, so a command copied with one still works.
 - moto (``--moto``): unless ``AWS_ENDPOINT_URL`` is already set (e.g. LocalStack), a moto
   server on 127.0.0.1:$MOTO_PORT with Step Functions execution enabled.
 - Migrations are applied before the command runs.
@@ -40,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     started_pg = started_moto = False
     try:
-        if not env.get("DATABASE_URL"):
+        url = env.get("DATABASE_URL")
+        if not url or postgres.is_local(url):
             was_running = postgres._ready()
-            env["DATABASE_URL"] = postgres.start()
+            postgres.start()
             started_pg = not was_running
+            name = postgres.dbname_of(url) if url else env.get("LOCAL_PG_DB") or postgres.DEFAULT_DB
+            postgres.ensure_database(name)
+            env["DATABASE_URL"] = url or postgres.local_url(name)
         else:
-            postgres.ensure_database_for(env["DATABASE_URL"])
+            postgres.ensure_database_for(url)
         os.environ["DATABASE_URL"] = env["DATABASE_URL"]
         if args.moto and not env.get("AWS_ENDPOINT_URL"):
             for key, value in LOCAL_AWS_ENV.items():
