@@ -17,7 +17,7 @@ def _report(ctx: ScheduleContext) -> dict[str, Any]:
     out_dir = Path(config.env_str("REPORT_DIR", tempfile.gettempdir()))
     result = run_report(ctx.conn, ctx.business_date(Zone.WIB), out_dir, SlackFiles(slack_client()))
     return {"report_date": result.report_date.isoformat(), "rows": result.rows, "file": result.path.name,
-            "slack_file_id": result.slack_file_id}
+            "slack_file_id": result.slack_file_id, "slack": result.slack}
 
 
 handler = ScheduledHandler("stuck-disbursement-report", _report)

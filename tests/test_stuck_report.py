@@ -71,7 +71,7 @@ def test_xlsx_has_header_rows_and_formats(conn, book, tmp_path, slack):
     assert sheet.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(headers))}3"
     data = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     col = {h: i for i, h in enumerate(headers)}
-    assert [r[col["Full name"]] for r in data] == ["Agus Saputra Wibisono Kusumaningrat", "Siti Wahyuni"]
+    assert [r[col["Full name"]] for r in data] == ["A**** Sa**** Wi**** Ku****", "S**** Wa****"]  # masked
     assert [r[col["Loan amount"]] for r in data] == [12_000_000, 3_500_000]
     assert isinstance(data[0][col["Loan amount"]], int)
     money = sheet.cell(row=2, column=col["Loan amount"] + 1)
@@ -79,7 +79,7 @@ def test_xlsx_has_header_rows_and_formats(conn, book, tmp_path, slack):
     stuck_since = sheet.cell(row=2, column=col["Stuck since (WIB)"] + 1)
     assert stuck_since.value == datetime(2026, 11, 18, 11, 0) and stuck_since.is_date
     name_width = sheet.column_dimensions[openpyxl.utils.get_column_letter(col["Full name"] + 1)].width
-    assert name_width >= len("Agus Saputra Wibisono Kusumaningrat")
+    assert name_width >= len("A**** Sa**** Wi**** Ku****")
     id_width = sheet.column_dimensions[openpyxl.utils.get_column_letter(col["Retries"] + 1)].width
     assert id_width < name_width
 
@@ -94,8 +94,8 @@ def test_columns_come_from_the_feature_setting(conn, book, tmp_path):
     sheet = openpyxl.load_workbook(result.path).active
     assert [[c.value for c in row] for row in sheet.iter_rows()] == [
         ["Full name", "Disburse amount"],
-        ["Agus Saputra Wibisono Kusumaningrat", 12_000_000],
-        ["Siti Wahyuni", 3_500_000],
+        ["A**** Sa**** Wi**** Ku****", 12_000_000],
+        ["S**** Wa****", 3_500_000],
     ]
     assert sheet["B2"].number_format == RUPIAH_FORMAT
 
@@ -115,19 +115,19 @@ def test_default_setting_when_row_missing(conn):
     assert settings.channel.startswith("C")
 
 
-def test_empty_report_still_has_header_and_is_posted(conn, tmp_path, slack):
+def test_empty_report_keeps_a_header_and_posts_nothing(conn, tmp_path, slack):
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
     result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(client))
-    assert result.rows == 0
+    assert result.rows == 0 and result.slack == "nothing_to_post"
     assert openpyxl.load_workbook(result.path).active["A1"].value == "Application ID"
-    assert "No applications" in slack.recorded.shared()[0].initial_comment
+    assert slack.recorded.calls == [] and slack.recorded.posts() == 0
 
 
 def test_slack_upload_calls_as_the_real_client_makes_them(conn, book, tmp_path, slack):
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
     result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(client))
-    calls = slack.recorded.calls
-    assert [c.method for c in calls] == ["files.getUploadURLExternal", "files.completeUploadExternal"]
+    assert slack.recorded.methods() == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    calls = [c for c in slack.recorded.calls if c.method != "upload"]
     assert all(c.authorization == "Bearer xoxb-test" for c in calls)
     assert calls[0].params["filename"] == report_filename(REPORT_DATE)
     assert int(calls[0].params["length"]) == result.path.stat().st_size
@@ -137,6 +137,7 @@ def test_slack_upload_calls_as_the_real_client_makes_them(conn, book, tmp_path, 
     (shared,) = slack.recorded.shared()
     assert shared.content == result.path.read_bytes()
     assert shared.initial_comment.startswith("2 applications reached 170")
+    assert slack.recorded.posts() == 1
 
 
 def test_fake_slack_refuses_what_slack_refuses(slack, tmp_path):
@@ -158,7 +159,7 @@ def test_scheduled_handler_reports_for_the_wib_date(conn, book, tmp_path, slack,
     assert spec.schedule == "cron(0 2 * * ? *)"
     answer = lambda_runtime.fire_schedule(spec, datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     assert answer == {"report_date": "2026-11-23", "rows": 2, "file": "pending_disbursements_2026-11-23.xlsx",
-                      "slack_file_id": slack.recorded.shared()[0].file_id}
+                      "slack_file_id": slack.recorded.shared()[0].file_id, "slack": "posted"}
     assert (tmp_path / answer["file"]).exists()
 
 

@@ -1,8 +1,14 @@
 """The report's possible columns and the feature setting that picks them.
 
 The setting is the ``feature_setting`` row ``stuck_disbursement_report``:
-``{"channel": "<Slack channel ID>", "columns": ["application_id", ...]}``. A missing row or key
-falls back to the defaults; an unknown column name is an error that names it.
+``{"channel": "<Slack channel ID>", "columns": ["application_id", ...], "post_all_clear": false,
+"show_full_names": false}``. A missing row or key falls back to the defaults; an unknown column
+name is an error that names it.
+
+- ``post_all_clear``: on a day with no stuck application, post one "all clear" line (default:
+  post nothing, as the source report stops when there is no history).
+- ``show_full_names``: borrower names and emails in full, for a restricted ops channel (default:
+  masked as in the partner report, ``Budi Wahyuni`` -> ``B**** Wa****``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import psycopg2.extensions
 
@@ -68,9 +75,18 @@ class ReportSettings:
     active: bool
     channel: str
     columns: tuple[Column, ...]
+    post_all_clear: bool = False
+    show_full_names: bool = False
 
 
-def parse_settings(active: bool, parameters: dict) -> ReportSettings:
+def _flag(parameters: dict[str, Any], key: str) -> bool:
+    value = parameters.get(key, False)
+    if not isinstance(value, bool):
+        raise SettingError(f"{FEATURE_NAME}.{key} must be true or false, got {json.dumps(value)}")
+    return value
+
+
+def parse_settings(active: bool, parameters: dict[str, Any]) -> ReportSettings:
     keys = parameters.get("columns") or list(DEFAULT_COLUMNS)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise SettingError(f"{FEATURE_NAME}.columns must be a list of column names, got {json.dumps(keys)}")
@@ -80,7 +96,9 @@ def parse_settings(active: bool, parameters: dict) -> ReportSettings:
     if len(set(keys)) != len(keys):
         raise SettingError(f"{FEATURE_NAME}.columns lists a column twice: {keys}")
     channel = parameters.get("channel") or DEFAULT_CHANNEL
-    return ReportSettings(active=active, channel=str(channel), columns=tuple(CATALOGUE[k] for k in keys))
+    return ReportSettings(active=active, channel=str(channel), columns=tuple(CATALOGUE[k] for k in keys),
+                          post_all_clear=_flag(parameters, "post_all_clear"),
+                          show_full_names=_flag(parameters, "show_full_names"))
 
 
 def load_settings(conn: psycopg2.extensions.connection) -> ReportSettings:

@@ -1,17 +1,24 @@
-"""Run the daily report: settings -> streamed query -> .xlsx -> Slack."""
+"""Run the daily report: settings -> streamed query -> .xlsx -> Slack (at most once per date).
+
+Names and emails are masked in the file unless the setting ``show_full_names`` is on. With no
+stuck application nothing is posted, unless ``post_all_clear`` asks for one "all clear" line.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg2.extensions
 
 from chalicelib.logs import get_logger
+from chalicelib.partners.masking import mask_email, mask_name
 from chalicelib.stuck_disbursements.columns import load_settings
+from chalicelib.stuck_disbursements.posting import Poster, post_all_clear_once, post_file_once
 from chalicelib.stuck_disbursements.query import iter_stuck
-from chalicelib.stuck_disbursements.slack import SlackFiles
 from chalicelib.stuck_disbursements.xlsx import write_report
 
 logger = get_logger("stuck-disbursement-report")
@@ -23,31 +30,57 @@ class ReportResult:
     rows: int
     path: Path
     slack_file_id: str | None
+    slack: str = "not_posted"  # posted | already_posted | in_progress | maybe_posted | not_posted | nothing_to_post
 
 
 def report_filename(report_date: date) -> str:
     return f"pending_disbursements_{report_date.isoformat()}.xlsx"
 
 
+def all_clear_text(report_date: date) -> str:
+    return f"All clear: no application stuck at 170/181 with an INITIATED disbursement on {report_date}."
+
+
+def masked(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Borrower names and emails as the partner report shows them."""
+    for row in rows:
+        out = dict(row)
+        if "fullname" in out:
+            out["fullname"] = mask_name(out["fullname"])
+        if "email" in out:
+            out["email"] = mask_email(out["email"])
+        yield out
+
+
 def title_and_comment(report_date: date, rows: int) -> tuple[str, str]:
     title = f"Pending disbursements {report_date.isoformat()}"
     if rows == 0:
-        return title, f"No applications stuck at 170/181 with an INITIATED disbursement on {report_date}."
+        return title, all_clear_text(report_date)
     noun = "application" if rows == 1 else "applications"
     return title, (f"{rows:,} {noun} reached 170 (legal agreement signed) or 181 (fund disbursal failed) "
                    f"and their disbursement is still INITIATED, as of {report_date} 09:00 WIB.")
 
 
 def run_report(
-    conn: psycopg2.extensions.connection, report_date: date, out_dir: Path, slack: SlackFiles | None,
+    conn: psycopg2.extensions.connection, report_date: date, out_dir: Path, slack: Poster | None,
 ) -> ReportResult:
     settings = load_settings(conn)
     path = out_dir / report_filename(report_date)
-    rows = write_report(path, settings.columns, iter_stuck(conn, report_date))
-    file_id = None
+    stuck = iter_stuck(conn, report_date)
+    rows = write_report(path, settings.columns, stuck if settings.show_full_names else masked(stuck))
+    file_id, outcome = None, "not_posted"
     if slack is not None and settings.active:
-        title, comment = title_and_comment(report_date, rows)
-        file_id = slack.post_file(settings.channel, path, title, comment).file_id
+        if rows:
+            title, comment = title_and_comment(report_date, rows)
+            posted = post_file_once(conn, slack, report_date=report_date, channel=settings.channel, path=path,
+                                    rows=rows, title=title, comment=comment)
+            file_id, outcome = posted.file_id, posted.outcome
+        elif settings.post_all_clear:
+            outcome = post_all_clear_once(conn, slack, report_date=report_date, channel=settings.channel,
+                                          text=all_clear_text(report_date)).outcome
+        else:
+            outcome = "nothing_to_post"
     logger.info("stuck disbursement report", extra={"report_date": report_date.isoformat(), "rows": rows,
-                                                     "slack_file_id": file_id, "channel": settings.channel})
-    return ReportResult(report_date, rows, path, file_id)
+                                                     "slack_file_id": file_id, "slack": outcome,
+                                                     "channel": settings.channel})
+    return ReportResult(report_date, rows, path, file_id, outcome)

@@ -1,7 +1,18 @@
-"""Slack adapter: upload a file to a channel with slack_sdk's upload v2 flow.
+"""Slack adapter: the file-upload v2 flow in its three steps, and a one-line message.
 
-``files_upload_v2`` calls files.getUploadURLExternal, POSTs the bytes to the returned URL,
-then files.completeUploadExternal with the channel, title and initial comment.
+Slack's upload flow (what ``files_upload_v2`` does in one call) is split here so the caller can
+record the file id between the steps and never post twice:
+
+1. ``files.getUploadURLExternal`` (filename, length) gives an ``upload_url`` and the ``file_id``;
+2. the bytes are POSTed to ``upload_url`` (repeatable: same bytes, same URL);
+3. ``files.completeUploadExternal`` shares the file into the channel, with title and comment.
+
+Retries (slack_sdk's retry handlers): a 429 is retried after its ``Retry-After`` (up to
+``MAX_RETRY_AFTER_SECONDS``; longer, and the run fails rather than sleeping through the Lambda
+timeout); connection errors and 500/503 are retried for the calls that change nothing. The calls
+that post (``files.completeUploadExternal``, ``chat.postMessage``) are *not* retried on a
+connection error or a 5xx: the post may have happened with its answer lost. The caller asks
+``files.info`` instead (``is_shared``).
 """
 
 from __future__ import annotations
@@ -9,18 +20,80 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import requests
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from chalicelib import aws, config
 
 DEFAULT_API_URL = "https://slack.com/api/"
+POSTING_METHODS = ("files.completeUploadExternal", "chat.postMessage")
+MAX_RETRY_AFTER_SECONDS = 30
+AUTH_ERRORS = ("not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired")
+UPLOAD_TRIES = 3
+UPLOAD_TIMEOUT_SECONDS = 30
+
+
+class SlackAuthError(RuntimeError):
+    """Slack refused the bot token: nothing was posted, and retrying will not help."""
 
 
 @dataclass(frozen=True)
 class Posted:
     file_id: str
     channel: str
+
+
+def _posts(request: HttpRequest) -> bool:
+    return request.url.split("?", 1)[0].rstrip("/").endswith(POSTING_METHODS)
+
+
+class _ReadOnlyConnectionErrorRetry(ConnectionErrorRetryHandler):
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return not _posts(request) and super()._can_retry(state=state, request=request, response=response,
+                                                          error=error)
+
+
+class _ReadOnlyServerErrorRetry(ServerErrorRetryHandler):
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return not _posts(request) and super()._can_retry(state=state, request=request, response=response,
+                                                          error=error)
+
+
+class _BoundedRateLimitRetry(RateLimitErrorRetryHandler):
+    """Honour ``Retry-After`` (slack_sdk sleeps it), but not past ``MAX_RETRY_AFTER_SECONDS``."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        headers = response.headers if response is not None else {}
+        values = {k.lower(): v for k, v in headers.items()}.get("retry-after") or ["1"]
+        try:
+            return int(values[0]) <= MAX_RETRY_AFTER_SECONDS
+        except ValueError:
+            return True
+
+
+def retry_handlers() -> list[RetryHandler]:
+    return [
+        _BoundedRateLimitRetry(max_retry_count=3),
+        _ReadOnlyConnectionErrorRetry(max_retry_count=2),
+        _ReadOnlyServerErrorRetry(max_retry_count=2),
+    ]
 
 
 def slack_token() -> str:
@@ -32,20 +105,66 @@ def slack_token() -> str:
     if not arn:
         raise RuntimeError("neither SLACK_BOT_TOKEN nor PROVIDER_SECRETS_ARN is set")
     secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
-    return secret["slack_bot_token"]
+    return str(secret["slack_bot_token"])
 
 
 def slack_client() -> WebClient:
     base_url = config.env_str("SLACK_API_URL", DEFAULT_API_URL)
-    return WebClient(token=slack_token(), base_url=base_url if base_url.endswith("/") else base_url + "/")
+    return WebClient(token=slack_token(), base_url=base_url if base_url.endswith("/") else base_url + "/",
+                     retry_handlers=retry_handlers())
+
+
+def _call(fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        if error in AUTH_ERRORS:
+            raise SlackAuthError(
+                f"Slack refused the bot token ({error}): nothing was posted. Check SLACK_BOT_TOKEN "
+                f"(or the slack_bot_token key of PROVIDER_SECRETS_ARN) and that the app is installed.") from exc
+        raise
 
 
 class SlackFiles:
     def __init__(self, client: WebClient) -> None:
         self._client = client
 
+    def upload(self, path: Path, filename: str) -> str:
+        """Steps 1 and 2: the file exists on Slack, shared nowhere yet; returns its id."""
+        data = path.read_bytes()
+        resp = _call(self._client.files_getUploadURLExternal, filename=filename, length=len(data))
+        file_id, url = str(resp["file_id"]), str(resp["upload_url"])
+        for attempt in range(1, UPLOAD_TRIES + 1):
+            try:
+                answer = requests.post(url, data=data, timeout=UPLOAD_TIMEOUT_SECONDS,
+                                       headers={"Content-Type": "application/octet-stream"})
+            except requests.ConnectionError:
+                if attempt == UPLOAD_TRIES:
+                    raise
+                continue
+            if answer.status_code < 500 or attempt == UPLOAD_TRIES:
+                answer.raise_for_status()
+                return file_id
+        return file_id
+
+    def share(self, file_id: str, channel: str, title: str, comment: str) -> None:
+        """Step 3: the post the channel sees."""
+        _call(self._client.files_completeUploadExternal, files=[{"id": file_id, "title": title}],
+              channel_id=channel, initial_comment=comment)
+
+    def is_shared(self, file_id: str, channel: str) -> bool:
+        resp = _call(self._client.files_info, file=file_id)
+        file = resp["file"]
+        shares = file.get("shares") or {}
+        return channel in (file.get("channels") or []) or any(channel in (s or {}) for s in shares.values())
+
     def post_file(self, channel: str, path: Path, title: str, comment: str) -> Posted:
-        resp = self._client.files_upload_v2(
-            channel=channel, file=str(path), filename=path.name, title=title, initial_comment=comment,
-        )
-        return Posted(file_id=resp["file"]["id"], channel=channel)
+        """All three steps at once (no record kept between them)."""
+        file_id = self.upload(path, path.name)
+        self.share(file_id, channel, title, comment)
+        return Posted(file_id=file_id, channel=channel)
+
+    def post_message(self, channel: str, text: str) -> str:
+        """A one-line message; returns its ``ts``."""
+        return str(_call(self._client.chat_postMessage, channel=channel, text=text)["ts"])
