@@ -3,8 +3,12 @@
 One VEVENT per installment: a stable UID per payment, DTSTART/DTEND on the due date at
 09:00-09:30 in the borrower's zone written in UTC (so no TZID and no VTIMEZONE are needed;
 Google Calendar and Outlook show it in the reader's own zone), SUMMARY and DESCRIPTION from
-a template chosen by bank and product family, and a display alarm one day before
-(``TRIGGER:-P1D``). The calendar is ``METHOD:PUBLISH``.
+a template chosen by bank and product family, a display alarm one day before
+(``TRIGGER:-P1D``), ``ORGANIZER`` (mailto: the sender) and ``ATTENDEE`` (mailto: the borrower).
+
+The calendar carries no ``METHOD``: it is a plain RFC 5545 calendar to import, not an iTIP
+message. ``METHOD:PUBLISH`` forbids ``ATTENDEE`` (RFC 5546, 3.2.1) and ``METHOD:REQUEST`` would
+make every installment an invitation with accept/decline buttons.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from icalendar import Alarm, Calendar, Event
+from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from chalicelib.emails.money import format_rupiah
 from chalicelib.products import ProductFamily
@@ -97,14 +101,30 @@ def uid_for(payment_id: int) -> str:
     return f"payment-{payment_id}@{UID_DOMAIN}"
 
 
-def build_calendar(loan: CalendarLoan, stamp: datetime) -> Calendar:
+@dataclass(frozen=True)
+class People:
+    """Who the events name: the sender (organizer) and the borrower (attendee)."""
+
+    organizer_email: str
+    attendee_email: str
+    attendee_name: str
+    organizer_name: str = "JULO"
+
+
+def _address(email: str, **params: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    for key, value in params.items():
+        address.params[key] = vText(value)
+    return address
+
+
+def build_calendar(loan: CalendarLoan, stamp: datetime, people: People) -> Calendar:
     if stamp.tzinfo is None:
         raise ValueError("stamp must be timezone-aware")
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", "Jadwal pembayaran JULO")
     template = template_for(loan.product_family, loan.julo_bank_name)
     bank = loan.julo_bank_name or "JULO"
@@ -123,6 +143,9 @@ def build_calendar(loan: CalendarLoan, stamp: datetime) -> Calendar:
             how_to_pay=template.how_to_pay.format(bank=bank, va=va),
         ))
         event.add("transp", "TRANSPARENT")
+        event.add("organizer", _address(people.organizer_email, CN=people.organizer_name))
+        event.add("attendee", _address(people.attendee_email, CN=people.attendee_name, ROLE="REQ-PARTICIPANT",
+                                       PARTSTAT="ACCEPTED", RSVP="FALSE"))
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("trigger", timedelta(days=-1))
@@ -132,5 +155,5 @@ def build_calendar(loan: CalendarLoan, stamp: datetime) -> Calendar:
     return cal
 
 
-def calendar_bytes(loan: CalendarLoan, stamp: datetime) -> bytes:
-    return build_calendar(loan, stamp).to_ical()
+def calendar_bytes(loan: CalendarLoan, stamp: datetime, people: People) -> bytes:
+    return build_calendar(loan, stamp, people).to_ical()

@@ -14,10 +14,12 @@ from icalendar import Calendar
 from chalicelib.emails.mime import ICS_FILENAME, Recipient, build_repayment_email
 from chalicelib.emails.money import format_rupiah
 from chalicelib.products import ProductFamily
-from chalicelib.repayment_calendar import CalendarLoan, Installment, calendar_bytes, uid_for
+from chalicelib.repayment_calendar import CalendarLoan, Installment, People, calendar_bytes, uid_for
 from chalicelib.zones import Zone
 
 STAMP = datetime(2026, 11, 20, 3, 15, tzinfo=UTC)
+
+PEOPLE = People(organizer_email="no-reply@example.co.id", attendee_email="s@x.id", attendee_name="Siti Lestari")
 
 
 def loan(family: ProductFamily = ProductFamily.JULO, bank: str = "BCA", zone: Zone = Zone.WIB, n: int = 3):
@@ -31,8 +33,8 @@ def loan(family: ProductFamily = ProductFamily.JULO, bank: str = "BCA", zone: Zo
 
 def test_icalendar_reads_one_event_per_installment_with_alarm():
     subject = loan()
-    cal = Calendar.from_ical(calendar_bytes(subject, STAMP))
-    assert str(cal["METHOD"]) == "PUBLISH" and str(cal["VERSION"]) == "2.0"
+    cal = Calendar.from_ical(calendar_bytes(subject, STAMP, PEOPLE))
+    assert "METHOD" not in cal and str(cal["VERSION"]) == "2.0"  # RFC 5546 PUBLISH forbids ATTENDEE
     assert "JULO" in str(cal["PRODID"])
     events = cal.walk("VEVENT")
     assert len(events) == 3
@@ -51,7 +53,7 @@ def test_icalendar_reads_one_event_per_installment_with_alarm():
 
 
 def test_raw_text_uses_utc_and_no_tzid():
-    text = calendar_bytes(loan(zone=Zone.WIT), STAMP).decode()
+    text = calendar_bytes(loan(zone=Zone.WIT), STAMP, PEOPLE).decode()
     assert "TZID" not in text and "VTIMEZONE" not in text
     assert "DTSTART:20261201T000000Z" in text  # 09:00 WIT is 00:00 UTC
     assert "TRIGGER:-P1D" in text
@@ -60,8 +62,8 @@ def test_raw_text_uses_utc_and_no_tzid():
 
 def test_vobject_reads_the_same_calendar():
     subject = loan(n=4)
-    parsed = vobject.readOne(calendar_bytes(subject, STAMP).decode())
-    assert parsed.method.value == "PUBLISH"
+    parsed = vobject.readOne(calendar_bytes(subject, STAMP, PEOPLE).decode())
+    assert not hasattr(parsed, "method")
     events = list(parsed.vevent_list)
     assert [e.uid.value for e in events] == [uid_for(i.payment_id) for i in subject.installments]
     assert [e.dtstart.value.astimezone(UTC).date() for e in events] == [i.due_date for i in subject.installments]
@@ -69,27 +71,27 @@ def test_vobject_reads_the_same_calendar():
 
 
 def test_uid_is_stable_across_builds():
-    first = Calendar.from_ical(calendar_bytes(loan(), STAMP))
-    second = Calendar.from_ical(calendar_bytes(loan(), STAMP + timedelta(days=1)))
+    first = Calendar.from_ical(calendar_bytes(loan(), STAMP, PEOPLE))
+    second = Calendar.from_ical(calendar_bytes(loan(), STAMP + timedelta(days=1), PEOPLE))
     assert [str(e["UID"]) for e in first.walk("VEVENT")] == [str(e["UID"]) for e in second.walk("VEVENT")]
 
 
 def test_templates_follow_bank_and_product():
-    pede = Calendar.from_ical(calendar_bytes(loan(ProductFamily.PEDE, "Permata"), STAMP)).walk("VEVENT")[0]
+    pede = Calendar.from_ical(calendar_bytes(loan(ProductFamily.PEDE, "Permata"), STAMP, PEOPLE)).walk("VEVENT")[0]
     assert str(pede["SUMMARY"]).startswith("Tagihan Ponsel Duit ke-1: Rp 1.250.001")
     assert "Indomaret" in str(pede["DESCRIPTION"])
-    bri = Calendar.from_ical(calendar_bytes(loan(ProductFamily.JULO, "BRI"), STAMP)).walk("VEVENT")[0]
+    bri = Calendar.from_ical(calendar_bytes(loan(ProductFamily.JULO, "BRI"), STAMP, PEOPLE)).walk("VEVENT")[0]
     assert "BRIVA" in str(bri["DESCRIPTION"])
-    other = Calendar.from_ical(calendar_bytes(loan(ProductFamily.JULO, "Permata"), STAMP)).walk("VEVENT")[0]
+    other = Calendar.from_ical(calendar_bytes(loan(ProductFamily.JULO, "Permata"), STAMP, PEOPLE)).walk("VEVENT")[0]
     assert "Virtual Account Permata 109948123456789" in str(other["DESCRIPTION"])
     assert "1 Desember 2026" in str(other["DESCRIPTION"])
 
 
 def test_email_mime_structure():
     subject = loan()
-    ics = calendar_bytes(subject, STAMP)
+    ics = calendar_bytes(subject, STAMP, PEOPLE)
     msg = build_repayment_email(sender="no-reply@example.co.id", recipient=Recipient("Siti <Lestari>", "s@x.id"),
-                                loan=subject, disburse_amount=2_850_000, ics=ics)
+                                loan=subject, disburse_amount=2_850_000, ics=ics, sent_at=STAMP)
     parsed = email.message_from_bytes(msg.as_bytes())
     assert parsed.get_content_type() == "multipart/mixed"
     alternative, attachment = parsed.get_payload()
@@ -100,7 +102,7 @@ def test_email_mime_structure():
     html_text = html.get_payload(decode=True).decode()
     assert "Siti &lt;Lestari&gt;" in html_text and "Rp 1.250.003" in html_text
     assert attachment.get_content_type() == "text/calendar"
-    assert attachment.get_param("method") == "PUBLISH"
+    assert attachment.get_param("method") is None
     assert attachment.get_filename() == ICS_FILENAME
     assert attachment.get_content_disposition() == "attachment"
     assert attachment.get_payload(decode=True) == ics
@@ -130,7 +132,7 @@ def test_rupiah_examples_and_type_guard():
        st.integers(min_value=0, max_value=10**11))
 def test_event_is_on_the_due_date_in_the_borrowers_zone(due, zone, amount):
     subject = CalendarLoan(3, ProductFamily.JULO, "BNI", "8277123", zone, (Installment(9, 1, due, amount),))
-    (ev,) = Calendar.from_ical(calendar_bytes(subject, STAMP)).walk("VEVENT")
+    (ev,) = Calendar.from_ical(calendar_bytes(subject, STAMP, PEOPLE)).walk("VEVENT")
     start = ev.decoded("DTSTART")
     assert start.tzinfo is not None and start.utcoffset() == timedelta(0)
     local = start.astimezone(zone.tzinfo)

@@ -18,7 +18,7 @@ import psycopg2.extensions
 from chalicelib.db import one, transaction
 from chalicelib.emails.mime import Recipient, build_repayment_email
 from chalicelib.products import product_family
-from chalicelib.repayment_calendar import CalendarLoan, Installment, calendar_bytes
+from chalicelib.repayment_calendar import CalendarLoan, Installment, People, calendar_bytes
 from chalicelib.zones import zone_or_fallback
 
 
@@ -74,9 +74,10 @@ def send_calendar_email(
             loan_id=loan_id, product_family=product_family(product_code), julo_bank_name=bank,
             virtual_account=va, zone=zone_or_fallback(postcode)[0], installments=installments,
         )
+        people = People(organizer_email=sender, attendee_email=recipient_email, attendee_name=fullname or recipient_email)
         message = build_repayment_email(
             sender=sender, recipient=Recipient(fullname, recipient_email), loan=loan,
-            disburse_amount=disburse_amount, ics=calendar_bytes(loan, now),
+            disburse_amount=disburse_amount, ics=calendar_bytes(loan, now, people), sent_at=now,
         )
         message_id = mailer.send_raw(message, sender, [recipient_email])
         cur.execute(MARK_SENT, (message_id, disbursement_id))

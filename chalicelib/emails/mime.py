@@ -4,15 +4,20 @@
       multipart/alternative
         text/plain
         text/html
-      text/calendar; method=PUBLISH  (attachment jadwal-pembayaran.ics)
+      text/calendar  (attachment jadwal-pembayaran.ics)
+
+Headers: ``Date`` (RFC 5322 requires it: the send time) and a ``Message-ID`` short enough to stay
+on one line when the header is folded at 78 characters.
 """
 
 from __future__ import annotations
 
 import html
+import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 
 from chalicelib.emails.money import format_rupiah
 from chalicelib.repayment_calendar import CalendarLoan, format_date_id
@@ -73,16 +78,24 @@ def html_body(recipient: Recipient, loan: CalendarLoan, disburse_amount: int) ->
     )
 
 
+def message_id(loan_id: int, sender: str) -> str:
+    """``<loan-3000001.9f86d081884c7d65@example.co.id>``: unique, and one line for any sane domain."""
+    return f"<loan-{loan_id}.{secrets.token_hex(8)}@{sender.rpartition('@')[2]}>"
+
+
 def build_repayment_email(
-    *, sender: str, recipient: Recipient, loan: CalendarLoan, disburse_amount: int, ics: bytes,
+    *, sender: str, recipient: Recipient, loan: CalendarLoan, disburse_amount: int, ics: bytes, sent_at: datetime,
 ) -> EmailMessage:
+    if sent_at.tzinfo is None:
+        raise ValueError("sent_at must be timezone-aware")
     msg = EmailMessage()
     msg["Subject"] = "Dana pinjaman JULO sudah dikirim - jadwal pembayaran Anda"
     msg["From"] = formataddr(("JULO", sender))
     msg["To"] = formataddr((recipient.fullname, recipient.email))
-    msg["Message-ID"] = make_msgid(idstring=f"loan-{loan.loan_id}", domain=sender.split("@")[-1])
+    msg["Date"] = format_datetime(sent_at)
+    msg["Message-ID"] = message_id(loan.loan_id, sender)
     msg.set_content(text_body(recipient, loan, disburse_amount))
     msg.add_alternative(html_body(recipient, loan, disburse_amount), subtype="html")
     msg.add_attachment(ics, maintype="text", subtype="calendar", filename=ICS_FILENAME,
-                       params={"method": "PUBLISH", "charset": "utf-8"})
+                       params={"charset": "utf-8"})
     return msg
