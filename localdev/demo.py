@@ -4,27 +4,39 @@ Run by ``make demo`` inside ``localdev.services`` (PostgreSQL + moto up, migrate
 Settings: ``DEMO_DATE`` (YYYY-MM-DD, default yesterday in Asia/Jakarta), ``DEMO_LOANS``
 (default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
 
+The console shows each step's table, a progress bar while a long step runs, the time each
+step took and where the output is. Everything else the system prints (the handlers' JSON logs,
+the HTTP access lines of the local API) goes to ``<out>/logs/demo.log``: file descriptors 1
+and 2 point there while the demo runs, and only ``print`` in the steps reaches the terminal.
+
 Each step is a function taking the shared ``DemoContext``; features add theirs to STEPS.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
+import threading
 import time
+import traceback
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import psycopg2.extensions
+from tqdm import tqdm
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date, parse_date
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
+from localdev import lambda_runtime
 from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
@@ -32,6 +44,7 @@ from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_FILE = "demo.log"
 
 
 @dataclass
@@ -41,11 +54,48 @@ class DemoContext:
     loans: int
     seed: int
     out_dir: Path
+    console: IO[str] = field(default_factory=lambda: sys.stdout)
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "logs" / LOG_FILE
+
+    def bar(self, desc: str, total: int | None = None, unit: str = "it") -> tqdm:
+        """A progress bar on a terminal console (never in the logs, nor in a pipe); closed by the caller."""
+        wanted = os.environ.get("DEMO_PROGRESS", "auto")
+        shown = wanted == "1" or (wanted == "auto" and self.console.isatty())
+        return tqdm(total=total, desc=f"  {desc}", unit=unit, file=self.console, leave=False, mininterval=0.5,
+                    dynamic_ncols=True, disable=not shown)
+
+    @contextmanager
+    def progress(self, desc: str, count: Callable[[], int], unit: str = "it",
+                 total: int | None = None) -> Iterator[None]:
+        """A bar that follows ``count()`` while the block runs (for work that reports no progress)."""
+        bar = self.bar(desc, total=total, unit=unit)
+        done = threading.Event()
+
+        def follow() -> None:
+            while not done.wait(0.5):
+                bar.n = count()
+                bar.refresh()
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            bar.close()
 
 
 def step_load_data(ctx: DemoContext) -> None:
     started = time.perf_counter()
-    counts = load(ctx.conn, ctx.loans, ctx.seed, ctx.business_date)
+    bar = ctx.bar("loading the book", total=ctx.loans, unit="loan")
+    try:
+        counts = load(ctx.conn, ctx.loans, ctx.seed, ctx.business_date, progress=bar.update)
+    finally:
+        bar.close()
     elapsed = time.perf_counter() - started
     print(f"loaded {ctx.loans:,} loans ({sum(counts.values()):,} rows) in {elapsed:.1f}s "
           f"= {ctx.loans / elapsed:,.0f} loans/s")
@@ -76,6 +126,89 @@ STEPS: list[Callable[[DemoContext], None]] = [
 ]
 
 
+def _import_everything() -> None:
+    """Import the app and every function handler now, while ``sys.stdout`` is still the log file.
+
+    Their loggers keep the stream they were built with (Powertools binds ``sys.stdout`` when a
+    Logger is made), so they write to the log, not to the console the steps print to.
+    """
+    import app  # noqa: F401 - the API's routes and loggers
+
+    for function in lambda_runtime.load_manifest().functions:
+        lambda_runtime.load_handler(function.handler)
+
+
+class Console(io.TextIOBase):
+    """The terminal, for ``print``: a line printed while a bar runs goes above the bar."""
+
+    def __init__(self, raw: IO[str]) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        with tqdm.external_write_mode(file=self.raw):
+            self.raw.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+
+@contextmanager
+def quiet_console(log_path: Path) -> Iterator[IO[str]]:
+    """fd 1 and 2 (every logger, access line, warning) into ``log_path``; ``sys.stdout`` is the console."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    raw = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    console = Console(raw)
+    with open(log_path, "ab", buffering=0) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        previous = sys.stdout
+        try:
+            _import_everything()
+            sys.stdout = console
+            yield console
+        finally:
+            sys.stdout = previous
+            for stream in (console, sys.stdout, sys.stderr):
+                stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            raw.close()
+
+
+# steps that run for seconds without a bar of their own: an elapsed-time bar while they run
+ELAPSED_BAR = {step_analytics: "customer analytics", step_disbursements: "disbursement events"}
+
+
+def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
+    timings = []
+    for step in steps:
+        started = time.perf_counter()
+        if step in ELAPSED_BAR:
+            with ctx.progress(ELAPSED_BAR[step], lambda t0=started: int(time.perf_counter() - t0), unit="s"):
+                step(ctx)
+        else:
+            step(ctx)
+        timings.append((step.__name__.removeprefix("step_"), time.perf_counter() - started))
+    return timings
+
+
+def print_timings(timings: list[tuple[str, float]]) -> None:
+    total = sum(seconds for _name, seconds in timings)
+    print("\nstep                      seconds")
+    for name, seconds in timings:
+        print(f"{name:<24} {seconds:>8.1f}")
+    print(f"{'total':<24} {total:>8.1f}")
+
+
 def main() -> int:
     business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date()
     out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
@@ -90,12 +223,22 @@ def main() -> int:
         out_dir=out_dir,
     )
     started = time.perf_counter()
-    try:
-        for step in STEPS:
-            step(ctx)
-    finally:
-        conn.close()
-    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/")
+    with quiet_console(ctx.log_path) as console:
+        ctx.console = console
+        print(f"demo for business date {business_date}: {ctx.loans:,} loans; "
+              f"handler logs and HTTP access lines -> {ctx.log_path}")
+        try:
+            timings = run_steps(ctx, STEPS)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)  # the full trace in the log
+            print(f"\ndemo FAILED: {traceback.format_exc().strip().splitlines()[-1]}\n"
+                  f"full trace and logs in {ctx.log_path}")
+            return 1
+        finally:
+            conn.close()
+        print_timings(timings)
+        print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/ "
+              f"(logs in {ctx.log_path.parent}/)")
     return 0
 
 

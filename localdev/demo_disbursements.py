@@ -10,7 +10,6 @@ keeps ``reports/pending_disbursements_<date>.xlsx``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections import Counter
@@ -100,27 +99,8 @@ def _send(bodies: list[str]) -> None:
         ])
 
 
-@contextmanager
-def _quiet(*services: str) -> Iterator[None]:
-    """The handlers' per-event JSON logs would bury the demo's summary; the summary reports them."""
-    loggers = [logging.getLogger(s) for s in services]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def step_disbursements(ctx: DemoContext) -> None:
-    # import the handlers first: building their Logger resets its level
-    manifest = lambda_runtime.load_manifest()
-    for name in ("disbursement-events", "stuck-disbursement-report"):
-        lambda_runtime.load_handler(manifest.function(name).handler)
-    with _quiet("disbursement-events", "stuck-disbursement-report"):
-        _run(ctx)
+    _run(ctx)
 
 
 def _run(ctx: DemoContext) -> None:
@@ -169,6 +149,7 @@ def _run(ctx: DemoContext) -> None:
         at = local_to_utc(Zone.WIB, ctx.business_date, dtime(9, 0))
         answer = lambda_runtime.fire_schedule(spec, at, {"business_date": ctx.business_date.isoformat()})
         shared = slack.recorded.shared()
-    print(f"stuck-disbursement report: {answer['rows']:,} rows -> {report_dir / answer['file']}; "
-          f"posted to Slack {shared[0].channel} as {shared[0].file_id} ({shared[0].title!r})")
+    where = (f"posted to Slack {shared[0].channel} as {shared[0].file_id} ({shared[0].title!r}), names masked"
+             if shared else f"Slack: {answer['slack']}")
+    print(f"stuck-disbursement report: {answer['rows']:,} rows -> {report_dir / answer['file']}; {where}")
     print(f"disbursement step took {time.perf_counter() - started:.1f}s")

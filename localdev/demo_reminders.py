@@ -118,7 +118,9 @@ def step_t3_reminders(ctx: Any) -> None:
     with LocalReminderStack(seed=ctx.seed, calls_per_second=calls_per_second,
                             messages_per_second=calls_per_second,
                             extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": planned}) as stack:
-        result = run_day(ctx.business_date, stack)
+        with ctx.progress("provider requests", lambda: len(stack.voice.records) + len(stack.whatsapp.records),
+                          unit="req"):
+            result = run_day(ctx.business_date, stack)
         records = list(stack.voice.records) + list(stack.whatsapp.records)
     rows = call_rows(ctx.conn, records)
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:
