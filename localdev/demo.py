@@ -14,6 +14,7 @@ Each step is a function taking the shared ``DemoContext``; features add theirs t
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import shutil
@@ -209,7 +210,10 @@ def print_timings(timings: list[tuple[str, float]]) -> None:
     print(f"{'total':<24} {total:>8.1f}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m localdev.demo", description=__doc__.split("\n\n")[0],
+                            epilog="Settings: DEMO_DATE, DEMO_LOANS, DEMO_SEED, DEMO_OUT, DEMO_PROGRESS (auto|0|1).",
+                            ).parse_args(argv)
     business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date()
     out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
     shutil.rmtree(out_dir, ignore_errors=True)
