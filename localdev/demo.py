@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 import psycopg2.extensions
 from tqdm import tqdm
@@ -55,7 +55,7 @@ class DemoContext:
     loans: int
     seed: int
     out_dir: Path
-    console: IO[str] = field(default_factory=lambda: sys.stdout)
+    console: TextIO | Console = field(default_factory=lambda: sys.stdout)
 
     @property
     def log_path(self) -> Path:
@@ -158,7 +158,7 @@ class Console(io.TextIOBase):
 
 
 @contextmanager
-def quiet_console(log_path: Path) -> Iterator[IO[str]]:
+def quiet_console(log_path: Path) -> Iterator[Console]:
     """fd 1 and 2 (every logger, access line, warning) into ``log_path``; ``sys.stdout`` is the console."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
@@ -189,12 +189,16 @@ def quiet_console(log_path: Path) -> Iterator[IO[str]]:
 ELAPSED_BAR = {step_analytics: "customer analytics", step_disbursements: "disbursement events"}
 
 
+def _seconds_since(started: float) -> Callable[[], int]:
+    return lambda: int(time.perf_counter() - started)
+
+
 def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
     timings = []
     for step in steps:
         started = time.perf_counter()
         if step in ELAPSED_BAR:
-            with ctx.progress(ELAPSED_BAR[step], lambda t0=started: int(time.perf_counter() - t0), unit="s"):
+            with ctx.progress(ELAPSED_BAR[step], _seconds_since(started), unit="s"):
                 step(ctx)
         else:
             step(ctx)

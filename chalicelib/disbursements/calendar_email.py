@@ -74,7 +74,8 @@ def send_calendar_email(
             loan_id=loan_id, product_family=product_family(product_code), julo_bank_name=bank,
             virtual_account=va, zone=zone_or_fallback(postcode)[0], installments=installments,
         )
-        people = People(organizer_email=sender, attendee_email=recipient_email, attendee_name=fullname or recipient_email)
+        people = People(organizer_email=sender, attendee_email=recipient_email,
+                        attendee_name=fullname or recipient_email)
         message = build_repayment_email(
             sender=sender, recipient=Recipient(fullname, recipient_email), loan=loan,
             disburse_amount=disburse_amount, ics=calendar_bytes(loan, now, people), sent_at=now,

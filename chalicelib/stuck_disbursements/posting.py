@@ -19,6 +19,7 @@ from typing import Protocol
 
 import psycopg2.extensions
 
+from chalicelib.db import one
 from chalicelib.logs import get_logger
 from chalicelib.stuck_disbursements.slack import SlackAuthError
 
@@ -86,7 +87,7 @@ class _DateLock:
     def __enter__(self) -> _DateLock:
         with self.conn.cursor() as cur:
             cur.execute(TRY_LOCK, self.key)
-            self.held = bool(cur.fetchone()[0])
+            self.held = bool(one(cur)[0])
         self.conn.commit()
         return self
 
