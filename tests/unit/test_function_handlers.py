@@ -101,7 +101,8 @@ def test_the_stuck_report_runs_for_the_wib_date_the_schedule_fired_on(monkeypatc
 
     def run_report(conn: Any, report_date: date, out_dir: Any, slack: Any) -> Any:
         runs.append(report_date)
-        return SimpleNamespace(report_date=report_date, rows=3, path=out_dir / "pending.xlsx", slack_file_id="F1")
+        return SimpleNamespace(report_date=report_date, rows=3, path=out_dir / "pending.xlsx", slack_file_id="F1",
+                               slack="posted")
 
     monkeypatch.setattr(stuck_disbursement_report, "run_report", run_report)
     monkeypatch.setattr(stuck_disbursement_report, "slack_client", lambda: None)
@@ -109,7 +110,7 @@ def test_the_stuck_report_runs_for_the_wib_date_the_schedule_fired_on(monkeypatc
     result = stuck_disbursement_report.handler(load_event("eventbridge_scheduled"), LambdaContext())
     assert runs == [date(2026, 11, 24)]  # fired 02:00Z = 09:00 WIB on the 24th
     assert result["report_date"] == "2026-11-24"
-    assert result["rows"] == 3
+    assert result["rows"] == 3 and result["slack"] == "posted"
 
 
 def test_a_replayed_zone_schedule_starts_that_zones_day(monkeypatch: pytest.MonkeyPatch) -> None:
