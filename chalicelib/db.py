@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,18 +123,37 @@ def migrate(conn: psycopg2.extensions.connection) -> list[str]:
                         "add a new migration instead"
                     )
                 continue
-            with transaction(conn) as cur:
-                cur.execute(migration.sql)
-                cur.execute(
-                    "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
-                    (migration.name, migration.checksum),
-                )
+            _apply(conn, migration)
             applied_now.append(migration.name)
         sync_reference_data(conn)
     finally:
         with transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now
+
+
+CLUSTER_WIDE_RACE_TRIES = 5
+
+
+def _apply(conn: psycopg2.extensions.connection, migration: Migration) -> None:
+    """One migration in one transaction. Roles are cluster-wide: two databases of one server
+    migrating at once (test workers, two environments) can collide on ``ALTER ROLE``/``GRANT``
+    ("tuple concurrently updated", or a duplicate ``pg_authid`` row); the transaction rolled back,
+    so it is simply run again."""
+    for attempt in range(1, CLUSTER_WIDE_RACE_TRIES + 1):
+        try:
+            with transaction(conn) as cur:
+                cur.execute(migration.sql)
+                cur.execute(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
+                    (migration.name, migration.checksum),
+                )
+            return
+        except (psycopg2.errors.InternalError_, psycopg2.errors.UniqueViolation) as exc:
+            raced = "concurrently" in str(exc) or "pg_authid" in str(exc)
+            if not raced or attempt == CLUSTER_WIDE_RACE_TRIES:
+                raise
+            time.sleep(0.1 * attempt)
 
 
 def sync_reference_data(conn: psycopg2.extensions.connection) -> None:
