@@ -1,16 +1,25 @@
-"""Dispatch queue consumer (robocall and WhatsApp queues): place the calls of one chunk."""
+"""Dispatch queue consumer (robocall and WhatsApp queues): place the calls of one chunk.
+
+A chunk that fails on its queue's last allowed receive fails its stage's task at once
+(``dispatch_message``); the function's remaining time bounds how long a chunk may run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import psycopg2.extensions
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
-from chalicelib.reminders.dispatch import Chunk, Dispatcher, logger
+from chalicelib.reminders.adapters import max_receive_count
+from chalicelib.reminders.dispatch import Dispatcher, dispatch_message, logger
+from chalicelib.reminders.messages import DISPATCH_QUEUES, PoisonChunk
+from chalicelib.reminders.stages import Stage
 
 _dispatcher: dict[tuple[object, ...], Dispatcher] = {}
+_remaining_seconds: list[float | None] = [None]  # of the current invocation (the Lambda context's)
 
 
 def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
@@ -24,7 +33,17 @@ def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
 
 
 def _record(ctx: RecordContext) -> None:
-    _get_dispatcher(ctx.conn).run(Chunk.parse(json.loads(ctx.body)))
+    body = json.loads(ctx.body)
+    stage = body.get("stage") if isinstance(body, dict) else None
+    queue = DISPATCH_QUEUES[Stage(stage).channel] if stage in set(Stage) else None
+    dispatch_message(_get_dispatcher(ctx.conn), body, receive_count=ctx.receive_count,
+                     max_receives=max_receive_count(queue) if queue else None,
+                     remaining_seconds=_remaining_seconds[0])
 
 
-handler = SqsBatchHandler("reminder-dispatch", _record, logger=logger)
+_edge = SqsBatchHandler("reminder-dispatch", _record, logger=logger, poison=(PoisonChunk,))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _remaining_seconds[0] = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    return _edge(event, context)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
-from chalicelib.reminders.stage_worker import StageMessage, logger, run_stage
+from chalicelib.reminders.messages import StageMessage
+from chalicelib.reminders.stage_worker import logger, run_stage
 from chalicelib.reminders.summary import run_summary
 
 

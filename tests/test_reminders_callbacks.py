@@ -8,10 +8,12 @@ from datetime import date
 
 import requests
 
-from chalicelib.reminders.ledger import PLACED, Ledger
+from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import PLACED
+from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
@@ -21,16 +23,19 @@ from localdev.reminder_day import LocalReminderStack
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
+RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+WHATSAPP_RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.WHATSAPP)
 
 
 def _placed_call(conn, stage: Stage = Stage.ROBOCALL_1, provider_id: str = "call-uuid-1") -> int:
     make_partner(conn, 1, "Lendana P2P")
     payment_id = make_loan(conn, postcode="10110", due_dates=[date(2026, 11, 23)]).payment_ids[0]
     conn.commit()
-    ledger = Ledger()
-    ledger.start_stage(Zone.WIB, BUSINESS_DATE, stage, 0, "token")
-    entry = ledger.claim(payment_id, BUSINESS_DATE, stage, Zone.WIB)
-    ledger.mark(entry, PLACED, attempts=1, provider_id=provider_id)
+    store = DynamoReminderStore()
+    run = StageRun(Zone.WIB, BUSINESS_DATE, stage)
+    store.start_stage(run, "token")
+    assert store.claim(run, payment_id).fresh
+    store.settle(run, payment_id, PLACED, attempts=1, provider_id=provider_id)
     return payment_id
 
 
@@ -61,7 +66,7 @@ def _success_flag(conn, payment_id: int) -> bool:
 def test_robocall_callback_with_bad_signature_changes_nothing(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn)
-    ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).encode()
+    ref = CallbackRef(payment_id, RUN).encode()
     event = {"uuid": "call-uuid-1", "status": "human"}
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
@@ -76,20 +81,20 @@ def test_robocall_callback_with_bad_signature_changes_nothing(aws, conn):
         assert {name: r.status_code for name, r in refused.items()} == dict.fromkeys(refused, 401)
         assert all(r.json()["error"]["code"] == "unauthorized" for r in refused.values())
         assert _success_flag(conn, payment_id) is False
-        assert Ledger().get(payment_id, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).outcome is None
+        assert DynamoReminderStore().get(RUN, payment_id).outcome is None
 
         ok = _vonage(url, event, {"ref": ref})
         again = _vonage(url, event, {"ref": ref})
     assert ok.status_code == 200 and ok.json()["outcome"] == "succeeded"
     assert again.status_code == 200 and again.json()["outcome"] is None  # counted once
     assert _success_flag(conn, payment_id) is True
-    assert Ledger().stage_results(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)["succeeded"] == 1
+    assert stage_summary(DynamoReminderStore(), RUN)["succeeded"] == 1
 
 
 def test_robocall_failure_statuses_and_bad_input(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn)
-    ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).encode()
+    ref = CallbackRef(payment_id, RUN).encode()
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
         progress = _vonage(url, {"uuid": "call-uuid-1", "status": "ringing"}, {"ref": ref})
@@ -102,14 +107,14 @@ def test_robocall_failure_statuses_and_bad_input(aws, conn):
     assert no_ref.status_code == 400 and bad_ref.status_code == 400
     assert no_ref.json()["error"]["code"] == "bad_request"
     assert _success_flag(conn, payment_id) is False
-    results = Ledger().stage_results(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+    results = stage_summary(DynamoReminderStore(), RUN)
     assert (results["succeeded"], results["failed"]) == (0, 1)
 
 
 def test_whatsapp_status_webhook(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn, Stage.WHATSAPP, "wamid.abc")
-    ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.WHATSAPP, Zone.WIB).encode()
+    ref = CallbackRef(payment_id, WHATSAPP_RUN).encode()
     hook = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "statuses": [{"id": "wamid.abc", "status": "delivered", "biz_opaque_callback_data": ref}]}}]}]}
     with LocalReminderStack() as stack:
@@ -119,13 +124,13 @@ def test_whatsapp_status_webhook(aws, conn):
     assert forged.status_code == 401
     assert ok.status_code == 200 and ok.json()["statuses"][0]["outcome"] == "succeeded"
     assert ok.json()["skipped"] == 0
-    assert Ledger().get(payment_id, BUSINESS_DATE, Stage.WHATSAPP, Zone.WIB).provider_status == "delivered"
+    assert DynamoReminderStore().get(WHATSAPP_RUN, payment_id).provider_status == "delivered"
 
 
 def test_whatsapp_statuses_not_ours_are_skipped_and_counted_never_refused(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn, Stage.WHATSAPP, "wamid.ours")
-    ref = CallbackRef(payment_id, BUSINESS_DATE, Stage.WHATSAPP, Zone.WIB).encode()
+    ref = CallbackRef(payment_id, WHATSAPP_RUN).encode()
     statuses = [{"id": "wamid.agent", "status": "delivered", "recipient_id": "6281100000000"},  # sent by a person
                 {"id": "wamid.other", "status": "read", "biz_opaque_callback_data": "campaign-42"},
                 {"id": "wamid.ours", "status": "failed", "biz_opaque_callback_data": ref,

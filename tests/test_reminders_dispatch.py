@@ -10,11 +10,12 @@ import pytest
 
 from chalicelib import aws as aws_clients
 from chalicelib import resources
-from chalicelib.reminders.dispatch import Chunk
-from chalicelib.reminders.ledger import FAILED, PLACED, Ledger
+from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.messages import Chunk, StageMessage, encode_rows
 from chalicelib.reminders.scheduling import start_day
-from chalicelib.reminders.stage_worker import StageMessage, encode_rows, run_stage
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.stage_worker import run_stage
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -23,6 +24,7 @@ from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
+RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
 
 
 def _loans(conn, n: int, amounts: list[int] | None = None) -> list[int]:
@@ -62,7 +64,7 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
         run_stage(conn, msg, chunk_size=2)                         # the worker enqueues, then "dies"
-        restarted = StageMessage(msg.zone, msg.business_date, msg.stage, 1, msg.task_token)
+        restarted = StageMessage(msg.run.with_attempt(1), msg.task_token)
         run_stage(conn, restarted, chunk_size=2)                   # the workflow's retry re-runs the stage
         # and a dispatch chunk is delivered twice (SQS at-least-once)
         sqs = aws_clients.client("sqs")
@@ -77,9 +79,11 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
         calls = _calls_per_number(stack)
     assert again["chunks"] == 0
     assert len(calls) == 5 and set(calls.values()) == {1}
-    record = Ledger().stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
-    assert record.completed == 1 and record.placed == 5 and record.selected == 5
-    assert all(Ledger().get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB).status == PLACED for p in payment_ids)
+    store = DynamoReminderStore()
+    record = store.stage(RUN)
+    assert record.completed and record.run.attempt == 1
+    assert record.counters()["placed"] == 5 and record.counters()["selected"] == 5
+    assert all(store.get(RUN, p).status == PLACED for p in payment_ids)
 
 
 def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_again(aws, conn):
@@ -98,13 +102,14 @@ def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_agai
     assert len([o for n, o in outcomes if n == "6281300000000"]) == 3
     assert [o for n, o in outcomes if n == "6281300000001"] == ["timeout"]  # outcome unknown: not called again
     assert [o for n, o in outcomes if n == "6281300000002"] == ["http_429"] * 3
-    ledger = Ledger()
-    first, second, third = (ledger.get(p, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB) for p in payment_ids)
+    store = DynamoReminderStore()
+    first, second, third = (store.get(RUN, p) for p in payment_ids)
     assert (first.status, first.attempts) == (PLACED, 3)
-    assert second.status != PLACED and second.attempts == 1
+    assert (second.status, second.attempts) == (UNCERTAIN, 1)
     assert (third.status, third.attempts) == (FAILED, 3) and "gave up" in third.error
-    record = ledger.stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
-    assert (record.placed, record.place_failed, record.completed) == (1, 2, 1)
+    record = store.stage(RUN)
+    c = record.counters()
+    assert (c["placed"], c["unknown"], c["place_failed"], record.completed) == (1, 1, 1, True)
 
 
 def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws, conn):
@@ -119,15 +124,17 @@ def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws,
         called = {r.body["to"][0]["number"] for r in stack.voice.records}
     assert counts["capacity"] == 3 and counts["not_placed"] == 2
     assert called == {"6281300000001", "6281300000003", "6281300000002"}  # 9, 7 and 5 million
-    record = Ledger().stage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
-    assert (record.selected, record.placed, record.not_placed) == (5, 3, 2)
+    c = DynamoReminderStore().stage(RUN).counters()
+    assert (c["selected"], c["placed"], c["not_placed"]) == (5, 3, 2)
     assert len(payment_ids) == 5
 
 
 def test_malformed_chunk_is_rejected_before_any_call():
-    with pytest.raises(ValueError, match="malformed dispatch chunk"):
+    with pytest.raises(ValueError, match="unreadable"):
         Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
                      "chunk_id": "0-1", "fields": ["payment_id"], "rows_gz": "not base64 gzip"})
+    with pytest.raises(ValueError, match="malformed dispatch chunk"):
+        Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_9", "chunk_id": "0-1"})
     with pytest.raises(ValueError, match="integer payment_id"):
         Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
                      "chunk_id": "0-1", "fields": ["payment_id"], "rows_gz": encode_rows('[["x"]]')})

@@ -13,7 +13,7 @@ from chalicelib.reminders.outcomes import CallbackRef, robocall_outcome, whatsap
 from chalicelib.reminders.providers import international
 from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.signatures import sign, verify
-from chalicelib.reminders.stages import Stage, slot_utc, window_end_utc
+from chalicelib.reminders.stages import Stage, StageRun, slot_utc, window_end_utc
 from chalicelib.zones import Zone
 
 
@@ -94,8 +94,9 @@ def test_outcome_mapping():
 
 
 def test_callback_reference_round_trip_and_phone_format():
-    ref = CallbackRef(400123, date(2026, 11, 20), Stage.ROBOCALL_2, Zone.WITA)
+    ref = CallbackRef(400123, StageRun(Zone.WITA, date(2026, 11, 20), Stage.ROBOCALL_2, 1))
     assert CallbackRef.decode(ref.encode()) == ref
+    assert CallbackRef.decode("400123|2026-11-20|robocall_2|WITA") == CallbackRef(400123, ref.run.with_attempt(0))
     with pytest.raises(ValueError):
         CallbackRef.decode("1|2026-11-20|robocall_9|WIB")
     assert international("0812-3456-7890") == "6281234567890" and international("+62812") == "62812"

@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from chalicelib.reminders.ledger import Ledger
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.statuses import PaymentStatus
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
@@ -62,7 +62,7 @@ def test_a_whole_business_day(aws, conn, book):
 
     def borrower_pays_between_slots() -> None:
         pid = book["pays"].payment_ids[0]
-        if not paid and Ledger().get(pid, BUSINESS_DATE, Stage.ROBOCALL_1, Zone.WIB) is not None:
+        if not paid and DynamoReminderStore().get(StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1), pid) is not None:
             with conn.cursor() as cur:
                 cur.execute("UPDATE payment SET payment_status_code = %s WHERE payment_id = %s",
                             (int(PaymentStatus.PAID_ON_TIME), pid))
@@ -131,13 +131,16 @@ def test_a_whole_business_day(aws, conn, book):
     wib = summary["zones"]["WIB"]
     assert wib["zone_fallback"] == 1
     assert wib["stages"]["robocall_1"] == {"selected": 4, "placed": 4, "succeeded": 2, "failed": 2,
-                                           "not_placed": 0}
+                                           "not_placed": 0, "place_failed": 0, "unknown": 0, "no_whatsapp": 0,
+                                           "attempt": 0}
     assert wib["stages"]["robocall_2"]["selected"] == 1
     assert wib["stages"]["whatsapp"]["selected"] == 1 and wib["stages"]["whatsapp"]["placed"] == 1
     wit = summary["zones"]["WIT"]
     assert wit["stages"]["robocall_3"] == {"selected": 1, "placed": 1, "succeeded": 0, "failed": 1,
-                                           "not_placed": 0}
+                                           "not_placed": 0, "place_failed": 0, "unknown": 0, "no_whatsapp": 0,
+                                           "attempt": 0}
     assert wit["stages"]["whatsapp"]["selected"] == 0
+    assert wit["stages"]["whatsapp"]["no_whatsapp"] == 1  # skipped: no WhatsApp number
     # the execution's own output is the same summary
     assert json.loads(result.executions["WITA"]["output"])["stages"] == summary["zones"]["WITA"]["stages"]
     assert set(Zone.__members__) == set(summary["zones"])

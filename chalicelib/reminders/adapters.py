@@ -6,9 +6,10 @@ import json
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 
-from chalicelib import aws, resources
+from chalicelib import aws, config, resources
 
 SQS_BATCH = 10
 SQS_BATCH_BYTES = 240_000  # SendMessageBatch: at most 256 KiB for all ten messages together
@@ -62,6 +63,19 @@ class ChunkQueue:
         return len(entries)
 
 
+def max_receive_count(queue_name: str) -> int | None:
+    """The queue's redrive ``maxReceiveCount`` (None without a redrive policy); looked up once per queue."""
+    return _max_receive_count(resources.queue_url(queue_name), config.aws_endpoint_url())
+
+
+@lru_cache(maxsize=16)
+def _max_receive_count(queue_url: str, _endpoint: str | None) -> int | None:
+    attrs = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url,
+                                                   AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = attrs.get("RedrivePolicy")
+    return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+
+
 class TaskCallbacks:
     """Step Functions callback-task API: report a stage's result or keep its token alive."""
 
@@ -77,8 +91,14 @@ class TaskCallbacks:
             return False
         return True
 
-    def fail(self, task_token: str, error: str, cause: str) -> None:
-        self.sfn.send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32_000])
+    def fail(self, task_token: str, error: str, cause: str) -> bool:
+        """Fail the task (its Retry policy decides what follows); False if it is no longer waiting."""
+        try:
+            self.sfn.send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32_000])
+        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
+                self.sfn.exceptions.InvalidToken):
+            return False
+        return True
 
     def heartbeat(self, task_token: str) -> bool:
         """Keep the stage alive; False if the task has already closed (timed out, retried, done)."""

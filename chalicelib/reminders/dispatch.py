@@ -1,16 +1,25 @@
-"""A dispatch chunk: place one stage's calls or messages for up to CHUNK_SIZE payments.
+"""A dispatch chunk: place one stage's calls or messages for up to a chunk of payments.
 
-For each payment: claim the ledger entry first (conditional write; a payment already claimed
-for this date and stage is never called again — redelivery or restarted stage), call the
-provider (rate-limited, bounded retries), record the result. Then count the chunk once on
-the stage record; whoever finishes the last chunk completes the stage's task token.
+For each payment: claim the ledger entry first (conditional write; a payment already claimed for
+this stage is never sent again — redelivered chunk, duplicated or retried stage — whatever state
+the entry is in, ``attempting`` and ``uncertain`` included), call the provider once (the provider
+client retries only answers that say nothing was placed), record what happened:
+
+- ``Accepted`` → ``placed`` with the provider's id;
+- ``ProviderRejected`` / ``ProviderGaveUp`` → ``failed`` (nothing placed);
+- ``OutcomeUnknown`` (the request went out, the answer was lost) → ``uncertain``: never retried; the
+  first signed callback with our reference binds it, otherwise it is counted ``unknown``.
+
+Then the chunk is counted once on the stage record of its attempt; whoever finishes the last chunk
+completes the stage's task token. A chunk of an attempt that no longer owns the stage is dropped
+without calling anyone. The chunk's own pacing (payments per second) is recorded for sizing the
+next stage's chunks, and no payment is started once the function is about to time out.
 """
 
 from __future__ import annotations
 
-import binascii
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,40 +29,33 @@ from chalicelib import config
 from chalicelib.logs import get_logger
 from chalicelib.reminders import templates
 from chalicelib.reminders.adapters import TaskCallbacks
-from chalicelib.reminders.ledger import ATTEMPTING, FAILED, PLACED, Ledger
+from chalicelib.reminders.completion import complete_if_done, fail_stage
+from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
-from chalicelib.reminders.providers import ProviderError, VoiceClient, WhatsAppClient, international
-from chalicelib.reminders.stage_worker import complete_if_done, decode_rows
-from chalicelib.reminders.stages import Stage
-from chalicelib.zones import Zone
+from chalicelib.reminders.providers import (
+    OutcomeUnknown,
+    ProviderError,
+    VoiceClient,
+    WhatsAppClient,
+    international,
+)
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN, Pacing, ReminderStore, counter_for
 
 logger = get_logger("reminders")
 
 MARK_BLASTED_SQL = (
     "UPDATE payment SET is_whatsapp_blasted = TRUE WHERE payment_id = ANY(%s) AND NOT is_whatsapp_blasted"
 )
+# Chunks smaller than this say too little about the pacing to be recorded.
+PACING_SAMPLE_MIN = 10
+# No payment is started with less than this left before the function's timeout.
+STOP_MARGIN_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
-class Chunk:
-    zone: Zone
-    business_date: date
-    stage: Stage
-    attempt: int
-    chunk_id: str
-    payments: list[dict[str, Any]]
-
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> Chunk:
-        try:
-            fields = body["fields"]
-            payments = [dict(zip(fields, row, strict=True)) for row in decode_rows(body["rows_gz"])]
-            if not all(isinstance(p.get("payment_id"), int) for p in payments):
-                raise ValueError("every row needs an integer payment_id")
-            return cls(Zone.parse(body["zone"]), date.fromisoformat(body["business_date"]), Stage(body["stage"]),
-                       int(body["attempt"]), str(body["chunk_id"]), payments)
-        except (KeyError, ValueError, TypeError, OSError, binascii.Error) as exc:
-            raise ValueError(f"malformed dispatch chunk: {exc}") from exc
+class ChunkOutOfTime(Exception):
+    """The function is about to time out: the rest of the chunk is placed on redelivery."""
 
 
 def callback_base_url() -> str:
@@ -65,11 +67,11 @@ def robocall_event_url(ref: CallbackRef, template: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, conn: psycopg2.extensions.connection, *, ledger: Ledger | None = None,
+    def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore | None = None,
                  voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
                  tasks: TaskCallbacks | None = None) -> None:
         self.conn = conn
-        self.ledger = ledger or Ledger()
+        self.store = store or DynamoReminderStore()
         self.tasks = tasks or TaskCallbacks()
         self._voice, self._whatsapp = voice, whatsapp
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
@@ -86,11 +88,11 @@ class Dispatcher:
             self._whatsapp = WhatsAppClient()
         return self._whatsapp
 
-    def _place(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, int]:
-        ref = CallbackRef(int(p["payment_id"]), chunk.business_date, chunk.stage, chunk.zone)
+    def _place(self, run: StageRun, p: dict[str, Any]) -> tuple[str, int]:
+        ref = CallbackRef(int(p["payment_id"]), run)
         due = date.fromisoformat(p["due_date"])
         tpl = templates.templates_for(p.get("product"))
-        if chunk.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
+        if run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
             params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]),
                                                    p.get("bank"), p.get("virtual_account"))
             accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
@@ -101,47 +103,96 @@ class Dispatcher:
                                        robocall_event_url(ref, tpl.robocall_template))
         return accepted.provider_id, accepted.attempts
 
-    def _one(self, chunk: Chunk, p: dict[str, Any]) -> tuple[str, bool]:
-        """(placed | place_failed, whether the borrower now has the message) for one payment."""
+    def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None) -> tuple[str, bool]:
+        """(placed | place_failed | unknown | deferred, whether the provider was asked now) for one payment."""
+        if deadline is not None and time.monotonic() > deadline:
+            return "deferred", False
         payment_id = int(p["payment_id"])
-        ids = {"payment_id": payment_id, "loan_id": p.get("loan_id"), "stage": str(chunk.stage),
-               "zone": chunk.zone.name}
-        entry = self.ledger.claim(payment_id, chunk.business_date, chunk.stage, chunk.zone)
-        if entry is None:  # claimed before: never call twice; count what happened then
-            existing = self.ledger.get(payment_id, chunk.business_date, chunk.stage, chunk.zone)
-            status = existing.status if existing else ATTEMPTING
-            logger.info("already attempted; not called again", extra={**ids, "status": status})
-            return ("placed", True) if status == PLACED else ("place_failed", False)
+        ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.get("loan_id")}
+        claim = self.store.claim(run, payment_id)
+        if not claim.fresh:  # claimed before: never sent twice; counted as it stands
+            logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
+            return counter_for(claim.entry), False
         try:
-            provider_id, attempts = self._place(chunk, p)
+            provider_id, attempts = self._place(run, p)
+        except OutcomeUnknown as exc:
+            entry = self.store.settle(run, payment_id, UNCERTAIN, attempts=exc.attempts, error=str(exc))
+            logger.warning("send outcome unknown; never retried", extra={**ids, "error": str(exc)})
         except ProviderError as exc:
-            self.ledger.mark(entry, FAILED, attempts=exc.attempts, error=str(exc))
-            logger.warning("provider gave up", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
-            return "place_failed", False
-        self.ledger.mark(entry, PLACED, attempts=attempts, provider_id=provider_id)
-        return "placed", True
+            entry = self.store.settle(run, payment_id, FAILED, attempts=exc.attempts, error=str(exc))
+            logger.warning("provider did not place it", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
+        else:
+            entry = self.store.settle(run, payment_id, PLACED, attempts=attempts, provider_id=provider_id)
+        # None: a callback got there first (bound the entry); count the entry as it stands
+        entry = entry or self.store.get(run, payment_id)
+        return (counter_for(entry) if entry else "unknown"), True
 
-    def run(self, chunk: Chunk) -> dict[str, int]:
-        counts = {"placed": 0, "place_failed": 0}
+    def owns_stage(self, run: StageRun) -> bool:
+        """False when a newer attempt owns the stage: this chunk is stale and must not call anyone."""
+        state = self.store.stage(run)
+        if state is not None and state.run.attempt > run.attempt:
+            return False
+        if state is not None and state.task_token and not state.completed:
+            self.tasks.heartbeat(state.task_token)
+        return True
+
+    def run(self, chunk: Chunk, *, remaining_seconds: float | None = None) -> dict[str, int]:
+        run = chunk.run
+        counts = {"placed": 0, "place_failed": 0, "unknown": 0, "deferred": 0}
+        if not self.owns_stage(run):
+            logger.warning("chunk of an older attempt dropped", extra={**run.ids(), "chunk_id": chunk.chunk_id})
+            return counts
+        started = time.monotonic()
+        deadline = None if remaining_seconds is None else started + remaining_seconds - STOP_MARGIN_SECONDS
         delivered: list[int] = []
-        _ = self.whatsapp if chunk.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
-        if chunk.stage is Stage.WHATSAPP:
+        asked = 0
+        _ = self.whatsapp if run.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
+        if run.stage is Stage.WHATSAPP:
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for p, (counter, sent) in zip(chunk.payments, pool.map(lambda p: self._one(chunk, p), chunk.payments),
-                                          strict=True):
+            results = pool.map(lambda p: self._one(run, p, deadline), chunk.payments)
+            for p, (counter, fresh) in zip(chunk.payments, results, strict=True):
                 counts[counter] += 1
-                if sent:
+                asked += fresh
+                if counter in ("placed", "unknown"):  # maybe delivered: never messaged again
                     delivered.append(int(p["payment_id"]))
-        if chunk.stage is Stage.WHATSAPP and delivered:
+        if run.stage is Stage.WHATSAPP and delivered:
             with self.conn.cursor() as cur:
                 cur.execute(MARK_BLASTED_SQL, (delivered,))
             self.conn.commit()
-        record = self.ledger.finish_chunk(chunk.zone, chunk.business_date, chunk.stage, chunk.attempt,
-                                          chunk.chunk_id, counts)
-        if record is not None:
-            if record.task_token:
-                self.tasks.heartbeat(record.task_token)
-            complete_if_done(self.ledger, self.tasks, record, chunk.zone, chunk.business_date, chunk.stage)
+        if remaining_seconds is not None and asked >= PACING_SAMPLE_MIN:
+            elapsed = max(time.monotonic() - started, 1e-3)
+            self.store.record_pacing(run.stage.channel, Pacing(asked / elapsed, remaining_seconds))
+        if counts["deferred"]:
+            raise ChunkOutOfTime(f"chunk {chunk.chunk_id}: {counts['deferred']} payments left for redelivery")
+        state = self.store.finish_chunk(run, chunk.chunk_id, {k: v for k, v in counts.items() if k != "deferred"})
+        complete_if_done(self.store, self.tasks, state)
         return counts
+
+    def fail(self, run: StageRun, cause: str) -> bool:
+        """The chunk can no longer finish: fail its stage's task now, so the retry starts at once."""
+        return fail_stage(self.store, self.tasks, run, cause)
+
+
+def dispatch_message(dispatcher: Dispatcher, body: dict[str, Any], *, receive_count: int,
+                     max_receives: int | None, remaining_seconds: float | None = None) -> dict[str, int]:
+    """One dispatch message as the queue delivers it (raises to have it delivered again).
+
+    A chunk that can never succeed (unreadable rows) fails its stage's task at once. A chunk that
+    fails on its last allowed receive (the queue's ``maxReceiveCount``; the next failure would
+    dead-letter it) fails its stage's task before giving up, so the Step Functions retry starts
+    now instead of after the heartbeat timeout; the message still goes to the DLQ for inspection.
+    """
+    try:
+        chunk = Chunk.parse(body)
+    except PoisonChunk as exc:
+        dispatcher.fail(exc.run, str(exc))
+        raise
+    try:
+        return dispatcher.run(chunk, remaining_seconds=remaining_seconds)
+    except Exception as exc:
+        if max_receives is not None and receive_count >= max_receives:
+            dispatcher.fail(chunk.run, f"chunk {chunk.chunk_id} failed on its last receive "
+                                       f"({receive_count} of {max_receives}): {type(exc).__name__}: {exc}")
+        raise

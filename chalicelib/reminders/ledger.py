@@ -1,23 +1,25 @@
-"""DynamoDB state of the reminder workflow (pynamodb): the call ledger and the stage records.
+"""The reminder store on DynamoDB (pynamodb): ``DynamoReminderStore`` implements ``ReminderStore``.
 
-- ``LedgerEntry`` (table ``reminder-ledger``): one item per payment, business date and stage
-  (partition ``<zone>#<date>#<stage>``, sort key the payment id), written *before* the provider
-  is called with ``attribute_not_exists`` so a redelivered dispatch message or a restarted stage
-  never calls anyone twice. The outcome callback sets ``outcome`` once (conditional update). The
-  stage's placed/succeeded/failed figures are read back from its partition (one Query), so no
-  counter has to be kept in step with the entries (no transactions: moto copies the whole table
-  on every TransactWriteItems, which made them unusable locally).
-- ``StageRecord`` (table ``reminder-stages``): one item per zone, date and stage: the task
-  token, how many dispatch chunks were enqueued and which have finished (a string set, so
-  counting a redelivered chunk twice is impossible), and the stage's selection/dispatch counters.
+- table ``reminder-ledger``: one item per payment and stage (partition ``<zone>#<date>#<stage>``,
+  sort key the payment id), written *before* the provider is called with ``attribute_not_exists``,
+  so a redelivered chunk, a duplicated or retried stage never calls anyone twice. Each item carries
+  the attempt that claimed (or last adopted) it: the stage summary is counted per attempt.
+- table ``reminder-stages``: one item per zone, date and stage (the task token, how many chunks
+  were enqueued and which have finished — a string set, so a redelivered chunk is counted once —
+  and the attempt's counters); plus one item per channel (partition ``pacing``) with the pacing
+  the dispatch function measured.
 
-``bind_models()`` points both models at the configured endpoint, region and table names at
-adapter construction time (tests and the demo switch endpoints between runs).
+Every rule is one conditional write (see ``chalicelib.reminders.store``). The model classes are
+built per store, bound to its table names, endpoint and region: nothing global is rewritten, and
+two stores on two endpoints can live in one process.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
@@ -31,30 +33,31 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import config, resources
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.stages import Channel, Stage, StageRun
+from chalicelib.reminders.store import (
+    ATTEMPTING,
+    COUNTERS,
+    PLACED,
+    Claim,
+    Entry,
+    Pacing,
+    StageStart,
+    StageState,
+    StartOutcome,
+    start_outcome,
+)
 from chalicelib.zones import Zone
 
 LEDGER_TABLE = "reminder-ledger"
 STAGES_TABLE = "reminder-stages"
+PACING_PK = "pacing"
 RETENTION = timedelta(days=90)
 
-# ledger entry states
-ATTEMPTING = "attempting"  # written before the provider call
-PLACED = "placed"          # provider accepted it; the outcome arrives by callback
-FAILED = "failed"          # provider refused it after bounded retries
-# outcomes
-SUCCEEDED = "succeeded"
-OUTCOME_FAILED = "failed"
 
-COUNTERS = ("selected", "enqueued", "not_placed", "placed", "place_failed", "zone_fallback")
-
-
-class LedgerEntry(Model):
-    class Meta:
-        table_name = LEDGER_TABLE
-
-    pk = UnicodeAttribute(hash_key=True)     # "<zone>#<business_date>#<stage>"
+class _LedgerEntry(Model):
+    pk = UnicodeAttribute(hash_key=True)     # StageRun.ledger_key: "<zone>#<business_date>#<stage>"
     payment_id = UnicodeAttribute(range_key=True)
+    attempt = NumberAttribute(default=0)
     channel = UnicodeAttribute()
     status = UnicodeAttribute()
     provider_id = UnicodeAttribute(null=True)
@@ -66,11 +69,8 @@ class LedgerEntry(Model):
     expires_at = TTLAttribute(null=True)
 
 
-class StageRecord(Model):
-    class Meta:
-        table_name = STAGES_TABLE
-
-    pk = UnicodeAttribute(hash_key=True)     # "<zone>#<business_date>"
+class _StageRecord(Model):
+    pk = UnicodeAttribute(hash_key=True)     # StageRun.day_key: "<zone>#<business_date>"
     stage = UnicodeAttribute(range_key=True)
     attempt = NumberAttribute(default=0)
     task_token = UnicodeAttribute(null=True)
@@ -81,28 +81,40 @@ class StageRecord(Model):
     enqueued = NumberAttribute(default=0)
     not_placed = NumberAttribute(default=0)
     zone_fallback = NumberAttribute(default=0)
+    no_whatsapp = NumberAttribute(default=0)
     placed = NumberAttribute(default=0)
     place_failed = NumberAttribute(default=0)
+    unknown = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
-def bind_models() -> None:
-    """Point the models at the current endpoint/region/tables; keep the connection if nothing changed."""
-    for model, name in ((LedgerEntry, LEDGER_TABLE), (StageRecord, STAGES_TABLE)):
-        wanted = (resources.table_name(name), config.aws_endpoint_url(), config.aws_region())
-        current = (model.Meta.table_name, getattr(model.Meta, "host", None), getattr(model.Meta, "region", None))
-        if wanted != current or model._connection is None:
-            model.Meta.table_name, model.Meta.host, model.Meta.region = wanted
-            model._connection = None
+class _PacingRecord(Model):
+    pk = UnicodeAttribute(hash_key=True)     # "pacing"
+    stage = UnicodeAttribute(range_key=True)  # the channel
+    per_second = NumberAttribute()
+    timeout_seconds = NumberAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
 
 
-def ledger_key(zone: Zone, business_date: date, stage: Stage) -> str:
-    return f"{zone.name}#{business_date.isoformat()}#{stage}"
+@dataclass(frozen=True)
+class _Models:
+    entry: type[_LedgerEntry]
+    stage: type[_StageRecord]
+    pacing: type[_PacingRecord]
 
 
-def stage_key(zone: Zone, business_date: date) -> str:
-    return f"{zone.name}#{business_date.isoformat()}"
+def _bound(base: type[Model], table: str, host: str | None, region: str) -> Any:
+    meta = type("Meta", (), {"table_name": table, "host": host, "region": region})
+    return type(base.__name__.lstrip("_"), (base,), {"Meta": meta})
+
+
+@lru_cache(maxsize=8)
+def _models(ledger_table: str, stages_table: str, host: str | None, region: str) -> _Models:
+    """Model classes bound to one endpoint and table pair (cached: each keeps its own connection)."""
+    return _Models(_bound(_LedgerEntry, ledger_table, host, region),
+                   _bound(_StageRecord, stages_table, host, region),
+                   _bound(_PacingRecord, stages_table, host, region))
 
 
 def _now() -> datetime:
@@ -113,140 +125,190 @@ def _is_condition_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-class Ledger:
-    """Adapter over the two tables; the domain code only talks to this."""
+def _entry(item: _LedgerEntry) -> Entry:
+    return Entry(int(item.payment_id), int(item.attempt or 0), item.channel, item.status, item.provider_id,
+                 item.outcome, item.provider_status, int(item.attempts or 0), item.error)
 
-    def __init__(self) -> None:
-        bind_models()
+
+def _state(item: _StageRecord) -> StageState:
+    zone, day = item.pk.split("#", 1)
+    run = StageRun(Zone[zone], datetime.fromisoformat(day).date(), Stage(item.stage), int(item.attempt or 0))
+    return StageState(run, item.task_token, None if item.chunks_total is None else int(item.chunks_total),
+                      frozenset(item.done_chunks or ()), bool(item.completed),
+                      {k: int(getattr(item, k) or 0) for k in COUNTERS})
+
+
+class DynamoReminderStore:
+    """``ReminderStore`` on the two DynamoDB tables (names, endpoint and region bound per instance)."""
+
+    def __init__(self, *, ledger_table: str | None = None, stages_table: str | None = None,
+                 host: str | None = None, region: str | None = None) -> None:
+        self.models = _models(ledger_table or resources.table_name(LEDGER_TABLE),
+                              stages_table or resources.table_name(STAGES_TABLE),
+                              host if host is not None else config.aws_endpoint_url(),
+                              region or config.aws_region())
 
     # --- ledger entries ---
-    def claim(self, payment_id: int, business_date: date, stage: Stage, zone: Zone) -> LedgerEntry | None:
-        """Record an attempt before calling; None if this payment/date/stage was already claimed."""
-        entry = LedgerEntry(
-            ledger_key(zone, business_date, stage), str(payment_id), channel=str(stage.channel),
-            status=ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION,
-        )
+    def _item(self, run: StageRun, payment_id: int) -> _LedgerEntry:
+        return self.models.entry(run.ledger_key, str(payment_id))
+
+    def claim(self, run: StageRun, payment_id: int) -> Claim:
+        m = self.models.entry
+        item = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
+                 status=ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION)
         try:
-            entry.save(condition=LedgerEntry.pk.does_not_exist())
+            item.save(condition=m.pk.does_not_exist())
+            return Claim(_entry(item), True)
         except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        item = self._item(run, payment_id)
+        try:  # a newer attempt adopts the entry (counted in its summary), without calling again
+            item.update(actions=[m.attempt.set(run.attempt)],
+                        condition=m.attempt.does_not_exist() | (m.attempt < run.attempt))
+            return Claim(_entry(item), False)
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        existing = self.get(run, payment_id)
+        if existing is None:  # expired between the two writes: nothing to adopt; claim it afresh
+            return self.claim(run, payment_id)
+        return Claim(existing, False)
+
+    def get(self, run: StageRun, payment_id: int) -> Entry | None:
+        try:
+            return _entry(self.models.entry.get(run.ledger_key, str(payment_id), consistent_read=True))
+        except self.models.entry.DoesNotExist:
+            return None
+
+    def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
+               provider_id: str | None = None, error: str | None = None) -> Entry | None:
+        m = self.models.entry
+        actions: list[Any] = [m.status.set(status), m.attempts.set(attempts), m.updated_at.set(_now())]
+        if provider_id:
+            actions.append(m.provider_id.set(provider_id))
+        if error:
+            actions.append(m.error.set(error[:500]))
+        if status == PLACED:
+            condition = m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id))
+        else:
+            condition = m.status == ATTEMPTING
+        item = self._item(run, payment_id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
-        return entry
+        return _entry(item)
 
-    def get(self, payment_id: int, business_date: date, stage: Stage, zone: Zone) -> LedgerEntry | None:
+    def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None:
+        m = self.models.entry
+        item = self._item(run, payment_id)
         try:
-            return LedgerEntry.get(ledger_key(zone, business_date, stage), str(payment_id), consistent_read=True)
-        except LedgerEntry.DoesNotExist:
-            return None
+            item.update(actions=[m.provider_id.set(provider_id), m.status.set(PLACED), m.updated_at.set(_now())],
+                        condition=m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id)))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _entry(item)
 
-    def mark(self, entry: LedgerEntry, status: str, *, attempts: int, provider_id: str | None = None,
-             error: str | None = None) -> None:
-        actions = [LedgerEntry.status.set(status), LedgerEntry.attempts.set(attempts),
-                   LedgerEntry.updated_at.set(_now())]
-        if provider_id:
-            actions.append(LedgerEntry.provider_id.set(provider_id))
-        if error:
-            actions.append(LedgerEntry.error.set(error[:500]))
-        entry.update(actions=actions)
-
-    def record_outcome(self, entry: LedgerEntry, provider_id: str, outcome: str, provider_status: str) -> bool:
-        """Set the outcome once; False if it was already set or the call id does not match."""
+    def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
+                       provider_status: str) -> bool:
+        m = self.models.entry
         try:
-            entry.update(actions=[LedgerEntry.outcome.set(outcome),
-                                  LedgerEntry.provider_status.set(provider_status),
-                                  LedgerEntry.updated_at.set(_now())],
-                         condition=LedgerEntry.outcome.does_not_exist() & (LedgerEntry.provider_id == provider_id))
+            self._item(run, payment_id).update(
+                actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
+                condition=m.outcome.does_not_exist() & (m.provider_id == provider_id))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
 
-    def stage_results(self, zone: Zone, business_date: date, stage: Stage) -> dict[str, int]:
-        """placed / place_failed / succeeded / failed for one stage, from its ledger partition."""
-        counts = {"placed": 0, "place_failed": 0, "succeeded": 0, "failed": 0}
-        for entry in LedgerEntry.query(ledger_key(zone, business_date, stage), consistent_read=True,
-                                       attributes_to_get=["status", "outcome"]):
-            if entry.status == PLACED:
-                counts["placed"] += 1
-                if entry.outcome == SUCCEEDED:
-                    counts["succeeded"] += 1
-                elif entry.outcome == OUTCOME_FAILED:
-                    counts["failed"] += 1
-            else:
-                counts["place_failed"] += 1
-        return counts
+    def entries(self, run: StageRun) -> Iterator[Entry]:
+        for item in self.models.entry.query(run.ledger_key, consistent_read=True, attributes_to_get=[
+                "payment_id", "attempt", "channel", "status", "provider_id", "outcome", "attempts"]):
+            yield _entry(item)
 
     # --- stage records ---
-    def start_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int,
-                    task_token: str) -> StageRecord | None:
-        """A (re)started stage begins with a clean record for this attempt.
+    def _record(self, run: StageRun) -> _StageRecord:
+        return self.models.stage(run.day_key, str(run.stage))
 
-        Returns None (and changes nothing) when the stage has already completed: a duplicate
-        stage message must not reset a finished stage.
-        """
-        record = StageRecord(stage_key(zone, business_date), str(stage), attempt=attempt, task_token=task_token,
-                             completed=0, updated_at=_now(), expires_at=RETENTION)
+    def start_stage(self, run: StageRun, task_token: str) -> StageStart:
+        m = self.models.stage
+        item = m(run.day_key, str(run.stage), attempt=run.attempt, task_token=task_token, completed=0,
+                 updated_at=_now(), expires_at=RETENTION)
         try:
-            record.save(condition=StageRecord.pk.does_not_exist() | (StageRecord.completed == 0))
+            item.save(condition=m.pk.does_not_exist() | ((m.attempt < run.attempt) & (m.completed == 0)))
+            return StageStart(StartOutcome.STARTED, _state(item))
         except PutError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return record
+            if not _is_condition_failure(exc):
+                raise
+        current = self.stage(run)
+        if current is None:  # expired in between
+            return self.start_stage(run, task_token)
+        return StageStart(start_outcome(current, run), current)
 
-    def seal_stage(self, zone: Zone, business_date: date, stage: Stage, attempt: int, chunks_total: int,
-                   counts: dict[str, int]) -> StageRecord | None:
-        """All chunks are enqueued: store their number and the selection counts."""
-        record = StageRecord(stage_key(zone, business_date), str(stage))
-        actions = [StageRecord.chunks_total.set(chunks_total), StageRecord.updated_at.set(_now())]
-        actions += [getattr(StageRecord, k).set(v) for k, v in counts.items()]
+    def seal_stage(self, run: StageRun, chunks_total: int, counts: Mapping[str, int]) -> StageState | None:
+        m = self.models.stage
+        actions: list[Any] = [m.chunks_total.set(chunks_total), m.updated_at.set(_now())]
+        actions += [getattr(m, k).set(int(v)) for k, v in counts.items()]
+        item = self._record(run)
         try:
-            record.update(actions=actions, condition=StageRecord.attempt == attempt)
+            item.update(actions=actions, condition=(m.attempt == run.attempt) & m.chunks_total.does_not_exist())
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            current = self.stage(run)
+            return current if current is not None and current.run.attempt == run.attempt else None
+        return _state(item)
+
+    def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None:
+        m = self.models.stage
+        actions: list[Any] = [m.done_chunks.add({chunk_id}), m.updated_at.set(_now())]
+        actions += [getattr(m, k).add(int(v)) for k, v in counts.items() if v]
+        item = self._record(run)
+        try:
+            item.update(actions=actions, condition=(m.attempt == run.attempt) & ~m.done_chunks.contains(chunk_id))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
-        return record
+        return _state(item)
 
-    def finish_chunk(self, zone: Zone, business_date: date, stage: Stage, attempt: int, chunk_id: str,
-                     counts: dict[str, int]) -> StageRecord | None:
-        """Count a finished chunk once (idempotent); None if already counted or from an older attempt."""
-        record = StageRecord(stage_key(zone, business_date), str(stage))
-        actions = [StageRecord.done_chunks.add({chunk_id}), StageRecord.updated_at.set(_now())]
-        actions += [getattr(StageRecord, k).add(v) for k, v in counts.items() if v]
-        try:
-            record.update(actions=actions,
-                          condition=(StageRecord.attempt == attempt) & ~StageRecord.done_chunks.contains(chunk_id))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return record
-
-    def claim_completion(self, record: StageRecord) -> bool:
-        """True for exactly one caller once every chunk of the stage has finished."""
-        done = len(record.done_chunks or ())
-        if record.chunks_total is None or done < record.chunks_total:
+    def claim_completion(self, state: StageState) -> bool:
+        if not state.all_chunks_done:
             return False
+        m = self.models.stage
         try:
-            record.update(actions=[StageRecord.completed.set(1)],
-                          condition=(StageRecord.completed == 0) & (StageRecord.attempt == record.attempt))
+            self._record(state.run).update(actions=[m.completed.set(1)],
+                                           condition=(m.completed == 0) & (m.attempt == state.run.attempt))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False
             raise
         return True
 
-    def stage(self, zone: Zone, business_date: date, stage: Stage) -> StageRecord | None:
+    def stage(self, run: StageRun) -> StageState | None:
         try:
-            return StageRecord.get(stage_key(zone, business_date), str(stage), consistent_read=True)
-        except StageRecord.DoesNotExist:
+            return _state(self.models.stage.get(run.day_key, str(run.stage), consistent_read=True))
+        except self.models.stage.DoesNotExist:
             return None
 
+    # --- pacing ---
+    def record_pacing(self, channel: Channel, pacing: Pacing) -> None:
+        self.models.pacing(PACING_PK, str(channel), per_second=pacing.per_second,
+                           timeout_seconds=pacing.timeout_seconds, updated_at=_now()).save()
 
-def stage_counts(record: StageRecord | None) -> dict[str, Any]:
-    if record is None:
-        return {k: 0 for k in COUNTERS}
-    return {k: int(getattr(record, k) or 0) for k in COUNTERS}
+    def pacing(self, channel: Channel) -> Pacing | None:
+        try:
+            item = self.models.pacing.get(PACING_PK, str(channel), consistent_read=True)
+        except self.models.pacing.DoesNotExist:
+            return None
+        return Pacing(float(item.per_second), float(item.timeout_seconds))
+
+
+# The name the HTTP callbacks and the demo use for the deployed store.
+Ledger = DynamoReminderStore

@@ -17,8 +17,8 @@ from datetime import date
 import psycopg2.extensions
 
 from chalicelib.logs import get_logger
-from chalicelib.reminders.ledger import ATTEMPTING, OUTCOME_FAILED, SUCCEEDED, Ledger, LedgerEntry
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import OUTCOME_FAILED, SUCCEEDED, Entry, ReminderStore
 from chalicelib.zones import Zone
 
 logger = get_logger("reminders")
@@ -33,20 +33,37 @@ SET_ROBOCALL_SUCCESS_SQL = "UPDATE payment SET is_success_robocall = TRUE WHERE 
 
 @dataclass(frozen=True)
 class CallbackRef:
-    """Which ledger entry a callback belongs to (from the event URL or the opaque callback data)."""
+    """Which ledger entry a callback belongs to (our event URL's ``ref`` or the opaque callback data):
+    ``<payment_id>|<business_date>|<stage>|<zone>|<attempt>`` (a reference without the attempt reads as 0)."""
 
     payment_id: int
-    business_date: date
-    stage: Stage
-    zone: Zone
+    run: StageRun
+
+    @property
+    def stage(self) -> Stage:
+        return self.run.stage
+
+    @property
+    def business_date(self) -> date:
+        return self.run.business_date
+
+    @property
+    def zone(self) -> Zone:
+        return self.run.zone
 
     def encode(self) -> str:
-        return f"{self.payment_id}|{self.business_date.isoformat()}|{self.stage}|{self.zone.name}"
+        r = self.run
+        return f"{self.payment_id}|{r.business_date.isoformat()}|{r.stage}|{r.zone.name}|{r.attempt}"
 
     @classmethod
     def decode(cls, text: str) -> CallbackRef:
-        payment_id, day, stage, zone = text.split("|")
-        return cls(int(payment_id), date.fromisoformat(day), Stage(stage), Zone.parse(zone))
+        parts = text.split("|")
+        if len(parts) not in (4, 5):
+            raise ValueError("a callback reference has 4 or 5 fields")
+        payment_id, day, stage, zone = parts[:4]
+        attempt = parts[4] if len(parts) == 5 else "0"
+        return cls(int(payment_id), StageRun.from_fields(
+            {"zone": zone, "business_date": day, "stage": stage, "attempt": attempt}))
 
 
 def robocall_outcome(status: str) -> str | None:
@@ -66,50 +83,76 @@ def whatsapp_outcome(status: str) -> str | None:
 
 
 class OutcomeNotReady(Exception):
-    """The call is still being recorded (provider answered faster than the ledger update): retry."""
+    """A callback that cannot be applied yet and should be retried by the provider (HTTP 503)."""
 
 
-def _matching_entry(ledger: Ledger, ref: CallbackRef, provider_id: str) -> LedgerEntry | None:
-    entry = ledger.get(ref.payment_id, ref.business_date, ref.stage, ref.zone)
+def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Entry | None:
+    """The ledger entry this callback is about, bound to ``provider_id``; None if it is not ours.
+
+    The first validly signed callback carrying our reference binds the provider's id to an entry
+    that has none yet: the send's answer was lost (``uncertain``) or the worker crashed between the
+    provider's accept and the ledger write (``attempting``). A different id on a bound entry is
+    not ours.
+    """
+    entry = store.get(ref.run, ref.payment_id)
     if entry is None:
         return None
-    if entry.provider_id is None and entry.status == ATTEMPTING:
-        raise OutcomeNotReady(f"payment {ref.payment_id} {ref.stage}: call still being recorded")
+    if entry.provider_id is None:
+        bound = store.bind(ref.run, ref.payment_id, provider_id)
+        if bound is not None:
+            logger.info("provider id bound by its callback",
+                        extra={**ref.run.ids(), "payment_id": ref.payment_id, "was": entry.status})
+        return bound
     return entry if entry.provider_id == provider_id else None
 
 
-def apply_robocall_status(conn: psycopg2.extensions.connection, ledger: Ledger, ref: CallbackRef,
+def _record(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,
+            status: str) -> tuple[bool, str | None]:
+    """(recorded now, the entry's final outcome): the first final status wins, later ones change nothing."""
+    if store.record_outcome(ref.run, ref.payment_id, provider_id, outcome, status):
+        return True, outcome
+    entry = store.get(ref.run, ref.payment_id)
+    return False, entry.outcome if entry is not None and entry.provider_id == provider_id else None
+
+
+def apply_robocall_status(conn: psycopg2.extensions.connection, store: ReminderStore, ref: CallbackRef,
                           call_uuid: str, status: str) -> str | None:
-    """Record a call's final status; returns the outcome recorded (None: progress, unknown or duplicate)."""
-    outcome = robocall_outcome(status)
-    if outcome is None:
-        return None
-    ids = {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status}
-    entry = _matching_entry(ledger, ref, call_uuid)
+    """Record a call's final status; returns the outcome recorded (None: progress, not ours or duplicate).
+
+    ``is_success_robocall`` follows the ledger: it is set only when the entry's (first, final)
+    outcome is a success — again on a redelivered success, so a crash between the two writes heals.
+    """
+    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
+    entry = bound_entry(store, ref, call_uuid)
     if entry is None:
         logger.warning("robocall status for an unknown call ignored", extra=ids)
         return None
-    if outcome == SUCCEEDED:  # idempotent, so done before the ledger marks the outcome as recorded
+    outcome = robocall_outcome(status)
+    if outcome is None:
+        return None
+    recorded, final = _record(store, ref, call_uuid, outcome, status)
+    if final == SUCCEEDED:
         with conn.cursor() as cur:
             cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
         conn.commit()
-    if not ledger.record_outcome(entry, call_uuid, outcome, status):
-        logger.info("robocall status already recorded", extra=ids)
+    if not recorded:
+        logger.info("robocall status after the final one changes nothing", extra={**ids, "final": final})
         return None
     logger.info("robocall outcome", extra={**ids, "outcome": outcome})
     return outcome
 
 
-def apply_whatsapp_status(ledger: Ledger, ref: CallbackRef, message_id: str, status: str) -> str | None:
-    outcome = whatsapp_outcome(status)
-    if outcome is None:
-        return None
-    ids = {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status}
-    entry = _matching_entry(ledger, ref, message_id)
+def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
+    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
+    entry = bound_entry(store, ref, message_id)
     if entry is None:
         logger.warning("whatsapp status for an unknown message ignored", extra=ids)
         return None
-    if not ledger.record_outcome(entry, message_id, outcome, status):
+    outcome = whatsapp_outcome(status)
+    if outcome is None:
+        return None
+    recorded, _final = _record(store, ref, message_id, outcome, status)
+    if not recorded:
         return None
     logger.info("whatsapp outcome", extra={**ids, "outcome": outcome})
     return outcome

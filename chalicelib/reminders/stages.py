@@ -7,8 +7,11 @@ A stage's window ends at the next stage's slot; the WhatsApp window ends at
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from chalicelib import config
 from chalicelib.zones import Zone, local_to_utc
@@ -76,3 +79,48 @@ def wait_timestamp(instant: datetime) -> str:
 def scheduled_local(zone: Zone, business_date: date, stage: Stage) -> str:
     """The slot in the borrower's local time, ISO 8601 with offset (e.g. ``...T10:00:00+08:00``)."""
     return slot_utc(zone, business_date, stage).astimezone(zone.tzinfo).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class StageRun:
+    """One attempt of one stage of one zone's day: what every reminder message and record is about.
+
+    ``attempt`` is the Step Functions retry count of the stage's task (0 for the first try). The
+    ledger is keyed by the stage (``ledger_key``: a payment is called at most once per stage,
+    whatever the attempt); the stage record by the day (``day_key``) and the stage, and it is
+    owned by the newest attempt.
+    """
+
+    zone: Zone
+    business_date: date
+    stage: Stage
+    attempt: int = 0
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.zone.name}#{self.business_date.isoformat()}#{self.stage}"
+
+    @property
+    def day_key(self) -> str:
+        return f"{self.zone.name}#{self.business_date.isoformat()}"
+
+    @property
+    def window_end(self) -> datetime:
+        return window_end_utc(self.zone, self.business_date, self.stage)
+
+    def with_attempt(self, attempt: int) -> StageRun:
+        return StageRun(self.zone, self.business_date, self.stage, attempt)
+
+    def ids(self) -> dict[str, str | int]:
+        """The run as log fields and message fields."""
+        return {"zone": self.zone.name, "business_date": self.business_date.isoformat(), "stage": str(self.stage),
+                "attempt": self.attempt}
+
+    @classmethod
+    def from_fields(cls, body: Mapping[str, Any]) -> StageRun:
+        """Parse ``zone``, ``business_date``, ``stage`` and ``attempt`` (default 0) of a message body."""
+        try:
+            return cls(Zone.parse(str(body["zone"])), date.fromisoformat(str(body["business_date"])),
+                       Stage(body["stage"]), int(body.get("attempt") or 0))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"not a stage run: {exc}") from exc

@@ -1,0 +1,287 @@
+"""The reminder workflow's state: the call ledger, the stage records and the measured pacing.
+
+``ReminderStore`` is the interface the domain code talks to. Two implementations keep the same
+rules: ``chalicelib.reminders.ledger.DynamoReminderStore`` (pynamodb, the deployed one) and
+``MemoryReminderStore`` here (unit tests, no server). The rules, each one conditional write:
+
+Ledger entries (one per payment and stage, whatever the attempt):
+- ``claim`` writes ``attempting`` *before* the provider is called; only the caller that wrote it
+  (``Claim.fresh``) may call. A later attempt of the same stage *adopts* an existing entry (its
+  ``attempt`` moves up, never down) so the entry is counted in that attempt's summary, but it is
+  never called again.
+- ``settle`` records what the send did: ``placed`` (with the provider id), ``failed`` (nothing was
+  placed) or ``uncertain`` (maybe placed: a timeout after the request went out). ``failed`` and
+  ``uncertain`` only replace ``attempting``; ``placed`` never replaces another provider id.
+- ``bind`` is the first signed callback carrying our reference: it sets the provider id (if none
+  is set) and ``placed`` — also for an entry left ``attempting`` by a crash or ``uncertain``.
+- ``record_outcome`` sets the outcome once, for the bound provider id only.
+
+Stage records (one per zone, day and stage), owned by the newest attempt:
+- ``start_stage``: a newer attempt takes the record over (clean counters); the same attempt
+  resumes it (redelivered or duplicated stage message); an older attempt changes nothing
+  (``SUPERSEDED``); a completed record is never reset (``COMPLETED``).
+- ``seal_stage`` stores the number of chunks and the selection counts, once per attempt.
+- ``finish_chunk`` counts a chunk once per attempt; ``claim_completion`` is true for exactly one
+  caller once every chunk of the owning attempt has finished.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Protocol
+
+from chalicelib.reminders.stages import Channel, StageRun
+
+# ledger entry states
+ATTEMPTING = "attempting"  # written before the provider call
+PLACED = "placed"          # provider accepted it (or a callback proved it); the outcome arrives by callback
+FAILED = "failed"          # nothing was placed: refused, or retries exhausted before anything was placed
+UNCERTAIN = "uncertain"    # maybe placed (answer lost): never sent again; a callback may still bind it
+UNRESOLVED = (ATTEMPTING, UNCERTAIN)
+# outcomes
+SUCCEEDED = "succeeded"
+OUTCOME_FAILED = "failed"
+
+SELECTION_COUNTERS = ("selected", "enqueued", "not_placed", "zone_fallback", "no_whatsapp")
+DISPATCH_COUNTERS = ("placed", "place_failed", "unknown")
+COUNTERS = SELECTION_COUNTERS + DISPATCH_COUNTERS
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    payment_id: int
+    attempt: int
+    channel: str
+    status: str
+    provider_id: str | None = None
+    outcome: str | None = None
+    provider_status: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    entry: Entry
+    fresh: bool  # True only for the caller that wrote the entry: it (and nobody else) calls the provider
+
+
+@dataclass(frozen=True, slots=True)
+class StageState:
+    run: StageRun  # run.attempt is the attempt that owns the record
+    task_token: str | None = None
+    chunks_total: int | None = None
+    done_chunks: frozenset[str] = frozenset()
+    completed: bool = False
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def all_chunks_done(self) -> bool:
+        return self.chunks_total is not None and len(self.done_chunks) >= self.chunks_total
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(self.counts.get(k, 0)) for k in COUNTERS}
+
+
+class StartOutcome(StrEnum):
+    STARTED = "started"        # a clean record for this attempt (first try or a newer attempt)
+    RESUMED = "resumed"        # this attempt already owns the record (message redelivered or duplicated)
+    COMPLETED = "completed"    # the stage has finished: answer with its result, change nothing
+    SUPERSEDED = "superseded"  # a newer attempt owns the stage: this (late) message is ignored
+
+
+@dataclass(frozen=True, slots=True)
+class StageStart:
+    outcome: StartOutcome
+    state: StageState
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """What a dispatch function measured: payments per second over a whole chunk, and its own timeout."""
+
+    per_second: float
+    timeout_seconds: float
+
+
+def counter_for(entry: Entry) -> str:
+    """How an entry counts in its stage: ``placed``, ``place_failed`` (nothing placed) or ``unknown``."""
+    if entry.status == PLACED:
+        return "placed"
+    if entry.status == FAILED:
+        return "place_failed"
+    return "unknown"
+
+
+class ReminderStore(Protocol):
+    # --- ledger entries (run.attempt is the caller's attempt; the entry key ignores it) ---
+    def claim(self, run: StageRun, payment_id: int) -> Claim: ...
+
+    def get(self, run: StageRun, payment_id: int) -> Entry | None: ...
+
+    def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
+               provider_id: str | None = None, error: str | None = None) -> Entry | None: ...
+
+    def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None: ...
+
+    def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
+                       provider_status: str) -> bool: ...
+
+    def entries(self, run: StageRun) -> Iterator[Entry]: ...
+
+    # --- stage records ---
+    def start_stage(self, run: StageRun, task_token: str) -> StageStart: ...
+
+    def seal_stage(self, run: StageRun, chunks_total: int, counts: Mapping[str, int]) -> StageState | None: ...
+
+    def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None: ...
+
+    def claim_completion(self, state: StageState) -> bool: ...
+
+    def stage(self, run: StageRun) -> StageState | None: ...
+
+    # --- measured pacing per channel ---
+    def record_pacing(self, channel: Channel, pacing: Pacing) -> None: ...
+
+    def pacing(self, channel: Channel) -> Pacing | None: ...
+
+
+class MemoryReminderStore:
+    """The same rules as the DynamoDB store, in a dict behind one lock (tests, tools)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, int], Entry] = {}
+        self._stages: dict[tuple[str, str], StageState] = {}
+        self._pacing: dict[str, Pacing] = {}
+
+    @staticmethod
+    def _ekey(run: StageRun, payment_id: int) -> tuple[str, int]:
+        return run.ledger_key, int(payment_id)
+
+    @staticmethod
+    def _skey(run: StageRun) -> tuple[str, str]:
+        return run.day_key, str(run.stage)
+
+    def claim(self, run: StageRun, payment_id: int) -> Claim:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            existing = self._entries.get(key)
+            if existing is None:
+                entry = self._entries[key] = Entry(int(payment_id), run.attempt, str(run.stage.channel), ATTEMPTING)
+                return Claim(entry, True)
+            if existing.attempt < run.attempt:
+                existing = self._entries[key] = replace(existing, attempt=run.attempt)
+            return Claim(existing, False)
+
+    def get(self, run: StageRun, payment_id: int) -> Entry | None:
+        with self._lock:
+            return self._entries.get(self._ekey(run, payment_id))
+
+    def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
+               provider_id: str | None = None, error: str | None = None) -> Entry | None:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if status == PLACED:
+                if entry.provider_id is not None and entry.provider_id != provider_id:
+                    return None
+            elif entry.status != ATTEMPTING:
+                return None
+            entry = self._entries[key] = replace(
+                entry, status=status, attempts=attempts, provider_id=provider_id or entry.provider_id,
+                error=error[:500] if error else entry.error)
+            return entry
+
+    def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or (entry.provider_id is not None and entry.provider_id != provider_id):
+                return None
+            entry = self._entries[key] = replace(entry, provider_id=provider_id, status=PLACED)
+            return entry
+
+    def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
+                       provider_status: str) -> bool:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.outcome is not None or entry.provider_id != provider_id:
+                return False
+            self._entries[key] = replace(entry, outcome=outcome, provider_status=provider_status)
+            return True
+
+    def entries(self, run: StageRun) -> Iterator[Entry]:
+        with self._lock:
+            found = [e for (pk, _), e in self._entries.items() if pk == run.ledger_key]
+        return iter(found)
+
+    def start_stage(self, run: StageRun, task_token: str) -> StageStart:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or (current.run.attempt < run.attempt and not current.completed):
+                state = self._stages[key] = StageState(run, task_token)
+                return StageStart(StartOutcome.STARTED, state)
+            return StageStart(start_outcome(current, run), current)
+
+    def seal_stage(self, run: StageRun, chunks_total: int, counts: Mapping[str, int]) -> StageState | None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or current.run.attempt != run.attempt:
+                return None
+            if current.chunks_total is None:
+                current = self._stages[key] = replace(current, chunks_total=chunks_total,
+                                                      counts={**current.counts, **counts})
+            return current
+
+    def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or current.run.attempt != run.attempt or chunk_id in current.done_chunks:
+                return None
+            added = {k: int(current.counts.get(k, 0)) + int(v) for k, v in counts.items()}
+            current = self._stages[key] = replace(current, done_chunks=current.done_chunks | {chunk_id},
+                                                  counts={**current.counts, **added})
+            return current
+
+    def claim_completion(self, state: StageState) -> bool:
+        if not state.all_chunks_done:
+            return False
+        key = self._skey(state.run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or current.completed or current.run.attempt != state.run.attempt:
+                return False
+            self._stages[key] = replace(current, completed=True)
+            return True
+
+    def stage(self, run: StageRun) -> StageState | None:
+        with self._lock:
+            return self._stages.get(self._skey(run))
+
+    def record_pacing(self, channel: Channel, pacing: Pacing) -> None:
+        with self._lock:
+            self._pacing[str(channel)] = pacing
+
+    def pacing(self, channel: Channel) -> Pacing | None:
+        with self._lock:
+            return self._pacing.get(str(channel))
+
+
+def start_outcome(current: StageState, run: StageRun) -> StartOutcome:
+    """Why ``run`` did not get a clean record: the current owner is newer, done, or ``run`` itself."""
+    if current.run.attempt > run.attempt:
+        return StartOutcome.SUPERSEDED
+    if current.completed:
+        return StartOutcome.COMPLETED
+    return StartOutcome.RESUMED
+
