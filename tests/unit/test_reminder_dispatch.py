@@ -1,0 +1,166 @@
+"""Dispatch rules against the in-memory store and scripted providers: no second send when an answer
+may have been lost, a stale chunk calls nobody, a chunk that cannot finish fails its task at once,
+chunks sized to the function's timeout at the measured pacing."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.reminders.dispatch import Dispatcher, dispatch_message
+from chalicelib.reminders.messages import Chunk, chunk_body
+from chalicelib.reminders.outcomes import CallbackRef, bound_entry
+from chalicelib.reminders.providers import Accepted, OutcomeUnknown, ProviderGaveUp
+from chalicelib.reminders.stage_worker import CHUNK_TIME_SHARE, MAX_CHUNK, MIN_CHUNK, chunk_size_for
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import PLACED, UNCERTAIN, MemoryReminderStore, Pacing
+from chalicelib.zones import Zone
+
+RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
+
+
+class Tasks:
+    def __init__(self) -> None:
+        self.succeeded: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        self.succeeded.append(token)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        self.failed.append((token, error))
+        return True
+
+    def heartbeat(self, token: str) -> bool:
+        return True
+
+
+class Voice:
+    """Answers per number from a script: an id, or an exception to raise."""
+
+    def __init__(self, script: dict[str, Any]) -> None:
+        self.script = script
+        self.calls: list[str] = []
+
+    def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> Accepted:
+        self.calls.append(to)
+        answer = self.script.get(to, f"call-{to}")
+        if isinstance(answer, Exception):
+            raise answer
+        return Accepted(answer, 1)
+
+
+def _payment(pid: int) -> dict[str, Any]:
+    return {"payment_id": pid, "loan_id": pid, "phone": f"0812{pid:04d}", "name": "Siti", "amount": 1_000_000,
+            "due_date": "2026-11-23", "product": "JULO", "postcode": "10110"}
+
+
+def _chunk(run: StageRun, pids: list[int], chunk_id: str = "0-1") -> dict[str, Any]:
+    import json
+
+    rows = json.dumps([[p[k] for k in ("payment_id", "loan_id", "phone", "name", "amount", "due_date", "product",
+                                       "postcode")] for p in map(_payment, pids)])
+    return chunk_body(run, chunk_id, rows)
+
+
+def _setup(script: dict[str, Any], chunks: int = 1) -> tuple[MemoryReminderStore, Voice, Tasks, Dispatcher]:
+    store, voice, tasks = MemoryReminderStore(), Voice(script), Tasks()
+    store.start_stage(RUN, "token-0")
+    store.seal_stage(RUN, chunks, {"selected": 3, "enqueued": 3})
+    return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks)  # type: ignore[arg-type]
+
+
+def test_a_lost_answer_is_uncertain_and_a_redelivered_chunk_never_sends_it_again() -> None:
+    store, voice, tasks, dispatcher = _setup({"628120002": OutcomeUnknown("answer lost", attempts=1),
+                                              "628120003": ProviderGaveUp("gave up", attempts=4)})
+    chunk = Chunk.parse(_chunk(RUN, [1, 2, 3]))
+    assert dispatcher.run(chunk) == {"placed": 1, "place_failed": 1, "unknown": 1, "deferred": 0}
+    assert store.get(RUN, 2).status == UNCERTAIN
+    assert tasks.succeeded == ["token-0"]
+    dispatcher.run(chunk)  # redelivered
+    assert sorted(voice.calls) == ["628120001", "628120002", "628120003"]
+    # the provider's signed callback for the uncertain one binds it
+    assert bound_entry(store, CallbackRef(2, RUN), "call-lost").status == PLACED
+
+
+def test_a_crash_between_accept_and_ledger_write_leaves_attempting_and_nobody_is_called_again() -> None:
+    store, voice, _tasks, dispatcher = _setup({})
+    real_settle = store.settle
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit("worker killed")
+
+    store.settle = crash  # type: ignore[method-assign]
+    chunk = Chunk.parse(_chunk(RUN, [1]))
+    with pytest.raises(SystemExit):
+        dispatcher.run(chunk)
+    store.settle = real_settle  # type: ignore[method-assign]
+    assert dispatcher.run(chunk)["unknown"] == 1  # redelivered: counted unknown, not sent again
+    assert voice.calls == ["628120001"]
+    assert bound_entry(store, CallbackRef(1, RUN), "call-628120001").provider_id == "call-628120001"
+
+
+def test_a_chunk_of_an_older_attempt_calls_nobody() -> None:
+    store, voice, tasks, dispatcher = _setup({})
+    store.start_stage(RUN.with_attempt(1), "token-1")
+    assert dispatcher.run(Chunk.parse(_chunk(RUN, [1, 2]))) == {"placed": 0, "place_failed": 0, "unknown": 0,
+                                                                "deferred": 0}
+    assert voice.calls == [] and tasks.succeeded == []
+
+
+def test_a_chunk_failing_on_its_last_receive_fails_its_task_at_once() -> None:
+    store, _voice, tasks, dispatcher = _setup({})
+    body = _chunk(RUN, [1])
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("dynamodb down")
+
+    store.claim = down  # type: ignore[method-assign]
+    for receive in (1, 2):
+        with pytest.raises(RuntimeError):
+            dispatch_message(dispatcher, body, receive_count=receive, max_receives=3)
+    assert tasks.failed == []
+    with pytest.raises(RuntimeError):
+        dispatch_message(dispatcher, body, receive_count=3, max_receives=3)
+    assert tasks.failed == [("token-0", "ChunkFailed")]
+
+
+def test_a_poison_chunk_fails_its_task_on_the_first_receive() -> None:
+    _store, voice, tasks, dispatcher = _setup({})
+    body = {**_chunk(RUN, [1]), "rows_gz": "bm90IGd6aXA="}
+    with pytest.raises(ValueError, match="unreadable"):
+        dispatch_message(dispatcher, body, receive_count=1, max_receives=3)
+    assert tasks.failed == [("token-0", "ChunkFailed")] and voice.calls == []
+
+
+def test_dispatch_records_the_pacing_it_measured_with_its_own_timeout() -> None:
+    store, _voice, _tasks, dispatcher = _setup({})
+    dispatcher.run(Chunk.parse(_chunk(RUN, list(range(1, 21)))), remaining_seconds=300)
+    pacing = store.pacing(RUN.stage.channel)
+    assert pacing is not None and pacing.timeout_seconds == 300 and pacing.per_second > 0
+
+
+@given(st.floats(min_value=0.01, max_value=10_000), st.sampled_from([300.0, 900.0]))
+def test_a_chunk_fits_in_the_dispatch_timeout_at_the_measured_pacing(per_second: float, timeout: float) -> None:
+    size = chunk_size_for(Pacing(per_second, timeout))
+    assert MIN_CHUNK <= size <= MAX_CHUNK
+    assert size == MIN_CHUNK or size / per_second <= timeout * CHUNK_TIME_SHARE
+
+
+def test_dispatch_timeouts_match_the_deployed_functions() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from chalicelib.reminders.messages import DISPATCH_QUEUES
+    from chalicelib.reminders.stage_worker import DISPATCH_TIMEOUT_SECONDS
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "infra" / "functions.yaml").read_text())
+    timeouts = {f["trigger"]["sqs"]: f["timeout"] for f in manifest["functions"]
+                if isinstance(f.get("trigger"), dict) and "sqs" in f["trigger"]}
+    assert {ch: timeouts[q] for ch, q in DISPATCH_QUEUES.items()} == DISPATCH_TIMEOUT_SECONDS
