@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import aws, db, resources  # noqa: E402
+from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage  # noqa: E402
 from chalicelib.reminders.selection import due_date_for  # noqa: E402
-from chalicelib.reminders.stage_worker import DISPATCH_QUEUES, StageMessage, run_stage  # noqa: E402
-from chalicelib.reminders.stages import Channel, Stage  # noqa: E402
+from chalicelib.reminders.stage_worker import run_stage  # noqa: E402
+from chalicelib.reminders.stages import Channel, Stage, StageRun  # noqa: E402
 from chalicelib.zones import Zone  # noqa: E402
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -92,7 +93,7 @@ def purge() -> None:
 def run_fast(n: int) -> dict:
     os.environ["VOICE_PLANNED_CALLS_PER_SECOND"] = "1000000"  # measure fan-out, not the capacity cut
     conn = db.connect()
-    msg = StageMessage(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1, int(time.time()), "bench-token")
+    msg = StageMessage(StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1, int(time.time())), "bench-token")
     started = time.perf_counter()
     counts = run_stage(conn, msg)
     elapsed = time.perf_counter() - started

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib import config
+from chalicelib import config, db
 from chalicelib.logs import get_logger
 from chalicelib.reminders import capacity
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
@@ -82,7 +82,7 @@ def count_no_whatsapp(conn: psycopg2.extensions.connection, run: StageRun) -> in
     """Borrowers the WhatsApp stage skips because they have no WhatsApp (they failed all robocalls)."""
     with conn.cursor() as cur:
         cur.execute(NO_WHATSAPP_SQL, selection_params(run.zone, run.business_date, only_unsuccessful_robocall=True))
-        (count,) = cur.fetchone()
+        (count,) = db.one(cur)
     return int(count)
 
 
