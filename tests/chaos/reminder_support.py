@@ -36,12 +36,14 @@ STAGES_QUEUE = "reminder-stages"
 FINISH_BUDGET_SECONDS = 150.0
 
 
-def fast_retries() -> None:
-    """Compress the state machine's retry interval to 1 s (the test's clock, not the workflow's logic)."""
+def fast_retries(heartbeat_seconds: int | None = None) -> None:
+    """Compress the state machine's clock: retry interval 1 s and, if given, the stage heartbeat."""
     sfn = aws.client("stepfunctions")
     arn = resources.state_machine_arn(STATE_MACHINE)
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
     for state in definition["States"].values():
+        if heartbeat_seconds is not None and "HeartbeatSeconds" in state:
+            state["HeartbeatSeconds"] = heartbeat_seconds
         for retry in state.get("Retry", []):
             retry["IntervalSeconds"], retry["BackoffRate"] = 1, 1.0
     sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))

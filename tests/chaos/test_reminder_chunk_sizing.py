@@ -73,6 +73,7 @@ def _whatsapp_stage(day: Day, business_date: date) -> None:
     assert day.deliver_stage().succeeded == 1
 
 
+@pytest.mark.slow
 @pytest.mark.chaos(scenario="WhatsApp provider at half the planned rate (10/s, planned 20/s)",
                    invariant="every chunk fits in the dispatch function's own timeout at the measured pacing")
 def test_whatsapp_chunks_fit_the_function_timeout_at_the_pacing_measured(aws, conn) -> None:

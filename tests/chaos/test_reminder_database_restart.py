@@ -53,11 +53,13 @@ def test_a_database_restart_between_and_during_stages_costs_no_redelivery(aws, o
         day.run_stage_normally("robocall_1")
         own_database.restart()                                 # between stages
         day.run_stage_normally("robocall_2")
+        assert day.stage_failures == 0, "the first stage message after the restart failed (back after 900 s)"
         for stage in ("robocall_3", "whatsapp"):               # during: after enqueue, before dispatch
             day.send_stage_message(day.take_stage_message(stage))
             day.deliver_stage()
             own_database.restart()
             day.drain_dispatch()
+            assert day.dispatch_failures == 0, f"a {stage} chunk failed on the restarted database"
         execution = day.finish()
         twice = called_twice(stack)
     assert (day.stage_failures, day.dispatch_failures) == (0, 0)
