@@ -18,6 +18,7 @@ measured, the planned rate and the configured timeout of the channel's function.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -54,7 +55,11 @@ NO_WHATSAPP_SQL = (f"WITH sel AS (\n{T3_SELECTION_SQL}\n)\n"
 
 
 def chunk_size_for(pacing: Pacing) -> int:
-    return max(MIN_CHUNK, min(MAX_CHUNK, int(pacing.per_second * pacing.timeout_seconds * CHUNK_TIME_SHARE)))
+    budget = pacing.timeout_seconds * CHUNK_TIME_SHARE
+    size = math.floor(pacing.per_second * budget)
+    if size / pacing.per_second > budget:  # floating-point rounding up
+        size -= 1
+    return max(MIN_CHUNK, min(MAX_CHUNK, size))
 
 
 def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
