@@ -32,10 +32,11 @@ def complete_if_done(store: ReminderStore, tasks: TaskCallbacks, state: StageSta
 
 
 def fail_stage(store: ReminderStore, tasks: TaskCallbacks, run: StageRun, cause: str) -> bool:
-    """Fail the stage's task now (``SendTaskFailure``) if ``run`` still owns the stage and it is not done."""
-    state = store.stage(run)
-    if state is None or state.run.attempt != run.attempt or state.completed or not state.task_token:
-        logger.info("stage not failed: another attempt owns it or it is done", extra=run.ids())
+    """Fail the stage's task now (``SendTaskFailure``), once per attempt, if ``run`` still owns the stage
+    and it is not done."""
+    state = store.claim_failure(run)
+    if state is None or not state.task_token:
+        logger.info("stage not failed: another attempt owns it, it is done or already failed", extra=run.ids())
         return False
     failed = tasks.fail(state.task_token, CHUNK_FAILED, cause)
     logger.error("stage task failed", extra={**run.ids(), "cause": cause[:500], "task_was_waiting": failed})

@@ -77,6 +77,7 @@ class _StageRecord(Model):
     chunks_total = NumberAttribute(null=True)
     done_chunks = UnicodeSetAttribute(null=True)
     completed = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
     selected = NumberAttribute(default=0)
     enqueued = NumberAttribute(default=0)
     not_placed = NumberAttribute(default=0)
@@ -135,7 +136,7 @@ def _state(item: _StageRecord) -> StageState:
     run = StageRun(Zone[zone], datetime.fromisoformat(day).date(), Stage(item.stage), int(item.attempt or 0))
     return StageState(run, item.task_token, None if item.chunks_total is None else int(item.chunks_total),
                       frozenset(item.done_chunks or ()), bool(item.completed),
-                      {k: int(getattr(item, k) or 0) for k in COUNTERS})
+                      {k: int(getattr(item, k) or 0) for k in COUNTERS}, bool(item.failed))
 
 
 class DynamoReminderStore:
@@ -238,7 +239,7 @@ class DynamoReminderStore:
 
     def start_stage(self, run: StageRun, task_token: str) -> StageStart:
         m = self.models.stage
-        item = m(run.day_key, str(run.stage), attempt=run.attempt, task_token=task_token, completed=0,
+        item = m(run.day_key, str(run.stage), attempt=run.attempt, task_token=task_token, completed=0, failed=0,
                  updated_at=_now(), expires_at=RETENTION)
         try:
             item.save(condition=m.pk.does_not_exist() | ((m.attempt < run.attempt) & (m.completed == 0)))
@@ -290,6 +291,19 @@ class DynamoReminderStore:
                 return False
             raise
         return True
+
+    def claim_failure(self, run: StageRun) -> StageState | None:
+        m = self.models.stage
+        item = self._record(run)
+        try:
+            item.update(actions=[m.failed.set(1), m.updated_at.set(_now())],
+                        condition=(m.attempt == run.attempt) & (m.completed == 0)
+                        & (m.failed.does_not_exist() | (m.failed == 0)))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _state(item)
 
     def stage(self, run: StageRun) -> StageState | None:
         try:

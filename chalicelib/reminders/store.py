@@ -22,7 +22,8 @@ Stage records (one per zone, day and stage), owned by the newest attempt:
   (``SUPERSEDED``); a completed record is never reset (``COMPLETED``).
 - ``seal_stage`` stores the number of chunks and the selection counts, once per attempt.
 - ``finish_chunk`` counts a chunk once per attempt; ``claim_completion`` is true for exactly one
-  caller once every chunk of the owning attempt has finished.
+  caller once every chunk of the owning attempt has finished; ``claim_failure`` gives exactly one
+  caller the right to fail the owning attempt's task (not once it completed).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class StageState:
     done_chunks: frozenset[str] = frozenset()
     completed: bool = False
     counts: Mapping[str, int] = field(default_factory=dict)
+    failed: bool = False  # this attempt's task was failed (SendTaskFailure): once per attempt
 
     @property
     def all_chunks_done(self) -> bool:
@@ -140,6 +142,8 @@ class ReminderStore(Protocol):
     def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None: ...
 
     def claim_completion(self, state: StageState) -> bool: ...
+
+    def claim_failure(self, run: StageRun) -> StageState | None: ...
 
     def stage(self, run: StageRun) -> StageState | None: ...
 
@@ -263,6 +267,15 @@ class MemoryReminderStore:
                 return False
             self._stages[key] = replace(current, completed=True)
             return True
+
+    def claim_failure(self, run: StageRun) -> StageState | None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or current.run.attempt != run.attempt or current.completed or current.failed:
+                return None
+            current = self._stages[key] = replace(current, failed=True)
+            return current
 
     def stage(self, run: StageRun) -> StageState | None:
         with self._lock:

@@ -12,6 +12,7 @@ from localdev.bootstrap_aws import bootstrap
 from tests.unit.test_reminder_store import (  # noqa: F401 (collected here against DynamoDB)
     test_a_newer_attempt_adopts_an_entry_without_sending_and_an_older_one_never_takes_it_back,
     test_a_payment_is_claimed_for_sending_exactly_once,
+    test_a_stage_attempt_is_failed_once_and_never_after_it_completed,
     test_a_stage_completes_once_when_every_chunk_of_its_attempt_has_finished,
     test_an_empty_stage_completes_on_seal,
     test_failed_and_uncertain_only_replace_attempting,

@@ -115,6 +115,17 @@ def test_a_stage_completes_once_when_every_chunk_of_its_attempt_has_finished(sto
     assert newer.outcome is StartOutcome.COMPLETED and store.stage(RUN).completed
 
 
+def test_a_stage_attempt_is_failed_once_and_never_after_it_completed(store: ReminderStore) -> None:
+    store.start_stage(RUN, "token")
+    assert store.claim_failure(RUN) is not None
+    assert store.claim_failure(RUN) is None
+    assert store.claim_failure(RUN.with_attempt(1)) is None          # not the owner
+    store.start_stage(RUN.with_attempt(1), "token-1")
+    assert store.claim_failure(RUN) is None                          # superseded
+    store.claim_completion(store.seal_stage(RUN.with_attempt(1), 0, {}))
+    assert store.claim_failure(RUN.with_attempt(1)) is None          # done
+
+
 def test_an_empty_stage_completes_on_seal(store: ReminderStore) -> None:
     store.start_stage(RUN, "token")
     assert store.claim_completion(store.seal_stage(RUN, 0, {"selected": 0}))
