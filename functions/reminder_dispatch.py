@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import psycopg2.extensions
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
 from chalicelib.reminders.adapters import max_receive_count
@@ -44,6 +45,6 @@ def _record(ctx: RecordContext) -> None:
 _edge = SqsBatchHandler("reminder-dispatch", _record, logger=logger, poison=(PoisonChunk,))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     _remaining_seconds[0] = context.get_remaining_time_in_millis() / 1000 if context is not None else None
     return _edge(event, context)
