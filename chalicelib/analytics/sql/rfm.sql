@@ -44,25 +44,34 @@ CROSS JOIN LATERAL (VALUES ('recency', q.r1, q.r3, q.r_lo, q.r_hi),
     AS d (dimension, q1, q3, lo, hi)
 WHERE q.r1 IS NOT NULL;
 
+-- Scores are computed once (MATERIALIZED: not re-evaluated inside the join), then named by a hash
+-- join on the pattern; rows go in user_id order, so the primary key index is filled in order.
 INSERT INTO ${scores} (user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score,
                        segment, etl_batch_time)
-SELECT s.user_id, s.recency, s.r_score, s.frequency, s.f_score, s.monetary, s.m_score,
-       s.r_score + s.f_score + s.m_score, seg.segment, %(etl_batch_time)s
-FROM (
-    SELECT u.*,
-           4 - CASE WHEN u.recency < r.q1 OR (u.recency = r.q1 AND r.q1 = r.min_value) THEN 1
-                    WHEN u.recency > r.q3 OR (u.recency = r.q3 AND r.q3 = r.max_value) THEN 3
-                    ELSE 2 END AS r_score,
-           CASE WHEN u.frequency < f.q1 OR (u.frequency = f.q1 AND f.q1 = f.min_value) THEN 1
-                WHEN u.frequency > f.q3 OR (u.frequency = f.q3 AND f.q3 = f.max_value) THEN 3
-                ELSE 2 END AS f_score,
-           CASE WHEN u.monetary < m.q1 OR (u.monetary = m.q1 AND m.q1 = m.min_value) THEN 1
-                WHEN u.monetary > m.q3 OR (u.monetary = m.q3 AND m.q3 = m.max_value) THEN 3
-                ELSE 2 END AS m_score
-    FROM ${raw} u
-    CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'recency') r
+WITH t AS MATERIALIZED (
+    SELECT r.q1 AS r1, r.q3 AS r3, r.min_value AS r_lo, r.max_value AS r_hi,
+           f.q1 AS f1, f.q3 AS f3, f.min_value AS f_lo, f.max_value AS f_hi,
+           m.q1 AS m1, m.q3 AS m3, m.min_value AS m_lo, m.max_value AS m_hi
+    FROM (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'recency') r
     CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'frequency') f
     CROSS JOIN (SELECT q1, q3, min_value, max_value FROM ${thresholds} WHERE dimension = 'monetary') m
-) s
+),
+s AS MATERIALIZED (
+    SELECT u.user_id, u.recency, u.frequency, u.monetary,
+           4 - CASE WHEN u.recency < t.r1 OR (u.recency = t.r1 AND t.r1 = t.r_lo) THEN 1
+                    WHEN u.recency > t.r3 OR (u.recency = t.r3 AND t.r3 = t.r_hi) THEN 3
+                    ELSE 2 END AS r_score,
+           CASE WHEN u.frequency < t.f1 OR (u.frequency = t.f1 AND t.f1 = t.f_lo) THEN 1
+                WHEN u.frequency > t.f3 OR (u.frequency = t.f3 AND t.f3 = t.f_hi) THEN 3
+                ELSE 2 END AS f_score,
+           CASE WHEN u.monetary < t.m1 OR (u.monetary = t.m1 AND t.m1 = t.m_lo) THEN 1
+                WHEN u.monetary > t.m3 OR (u.monetary = t.m3 AND t.m3 = t.m_hi) THEN 3
+                ELSE 2 END AS m_score
+    FROM ${raw} u CROSS JOIN t
+)
+SELECT s.user_id, s.recency, s.r_score, s.frequency, s.f_score, s.monetary, s.m_score,
+       s.r_score + s.f_score + s.m_score, seg.segment, %(etl_batch_time)s
+FROM s
 JOIN unnest(%(seg_r)s::INT[], %(seg_f)s::INT[], %(seg_m)s::INT[], %(seg_name)s::TEXT[])
-    AS seg (r, f, m, segment) ON (seg.r, seg.f, seg.m) = (s.r_score, s.f_score, s.m_score);
+    AS seg (r, f, m, segment) ON seg.r = s.r_score AND seg.f = s.f_score AND seg.m = s.m_score
+ORDER BY s.user_id;
