@@ -25,7 +25,7 @@ from enum import StrEnum
 
 import psycopg2.extensions
 
-from chalicelib.db import transaction
+from chalicelib.db import one, transaction
 from chalicelib.disbursements.event import DisbursementEvent
 from chalicelib.disbursements.transitions import Move, is_retry, order
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus
@@ -84,30 +84,47 @@ INSERT_EVENT = """
 INSERT INTO disbursement_event (event_id, disbursement_id, status, occurred_at, outcome, status_before)
 VALUES (%s, %s, %s, %s, %s, %s)
 """
-SET_APPLICATION_STATUS = """
-UPDATE application SET application_status_code = %s, udate = now() WHERE application_id = %s
+# Every side effect of an allowed move in one statement (one round trip): the disbursement, the
+# application's status with its history row, the loan's activation and the email's outbox row.
+APPLY_MOVE = """
+WITH moved AS (
+    UPDATE disbursement
+    SET disburse_status = %(status)s,
+        last_event_at = GREATEST(last_event_at, %(occurred_at)s),
+        retry_times = retry_times + %(retry)s,
+        external_id = COALESCE(%(external_id)s, external_id),
+        udate = now()
+    WHERE disbursement_id = %(disbursement_id)s
+), application_moved AS (
+    UPDATE application SET application_status_code = %(app_new)s, udate = now()
+    WHERE application_id = %(application_id)s AND %(app_new)s::int IS NOT NULL
+      AND application_status_code IS DISTINCT FROM %(app_new)s::int
+    RETURNING application_id
+), history AS (
+    INSERT INTO application_history (application_id, status_old, status_new, change_reason, cdate)
+    SELECT application_id, %(app_old)s, %(app_new)s, %(reason)s, %(occurred_at)s FROM application_moved
+), loan_activated AS (
+    UPDATE loan SET loan_status_code = %(loan_current)s, fund_transfer_ts = %(occurred_at)s, udate = now()
+    WHERE loan_id = %(loan_id)s AND %(completed)s AND loan_status_code = %(loan_inactive)s
+), queued AS (
+    INSERT INTO email_outbox (disbursement_id, kind, recipient)
+    SELECT %(disbursement_id)s, 'repayment_calendar', %(email)s::text
+    WHERE %(completed)s AND %(email)s::text IS NOT NULL
+    ON CONFLICT (disbursement_id, kind) DO NOTHING
+    RETURNING 1
+), recorded AS (
+    INSERT INTO disbursement_event (event_id, disbursement_id, status, occurred_at, outcome, status_before)
+    VALUES (%(event_id)s, %(disbursement_id)s, %(status)s, %(occurred_at)s, 'applied', %(status_before)s)
+)
+SELECT count(*) FROM queued
 """
-INSERT_HISTORY = """
-INSERT INTO application_history (application_id, status_old, status_new, change_reason, cdate)
-VALUES (%s, %s, %s, %s, %s)
+EMAIL_UNSENT = """
+SELECT 1 FROM email_outbox WHERE disbursement_id = %s AND kind = 'repayment_calendar' AND sent_at IS NULL
 """
-ACTIVATE_LOAN = """
-UPDATE loan SET loan_status_code = %s, fund_transfer_ts = %s, udate = now()
-WHERE loan_id = %s AND loan_status_code = %s
-"""
-QUEUE_EMAIL = """
-INSERT INTO email_outbox (disbursement_id, kind, recipient) VALUES (%s, 'repayment_calendar', %s)
-ON CONFLICT (disbursement_id, kind) DO NOTHING
-"""
-
-
-def _set_application_status(
-    cur: psycopg2.extensions.cursor, application_id: int, old: int, new: int, reason: str, event: DisbursementEvent,
-) -> None:
-    if old == new:
-        return
-    cur.execute(SET_APPLICATION_STATUS, (new, application_id))
-    cur.execute(INSERT_HISTORY, (application_id, old, new, reason, event.occurred_at))
+APPLICATION_STATUS_AFTER = {
+    DisbursementStatus.COMPLETED: ApplicationStatus.FUND_DISBURSAL_SUCCESSFUL,
+    DisbursementStatus.FAILED: ApplicationStatus.FUND_DISBURSAL_FAILED,
+}
 
 
 def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
@@ -121,7 +138,9 @@ def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) 
         # checked after the row lock, so two deliveries of one event cannot both pass
         cur.execute(SELECT_SEEN, (event.event_id,))
         if cur.fetchone():
-            return Applied(Outcome.DUPLICATE, None, None)
+            # a redelivery: its email may still wait (the relay message was lost), so say so
+            cur.execute(EMAIL_UNSENT, (event.disbursement_id,))
+            return Applied(Outcome.DUPLICATE, None, None, cur.fetchone() is not None)
 
         move = order(current, event.status, event.occurred_at, last_event_at, retry_times > 0)
         if move is Move.REFUSED:
@@ -143,23 +162,16 @@ def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) 
                                        Outcome.UNCHANGED.value, current.value))
             return Applied(Outcome.UNCHANGED, current, current)
 
-        cur.execute(UPDATE_DISBURSEMENT, {
+        app_new = APPLICATION_STATUS_AFTER.get(event.status)
+        cur.execute(APPLY_MOVE, {
             "status": event.status.value, "occurred_at": event.occurred_at,
             "retry": 1 if is_retry(current, event.status) else 0, "external_id": event.external_id,
-            "disbursement_id": event.disbursement_id,
+            "disbursement_id": event.disbursement_id, "application_id": application_id,
+            "app_old": app_status, "app_new": None if app_new is None else int(app_new),
+            "reason": f"disbursement {event.disbursement_id} {event.status.value.lower()}",
+            "loan_id": loan_id, "completed": event.status is DisbursementStatus.COMPLETED,
+            "loan_current": int(LoanStatus.CURRENT), "loan_inactive": int(LoanStatus.INACTIVE),
+            "email": email, "event_id": event.event_id, "status_before": current.value,
         })
-        email_queued = False
-        reason = f"disbursement {event.disbursement_id} {event.status.value.lower()}"
-        if event.status is DisbursementStatus.COMPLETED:
-            _set_application_status(cur, application_id, app_status, ApplicationStatus.FUND_DISBURSAL_SUCCESSFUL,
-                                    reason, event)
-            cur.execute(ACTIVATE_LOAN, (LoanStatus.CURRENT, event.occurred_at, loan_id, LoanStatus.INACTIVE))
-            if email:
-                cur.execute(QUEUE_EMAIL, (event.disbursement_id, email))
-                email_queued = cur.rowcount == 1
-        elif event.status is DisbursementStatus.FAILED:
-            _set_application_status(cur, application_id, app_status, ApplicationStatus.FUND_DISBURSAL_FAILED,
-                                    reason, event)
-        cur.execute(INSERT_EVENT, (event.event_id, event.disbursement_id, event.status, event.occurred_at,
-                                   Outcome.APPLIED.value, current.value))
-        return Applied(Outcome.APPLIED, current, event.status, email_queued)
+        (queued,) = one(cur)
+        return Applied(Outcome.APPLIED, current, event.status, queued == 1)

@@ -1,17 +1,22 @@
-"""One SQS message of ``disbursement-events``: validate, apply, send the email if due."""
+"""One SQS message of ``disbursement-events``: validate, apply, hand the email to the outbox relay.
+
+The event's transaction writes the status change and, for a COMPLETED, the email's outbox row.
+After the commit a message on ``email-outbox`` asks the relay (functions/email_outbox.py) to
+build and send it, so this consumer never waits on SES, never builds MIME, and an SES outage
+never makes an event retry. A redelivered event whose email still waits asks again; the
+hourly sweeper catches a relay message that was never sent.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Protocol
 
 import psycopg2.extensions
 
 from chalicelib.disbursements.apply import Applied, TransitionRefused, UnknownDisbursement, apply_event
-from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
 from chalicelib.disbursements.event import DisbursementEvent, InvalidEvent, parse_event
+from chalicelib.disbursements.outbox import SqsEmailRelay
 from chalicelib.edge.sqs import RecordContext
-from chalicelib.emails.ses import SesMailer, sender_address
 from chalicelib.logs import get_logger
 
 logger = get_logger("disbursement-events")
@@ -20,36 +25,29 @@ logger = get_logger("disbursement-events")
 POISON: tuple[type[Exception], ...] = (InvalidEvent, UnknownDisbursement, TransitionRefused)
 
 
-@dataclass(frozen=True)
-class Handled:
-    applied: Applied
-    email: Sent | None
+class EmailRelay(Protocol):
+    def enqueue(self, disbursement_id: int) -> None: ...
 
 
-def handle_message(
-    conn: psycopg2.extensions.connection, body: str, mailer: Mailer, sender: str, now: datetime | None = None,
-) -> Handled:
-    """Raises InvalidEvent, UnknownDisbursement or TransitionRefused (poison: dead-lettered), or a
-    transient error (database, SES, WaitForEarlierEvent) for a message to retry with backoff."""
-    return handle_event(conn, parse_event(body), mailer, sender, now)
-
-
-def handle_event(
-    conn: psycopg2.extensions.connection, event: DisbursementEvent, mailer: Mailer, sender: str,
-    now: datetime | None = None,
-) -> Handled:
+def handle_event(conn: psycopg2.extensions.connection, event: DisbursementEvent, relay: EmailRelay) -> Applied:
+    """Raises UnknownDisbursement or TransitionRefused (poison: dead-lettered), or a transient
+    error (database, WaitForEarlierEvent, SQS) for a message to retry with backoff."""
     applied = apply_event(conn, event)
-    ids = {"event_id": event.event_id, "disbursement_id": event.disbursement_id, "status": event.status.value}
-    logger.info("disbursement event", extra={**ids, "outcome": applied.outcome.value,
-                                              "status_before": applied.status_before})
-    # Always try the outbox, also for a duplicate: it may be the retry of a failed send.
-    sent = send_calendar_email(conn, event.disbursement_id, mailer, sender, now or datetime.now(UTC))
-    if sent:
-        logger.info("repayment calendar emailed", extra={**ids, "ses_message_id": sent.message_id})
-    return Handled(applied, sent)
+    logger.info("disbursement event", extra={
+        "event_id": event.event_id, "disbursement_id": event.disbursement_id, "status": event.status.value,
+        "outcome": applied.outcome.value, "status_before": applied.status_before,
+        "email_waiting": applied.email_queued})
+    if applied.email_queued:
+        relay.enqueue(event.disbursement_id)
+    return applied
 
 
-def handle_record(ctx: RecordContext) -> Handled:
+def handle_message(conn: psycopg2.extensions.connection, body: str, relay: EmailRelay) -> Applied:
+    """``handle_event`` of a raw message body (raises InvalidEvent for a malformed one)."""
+    return handle_event(conn, parse_event(body), relay)
+
+
+def handle_record(ctx: RecordContext) -> Applied:
     """The SQS record handler (functions/disbursement_events.py)."""
     event = parse_event(ctx.body)  # before the connection: a poison message needs no database
-    return handle_event(ctx.conn, event, SesMailer(), sender_address())
+    return handle_event(ctx.conn, event, SqsEmailRelay())

@@ -1,10 +1,15 @@
-"""The outbox sweeper: send the repayment-calendar emails left unsent.
+"""The email outbox: the relay that sends each repayment-calendar email, and the sweeper.
 
-The consumer sends an email right after the COMPLETED transition commits its outbox row. If
-SES is down longer than the event's retries, or the function died between the two, the row
-stays unsent; the hourly sweeper (``functions/email_outbox_sweeper.py``) sends it. Each row is
-sent by ``calendar_email.send_calendar_email`` (row locked with SKIP LOCKED, marked sent in the
-same transaction), so a sweep running next to the consumer never sends an email twice.
+- The COMPLETED transition writes the outbox row; after its commit the event consumer puts
+  ``{"disbursement_id": N}`` on the ``email-outbox`` queue (``SqsEmailRelay``).
+- The relay (``functions/email_outbox.py``, the shared SQS edge) builds and sends the email
+  (``send_record``). SES down or throttling: the message backs off (ChangeMessageVisibility,
+  30 s doubling, 10 tries over ~4 h) and the row stays unsent.
+- The hourly sweeper (``functions/email_outbox_sweeper.py``) sends any row still unsent: a
+  relay message lost (the function died between the commit and the send) or dead-lettered.
+
+Each row is sent by ``calendar_email.send_calendar_email`` (row locked with SKIP LOCKED, marked
+sent in the same transaction), so relay, redeliveries and sweeper never send an email twice.
 
 A throttled or unavailable SES ends the sweep at once (the next sweep retries); any other
 refusal (e.g. a rejected address) skips that row and is logged.
@@ -12,17 +17,54 @@ refusal (e.g. a rejected address) skips that row and is logged.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg2.extensions
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import aws, resources
 from chalicelib.db import transaction
-from chalicelib.disbursements.calendar_email import Mailer, send_calendar_email
+from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
+from chalicelib.edge.sqs import RecordContext
+from chalicelib.emails.ses import SesMailer, sender_address
 from chalicelib.logs import get_logger
 
-logger = get_logger("email-outbox-sweeper")
+logger = get_logger("email-outbox")
+EMAIL_QUEUE = "email-outbox"
+
+
+class InvalidEmailRequest(ValueError):
+    """An ``email-outbox`` message without a disbursement id: poison."""
+
+
+class SqsEmailRelay:
+    """Asks the relay to send a disbursement's email (after the transaction that queued it)."""
+
+    def enqueue(self, disbursement_id: int) -> None:
+        aws.client("sqs").send_message(QueueUrl=resources.queue_url(EMAIL_QUEUE),
+                                       MessageBody=json.dumps({"disbursement_id": disbursement_id}))
+
+
+def parse_request(body: str) -> int:
+    try:
+        disbursement_id = json.loads(body)["disbursement_id"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidEmailRequest(f"not an email request: {body[:200]!r}") from exc
+    if not isinstance(disbursement_id, int) or isinstance(disbursement_id, bool):
+        raise InvalidEmailRequest(f"disbursement_id must be an integer: {body[:200]!r}")
+    return disbursement_id
+
+
+def send_record(ctx: RecordContext) -> Sent | None:
+    """The relay's SQS record handler: send the email if it still waits (None: already sent)."""
+    disbursement_id = parse_request(ctx.body)
+    sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(), sender_address(), datetime.now(UTC))
+    if sent:
+        logger.info("repayment calendar emailed", extra={"disbursement_id": disbursement_id,
+                                                         "ses_message_id": sent.message_id})
+    return sent
 
 # Younger rows belong to a consumer that is sending them right now.
 MIN_AGE = timedelta(minutes=2)

@@ -98,10 +98,11 @@ class ConnectionLifetime:
             return False
         if time.monotonic() - item.returned_at < self.ping_after_idle_s:
             return True
-        try:
+        try:  # in autocommit: one round trip, no BEGIN / ROLLBACK around it
+            item.conn.autocommit = True
             with item.conn.cursor() as cur:
                 cur.execute(PING)
-            item.conn.rollback()
+            item.conn.autocommit = False
             return True
         except psycopg2.Error:
             return False
@@ -169,5 +170,10 @@ def _close_quietly(conn: psycopg2.extensions.connection) -> None:
         logger.debug("closing a broken connection failed")
 
 
+# A connection used less than this long ago is not pinged again: records of one batch follow each
+# other within milliseconds, while a database restart keeps the server away for seconds, so a
+# connection that outlived a restart has always been idle longer than this and is pinged.
+FUNCTIONS_PING_AFTER_IDLE_S = 0.1
+
 # The Lambda functions' lifetime (the HTTP API has its own instance in chalicelib/http/db_conn.py).
-FUNCTIONS = ConnectionLifetime("julo-functions")
+FUNCTIONS = ConnectionLifetime("julo-functions", ping_after_idle_s=FUNCTIONS_PING_AFTER_IDLE_S)

@@ -87,6 +87,7 @@ ensure_state_machine() {
 
 # --- dead-letter queues
 ensure_dlq disbursement-events-dlq
+ensure_dlq email-outbox-dlq
 ensure_dlq reminder-dispatch-robocall-dlq
 ensure_dlq reminder-dispatch-whatsapp-dlq
 ensure_dlq reminder-stages-dlq
@@ -95,6 +96,7 @@ ensure_queue reminder-stages 900 reminder-stages-dlq 3
 ensure_queue reminder-dispatch-robocall 900 reminder-dispatch-robocall-dlq 3
 ensure_queue reminder-dispatch-whatsapp 300 reminder-dispatch-whatsapp-dlq 3
 ensure_queue disbursement-events 60 disbursement-events-dlq 10
+ensure_queue email-outbox 60 email-outbox-dlq 10
 # --- tables
 ensure_table reminder-ledger pk payment_id expires_at
 ensure_table reminder-stages pk stage expires_at

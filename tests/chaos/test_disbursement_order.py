@@ -23,7 +23,7 @@ def test_every_disbursement_ends_in_its_last_status_with_one_email(
     rng = random.Random(20261120)
     loans = waiting_loans(conn, 18, status="INITIATED")
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", containers=2)
+    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox", containers=2)
     completes, retries, fails = loans[:8], loans[8:13], loans[13:]
 
     def skewed(loan_no: int, step_s: float) -> object:

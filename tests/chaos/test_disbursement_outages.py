@@ -26,7 +26,7 @@ def test_a_ten_minute_database_outage_loses_no_event(
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events")
+    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
     world.db_outage(start=0, end=600)
     world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH + timedelta(seconds=i)) for i, loan in enumerate(loans)]
                + [POISON])
@@ -44,7 +44,7 @@ def test_a_ten_minute_ses_outage_sends_every_email_once(
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events")
+    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
     world.ses_outage(start=0, end=600)
     world.every(3600, "email-outbox-sweeper")
     world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH) for i, loan in enumerate(loans)])
@@ -64,7 +64,7 @@ def test_database_restarts_between_events_fail_no_delivery(
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events")
+    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
     for i, loan in enumerate(loans):
         world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH + timedelta(minutes=i))])
         world.run()

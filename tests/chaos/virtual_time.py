@@ -1,6 +1,6 @@
 """Chaos harness: deliver a function's real (moto) SQS queue the way Lambda does, on a virtual clock.
 
-    world = VirtualLambda(monkeypatch, "disbursement-events", containers=2)
+    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox", containers=2)
     world.db_outage(start=0, end=600)          # virtual seconds
     world.ses_outage(start=0, end=600)
     world.every(3600, "email-outbox-sweeper")  # a scheduled function on the same clock
@@ -19,8 +19,8 @@ Faults:
 - database restart: the sessions are terminated, new connections work at once;
 - SES outage: ``SendRawEmail`` answers 503 ``ServiceUnavailable`` (botocore ``ClientError``).
 
-Each "container" (``containers=2`` for concurrent delivery) runs its own fresh copy of the
-handler module, as two Lambda execution environments would, and they receive in parallel.
+Each function gets ``containers`` execution environments (2 for concurrent delivery), each
+running its own fresh copy of the handler module; they receive in parallel.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import importlib.util
 import itertools
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from localdev import lambda_runtime
 from localdev.manifest import ROOT, FunctionSpec, load_manifest
 
 EPOCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # virtual second 0
+RESTART_S = 0.3  # the shortest real PostgreSQL restart is longer (connections idle less are not pinged)
 _copies = itertools.count()
 
 
@@ -79,22 +81,33 @@ def fresh_handler(function: FunctionSpec) -> Callable[[dict[str, Any], Any], Any
     return getattr(module, attr)
 
 
+@dataclass
+class _Queue:
+    function: FunctionSpec
+    url: str
+    arn: str
+    dlq_url: str | None
+    visibility_s: int
+    handlers: list[Callable[[dict[str, Any], Any], Any]]
+
+
 class VirtualLambda:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, function: str, *, containers: int = 1) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *functions: str, containers: int = 1) -> None:
         self.manifest = load_manifest()
-        self.function = self.manifest.function(function)
-        queue = next(q for q in self.manifest.queues if q.name == self.function.sqs_queue)
-        self.queue_visibility_s = queue.visibility_timeout
-        self.max_receive_count = queue.max_receive_count
-        self.url = resources.queue_url(queue.name)
-        self.dlq_url = resources.queue_url(queue.dlq) if queue.dlq else None
         self.sqs = aws.client("sqs")
-        self.queue_arn = self.sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.handlers = [fresh_handler(self.function) for _ in range(containers)]
+        self.queues: list[_Queue] = []
+        for name in functions:
+            function = self.manifest.function(name)
+            queue = next(q for q in self.manifest.queues if q.name == function.sqs_queue)
+            url = resources.queue_url(queue.name)
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.queues.append(_Queue(function, url, arn, resources.queue_url(queue.dlq) if queue.dlq else None,
+                                      queue.visibility_timeout,
+                                      [fresh_handler(function) for _ in range(containers)]))
+        self.url = self.queues[0].url
         self.now = 0.0
         self.stats = Stats()
-        self._hidden: list[tuple[float, int, str]] = []  # (visible_at, tiebreak, receipt handle)
+        self._hidden: list[tuple[float, int, str, str]] = []  # (visible_at, tiebreak, queue url, receipt handle)
         self._tiebreak = itertools.count()
         self._requested: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -143,6 +156,7 @@ class VirtualLambda:
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         admin.close()
+        time.sleep(RESTART_S)  # a restart keeps the server away at least this long (real time)
 
     # --- the clock ------------------------------------------------------------------------
     def at(self) -> datetime:
@@ -160,17 +174,19 @@ class VirtualLambda:
                     function, EPOCH + timedelta(seconds=next_fire[0])))
                 next_fire[0] += period
         while self._hidden and self._hidden[0][0] <= self.now:
-            _, _, receipt = heapq.heappop(self._hidden)
-            self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
+            _, _, url, receipt = heapq.heappop(self._hidden)
+            self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
 
-    def _deliver(self, handler: Callable[[dict[str, Any], Any], Any]) -> int:
+    def _deliver(self, job: tuple[_Queue, Callable[[dict[str, Any], Any], Any]]) -> int:
+        queue, handler = job
+        function = queue.function
         messages = self.sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=min(int(self.function.trigger.get("batch_size", 10)), 10),
+            QueueUrl=queue.url, MaxNumberOfMessages=min(int(function.trigger.get("batch_size", 10)), 10),
             MessageSystemAttributeNames=["All"], WaitTimeSeconds=0).get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [lambda_runtime._sqs_record(m, self.queue_arn) for m in messages]}
-        context = lambda_runtime.LambdaContext(self.function.name, self.function.timeout, self.function.memory)
+        event = {"Records": [lambda_runtime._sqs_record(m, queue.arn) for m in messages]}
+        context = lambda_runtime.LambdaContext(function.name, function.timeout, function.memory)
         try:
             answer = handler(event, context) or {}
             failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
@@ -178,7 +194,7 @@ class VirtualLambda:
             failed = {m["MessageId"] for m in messages}  # the whole batch comes back
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+            self.sqs.delete_message_batch(QueueUrl=queue.url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
         with self._lock:
             self.stats.deliveries += len(messages)
@@ -186,21 +202,23 @@ class VirtualLambda:
             self.stats.failures += len(failed)
             for m in messages:
                 if m["MessageId"] in failed:
-                    hide = self._requested.pop(m["ReceiptHandle"], self.queue_visibility_s)
-                    heapq.heappush(self._hidden, (self.now + hide, next(self._tiebreak), m["ReceiptHandle"]))
+                    hide = self._requested.pop(m["ReceiptHandle"], queue.visibility_s)
+                    heapq.heappush(self._hidden, (self.now + hide, next(self._tiebreak), queue.url,
+                                                  m["ReceiptHandle"]))
         return len(messages)
 
     def run(self, max_rounds: int = 5_000) -> Stats:
         """Deliver until the queue is empty and no failed message is waiting to come back."""
         self._advance_to(self.now)
-        with ThreadPoolExecutor(max_workers=len(self.handlers)) as pool:
+        jobs = [(q, h) for q in self.queues for h in q.handlers]
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             for _ in range(max_rounds):
-                moved = sum(pool.map(self._deliver, self.handlers))
+                moved = sum(pool.map(self._deliver, jobs))
                 if moved:
                     self._advance_to(self.now + 1)
                 elif self._hidden:
                     self._advance_to(max(self.now + 1, self._hidden[0][0]))
-                elif self._queue_depth() == 0:
+                elif all(self._queue_depth(q.url) == 0 for q in self.queues):
                     return self.stats
                 else:
                     self._advance_to(self.now + 1)
@@ -210,21 +228,22 @@ class VirtualLambda:
         """Let virtual time pass (scheduled functions fire) with nothing on the queue."""
         self._advance_to(t)
 
-    def _queue_depth(self) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+    def _queue_depth(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def dead_letters(self) -> list[str]:
-        if self.dlq_url is None:
-            return []
+        """Every message dead-lettered by any of the functions' queues."""
         bodies: list[str] = []
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10,
-                                           VisibilityTimeout=600).get("Messages", [])
-            if not got:
-                return bodies
-            bodies += [m["Body"] for m in got]
+        for queue in self.queues:
+            while queue.dlq_url:
+                got = self.sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10,
+                                               VisibilityTimeout=600).get("Messages", [])
+                if not got:
+                    break
+                bodies += [m["Body"] for m in got]
+        return bodies
 
     def send(self, bodies: list[str]) -> None:
         for i in range(0, len(bodies), 10):
