@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import psycopg2.errors
 import psycopg2.extensions
 
 from chalicelib.db import one, transaction
@@ -58,10 +59,14 @@ class Applied:
     email_queued: bool = False
 
 
-SELECT_SEEN = "SELECT 1 FROM disbursement_event WHERE event_id = %s"
+# The rows are locked, and whether the event was seen is read in the same round trip. Two
+# deliveries of one event racing each other: the second one's EXISTS can still read the snapshot
+# from before the first committed, but its insert into disbursement_event then hits the primary
+# key, and that is answered as a duplicate too.
 LOCK_DISBURSEMENT = """
 SELECT d.disburse_status, d.last_event_at, d.retry_times, l.loan_id, a.application_id,
-       a.application_status_code, a.email
+       a.application_status_code, a.email,
+       EXISTS (SELECT 1 FROM disbursement_event e WHERE e.event_id = %s) AS seen
 FROM disbursement d
 JOIN loan l ON l.loan_id = d.loan_id
 JOIN application a ON a.application_id = l.application_id
@@ -128,17 +133,30 @@ APPLICATION_STATUS_AFTER = {
 
 
 def apply_event(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
+    try:
+        return _apply(conn, event)
+    except psycopg2.errors.UniqueViolation as exc:  # a concurrent delivery of the same event won
+        if exc.diag.constraint_name != "disbursement_event_pkey":
+            raise
+        return _duplicate(conn, event)
+
+
+def _duplicate(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
+    """A redelivery: its email may still wait (the relay's message was lost), so say so."""
     with transaction(conn) as cur:
-        cur.execute(LOCK_DISBURSEMENT, (event.disbursement_id,))
+        cur.execute(EMAIL_UNSENT, (event.disbursement_id,))
+        return Applied(Outcome.DUPLICATE, None, None, cur.fetchone() is not None)
+
+
+def _apply(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
+    with transaction(conn) as cur:
+        cur.execute(LOCK_DISBURSEMENT, (event.event_id, event.disbursement_id))
         row = cur.fetchone()
         if row is None:
             raise UnknownDisbursement(f"disbursement {event.disbursement_id} does not exist")
-        status_s, last_event_at, retry_times, loan_id, application_id, app_status, email = row
+        status_s, last_event_at, retry_times, loan_id, application_id, app_status, email, seen = row
         current = DisbursementStatus(status_s)
-        # checked after the row lock, so two deliveries of one event cannot both pass
-        cur.execute(SELECT_SEEN, (event.event_id,))
-        if cur.fetchone():
-            # a redelivery: its email may still wait (the relay message was lost), so say so
+        if seen:
             cur.execute(EMAIL_UNSENT, (event.disbursement_id,))
             return Applied(Outcome.DUPLICATE, None, None, cur.fetchone() is not None)
 
