@@ -28,7 +28,7 @@ import psycopg2.extensions
 
 from chalicelib.db import one, transaction
 from chalicelib.disbursements.event import DisbursementEvent
-from chalicelib.disbursements.transitions import Move, is_retry, order
+from chalicelib.disbursements.transitions import ALLOWED_MOVES, Move, is_retry, order
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus
 
 
@@ -64,23 +64,13 @@ class Applied:
 # from before the first committed, but its insert into disbursement_event then hits the primary
 # key, and that is answered as a duplicate too.
 LOCK_DISBURSEMENT = """
-SELECT d.disburse_status, d.last_event_at, d.retry_times, l.loan_id, a.application_id,
-       a.application_status_code, a.email,
+SELECT d.disburse_status, d.last_event_at, d.retry_times,
        EXISTS (SELECT 1 FROM disbursement_event e WHERE e.event_id = %s) AS seen
 FROM disbursement d
 JOIN loan l ON l.loan_id = d.loan_id
 JOIN application a ON a.application_id = l.application_id
 WHERE d.disbursement_id = %s
 FOR UPDATE OF d, l, a
-"""
-UPDATE_DISBURSEMENT = """
-UPDATE disbursement
-SET disburse_status = %(status)s,
-    last_event_at = GREATEST(last_event_at, %(occurred_at)s),
-    retry_times = retry_times + %(retry)s,
-    external_id = COALESCE(%(external_id)s, external_id),
-    udate = now()
-WHERE disbursement_id = %(disbursement_id)s
 """
 TOUCH_LAST_EVENT = """
 UPDATE disbursement SET last_event_at = GREATEST(last_event_at, %s) WHERE disbursement_id = %s
@@ -89,40 +79,55 @@ INSERT_EVENT = """
 INSERT INTO disbursement_event (event_id, disbursement_id, status, occurred_at, outcome, status_before)
 VALUES (%s, %s, %s, %s, %s, %s)
 """
-# Every side effect of an allowed move in one statement (one round trip): the disbursement, the
-# application's status with its history row, the loan's activation and the email's outbox row.
-APPLY_MOVE = """
-WITH moved AS (
-    UPDATE disbursement
+# The usual event is the next step (PENDING after INITIATED, COMPLETED after PENDING, ...): one
+# statement locks the rows if the status is the event's one predecessor and the event is new,
+# and applies every side effect of the move (the disbursement, the application's status with
+# its history row, the loan's activation, the email's outbox row, the event row). When nothing
+# matched (``moved`` = 0), the general path below decides (stale, unchanged, wait, refused).
+APPLY_NEXT = """
+WITH target AS (
+    SELECT d.disbursement_id, l.loan_id, a.application_id, a.application_status_code AS app_old, a.email
+    FROM disbursement d
+    JOIN loan l ON l.loan_id = d.loan_id
+    JOIN application a ON a.application_id = l.application_id
+    WHERE d.disbursement_id = %(disbursement_id)s AND d.disburse_status = %(status_before)s
+      AND NOT EXISTS (SELECT 1 FROM disbursement_event e WHERE e.event_id = %(event_id)s)
+    FOR UPDATE OF d, l, a
+), moved AS (
+    UPDATE disbursement d
     SET disburse_status = %(status)s,
-        last_event_at = GREATEST(last_event_at, %(occurred_at)s),
-        retry_times = retry_times + %(retry)s,
-        external_id = COALESCE(%(external_id)s, external_id),
+        last_event_at = GREATEST(d.last_event_at, %(occurred_at)s),
+        retry_times = d.retry_times + %(retry)s,
+        external_id = COALESCE(%(external_id)s, d.external_id),
         udate = now()
-    WHERE disbursement_id = %(disbursement_id)s
+    FROM target WHERE d.disbursement_id = target.disbursement_id
+    RETURNING 1
 ), application_moved AS (
-    UPDATE application SET application_status_code = %(app_new)s, udate = now()
-    WHERE application_id = %(application_id)s AND %(app_new)s::int IS NOT NULL
-      AND application_status_code IS DISTINCT FROM %(app_new)s::int
-    RETURNING application_id
+    UPDATE application a SET application_status_code = %(app_new)s, udate = now()
+    FROM target
+    WHERE a.application_id = target.application_id AND %(app_new)s::int IS NOT NULL
+      AND a.application_status_code IS DISTINCT FROM %(app_new)s::int
+    RETURNING a.application_id, target.app_old
 ), history AS (
     INSERT INTO application_history (application_id, status_old, status_new, change_reason, cdate)
-    SELECT application_id, %(app_old)s, %(app_new)s, %(reason)s, %(occurred_at)s FROM application_moved
+    SELECT application_id, app_old, %(app_new)s, %(reason)s, %(occurred_at)s FROM application_moved
 ), loan_activated AS (
-    UPDATE loan SET loan_status_code = %(loan_current)s, fund_transfer_ts = %(occurred_at)s, udate = now()
-    WHERE loan_id = %(loan_id)s AND %(completed)s AND loan_status_code = %(loan_inactive)s
+    UPDATE loan l SET loan_status_code = %(loan_current)s, fund_transfer_ts = %(occurred_at)s, udate = now()
+    FROM target
+    WHERE l.loan_id = target.loan_id AND %(completed)s AND l.loan_status_code = %(loan_inactive)s
 ), queued AS (
     INSERT INTO email_outbox (disbursement_id, kind, recipient)
-    SELECT %(disbursement_id)s, 'repayment_calendar', %(email)s::text
-    WHERE %(completed)s AND %(email)s::text IS NOT NULL
+    SELECT disbursement_id, 'repayment_calendar', email FROM target WHERE %(completed)s AND email IS NOT NULL
     ON CONFLICT (disbursement_id, kind) DO NOTHING
     RETURNING 1
 ), recorded AS (
     INSERT INTO disbursement_event (event_id, disbursement_id, status, occurred_at, outcome, status_before)
-    VALUES (%(event_id)s, %(disbursement_id)s, %(status)s, %(occurred_at)s, 'applied', %(status_before)s)
+    SELECT %(event_id)s, disbursement_id, %(status)s, %(occurred_at)s, 'applied', %(status_before)s FROM target
 )
-SELECT count(*) FROM queued
+SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM queued)
 """
+# The one status each status follows (INITIATED follows FAILED: a retry).
+PREDECESSOR = {new: old for old, new in ALLOWED_MOVES}
 EMAIL_UNSENT = """
 SELECT 1 FROM email_outbox WHERE disbursement_id = %s AND kind = 'repayment_calendar' AND sent_at IS NULL
 """
@@ -148,13 +153,35 @@ def _duplicate(conn: psycopg2.extensions.connection, event: DisbursementEvent) -
         return Applied(Outcome.DUPLICATE, None, None, cur.fetchone() is not None)
 
 
+def _apply_next(cur: psycopg2.extensions.cursor, event: DisbursementEvent) -> tuple[int, int]:
+    """APPLY_NEXT: (1, emails queued) when the event was the next step and is now applied, else (0, 0)."""
+    before = PREDECESSOR[event.status]
+    app_new = APPLICATION_STATUS_AFTER.get(event.status)
+    cur.execute(APPLY_NEXT, {
+        "status": event.status.value, "occurred_at": event.occurred_at,
+        "retry": 1 if is_retry(before, event.status) else 0, "external_id": event.external_id,
+        "disbursement_id": event.disbursement_id, "status_before": before.value,
+        "app_new": None if app_new is None else int(app_new),
+        "reason": f"disbursement {event.disbursement_id} {event.status.value.lower()}",
+        "completed": event.status is DisbursementStatus.COMPLETED,
+        "loan_current": int(LoanStatus.CURRENT), "loan_inactive": int(LoanStatus.INACTIVE),
+        "event_id": event.event_id,
+    })
+    moved, queued = one(cur)
+    return int(moved), int(queued)
+
+
 def _apply(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Applied:
     with transaction(conn) as cur:
+        moved, queued = _apply_next(cur, event)
+        if moved:
+            return Applied(Outcome.APPLIED, PREDECESSOR[event.status], event.status, queued == 1)
+
         cur.execute(LOCK_DISBURSEMENT, (event.event_id, event.disbursement_id))
         row = cur.fetchone()
         if row is None:
             raise UnknownDisbursement(f"disbursement {event.disbursement_id} does not exist")
-        status_s, last_event_at, retry_times, loan_id, application_id, app_status, email, seen = row
+        status_s, last_event_at, retry_times, seen = row
         current = DisbursementStatus(status_s)
         if seen:
             cur.execute(EMAIL_UNSENT, (event.disbursement_id,))
@@ -180,16 +207,6 @@ def _apply(conn: psycopg2.extensions.connection, event: DisbursementEvent) -> Ap
                                        Outcome.UNCHANGED.value, current.value))
             return Applied(Outcome.UNCHANGED, current, current)
 
-        app_new = APPLICATION_STATUS_AFTER.get(event.status)
-        cur.execute(APPLY_MOVE, {
-            "status": event.status.value, "occurred_at": event.occurred_at,
-            "retry": 1 if is_retry(current, event.status) else 0, "external_id": event.external_id,
-            "disbursement_id": event.disbursement_id, "application_id": application_id,
-            "app_old": app_status, "app_new": None if app_new is None else int(app_new),
-            "reason": f"disbursement {event.disbursement_id} {event.status.value.lower()}",
-            "loan_id": loan_id, "completed": event.status is DisbursementStatus.COMPLETED,
-            "loan_current": int(LoanStatus.CURRENT), "loan_inactive": int(LoanStatus.INACTIVE),
-            "email": email, "event_id": event.event_id, "status_before": current.value,
-        })
-        (queued,) = one(cur)
+        # ALLOWED: the status became the predecessor between the two statements; the rows are ours now
+        moved, queued = _apply_next(cur, event)
         return Applied(Outcome.APPLIED, current, event.status, queued == 1)
