@@ -45,6 +45,7 @@ from localdev.manifest import Manifest, load_manifest  # noqa: E402
 
 WAVE = 100
 OLD_PATH_COMMIT = "5cc61a8"
+ERRORS: list[str] = []
 AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 SEED_SQL = """
 TRUNCATE repayment_transaction, application_history, payment, disbursement, loan, application,
@@ -129,9 +130,14 @@ def old_handler(old_apply: ModuleType) -> Callable[[dict[str, Any], Any], Any]:
     conn = db.connect()
 
     def handle(record: Any) -> None:
-        event = parse_event(record.body)
-        old_apply.apply_event(conn, event)
-        send_calendar_email(conn, event.disbursement_id, NoOpMailer(), "no-reply@example.co.id", datetime.now(UTC))
+        try:
+            event = parse_event(record.body)
+            old_apply.apply_event(conn, event)
+            send_calendar_email(conn, event.disbursement_id, NoOpMailer(), "no-reply@example.co.id",
+                                datetime.now(UTC))
+        except Exception as exc:
+            ERRORS.append(f"old path: {type(exc).__name__}: {exc}")
+            raise
 
     return lambda event, context: process_partial_response(event=event, record_handler=handle,
                                                            processor=processor, context=context)
@@ -167,7 +173,7 @@ def own_cost(handler: Callable[[dict[str, Any], Any], Any], n: int) -> list[floa
         answer = handler(event, None)
         samples.append((time.perf_counter() - started) * 1000 / len(event["Records"]))
         if answer["batchItemFailures"]:
-            raise RuntimeError(f"bench events failed: {answer}")
+            raise RuntimeError(f"bench events failed: {answer}; first error: {ERRORS[:1]}")
     return samples
 
 
