@@ -5,6 +5,7 @@ token is refused), whatever the job's retries do."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -55,7 +56,8 @@ def _posts_for_date(slack: FakeSlack) -> int:
 @pytest.mark.chaos(scenario="Slack 429 with Retry-After on every step", invariant=ONE_POST)
 def test_rate_limited_steps_are_retried_after_retry_after(conn, stuck, tmp_path, slack, monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(builtin_handlers.time, "sleep", slept.append)  # slack_sdk's wait, recorded not waited
+    # slack_sdk's wait, recorded not waited (only that module's name: other threads keep time.sleep)
+    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
     for method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
         slack.fail_next("429", method=method, retry_after=7)
     outcomes = _run_like_the_scheduler(conn, tmp_path)
@@ -69,7 +71,7 @@ def test_rate_limited_steps_are_retried_after_retry_after(conn, stuck, tmp_path,
                    invariant="zero Slack posts, a clear failure, no retry storm")
 def test_long_retry_after_fails_the_run_instead_of_sleeping(conn, stuck, tmp_path, slack, monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(builtin_handlers.time, "sleep", slept.append)
+    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
     slack.fail_next("429", method="files.getUploadURLExternal", retry_after=600)
     with pytest.raises(SlackApiError, match="ratelimited"):
         run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
