@@ -139,7 +139,7 @@ def nothing_sent(exc: BaseException) -> bool:
 
     A reset, cut or read timeout after sending is not ``nothing_sent``: the provider may have acted.
     """
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):  # TLS fails before the request
         return True
     seen: set[int] = set()
     todo: list[object] = [exc]

@@ -100,4 +100,5 @@ def test_only_failures_before_sending_count_as_nothing_sent():
     refused = requests.ConnectionError(NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
     reset = requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError()))
     assert nothing_sent(refused) and nothing_sent(requests.ConnectTimeout())
+    assert nothing_sent(requests.exceptions.SSLError("certificate verify failed"))
     assert not nothing_sent(reset) and not nothing_sent(requests.ReadTimeout())
