@@ -121,6 +121,9 @@ class FakeProvider(ABC):
         self._rng = random.Random(f"faults|{seed}")
         self._lock = threading.Lock()
         self._pending = 0
+        # every wait of the fake's threads is on this event (never time.sleep), so stop() ends them
+        # at once and a test that patches time.sleep never sees a fake's retries
+        self._stopping = threading.Event()
         self._queue: queue.Queue[tuple[float, list[Webhook]] | None] = queue.Queue()
         self._server = _Server(("127.0.0.1", 0), self._handler_class(), tls)
         self._server.daemon_threads = True
@@ -140,6 +143,8 @@ class FakeProvider(ABC):
         return self
 
     def stop(self) -> None:
+        """Stop serving; webhooks not yet delivered are dropped (no thread outlives the fake for long)."""
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         for _ in self._threads[1:]:
@@ -271,8 +276,8 @@ class FakeProvider(ABC):
             due, sequence = item
             wait = due - time.monotonic()
             if wait > 0:
-                time.sleep(wait)
-            deliverable = self.before_delivery(session)
+                self._stopping.wait(wait)
+            deliverable = not self._stopping.is_set() and self.before_delivery(session)
             posted = failed = dropped = 0
             for hook in sequence:
                 if not deliverable:
@@ -290,6 +295,8 @@ class FakeProvider(ABC):
 
     def _deliver(self, session: requests.Session, hook: Webhook) -> bool:
         for attempt in range(8):  # providers retry webhooks that fail
+            if self._stopping.is_set():
+                return False
             try:
                 resp = session.post(hook.url, data=hook.body, params=hook.params, timeout=10, headers={
                     "Content-Type": "application/json", **self.webhook_headers(hook.body)})
@@ -297,7 +304,7 @@ class FakeProvider(ABC):
                     return resp.status_code < 300
             except requests.RequestException:
                 pass
-            time.sleep(0.02 * 2 ** attempt)
+            self._stopping.wait(0.02 * 2 ** attempt)
         return False
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -333,7 +340,7 @@ class FakeProvider(ABC):
 
             def _no_answer(self, sleep: float) -> None:
                 if sleep:
-                    time.sleep(sleep)
+                    provider._stopping.wait(sleep)
                 self.close_connection = True
                 self.wfile.flush()
 
@@ -372,7 +379,7 @@ class FakeProvider(ABC):
                     self._no_answer(provider.timeout_sleep if fault == "answer_lost" else 0.0)
                     return
                 if fault == "slow":
-                    time.sleep(provider.slow_sleep)
+                    provider._stopping.wait(provider.slow_sleep)
                 self._answer(done.status, done.answer)
 
         return Handler
