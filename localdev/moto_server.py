@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -63,12 +64,20 @@ def reset(p: int | None = None) -> None:
 
 def start_process(p: int, log_path: Path | None = None) -> subprocess.Popen:
     """Start a moto server on port ``p`` and wait until it answers; caller owns the process."""
+    return wait_up(launch(p, log_path), p)
+
+
+def launch(p: int, log_path: Path | None = None) -> subprocess.Popen:
+    """Start a moto server on port ``p`` without waiting (``wait_up`` waits)."""
     env = {**os.environ, "MOTO_PORT": str(p)}
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(p)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+def wait_up(proc: subprocess.Popen, p: int) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while not is_up(p):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -80,16 +89,27 @@ def start_process(p: int, log_path: Path | None = None) -> subprocess.Popen:
 
 
 def start() -> str:
+    return start_async()()
+
+
+def start_async() -> Callable[[], str]:
+    """Start the server (or find it running) and return a function that waits until it answers:
+    the caller does other work (migrations) while moto imports itself."""
     p = port()
     if is_up(p):
         configure(p)
-        return endpoint(p)
+        return lambda: endpoint(p)
     ports.ensure_free("moto", p, "MOTO_PORT")
     log_path = ROOT / ".local" / f"moto-{p}.log"
     _pidfile(p)  # creates .local
-    proc = start_process(p, log_path)
+    proc = launch(p, log_path)
     _pidfile(p).write_text(str(proc.pid))
-    return endpoint(p)
+
+    def ready() -> str:
+        wait_up(proc, p)
+        return endpoint(p)
+
+    return ready
 
 
 def stop() -> None:

@@ -53,15 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             postgres.ensure_database_for(url)
         os.environ["DATABASE_URL"] = env["DATABASE_URL"]
+        moto_ready = None
         if args.moto and not env.get("AWS_ENDPOINT_URL"):
             for key, value in LOCAL_AWS_ENV.items():
                 env.setdefault(key, value)
             was_running = moto_server.is_up()
-            env["AWS_ENDPOINT_URL"] = moto_server.start()
-            env["MOTO_PORT"] = str(moto_server.port())
+            moto_ready = moto_server.start_async()  # moto starts while the migrations run
             started_moto = not was_running
         if not args.no_migrate:
             subprocess.run([sys.executable, "-m", "chalicelib.db", "migrate"], env=env, check=True)
+        if moto_ready is not None:
+            env["AWS_ENDPOINT_URL"] = moto_ready()
+            env["MOTO_PORT"] = str(moto_server.port())
         return subprocess.run(command, env=env).returncode
     finally:
         if started_moto:
