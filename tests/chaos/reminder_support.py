@@ -164,6 +164,10 @@ class Day:
             described = self.execution()
             if described is not None and described["status"] != "RUNNING" \
                     and lambda_runtime.queue_depth(STAGES_QUEUE) == 0:
+                # let the providers deliver their last webhooks while the app still listens: a fake left
+                # retrying against a stopped app would keep sleeping in the next test's process
+                self.stack.voice.wait_idle(30)
+                self.stack.whatsapp.wait_idle(30)
                 return described
             if time.monotonic() > deadline:
                 raise AssertionError(f"execution still {described and described['status']} after {budget:.0f}s: "
