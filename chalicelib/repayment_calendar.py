@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
-from chalicelib.emails.money import format_rupiah
+from chalicelib.indonesian import format_rupiah, long_date
 from chalicelib.products import ProductFamily
 from chalicelib.zones import Zone, local_to_utc
 
@@ -26,8 +26,6 @@ PRODID = "-//JULO//Repayment calendar 1.0//ID"
 UID_DOMAIN = "repayment.julo.co.id"
 EVENT_START_LOCAL = time(9, 0)
 EVENT_LENGTH = timedelta(minutes=30)
-MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-             "September", "Oktober", "November", "Desember")
 
 
 @dataclass(frozen=True)
@@ -92,11 +90,6 @@ def template_for(family: ProductFamily, bank: str | None) -> Template:
     return TEMPLATES.get((family, bank)) or TEMPLATES[(family, None)]
 
 
-def format_date_id(day: date) -> str:
-    """``1 Desember 2026``."""
-    return f"{day.day} {MONTHS_ID[day.month - 1]} {day.year}"
-
-
 def uid_for(payment_id: int) -> str:
     return f"payment-{payment_id}@{UID_DOMAIN}"
 
@@ -139,7 +132,7 @@ def build_calendar(loan: CalendarLoan, stamp: datetime, people: People) -> Calen
         event.add("dtend", start + EVENT_LENGTH)
         event.add("summary", template.summary.format(number=item.payment_number, amount=amount))
         event.add("description", DESCRIPTION.format(
-            amount=amount, due=format_date_id(item.due_date), bank=bank, va=va,
+            amount=amount, due=long_date(item.due_date), bank=bank, va=va,
             how_to_pay=template.how_to_pay.format(bank=bank, va=va),
         ))
         event.add("transp", "TRANSPARENT")

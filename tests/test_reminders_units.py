@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib import indonesian
 from chalicelib.reminders import capacity, templates
 from chalicelib.reminders.outcomes import CallbackRef, robocall_outcome, whatsapp_outcome
 from chalicelib.reminders.providers import international
@@ -19,7 +20,7 @@ from chalicelib.zones import Zone
 
 @given(st.integers(min_value=0, max_value=10**15))
 def test_rupiah_format_round_trips(amount):
-    text = templates.rupiah(amount)
+    text = indonesian.thousands(amount)
     assert int(text.replace(".", "")) == amount
     assert all(len(group) == 3 for group in text.split(".")[1:])
 

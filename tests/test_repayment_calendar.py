@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from chalicelib.emails.mime import ICS_FILENAME, Recipient, build_repayment_email
-from chalicelib.emails.money import format_rupiah
+from chalicelib.indonesian import format_rupiah
 from chalicelib.products import ProductFamily
 from chalicelib.repayment_calendar import CalendarLoan, Installment, People, calendar_bytes, uid_for
 from chalicelib.zones import Zone

@@ -19,8 +19,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from chalicelib.emails.money import format_rupiah
-from chalicelib.repayment_calendar import CalendarLoan, format_date_id
+from chalicelib.indonesian import format_rupiah, long_date
+from chalicelib.repayment_calendar import CalendarLoan
 
 ICS_FILENAME = "jadwal-pembayaran.ics"
 
@@ -32,7 +32,7 @@ class Recipient:
 
 
 def _rows(loan: CalendarLoan) -> list[tuple[int, str, str]]:
-    return [(i.payment_number, format_date_id(i.due_date), format_rupiah(i.due_amount)) for i in loan.installments]
+    return [(i.payment_number, long_date(i.due_date), format_rupiah(i.due_amount)) for i in loan.installments]
 
 
 def text_body(recipient: Recipient, loan: CalendarLoan, disburse_amount: int) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg2.extensions
 
+from chalicelib.indonesian import format_rupiah, long_date, thousands
 from chalicelib.products import ProductFamily
 
 DEFAULT_BANK = "JULO"  # as in the calendar email when the loan has no repayment bank
@@ -35,8 +36,6 @@ JOIN application a ON a.application_id = l.application_id
 WHERE p.payment_id = ANY(%s)
 """
 
-MONTHS_ID = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-             "September", "Oktober", "November", "Desember")
 
 
 @dataclass(frozen=True)
@@ -86,24 +85,15 @@ def templates_for(product_family: str | None) -> Templates:
         return TEMPLATES[ProductFamily.JULO]
 
 
-def rupiah(amount: int) -> str:
-    """Indonesian thousands separator: 1250000 → ``1.250.000``."""
-    return f"{amount:,}".replace(",", ".")
-
-
-def tanggal(day: date) -> str:
-    return f"{day.day} {MONTHS_ID[day.month - 1]} {day.year}"
-
-
 def robocall_text(product_family: str | None, name: str, amount: int, due: date) -> str:
-    return templates_for(product_family).robocall_script.format(name=name, amount=rupiah(amount), due=tanggal(due))
+    return templates_for(product_family).robocall_script.format(name=name, amount=thousands(amount), due=long_date(due))
 
 
 def whatsapp_parameters(name: str, amount: int, due: date, loan_id: int, bank: str | None = None,
                         virtual_account: str | None = None) -> list[str]:
     """Body variables of the WhatsApp template, in order ({{1}}..{{6}}): name, amount, due date,
     bank, virtual account number, loan id."""
-    return [name, f"Rp {rupiah(amount)}", tanggal(due), bank or DEFAULT_BANK, virtual_account or NO_VIRTUAL_ACCOUNT,
+    return [name, format_rupiah(amount), long_date(due), bank or DEFAULT_BANK, virtual_account or NO_VIRTUAL_ACCOUNT,
             str(loan_id)]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import xlsxwriter
 
-from chalicelib.emails.money import format_rupiah
+from chalicelib.indonesian import format_rupiah
 from chalicelib.stuck_disbursements.columns import Column, Kind
 
 RUPIAH_FORMAT = '"Rp "#,##0'
