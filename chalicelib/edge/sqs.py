@@ -25,7 +25,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, Generic, Protocol
 
-import psycopg2.extensions
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -35,6 +34,7 @@ from typing_extensions import TypeVar
 from chalicelib import aws, config, resources
 from chalicelib.edge.backoff import Backoff
 from chalicelib.edge.connection import FUNCTIONS, ConnectionLifetime
+from chalicelib.edge.context import ColdStartSettings, LeasedContext
 
 S = TypeVar("S", default=None)
 
@@ -59,15 +59,12 @@ def queue_url_of(queue_arn: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
-class RecordContext(Generic[S]):
+class RecordContext(LeasedContext[S]):
     """One SQS record as a handler sees it."""
 
     def __init__(self, record: SQSRecord, settings: S, lifetime: ConnectionLifetime, stack: ExitStack) -> None:
+        super().__init__(settings, lifetime, stack)
         self.record = record
-        self.settings = settings
-        self._lifetime = lifetime
-        self._stack = stack
-        self._conn: psycopg2.extensions.connection | None = None
 
     @property
     def body(self) -> str:
@@ -80,13 +77,6 @@ class RecordContext(Generic[S]):
     @property
     def receive_count(self) -> int:
         return int(self.record.attributes.approximate_receive_count or 1)
-
-    @property
-    def conn(self) -> psycopg2.extensions.connection:
-        """The database connection of this record (leased on first use)."""
-        if self._conn is None:
-            self._conn = self._stack.enter_context(self._lifetime.lease())
-        return self._conn
 
 
 RecordHandler = Callable[[RecordContext[S]], object]
@@ -112,16 +102,13 @@ class SqsBatchHandler(Generic[S]):
         self.backoff = backoff or Backoff()
         self.lifetime = lifetime
         self.visibility: Visibility = visibility or SqsVisibility()
-        self._load_settings = settings
-        self._settings: list[S] = []
+        self._settings = ColdStartSettings(settings)
         self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     @property
     def settings(self) -> S:
         """Loaded once per container (cold start)."""
-        if not self._settings:
-            self._settings.append(self._load_settings() if self._load_settings else None)  # type: ignore[arg-type]
-        return self._settings[0]
+        return self._settings.get()
 
     def __call__(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         settings = self.settings

@@ -1,0 +1,44 @@
+"""What the SQS and the scheduled handler share: settings loaded at cold start, a lazily leased connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Generic, cast
+
+import psycopg2.extensions
+from typing_extensions import TypeVar
+
+from chalicelib.edge.connection import ConnectionLifetime
+
+S = TypeVar("S", default=None)
+
+
+class ColdStartSettings(Generic[S]):
+    """A function's settings, loaded once per container at the first invocation (None without a loader)."""
+
+    def __init__(self, load: Callable[[], S] | None) -> None:
+        self._load = load
+        self._loaded: list[S] = []
+
+    def get(self) -> S:
+        if not self._loaded:
+            self._loaded.append(self._load() if self._load else cast(S, None))
+        return self._loaded[0]
+
+
+class LeasedContext(Generic[S]):
+    """One invocation's (or record's) view: its settings and ``conn``, leased on first use, given back at the end."""
+
+    def __init__(self, settings: S, lifetime: ConnectionLifetime, stack: ExitStack) -> None:
+        self.settings = settings
+        self._lifetime = lifetime
+        self._stack = stack
+        self._conn: psycopg2.extensions.connection | None = None
+
+    @property
+    def conn(self) -> psycopg2.extensions.connection:
+        """The database connection (leased from the shared lifetime on first use)."""
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self._lifetime.lease())
+        return self._conn
