@@ -11,6 +11,7 @@ failure, ``sent`` is progress.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -115,6 +116,28 @@ def _record(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: s
     return False, entry.outcome if entry is not None and entry.provider_id == provider_id else None
 
 
+def _apply_status(store: ReminderStore, ref: CallbackRef, provider_id: str, status: str, channel: str,
+                  outcome_of: Callable[[str], str | None],
+                  on_final: Callable[[str | None], None] | None = None) -> str | None:
+    """The rule both channels follow: bind or match the ledger entry, map the status, record it once."""
+    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
+    entry = bound_entry(store, ref, provider_id)
+    if entry is None:
+        logger.warning(f"{channel} status for an unknown send ignored", extra=ids)
+        return None
+    outcome = outcome_of(status)
+    if outcome is None:
+        return None
+    recorded, final = _record(store, ref, provider_id, outcome, status)
+    if on_final is not None:
+        on_final(final)
+    if not recorded:
+        logger.info(f"{channel} status after the final one changes nothing", extra={**ids, "final": final})
+        return None
+    logger.info(f"{channel} outcome", extra={**ids, "outcome": outcome})
+    return outcome
+
+
 def apply_robocall_status(conn: psycopg2.extensions.connection, store: ReminderStore, ref: CallbackRef,
                           call_uuid: str, status: str) -> str | None:
     """Record a call's final status; returns the outcome recorded (None: progress, not ours or duplicate).
@@ -122,37 +145,16 @@ def apply_robocall_status(conn: psycopg2.extensions.connection, store: ReminderS
     ``is_success_robocall`` follows the ledger: it is set only when the entry's (first, final)
     outcome is a success — again on a redelivered success, so a crash between the two writes heals.
     """
-    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
-    entry = bound_entry(store, ref, call_uuid)
-    if entry is None:
-        logger.warning("robocall status for an unknown call ignored", extra=ids)
-        return None
-    outcome = robocall_outcome(status)
-    if outcome is None:
-        return None
-    recorded, final = _record(store, ref, call_uuid, outcome, status)
-    if final == SUCCEEDED:
-        with conn.cursor() as cur:
-            cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
-        conn.commit()
-    if not recorded:
-        logger.info("robocall status after the final one changes nothing", extra={**ids, "final": final})
-        return None
-    logger.info("robocall outcome", extra={**ids, "outcome": outcome})
-    return outcome
+
+    def mark_success(final: str | None) -> None:
+        if final == SUCCEEDED:
+            with conn.cursor() as cur:
+                cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
+            conn.commit()
+
+    return _apply_status(store, ref, call_uuid, status, "robocall", robocall_outcome, mark_success)
 
 
 def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
-    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
-    entry = bound_entry(store, ref, message_id)
-    if entry is None:
-        logger.warning("whatsapp status for an unknown message ignored", extra=ids)
-        return None
-    outcome = whatsapp_outcome(status)
-    if outcome is None:
-        return None
-    recorded, _final = _record(store, ref, message_id, outcome, status)
-    if not recorded:
-        return None
-    logger.info("whatsapp outcome", extra={**ids, "outcome": outcome})
-    return outcome
+    """Record a WhatsApp message's final status; returns the outcome recorded (None otherwise)."""
+    return _apply_status(store, ref, message_id, status, "whatsapp", whatsapp_outcome)
