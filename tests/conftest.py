@@ -25,6 +25,7 @@ import pytest
 from chalicelib import aws as aws_clients
 from chalicelib import db
 from localdev import moto_server
+from localdev.fake_slack import FakeSlack
 
 # Tables whose rows come from migrations or the reference-data sync; never truncated.
 REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line", "pn_blast_title", "pn_redirect_page"}
@@ -118,6 +119,15 @@ def aws_endpoint() -> Iterator[str]:
         else:
             os.environ[key] = value
     aws_clients.reset_clients()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """A strict fake Slack Web API on a free port; SLACK_API_URL and SLACK_BOT_TOKEN point at it."""
+    with FakeSlack(token="xoxb-test") as fake:
+        monkeypatch.setenv("SLACK_API_URL", fake.api_url)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        yield fake
 
 
 @pytest.fixture

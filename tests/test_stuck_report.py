@@ -16,17 +16,10 @@ from chalicelib.stuck_disbursements.report import report_filename, run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles
 from chalicelib.stuck_disbursements.xlsx import RUPIAH_FORMAT
 from localdev import lambda_runtime
-from localdev.fake_slack import FakeSlack
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)
 START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 08:00 WIB
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack(token="xoxb-test") as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ failure, ``sent`` is progress.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -67,20 +67,21 @@ class CallbackRef:
             {"zone": zone, "business_date": day, "stage": stage, "attempt": attempt}))
 
 
-def robocall_outcome(status: str) -> str | None:
-    if status in ROBOCALL_SUCCESS:
+def _final_outcome(status: str, success: Collection[str], failure: Collection[str]) -> str | None:
+    """``succeeded`` / ``failed`` for a final status; None for progress and statuses we do not know."""
+    if status in success:
         return SUCCEEDED
-    if status in ROBOCALL_FAILURE:
+    if status in failure:
         return OUTCOME_FAILED
     return None
+
+
+def robocall_outcome(status: str) -> str | None:
+    return _final_outcome(status, ROBOCALL_SUCCESS, ROBOCALL_FAILURE)
 
 
 def whatsapp_outcome(status: str) -> str | None:
-    if status in WHATSAPP_SUCCESS:
-        return SUCCEEDED
-    if status in WHATSAPP_FAILURE:
-        return OUTCOME_FAILED
-    return None
+    return _final_outcome(status, WHATSAPP_SUCCESS, WHATSAPP_FAILURE)
 
 
 class OutcomeNotReady(Exception):

@@ -17,16 +17,7 @@ from localdev.fake_slack import FakeSlack
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)
-TOKEN = "xoxb-chaos"
 ONE_POST = "exactly one Slack post per report date"
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    with FakeSlack(token=TOKEN) as fake:
-        monkeypatch.setenv("SLACK_API_URL", fake.api_url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        yield fake
 
 
 @pytest.fixture

@@ -13,20 +13,10 @@ import pytest
 from chalicelib.stuck_disbursements.columns import SettingError, load_settings
 from chalicelib.stuck_disbursements.report import run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles, slack_client
-from localdev.fake_slack import FakeSlack
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)
 START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
-TOKEN = "xoxb-rules"
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    with FakeSlack(token=TOKEN) as fake:
-        monkeypatch.setenv("SLACK_API_URL", fake.api_url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        yield fake
 
 
 def _setting(conn, **parameters):
