@@ -26,7 +26,7 @@ from chalicelib import paging
 from localdev.datagen.lending import load
 from tests.api_support import partner_key, staff_key
 
-OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 # `format: cursor` in the document: valid requests carry cursors this API could have returned

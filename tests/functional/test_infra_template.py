@@ -14,7 +14,7 @@ import pytest
 from infra.package import ENV_TO_PARAMETER, build_template, logical_id, package
 from localdev.manifest import load_manifest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
