@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
-	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make test   - set up everything and run the whole test suite (ruff, mypy, then pytest)"
 	@echo "make chaos  - the whole chaos suite (faults, crashes, outages); prints scenario/invariant/result"
 	@echo "make test-unit - the unit tier only (tests/unit: no server, seconds)"
 	@echo "make typecheck - mypy (config in pyproject.toml)"
@@ -39,7 +39,7 @@ venv: $(STAMP)
 demo: venv
 	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
 
-test: venv lint
+test: venv lint typecheck
 	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 test-unit: venv
