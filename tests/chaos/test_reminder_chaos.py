@@ -10,6 +10,8 @@ inside its window without waiting out a heartbeat.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -78,15 +80,22 @@ def _nobody_answers(stack: LocalReminderStack, n: int = 6) -> None:
         stack.voice.force_outcome(_intl(i), "busy")
 
 
+@contextmanager
+def _busy_day(**env: str) -> Iterator[tuple[LocalReminderStack, Day]]:
+    """A started T-3 day on the local stack in which nobody answers a call."""
+    with _stack(**env) as stack:
+        _nobody_answers(stack)
+        day = Day(stack, BUSINESS_DATE)
+        day.start()
+        yield stack, day
+
+
 @pytest.mark.slow
 @pytest.mark.chaos(scenario="stage message duplicated late (after a Step Functions retry)",
                    invariant=f"{ENDS}; {NO_DOUBLE}")
 def test_a_late_duplicate_of_an_older_attempt_never_takes_over_the_retry(borrowers) -> None:
     fast_retries(heartbeat_seconds=HEARTBEAT_SECONDS)
-    with _stack() as stack:
-        _nobody_answers(stack)
-        day = Day(stack, BUSINESS_DATE)
-        day.start()
+    with _busy_day() as (stack, day):
         first = day.take_stage_message("robocall_1")  # its worker failed; SQS brings it back much later,
         retry = day.take_stage_message("robocall_1")  # after the heartbeat timed out and the stage was retried
         assert retry["attempt"] == 1
@@ -111,10 +120,7 @@ def test_a_late_duplicate_of_an_older_attempt_never_takes_over_the_retry(borrowe
 @pytest.mark.slow
 @pytest.mark.chaos(scenario="stage message duplicated at once", invariant=f"{NO_DOUBLE}; {ENDS}; {ADDS_UP}")
 def test_a_stage_message_delivered_twice_at_once_calls_nobody_twice(borrowers) -> None:
-    with _stack() as stack:
-        _nobody_answers(stack)
-        day = Day(stack, BUSINESS_DATE)
-        day.start()
+    with _busy_day() as (stack, day):
         message = day.take_stage_message("robocall_1")
         day.send_stage_message(message)
         day.send_stage_message(message)
@@ -132,10 +138,7 @@ def test_a_stage_message_delivered_twice_at_once_calls_nobody_twice(borrowers) -
                    invariant=f"{ADDS_UP}; {NO_DOUBLE}; {ENDS}")
 def test_a_retried_stage_is_summarised_by_its_own_attempt(borrowers) -> None:
     fast_retries(heartbeat_seconds=HEARTBEAT_SECONDS)
-    with _stack() as stack:
-        _nobody_answers(stack)
-        day = Day(stack, BUSINESS_DATE)
-        day.start()
+    with _busy_day() as (stack, day):
         day.run_stage_normally("robocall_1")
         for i in (0, 1):                                # these two answer at 10:00
             stack.voice.force_outcome(_intl(i), "human")
@@ -162,10 +165,7 @@ def test_a_retried_stage_is_summarised_by_its_own_attempt(borrowers) -> None:
                    invariant="the execution ends inside its window (the task fails at once), never by waiting out "
                              f"a heartbeat; {NO_DOUBLE}")
 def test_a_poison_chunk_fails_its_task_at_once_and_the_retry_finishes_the_stage(borrowers) -> None:
-    with _stack() as stack:
-        _nobody_answers(stack)
-        day = Day(stack, BUSINESS_DATE)
-        day.start()
+    with _busy_day() as (stack, day):
         day.send_stage_message(day.take_stage_message("robocall_1"))
         day.deliver_stage()
         sqs = aws_clients.client("sqs")
@@ -192,10 +192,7 @@ def test_a_poison_chunk_fails_its_task_at_once_and_the_retry_finishes_the_stage(
 @pytest.mark.slow
 @pytest.mark.chaos(scenario="chunk redelivered", invariant=f"{NO_DOUBLE}; {ADDS_UP}")
 def test_a_redelivered_chunk_calls_nobody_twice(borrowers) -> None:
-    with _stack() as stack:
-        _nobody_answers(stack)
-        day = Day(stack, BUSINESS_DATE)
-        day.start()
+    with _busy_day() as (stack, day):
         day.send_stage_message(day.take_stage_message("robocall_1"))
         day.deliver_stage()
         sqs = aws_clients.client("sqs")
