@@ -19,7 +19,7 @@ help:
 	@echo "make typecheck - mypy (config in pyproject.toml)"
 	@echo "make lint   - ruff"
 	@echo "make api    - serve the HTTP API on 127.0.0.1:8000 (chalice local) against the demo database"
-	@echo "make package - build dist/template.json + artifacts (offline) and cfn-lint it"
+	@echo "make package - build dist/template.json + artifacts (offline); cfn-lint + checkov it"
 	@echo "make stop   - stop the local PostgreSQL and moto servers"
 	@echo "make localstack-up / localstack-down - the system on LocalStack + PostgreSQL (needs Docker)"
 	@echo "make db-dump - pg_dump -Fc of the database into backups/"
@@ -60,10 +60,21 @@ api: venv
 migrate: venv
 	$(PY) -m localdev.services -- true
 
-package: venv
+# checkov pins an older boto3 than the project: it gets its own virtualenv
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | sha1sum | cut -c1-12)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@test -x $(CHECKOV_VENV)/bin/checkov || { echo "checkov install failed"; exit 1; }
+	@rm -f $(CHECKOV_VENV)/.installed-*
+	@touch $@
+
+package: venv $(CHECKOV_STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-3} $(PY) -m infra.package --out dist
-	$(VENV)/bin/cfn-lint dist/template.json
-	@echo "dist/template.json is valid (cfn-lint); deploy: see docs/deploy.md"
+	$(PY) -m infra.checks dist/template.json
+	@echo "dist/template.json: cfn-lint + checkov clean (skips: infra/checkov_skips.txt); deploy: see docs/deploy.md"
 
 stop: venv
 	-$(PY) -m localdev.moto_server stop

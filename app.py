@@ -9,7 +9,9 @@ from chalicelib.http.crm_api import crm_api
 from chalicelib.http.health import health
 from chalicelib.http.partner_api import partner_api
 from chalicelib.http.pn_api import pn_api
+from chalicelib.settings import check_api_cold_start
 
+check_api_cold_start()  # deployed: a missing setting fails the cold start, naming it
 app = Chalice(app_name="julo-reminders")
 
 app.register_blueprint(chalice_errors)

@@ -1,13 +1,20 @@
-"""Settings read from the environment, in one place."""
+"""Low-level readers of the environment (region, endpoint, database URL).
+
+What each function reads is declared in ``chalicelib/settings.py``; these helpers read the
+same names for code that takes a single value.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 DEFAULT_REGION = "ap-southeast-3"
+# The RDS root CAs of the region, shipped in the artifact: the server certificate is verified.
+RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-ap-southeast-3.pem"
 
 
 def database_url() -> str:
@@ -36,7 +43,7 @@ def _database_url_from_secret(secret_arn: str) -> str:
     user = quote(fields["username"], safe="")
     password = quote(fields["password"], safe="")
     return (f"postgresql://{user}:{password}@{fields['host']}:{fields.get('port', 5432)}/"
-            f"{fields.get('dbname', 'julo')}?sslmode=require")
+            f"{fields.get('dbname', 'julo')}?sslmode=verify-full&sslrootcert={quote(str(RDS_CA_BUNDLE))}")
 
 
 def aws_endpoint_url() -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.analytics.etl import batch_date, run_etl
 from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
+from chalicelib.settings import AnalyticsSettings
 
 
 def _etl(ctx: ScheduleContext) -> dict[str, Any]:
@@ -17,4 +18,4 @@ def _etl(ctx: ScheduleContext) -> dict[str, Any]:
             "groups_refreshed": result.groups_refreshed, "users_scored": result.users_scored}
 
 
-handler = ScheduledHandler("analytics-etl", _etl)
+handler = ScheduledHandler("analytics-etl", _etl, settings=AnalyticsSettings.load)

@@ -4,5 +4,7 @@ from __future__ import annotations
 
 from chalicelib.disbursements.consumer import POISON, handle_record, logger
 from chalicelib.edge.sqs import SqsBatchHandler
+from chalicelib.settings import DisbursementSettings
 
-handler = SqsBatchHandler("disbursement-events", handle_record, logger=logger, poison=POISON)
+handler = SqsBatchHandler("disbursement-events", handle_record, logger=logger, poison=POISON,
+                          settings=DisbursementSettings.load)

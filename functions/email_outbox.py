@@ -4,5 +4,7 @@ from __future__ import annotations
 
 from chalicelib.disbursements.outbox import InvalidEmailRequest, logger, send_record
 from chalicelib.edge.sqs import SqsBatchHandler
+from chalicelib.settings import EmailOutboxSettings
 
-handler = SqsBatchHandler("email-outbox", send_record, logger=logger, poison=(InvalidEmailRequest,))
+handler = SqsBatchHandler("email-outbox", send_record, logger=logger, poison=(InvalidEmailRequest,),
+                          settings=EmailOutboxSettings.load)

@@ -8,10 +8,11 @@ from typing import Any
 from chalicelib.disbursements.outbox import sweep
 from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
 from chalicelib.emails.ses import SesMailer, sender_address
+from chalicelib.settings import EmailOutboxSettings
 
 
-def _sweep(ctx: ScheduleContext) -> dict[str, Any]:
+def _sweep(ctx: ScheduleContext[EmailOutboxSettings]) -> dict[str, Any]:
     return asdict(sweep(ctx.conn, SesMailer(), sender_address(), ctx.fired_at))
 
 
-handler = ScheduledHandler("email-outbox-sweeper", _sweep)
+handler = ScheduledHandler("email-outbox-sweeper", _sweep, settings=EmailOutboxSettings.load)

@@ -18,6 +18,7 @@ from chalicelib.reminders.adapters import max_receive_count
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message, logger
 from chalicelib.reminders.messages import DISPATCH_QUEUES, PoisonChunk
 from chalicelib.reminders.stages import Stage
+from chalicelib.settings import DispatchSettings
 
 _dispatcher: dict[tuple[object, ...], Dispatcher] = {}
 _remaining_seconds: list[float | None] = [None]  # of the current invocation (the Lambda context's)
@@ -33,7 +34,7 @@ def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
     return _dispatcher[key]
 
 
-def _record(ctx: RecordContext) -> None:
+def _record(ctx: RecordContext[DispatchSettings]) -> None:
     body = json.loads(ctx.body)
     stage = body.get("stage") if isinstance(body, dict) else None
     queue = DISPATCH_QUEUES[Stage(stage).channel] if stage in set(Stage) else None
@@ -42,7 +43,8 @@ def _record(ctx: RecordContext) -> None:
                      remaining_seconds=_remaining_seconds[0])
 
 
-_edge = SqsBatchHandler("reminder-dispatch", _record, logger=logger, poison=(PoisonChunk,))
+_edge = SqsBatchHandler("reminder-dispatch", _record, logger=logger, poison=(PoisonChunk,),
+                       settings=DispatchSettings.from_environment)
 
 
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
 from chalicelib.reminders.scheduling import start_day
+from chalicelib.settings import ScheduleSettings
 from chalicelib.zones import Zone
 
 
@@ -19,4 +20,4 @@ def _start(ctx: ScheduleContext) -> dict[str, Any]:
     return asdict(start_day(zone, ctx.business_date(zone)))
 
 
-handler = ScheduledHandler("reminder-schedule", _start)
+handler = ScheduledHandler("reminder-schedule", _start, settings=ScheduleSettings.load)

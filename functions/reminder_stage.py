@@ -8,6 +8,7 @@ from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.stage_worker import logger, run_stage
 from chalicelib.reminders.summary import run_summary
+from chalicelib.settings import StageSettings
 
 
 def _record(ctx: RecordContext) -> None:
@@ -18,4 +19,4 @@ def _record(ctx: RecordContext) -> None:
         run_stage(ctx.conn, StageMessage.parse(body))
 
 
-handler = SqsBatchHandler("reminder-stage", _record, logger=logger)
+handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings.load)

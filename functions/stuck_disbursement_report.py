@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib import config
 from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
+from chalicelib.settings import StuckReportSettings
 from chalicelib.stuck_disbursements.report import run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles, slack_client
 from chalicelib.zones import Zone
@@ -20,4 +21,4 @@ def _report(ctx: ScheduleContext) -> dict[str, Any]:
             "slack_file_id": result.slack_file_id, "slack": result.slack}
 
 
-handler = ScheduledHandler("stuck-disbursement-report", _report)
+handler = ScheduledHandler("stuck-disbursement-report", _report, settings=StuckReportSettings.load)

@@ -5,10 +5,13 @@
 1. ``chalice package`` builds the HTTP API (app.py + chalicelib) and its deployment.zip.
 2. The same zip plus ``functions/`` becomes ``functions.zip``: one artifact for every handler.
 3. Everything in ``infra/functions.yaml`` is added to Chalice's template: SQS queues with DLQs
-   and redrive, DynamoDB tables with TTL, state machines (ASL with the queues' URLs
-   substituted), the functions with their SQS (partial batch responses) and schedule triggers,
-   the SES identity, CloudWatch alarms on DLQ depth and failed executions, and one
-   least-privilege IAM role per function.
+   and redrive (PII queues under a customer-managed KMS key), DynamoDB tables with TTL, state
+   machines (ASL with the queues' URLs substituted), the functions with their SQS (partial
+   batch responses, maximum concurrency) and schedule triggers, one log group per function,
+   the SES identity, CloudWatch alarms (DLQ depth, failed executions, Errors of every
+   scheduled function) and one least-privilege IAM role per function (and the API).
+   Each function's ``Environment`` and the template's ``Parameters`` are generated from the
+   settings classes of ``chalicelib/settings.py``.
 The result is ``dist/template.json``; ``cfn-lint`` checks it (``make package`` runs it).
 """
 
@@ -29,39 +32,35 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localdev.manifest import FunctionSpec, Manifest, load_manifest  # noqa: E402
+from chalicelib.settings import SECRET_GROUPS, Settings  # noqa: E402
+from infra.manifest import ApiSpec, FunctionSpec, Manifest, load_manifest  # noqa: E402
 
 RUNTIME = "python3.11"
 PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
+SECRET_ARN_PATTERN = "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"  # noqa: S105 (an ARN pattern, not a secret)
+DLQ_RETENTION_SECONDS = 4 * 24 * 3600  # long enough for a weekend's inspection, short for PII
+API_LOGICAL_ID = "APIHandler"
+NO_VALUE = {"Ref": "AWS::NoValue"}
+ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
-# Template parameters, and the environment variable each one is passed to a function as.
-PARAMETERS: dict[str, dict[str, Any]] = {
-    "DatabaseSecretArn": {
-        "env": "DATABASE_SECRET_ARN",
-        "Type": "String",
-        "AllowedPattern": "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$",
-        "Description": "Secrets Manager ARN of the database credentials (RDS JSON or a postgresql:// URL)",
-    },
-    "VoiceApiUrl": {"env": "VOICE_API_URL", "Type": "String", "Default": "https://api.nexmo.com",
-                    "Description": "Voice provider base URL (Vonage Voice API)"},
-    "WhatsAppApiUrl": {"env": "WHATSAPP_API_URL", "Type": "String", "Default": "https://graph.facebook.com/v19.0",
-                       "Description": "WhatsApp Business Cloud API base URL"},
-    "SlackApiUrl": {"env": "SLACK_API_URL", "Type": "String", "Default": "https://slack.com/api/",
-                    "Description": "Slack Web API base URL"},
-    "CallsPerSecond": {"env": "CALLS_PER_SECOND", "Type": "Number", "Default": 1, "MinValue": 1,
-                       "Description": "Provider calls per second the dispatch workers may place"},
-    "SenderEmail": {"env": "SENDER_EMAIL", "Type": "String", "Default": "no-reply@example.co.id",
-                    "Description": "Verified SES identity the repayment-calendar email is sent from"},
-    "ProviderSecretsArn": {"env": "PROVIDER_SECRETS_ARN", "Type": "String",
-                           "AllowedPattern": "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$",
-                           "Description": "Secrets Manager ARN of provider tokens and callback signing secrets"},
-    "AlarmTopicArn": {"env": None, "Type": "String", "Default": "",
+# Parameters of the stack itself (the rest come from the settings classes and secret groups).
+STACK_PARAMETERS: dict[str, dict[str, Any]] = {
+    "SubnetIds": {"Type": "CommaDelimitedList",
+                  "Description": "private subnets of the functions that use the database (VpcConfig)"},
+    "SecurityGroupIds": {"Type": "CommaDelimitedList",
+                         "Description": "security groups of those functions (allowed to reach the database)"},
+    "LogRetentionDays": {"Type": "Number", "Default": 30,
+                         "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
+                         "Description": "days the functions' and the API's logs are kept"},
+    "ApiThrottlingRateLimit": {"Type": "Number", "Default": 200, "MinValue": 1,
+                               "Description": "API stage steady-state requests per second"},
+    "ApiThrottlingBurstLimit": {"Type": "Number", "Default": 400, "MinValue": 1,
+                                "Description": "API stage burst (requests)"},
+    "ApiReservedConcurrency": {"Type": "Number", "Default": 50, "MinValue": 1,
+                               "Description": "Lambda containers the API may use (keeps the rest for the workers)"},
+    "AlarmTopicArn": {"Type": "String", "Default": "",
                       "Description": "SNS topic for alarms (empty: alarms without actions)"},
 }
-ENV_TO_PARAMETER = {spec["env"]: name for name, spec in PARAMETERS.items() if spec["env"]}
-# Settings every function gets.
-COMMON_ENV = {"DATABASE_SECRET_ARN": {"Ref": "DatabaseSecretArn"}, "LOG_LEVEL": "INFO",
-              "POWERTOOLS_SERVICE_NAME": "julo-reminders"}
 
 
 def logical_id(name: str, suffix: str = "") -> str:
@@ -81,23 +80,86 @@ def _statement(sid: str, actions: list[str], resources: list[Any]) -> dict[str, 
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 
 
-def _function_policy(spec: FunctionSpec, manifest: Manifest, queue_ids: dict[str, str]) -> list[dict[str, Any]]:
-    perms = spec.permissions
-    log_group = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"
-                            + logical_id(spec.name) + "*"}
+def _resource_ref(kind: str, name: str, queue_ids: dict[str, str]) -> dict[str, Any]:
+    if kind == "queue":
+        return {"Ref": queue_ids[name]}
+    if kind == "table":
+        return {"Ref": logical_id(name, "Table")}
+    return {"Ref": logical_id(name, "StateMachine")}
+
+
+def secret_groups(cls: type[Settings]) -> list[str]:
+    """The secret groups a settings class reads (the database one when it uses PostgreSQL)."""
+    groups = ["database"] if cls.database else []
+    for _attr, spec in cls.specs():
+        if spec.secret and spec.secret not in groups:
+            groups.append(spec.secret)
+    return groups
+
+
+def settings_parameters(classes: list[type[Settings]]) -> dict[str, dict[str, Any]]:
+    """Template parameters of every deployable setting and of each secret group used."""
+    params: dict[str, dict[str, Any]] = {}
+    for cls in classes:
+        for group in secret_groups(cls):
+            g = SECRET_GROUPS[group]
+            params[g.parameter] = {"Type": "String", "AllowedPattern": SECRET_ARN_PATTERN,
+                                   "Description": f"Secrets Manager ARN: {g.description}"}
+        for _attr, spec in cls.specs():
+            if not spec.parameter or spec.parameter in params:
+                continue
+            p: dict[str, Any] = {"Type": spec.parameter_type, "Description": f"{spec.env}: {spec.description}"}
+            if spec.parameter_default is not None:
+                p["Default"] = spec.parameter_default
+            elif spec.parameter_type == "String":
+                p["MinLength"] = 1
+            if spec.allowed:
+                p["AllowedValues"] = list(spec.allowed)
+            if spec.parameter_type == "Number":
+                p["MinValue"] = 2 if spec.env == "DISPATCH_MAX_CONCURRENCY" else 0
+            params[spec.parameter] = p
+    return params
+
+
+def settings_environment(cls: type[Settings], queue_ids: dict[str, str]) -> dict[str, Any]:
+    """A function's template Environment, generated from its settings class."""
+    env: dict[str, Any] = {"POWERTOOLS_SERVICE_NAME": "julo-reminders"}
+    for group in secret_groups(cls):
+        g = SECRET_GROUPS[group]
+        env[g.arn_env] = {"Ref": g.parameter}
+    for _attr, spec in cls.specs():
+        if spec.parameter:
+            env[spec.env] = {"Ref": spec.parameter}
+        elif spec.resource:
+            env[spec.env] = _resource_ref(*spec.resource, queue_ids)
+    return env
+
+
+def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queue_ids: dict[str, str],
+                     sqs_queue: str | None, manifest: Manifest) -> list[dict[str, Any]]:
+    log_group = {"Fn::GetAtt": [logical_id(name, "LogGroup"), "Arn"]}
     statements = [
-        _statement("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], [log_group]),
-        _statement("DatabaseSecret", ["secretsmanager:GetSecretValue"],
-                   [{"Ref": "DatabaseSecretArn"}]
-                   + ([{"Ref": "ProviderSecretsArn"}] if perms.get("provider_secrets") else [])),
+        _statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group]),
     ]
-    if spec.sqs_queue:
+    secrets = [{"Ref": SECRET_GROUPS[g].parameter} for g in secret_groups(cls)]
+    if secrets:
+        statements.append(_statement("Secrets", ["secretsmanager:GetSecretValue"], secrets))
+    if cls.database:
+        statements.append(_statement("VpcNetworkInterfaces", [
+            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
+    pii = {q.name for q in manifest.queues if q.pii}
+    if sqs_queue:
         statements.append(_statement("ConsumeTrigger", [
             "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
-        ], [{"Fn::GetAtt": [queue_ids[spec.sqs_queue], "Arn"]}]))
+        ], [{"Fn::GetAtt": [queue_ids[sqs_queue], "Arn"]}]))
     if perms.get("sqs_send"):
         statements.append(_statement("SendToQueues", ["sqs:SendMessage", "sqs:GetQueueUrl"],
                                      [{"Fn::GetAtt": [queue_ids[q], "Arn"]} for q in perms["sqs_send"]]))
+    sends_pii = bool(pii & set(perms.get("sqs_send", [])))
+    if sends_pii or sqs_queue in pii:
+        actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if sends_pii else [])
+        statements.append(_statement("PiiQueueKey", actions, [{"Fn::GetAtt": ["PiiKey", "Arn"]}]))
     if perms.get("dynamodb"):
         statements.append(_statement("Ledger", [
             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
@@ -123,42 +185,114 @@ def _function_policy(spec: FunctionSpec, manifest: Manifest, queue_ids: dict[str
     return statements
 
 
-def _function_env(spec: FunctionSpec, manifest: Manifest, queue_ids: dict[str, str]) -> dict[str, Any]:
-    env: dict[str, Any] = dict(COMMON_ENV)
-    perms = spec.permissions
-    queues = set(perms.get("sqs_send", [])) | ({spec.sqs_queue} if spec.sqs_queue else set())
-    for q in sorted(queues):
-        env[env_key("QUEUE_URL_", q)] = {"Ref": queue_ids[q]}
-    for t in perms.get("dynamodb", []):
-        env[env_key("TABLE_NAME_", t)] = {"Ref": logical_id(t, "Table")}
-    for sm in sorted(set(perms.get("states_start", [])) | set(perms.get("states_callback", []))):
-        env[env_key("STATE_MACHINE_ARN_", sm)] = {"Ref": logical_id(sm, "StateMachine")}
-    for name in spec.env:
-        if name in env:
-            continue
-        if name not in ENV_TO_PARAMETER:
-            raise ValueError(f"function {spec.name}: setting {name} has no template parameter; add it to PARAMETERS")
-        env[name] = {"Ref": ENV_TO_PARAMETER[name]}
-    return env
+def _role(name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": f"{logical_id(name)}Policy", "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": statements}}],
+    }}
+
+
+def _concurrency(spec: FunctionSpec) -> Any:
+    if isinstance(spec.concurrency, str) and spec.concurrency:
+        return {"Ref": spec.concurrency}
+    return int(spec.concurrency) if spec.concurrency else None
 
 
 def _function_events(spec: FunctionSpec, queue_ids: dict[str, str]) -> dict[str, Any]:
     events: dict[str, Any] = {}
     for i, trigger in enumerate(spec.triggers):
         if "sqs" in trigger:
-            events[f"Sqs{i}"] = {"Type": "SQS", "Properties": {
+            props: dict[str, Any] = {
                 "Queue": {"Fn::GetAtt": [queue_ids[trigger["sqs"]], "Arn"]},
                 "BatchSize": int(trigger.get("batch_size", 10)),
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            }}
+            }
+            concurrency = _concurrency(spec)
+            if concurrency is not None:
+                props["ScalingConfig"] = {"MaximumConcurrency": concurrency}
+            events[f"Sqs{i}"] = {"Type": "SQS", "Properties": props}
         elif "schedule" in trigger:
-            props: dict[str, Any] = {"Schedule": trigger["schedule"], "Enabled": True}
+            props = {"Schedule": trigger["schedule"], "Enabled": True}
             if "input" in trigger:
                 props["Input"] = json.dumps(trigger["input"], sort_keys=True)
             events[f"Schedule{i}"] = {"Type": "Schedule", "Properties": props}
         else:
             raise ValueError(f"function {spec.name}: unknown trigger {trigger}")
     return events
+
+
+def _alarm(description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]],
+           statistic: str = "Sum") -> dict[str, Any]:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
+        "Dimensions": dimensions, "Statistic": statistic, "Period": 300, "EvaluationPeriods": 1,
+        "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        "AlarmActions": ALARM_ACTIONS,
+    }}
+
+
+def _log_group(name: str) -> dict[str, Any]:
+    """A function's own log group (named by stack and function: no dependency on the function)."""
+    return {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": {"Fn::Sub": "/julo/${AWS::StackName}/" + name},
+        "RetentionInDays": {"Ref": "LogRetentionDays"},
+        "KmsKeyId": {"Fn::GetAtt": ["PiiKey", "Arn"]},
+    }}
+
+
+def _pii_key() -> dict[str, Any]:
+    """The customer-managed key of the PII queues and the log groups (rotated yearly)."""
+    return {"Type": "AWS::KMS::Key", "Properties": {
+        "Description": "julo-reminders: queues carrying phone numbers and names, and log groups",
+        "EnableKeyRotation": True,
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "AccountAdministers", "Effect": "Allow",
+             "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "LogsEncrypt", "Effect": "Allow",
+             "Principal": {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}},
+             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+             "Resource": "*",
+             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": {
+                 "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"}}}},
+            {"Sid": "StatesSendToPiiQueues", "Effect": "Allow",
+             "Principal": {"Service": "sqs.amazonaws.com"},
+             "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
+        ]},
+    }}
+
+
+GATEWAY_RESPONSES = {
+    # unknown paths and methods: API Gateway's own 403 becomes our 404 shape
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+    "THROTTLED": ("429", "throttled"),
+    "DEFAULT_4XX": (None, "bad_request"),
+    "DEFAULT_5XX": (None, "internal_error"),
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own errors in our ``{"error": {"code", "message"}}`` shape."""
+    out: dict[str, Any] = {}
+    for kind, (status, code) in GATEWAY_RESPONSES.items():
+        body = '{"error": {"code": "' + code + '", "message": $context.error.messageString}}'
+        response: dict[str, Any] = {"responseTemplates": {"application/json": body},
+                                    "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"}}
+        if status:
+            response["statusCode"] = status
+        out[kind] = response
+    return out
+
+
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "time": "$context.requestTime",
+    "method": "$context.httpMethod", "path": "$context.resourcePath", "status": "$context.status",
+    "latencyMs": "$context.responseLatency", "integrationStatus": "$context.integrationStatus",
+    "error": "$context.error.message",
+}, sort_keys=True)
 
 
 def render_definition(asl_text: str) -> tuple[str, dict[str, Any]]:
@@ -177,40 +311,30 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
                    functions_code_uri: str = "functions.zip") -> dict[str, Any]:
     t = copy.deepcopy(chalice_sam)
     t["Description"] = "julo-reminders: partner API, T-3 reminder workflow, disbursement events, reports"
-    t["Parameters"] = {name: {k: v for k, v in spec.items() if k != "env"} for name, spec in PARAMETERS.items()}
+    classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions if f.settings]
+    t["Parameters"] = {**settings_parameters(list(dict.fromkeys(classes))), **STACK_PARAMETERS}
     t["Conditions"] = {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}}
     res = t.setdefault("Resources", {})
     queue_ids = _queue_ids(manifest)
+    res["PiiKey"] = _pii_key()
+    vpc = {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}}
 
-    # the API: its code, settings and the database secret it may read
-    for r in list(res.values()):
-        if r["Type"] == "AWS::Serverless::Function":
-            r["Properties"]["CodeUri"] = api_code_uri
-            r["Properties"].setdefault("Environment", {}).setdefault("Variables", {}).update(
-                {**COMMON_ENV, "PROVIDER_SECRETS_ARN": {"Ref": "ProviderSecretsArn"}})
-        if r["Type"] == "AWS::IAM::Role":
-            for policy in r["Properties"].get("Policies", []):
-                for st in policy["PolicyDocument"]["Statement"]:
-                    if st.get("Sid") == "DatabaseSecret":
-                        st["Resource"] = [{"Ref": "DatabaseSecretArn"}, {"Ref": "ProviderSecretsArn"}]
+    _api(t, manifest.api, manifest, queue_ids, api_code_uri, vpc)
 
+    pii_dlqs = {q.dlq for q in manifest.queues if q.pii and q.dlq}
     for q in manifest.queues:
         if q.dlq and queue_ids[q.dlq] not in res:
-            res[queue_ids[q.dlq]] = {"Type": "AWS::SQS::Queue", "Properties": {
-                "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}}
-            res[logical_id(q.dlq, "DepthAlarm")] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-                "AlarmDescription": f"Messages in dead-letter queue {q.dlq}: inspect and redrive",
-                "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_ids[q.dlq], "QueueName"]}}],
-                "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-                "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
-                "AlarmActions": {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
-            }}
-        props: dict[str, Any] = {"VisibilityTimeout": q.visibility_timeout, "SqsManagedSseEnabled": True}
+            res[queue_ids[q.dlq]] = {"Type": "AWS::SQS::Queue", "Metadata": {"Name": q.dlq}, "Properties": {
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS, **_encryption(q.dlq in pii_dlqs)}}
+            res[logical_id(q.dlq, "DepthAlarm")] = _alarm(
+                f"Messages in dead-letter queue {q.dlq}: inspect and redrive", "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_ids[q.dlq], "QueueName"]}}], "Maximum")
+        props: dict[str, Any] = {"VisibilityTimeout": q.visibility_timeout, **_encryption(q.pii)}
         if q.dlq:
             props["RedrivePolicy"] = {"deadLetterTargetArn": {"Fn::GetAtt": [queue_ids[q.dlq], "Arn"]},
                                       "maxReceiveCount": q.max_receive_count}
-        res[queue_ids[q.name]] = {"Type": "AWS::SQS::Queue", "Properties": props}
+        res[queue_ids[q.name]] = {"Type": "AWS::SQS::Queue", "Metadata": {"Name": q.name}, "Properties": props}
 
     for tbl in manifest.tables:
         keys = [{"AttributeName": tbl.hash_key, "KeyType": "HASH"}]
@@ -219,54 +343,107 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
             keys.append({"AttributeName": tbl.range_key, "KeyType": "RANGE"})
             attrs.append({"AttributeName": tbl.range_key, "AttributeType": "S"})
         props = {"BillingMode": "PAY_PER_REQUEST", "KeySchema": keys, "AttributeDefinitions": attrs,
-                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
+                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                 "SSESpecification": {"SSEEnabled": True}}
         if tbl.ttl_attribute:
             props["TimeToLiveSpecification"] = {"AttributeName": tbl.ttl_attribute, "Enabled": True}
-        res[logical_id(tbl.name, "Table")] = {"Type": "AWS::DynamoDB::Table", "Properties": props}
+        res[logical_id(tbl.name, "Table")] = {"Type": "AWS::DynamoDB::Table", "Metadata": {"Name": tbl.name},
+                                             "Properties": props}
 
     for sm in manifest.state_machines:
         definition, subs = render_definition((ROOT / sm.definition).read_text())
         used_queues = [{"Fn::GetAtt": [v["Ref"], "Arn"]} for v in subs.values()]
         role_id = logical_id(sm.name, "StateMachineRole")
+        statements = [_statement("StageQueues", ["sqs:SendMessage"], used_queues)]
         res[role_id] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "SendStageMessages", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                _statement("StageQueues", ["sqs:SendMessage"], used_queues)]}}],
+            "Policies": [{"PolicyName": "SendStageMessages", "PolicyDocument": {"Version": "2012-10-17",
+                                                                               "Statement": statements}}],
         }}
-        res[logical_id(sm.name, "StateMachine")] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+        res[logical_id(sm.name, "StateMachine")] = {"Type": "AWS::StepFunctions::StateMachine",
+                                                    "Metadata": {"Name": sm.name}, "Properties": {
             "StateMachineType": "STANDARD", "DefinitionString": definition, "DefinitionSubstitutions": subs,
             "RoleArn": {"Fn::GetAtt": [role_id, "Arn"]},
         }}
-        res[logical_id(sm.name, "FailedAlarm")] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": f"A {sm.name} execution failed, timed out or was aborted",
-            "Namespace": "AWS/States", "MetricName": "ExecutionsFailed",
-            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": logical_id(sm.name, "StateMachine")}}],
-            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
-            "AlarmActions": {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
-        }}
+        res[logical_id(sm.name, "FailedAlarm")] = _alarm(
+            f"A {sm.name} execution failed, timed out or was aborted", "AWS/States", "ExecutionsFailed",
+            [{"Name": "StateMachineArn", "Value": {"Ref": logical_id(sm.name, "StateMachine")}}])
 
     for spec in manifest.functions:
         fid = logical_id(spec.name, "Function")
-        role_id = logical_id(spec.name, "Role")
-        res[role_id] = {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": f"{logical_id(spec.name)}Policy", "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": _function_policy(spec, manifest, queue_ids)}}],
-        }}
-        res[fid] = {"Type": "AWS::Serverless::Function", "Properties": {
+        cls = spec.settings_class
+        res[logical_id(spec.name, "Role")] = _role(spec.name, _function_policy(
+            spec.name, cls, spec.permissions, queue_ids, spec.sqs_queue, manifest))
+        props: dict[str, Any] = {
             "CodeUri": functions_code_uri, "Handler": spec.handler, "Runtime": RUNTIME,
-            "Timeout": spec.timeout, "MemorySize": spec.memory, "Role": {"Fn::GetAtt": [role_id, "Arn"]},
-            "Environment": {"Variables": _function_env(spec, manifest, queue_ids)},
+            "Timeout": spec.timeout, "MemorySize": spec.memory,
+            "Role": {"Fn::GetAtt": [logical_id(spec.name, "Role"), "Arn"]},
+            "Environment": {"Variables": settings_environment(cls, queue_ids)},
             "Events": _function_events(spec, queue_ids),
-        }}
+            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": {"Ref": logical_id(spec.name, "LogGroup")}},
+        }
+        concurrency = _concurrency(spec)
+        if concurrency is not None:
+            props["ReservedConcurrentExecutions"] = concurrency
+        if cls.database:
+            props["VpcConfig"] = vpc
+        res[fid] = {"Type": "AWS::Serverless::Function", "Metadata": {"Name": spec.name, "Settings": cls.__name__},
+                    "Properties": props}
+        res[logical_id(spec.name, "LogGroup")] = _log_group(spec.name)
+        if spec.schedule:
+            res[logical_id(spec.name, "ErrorsAlarm")] = _alarm(
+                f"{spec.name} failed (a scheduled run raised or timed out)", "AWS/Lambda", "Errors",
+                [{"Name": "FunctionName", "Value": {"Ref": fid}}])
 
     if any(f.permissions.get("ses_send") for f in manifest.functions):
         res["SenderIdentity"] = {"Type": "AWS::SES::EmailIdentity",
                                  "Properties": {"EmailIdentity": {"Ref": "SenderEmail"}}}
     return t
+
+
+def _encryption(pii: bool) -> dict[str, Any]:
+    if pii:
+        return {"KmsMasterKeyId": {"Ref": "PiiKey"}, "KmsDataKeyReusePeriodSeconds": 3600}
+    return {"KmsMasterKeyId": "alias/aws/sqs"}
+
+
+def _api(t: dict[str, Any], api: ApiSpec, manifest: Manifest, queue_ids: dict[str, str], code_uri: str,
+         vpc: dict[str, Any]) -> None:
+    """The Chalice API: its code, settings, role, VPC, log groups, stage throttling and error shape."""
+    res = t["Resources"]
+    if API_LOGICAL_ID not in res:  # a template without the Chalice part (tests of the manifest part)
+        return
+    cls = api.settings_class
+    fn = res[API_LOGICAL_ID]
+    props = fn["Properties"]
+    props["CodeUri"] = code_uri
+    props["Environment"] = {"Variables": settings_environment(cls, queue_ids)}
+    props["LoggingConfig"] = {"LogFormat": "JSON", "LogGroup": {"Ref": "ApiHandlerLogGroup"}}
+    props["ReservedConcurrentExecutions"] = {"Ref": "ApiReservedConcurrency"}
+    props["Tracing"] = "Active"
+    if cls.database:
+        props["VpcConfig"] = vpc
+    fn["Metadata"] = {"Name": "api", "Settings": cls.__name__}
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    statements = _function_policy("api-handler", cls, api.permissions, queue_ids, None, manifest)
+    statements[0]["Resource"] = [{"Fn::GetAtt": ["ApiHandlerLogGroup", "Arn"]}]
+    statements.append(_statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]))
+    res[role_id] = _role("api-handler", statements)
+    res["ApiHandlerLogGroup"] = _log_group("api-handler")
+    res["ApiAccessLogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "RetentionInDays": {"Ref": "LogRetentionDays"}, "KmsKeyId": {"Fn::GetAtt": ["PiiKey", "Arn"]}}}
+    rest = res["RestAPI"]["Properties"]
+    rest["EndpointConfiguration"] = "REGIONAL"
+    rest["TracingEnabled"] = True
+    rest["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
+                               "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+                               "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"}}]
+    rest["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                                "Format": ACCESS_LOG_FORMAT}
+    rest["DefinitionBody"]["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    res["ApiErrorsAlarm"] = _alarm("The API answered 5xx", "AWS/ApiGateway", "5XXError",
+                                   [{"Name": "ApiName", "Value": "julo-reminders"}])
 
 
 def chalice_package(out: Path, stage: str) -> dict[str, Any]:
@@ -284,7 +461,7 @@ def build_functions_zip(api_zip: Path, target: Path) -> None:
         for path in sorted((ROOT / "functions").rglob("*.py")):
             z.write(path, path.relative_to(ROOT).as_posix())
         for path in sorted((ROOT / "chalicelib").rglob("*")):
-            if path.suffix in {".sql", ".json", ".yaml"} and path.is_file():
+            if path.suffix in {".sql", ".json", ".yaml", ".pem"} and path.is_file():
                 name = path.relative_to(ROOT).as_posix()
                 if name not in z.namelist():
                     z.write(path, name)
@@ -301,11 +478,35 @@ def package(out: Path, stage: str = "dev") -> Path:
     return path
 
 
+def parameters_table(manifest: Manifest | None = None) -> str:
+    """The template's parameters as a markdown table (docs/deploy.md), with who reads each."""
+    manifest = manifest or load_manifest()
+    users: dict[str, list[str]] = {}
+    for name, cls in [("api", manifest.api.settings_class)] + [(f.name, f.settings_class) for f in manifest.functions]:
+        env = settings_environment(cls, _queue_ids(manifest))
+        for value in env.values():
+            if isinstance(value, dict) and "Ref" in value:
+                users.setdefault(value["Ref"], []).append(name)
+    classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions]
+    params = {**settings_parameters(list(dict.fromkeys(classes))), **STACK_PARAMETERS}
+    rows = ["| parameter | default | read by | meaning |", "| --- | --- | --- | --- |"]
+    for name, p in params.items():
+        default = "*(required)*" if "Default" not in p else f"`{p['Default']}`" if p["Default"] != "" else "(empty)"
+        readers = users.get(name, [])
+        who = ", ".join(readers) if len(readers) < 4 else f"{len(readers)} functions"
+        rows.append(f"| `{name}` | {default} | {who or 'the stack'} | {p['Description']} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.package")
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--stage", default="dev")
+    parser.add_argument("--parameters-table", action="store_true", help="print the parameters as markdown")
     args = parser.parse_args(argv)
+    if args.parameters_table:
+        print(parameters_table())
+        return 0
     path = package(args.out, args.stage)
     template = json.loads(path.read_text())
     kinds: dict[str, int] = {}

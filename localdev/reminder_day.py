@@ -30,6 +30,7 @@ from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_providers import FakeVoice, FakeWhatsApp
 from localdev.manifest import Manifest, load_manifest
+from localdev.template_stack import local_provider_settings
 
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
 STAGE_FUNCTION = "reminder-stage"
@@ -87,6 +88,7 @@ class LocalReminderStack:
                                      timeout_sleep=self.provider_timeout * 1.5).start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,
+            **local_provider_settings(),
             **self.voice.env(),
             **self.whatsapp.env(),
             "CALLS_PER_SECOND": str(self.calls_per_second),

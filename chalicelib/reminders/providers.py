@@ -115,7 +115,9 @@ class RetryPolicy:
     @classmethod
     def from_env(cls, rate_setting: str, default_rate: float) -> RetryPolicy:
         return cls(
-            rate_per_second=config.env_float(rate_setting, default_rate),
+            # the rate is provider-wide: each of the DISPATCH_MAX_CONCURRENCY containers keeps its share
+            rate_per_second=config.env_float(rate_setting, default_rate)
+            / max(1, config.env_int("DISPATCH_MAX_CONCURRENCY", 1)),
             max_attempts=max(1, config.env_int("PROVIDER_MAX_ATTEMPTS", 4)),
             backoff_base=config.env_float("PROVIDER_BACKOFF_BASE_SECONDS", 0.5),
             backoff_max=config.env_float("PROVIDER_BACKOFF_MAX_SECONDS", 8.0),

@@ -1,30 +1,24 @@
-"""Provider tokens and callback signing secrets.
+"""Provider tokens and callback signing secrets, by setting name.
 
-An environment variable of the same name wins (local runs, tests); deployed, the values are
-keys of the JSON secret in ``PROVIDER_SECRETS_ARN`` (Secrets Manager), read once per container.
-Names: VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY (PEM), VONAGE_SIGNATURE_SECRET, WHATSAPP_API_TOKEN,
-WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN. Every provider credential is read here and nowhere else.
+An environment variable of the same name wins (local runs, tests). Deployed, each name is a
+key of the Secrets Manager secret of its group (``chalicelib/settings.py``): callback
+verification secrets in ``CALLBACK_SECRETS_ARN`` (the API only), outbound provider tokens in
+``PROVIDER_TOKENS_SECRET_ARN`` (the dispatch functions only), the Slack token in
+``SLACK_SECRET_ARN`` (the report only). A function without its group's ARN reads "".
 """
 
 from __future__ import annotations
 
-import json
-import os
-from functools import lru_cache
+from chalicelib import settings
 
-from chalicelib import aws
+
+def _group_of(name: str) -> str:
+    for cls in settings.ALL:
+        for _attr, spec in cls.specs():
+            if spec.env == name and spec.secret:
+                return spec.secret
+    raise KeyError(f"{name} is not a secret setting of any class in chalicelib/settings.py")
 
 
 def provider_secret(name: str) -> str:
-    value = os.environ.get(name)
-    if value:
-        return value
-    arn = os.environ.get("PROVIDER_SECRETS_ARN")
-    if not arn:
-        return ""
-    return str(_secret_values(arn).get(name, ""))
-
-
-@lru_cache(maxsize=2)
-def _secret_values(arn: str) -> dict[str, str]:
-    return json.loads(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+    return settings.secret_value(name, _group_of(name))

@@ -17,7 +17,6 @@ connection error or a 5xx: the post may have happened with its answer lost. The 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from chalicelib import aws, config
+from chalicelib import config
+from chalicelib.reminders.secrets import provider_secret
 
 DEFAULT_API_URL = "https://slack.com/api/"
 POSTING_METHODS = ("files.completeUploadExternal", "chat.postMessage")
@@ -97,15 +97,11 @@ def retry_handlers() -> list[RetryHandler]:
 
 
 def slack_token() -> str:
-    """``SLACK_BOT_TOKEN``, or (deployed) the ``slack_bot_token`` key of the provider secrets."""
-    token = config.env_str("SLACK_BOT_TOKEN", "")
-    if token:
-        return token
-    arn = config.env_str("PROVIDER_SECRETS_ARN", "")
-    if not arn:
-        raise RuntimeError("neither SLACK_BOT_TOKEN nor PROVIDER_SECRETS_ARN is set")
-    secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
-    return str(secret["slack_bot_token"])
+    """``SLACK_BOT_TOKEN``: the environment, or (deployed) the secret in ``SLACK_SECRET_ARN``."""
+    token = provider_secret("SLACK_BOT_TOKEN")
+    if not token:
+        raise RuntimeError("SLACK_BOT_TOKEN is not set, nor SLACK_SECRET_ARN")
+    return token
 
 
 def slack_client() -> WebClient:

@@ -18,8 +18,11 @@ def test_database_url_from_rds_secret(aws, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
     config._database_url_from_secret.cache_clear()
-    # the password is URL-quoted, TLS is required
-    assert config.database_url() == "postgresql://app:p%40ss%2Fword@db.internal:5432/julo?sslmode=require"
+    # the password is URL-quoted; TLS with the server certificate verified against the RDS CAs
+    url = config.database_url()
+    assert url.startswith("postgresql://app:p%40ss%2Fword@db.internal:5432/julo?sslmode=verify-full&sslrootcert=")
+    assert url.endswith("rds-ca-ap-southeast-3.pem")
+    assert config.RDS_CA_BUNDLE.read_text().count("BEGIN CERTIFICATE") == 3
 
 
 def test_no_database_configured(monkeypatch):
@@ -33,3 +36,26 @@ def test_bad_integer_setting(monkeypatch):
     monkeypatch.setenv("CALLS_PER_SECOND", "fast")
     with pytest.raises(RuntimeError, match="CALLS_PER_SECOND"):
         config.env_int("CALLS_PER_SECOND", 1)
+
+
+def test_a_missing_required_setting_fails_naming_it():
+    import pytest
+
+    from chalicelib.settings import DispatchSettings, SettingError
+
+    env = {"DATABASE_URL": "postgresql://a@h/db", "VOICE_FROM_NUMBER": "6281100000001",
+           "WHATSAPP_PHONE_NUMBER_ID": "1234", "VONAGE_APPLICATION_ID": "app",
+           "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
+           "WHATSAPP_API_TOKEN": "t"}
+    with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL"):
+        DispatchSettings.load(env)
+    with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL must be an absolute"):
+        DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "/v1/callbacks"})
+    with pytest.raises(SettingError, match="WHATSAPP_PHONE_NUMBER_ID is a documentation sample"):
+        DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example",
+                               "WHATSAPP_PHONE_NUMBER_ID": "106540352242922"})
+    with pytest.raises(SettingError, match="WHATSAPP_API_TOKEN"):
+        DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "WHATSAPP_API_TOKEN": ""})
+    s = DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "CALLS_PER_SECOND": "6",
+                               "DISPATCH_MAX_CONCURRENCY": "3"})
+    assert s.per_container(s.calls_per_second) == 2.0

@@ -1,0 +1,412 @@
+"""Typed settings: what each function reads, declared once.
+
+Every Lambda function (and the HTTP API) has one settings class. The class lists each
+environment variable the function reads, its type, default and, for deployable settings,
+the template parameter it comes from. ``infra/package.py`` generates the template's
+``Environment`` and ``Parameters`` from these classes, so the template and the code cannot
+drift; the cold start calls ``<Class>.load()``, which fails with a message naming the first
+missing or invalid setting.
+
+    from chalicelib.settings import DispatchSettings
+    s = DispatchSettings.load()
+    s.calls_per_second, s.reminder_callback_base_url
+
+Secrets are never template environment values. Each secret setting belongs to one of four
+Secrets Manager secrets (a JSON object whose keys are the setting names); the function gets
+only the ARN of the secret it may read:
+
+    database  DATABASE_SECRET_ARN          every function that uses PostgreSQL
+    callback  CALLBACK_SECRETS_ARN         the API: callback verification secrets
+    outbound  PROVIDER_TOKENS_SECRET_ARN   the dispatch functions: outbound provider tokens
+    slack     SLACK_SECRET_ARN             the stuck-disbursement report: the Slack token
+
+An environment variable of the same name wins over the secret (local runs and tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlparse
+
+from chalicelib import aws
+
+S = TypeVar("S", bound="Settings")
+
+
+@dataclass(frozen=True)
+class SecretGroup:
+    name: str
+    arn_env: str
+    parameter: str
+    description: str
+
+
+SECRET_GROUPS: dict[str, SecretGroup] = {
+    g.name: g
+    for g in (
+        SecretGroup("database", "DATABASE_SECRET_ARN", "DatabaseSecretArn",
+                    "database credentials (RDS JSON: username, password, host, port, dbname; or a postgresql:// URL)"),
+        SecretGroup("callback", "CALLBACK_SECRETS_ARN", "CallbackSecretsArn",
+                    "callback verification secrets, read by the API only"),
+        SecretGroup("outbound", "PROVIDER_TOKENS_SECRET_ARN", "ProviderTokensSecretArn",
+                    "outbound provider tokens, read by the dispatch functions only"),
+        SecretGroup("slack", "SLACK_SECRET_ARN", "SlackSecretArn",
+                    "the Slack bot token, read by the stuck-disbursement report only"),
+    )
+}
+
+# Sample values of the providers' documentation: never a real deployment's value.
+SAMPLE_VALUES = {"106540352242922", "622150851234", "14155550100"}
+
+
+class SettingError(RuntimeError):
+    """A setting is missing or invalid: the cold start fails with this message."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one field of a settings class is read and deployed."""
+
+    env: str
+    description: str
+    required: bool = False
+    parameter: str | None = None          # template parameter the value comes from (deployed)
+    parameter_type: str = "String"
+    parameter_default: str | None = None  # None: the stack operator must give it
+    resource: tuple[str, str] | None = None  # (kind, name): the template passes that resource's id
+    secret: str | None = None             # secret group the value lives in (deployed)
+    check: Callable[[str], str | None] | None = None  # returns an error message, or None
+    allowed: tuple[str, ...] = ()
+
+
+def absolute_url(value: str) -> str | None:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return "must be an absolute http(s) URL"
+    return None
+
+
+def not_sample(value: str) -> str | None:
+    return "is a documentation sample, not a real value" if value.strip() in SAMPLE_VALUES else None
+
+
+def pem_private_key(value: str) -> str | None:
+    return None if "PRIVATE KEY-----" in value else "must be a PEM private key"
+
+
+def setting(env: str, default: Any = dataclasses.MISSING, *, description: str, **spec: Any) -> Any:
+    """A settings field: ``env`` is the variable's name; no default means required."""
+    required = default is dataclasses.MISSING
+    meta = {"spec": Spec(env=env, description=description, required=required, **spec)}
+    if required:
+        return field(default=None, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def resource(kind: str, name: str, *, description: str) -> Any:
+    """The physical id of a template resource (queue URL, table name, state machine ARN)."""
+    prefix = {"queue": "QUEUE_URL_", "table": "TABLE_NAME_", "state_machine": "STATE_MACHINE_ARN_"}[kind]
+    env = prefix + "".join(c if c.isalnum() else "_" for c in name).upper()
+    return setting(env, "", description=description, resource=(kind, name))
+
+
+def secret(env: str, group: str, *, description: str, required: bool = True, **spec: Any) -> Any:
+    if group not in SECRET_GROUPS:
+        raise ValueError(f"unknown secret group {group!r}")
+    if required:
+        return setting(env, description=description, secret=group, **spec)
+    return setting(env, "", description=description, secret=group, **spec)
+
+
+def _convert(spec: Spec, raw: str, kind: Any) -> Any:
+    name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if name.startswith("int"):
+            return int(raw)
+        if name.startswith("float"):
+            return float(raw)
+        if name.startswith("bool"):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+    except ValueError as exc:
+        raise SettingError(f"setting {spec.env} must be {name.split(' ')[0]}, got {raw!r}") from exc
+    return raw
+
+
+@lru_cache(maxsize=8)
+def _secret_json(arn: str) -> dict[str, Any]:
+    value = aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {"__plain__": value}
+    return parsed if isinstance(parsed, dict) else {"__plain__": value}
+
+
+def secret_value(name: str, group: str, environ: Mapping[str, str] | None = None) -> str:
+    """``name`` from the environment, else from the JSON secret of ``group`` (if its ARN is set)."""
+    env = os.environ if environ is None else environ
+    if env.get(name):
+        return str(env[name])
+    arn = env.get(SECRET_GROUPS[group].arn_env, "")
+    if not arn:
+        return ""
+    return str(_secret_json(arn).get(name, ""))
+
+
+def forget_secrets() -> None:
+    _secret_json.cache_clear()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base of every settings class. ``load()`` reads, converts and checks every field."""
+
+    database: ClassVar[bool] = False  # the function uses PostgreSQL (VPC, database secret)
+
+    log_level: str = setting("LOG_LEVEL", "INFO", description="Powertools log level",
+                             parameter="LogLevel", parameter_default="INFO",
+                             allowed=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    @classmethod
+    def specs(cls) -> list[tuple[str, Spec]]:
+        return [(f.name, f.metadata["spec"]) for f in dataclasses.fields(cls) if "spec" in f.metadata]
+
+    @classmethod
+    def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+        for attr, spec in cls.specs():
+            raw = secret_value(spec.env, spec.secret, env) if spec.secret else env.get(spec.env, "")
+            if raw == "":
+                if spec.required:
+                    where = (f" (or key {spec.env} of the secret in {SECRET_GROUPS[spec.secret].arn_env})"
+                             if spec.secret else "")
+                    raise SettingError(f"{cls.__name__}: required setting {spec.env} is not set{where}: "
+                                       f"{spec.description}")
+                continue
+            if spec.allowed and raw not in spec.allowed:
+                raise SettingError(f"setting {spec.env} must be one of {', '.join(spec.allowed)}, got {raw!r}")
+            if spec.check is not None:
+                problem = spec.check(raw)
+                if problem:
+                    raise SettingError(f"setting {spec.env} {problem}: {raw[:60]!r}")
+            values[attr] = _convert(spec, raw, hints[attr])
+        if cls.database and not (env.get("DATABASE_URL") or env.get("DATABASE_SECRET_ARN")):
+            raise SettingError(f"{cls.__name__}: required setting DATABASE_SECRET_ARN is not set "
+                               "(or DATABASE_URL, for local runs): the database credentials")
+        return cls(**values)
+
+
+# --- the settings each function reads ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiSettings(Settings):
+    """The HTTP API (app.py): partner views, CRM, analytics, provider callbacks."""
+
+    database: ClassVar[bool] = True
+    statement_timeout_ms: int = setting("API_STATEMENT_TIMEOUT_MS", 15_000,
+                                        description="PostgreSQL statement timeout of an API request (ms)")
+    ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger (callbacks)")
+    stages_table: str = resource("table", "reminder-stages", description="stage progress (callbacks)")
+    vonage_signature_secret: str = secret("VONAGE_SIGNATURE_SECRET", "callback",
+                                          description="Vonage signed-webhook secret (HS256 JWT)")
+    whatsapp_app_secret: str = secret("WHATSAPP_APP_SECRET", "callback",
+                                      description="Meta app secret: X-Hub-Signature-256 of WhatsApp webhooks")
+    whatsapp_verify_token: str = secret("WHATSAPP_VERIFY_TOKEN", "callback",
+                                        description="token of Meta's hub.challenge webhook handshake")
+    voice_callback_secret: str = secret("VOICE_CALLBACK_SECRET", "callback", required=False,
+                                        description="legacy HMAC secret of robocall status callbacks")
+
+
+@dataclass(frozen=True)
+class ScheduleSettings(Settings):
+    """reminder-schedule-<zone>: start the day's workflow."""
+
+    state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")
+
+
+@dataclass(frozen=True)
+class _Rates(Settings):
+    calls_per_second: float = setting(
+        "CALLS_PER_SECOND", 1.0, parameter="CallsPerSecond", parameter_type="Number", parameter_default="1",
+        description="voice calls per second the provider contract allows (all dispatch containers together)")
+    whatsapp_messages_per_second: float = setting(
+        "WHATSAPP_MESSAGES_PER_SECOND", 20.0, parameter="WhatsAppMessagesPerSecond", parameter_type="Number",
+        parameter_default="20", description="WhatsApp messages per second (all dispatch containers together)")
+
+
+@dataclass(frozen=True)
+class StageSettings(_Rates):
+    """reminder-stage: select a stage's payments and enqueue dispatch chunks; the day's summary."""
+
+    database: ClassVar[bool] = True
+    planned_calls_per_second: float = setting("VOICE_PLANNED_CALLS_PER_SECOND", 0.0,
+                                              description="calls/s the capacity plan assumes (0: CALLS_PER_SECOND)")
+    planned_messages_per_second: float = setting("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", 0.0,
+                                                 description="messages/s the plan assumes (0: the send rate)")
+    capacity_headroom: float = setting("REMINDER_CAPACITY_HEADROOM", 0.9,
+                                       description="share of a slot's time the plan may fill")
+    chunk_size: int = setting("REMINDER_CHUNK_SIZE", 0, description="payments per dispatch chunk (0: by rate)")
+    outcome_wait_minutes: int = setting("REMINDER_OUTCOME_WAIT_MINUTES", 60,
+                                        description="minutes to wait for outcomes before WhatsApp")
+    robocall_queue: str = resource("queue", "reminder-dispatch-robocall", description="robocall dispatch queue")
+    whatsapp_queue: str = resource("queue", "reminder-dispatch-whatsapp", description="WhatsApp dispatch queue")
+    ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger")
+    stages_table: str = resource("table", "reminder-stages", description="stage progress")
+    state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")
+
+
+@dataclass(frozen=True)
+class DispatchSettings(_Rates):
+    """reminder-dispatch-robocall / -whatsapp: place the calls and messages of one chunk."""
+
+    database: ClassVar[bool] = True
+    voice_api_url: str = setting("VOICE_API_URL", "https://api.nexmo.com", check=absolute_url,
+                                 parameter="VoiceApiUrl", parameter_default="https://api.nexmo.com",
+                                 description="voice provider base URL (Vonage Voice API)")
+    whatsapp_api_url: str = setting("WHATSAPP_API_URL", "https://graph.facebook.com/v19.0", check=absolute_url,
+                                    parameter="WhatsAppApiUrl", parameter_default="https://graph.facebook.com/v19.0",
+                                    description="WhatsApp Business Cloud API base URL")
+    reminder_callback_base_url: str = setting(
+        "REMINDER_CALLBACK_BASE_URL", check=absolute_url, parameter="ReminderCallbackBaseUrl",
+        description="public base URL of this API: providers post call/message status to <it>/v1/callbacks/…")
+    voice_from_number: str = setting("VOICE_FROM_NUMBER", check=not_sample, parameter="VoiceFromNumber",
+                                     description="the caller number robocalls are placed from (E.164, no +)")
+    whatsapp_phone_number_id: str = setting(
+        "WHATSAPP_PHONE_NUMBER_ID", check=not_sample, parameter="WhatsAppPhoneNumberId",
+        description="the WhatsApp Business phone-number id messages are sent from")
+    max_concurrency: int = setting(
+        "DISPATCH_MAX_CONCURRENCY", 2, parameter="DispatchMaxConcurrency", parameter_type="Number",
+        parameter_default="2",
+        description="containers per dispatch function (reserved concurrency and SQS maximum concurrency); "
+                    "each container keeps 1/N of the provider rate")
+    threads: int = setting("DISPATCH_CONCURRENCY", 4, description="provider requests in flight per container")
+    provider_max_attempts: int = setting("PROVIDER_MAX_ATTEMPTS", 4, description="attempts per provider request")
+    provider_backoff_base: float = setting("PROVIDER_BACKOFF_BASE_SECONDS", 0.5, description="retry backoff base (s)")
+    provider_backoff_max: float = setting("PROVIDER_BACKOFF_MAX_SECONDS", 8.0, description="retry backoff cap (s)")
+    provider_timeout: float = setting("PROVIDER_TIMEOUT_SECONDS", 10.0, description="provider request timeout (s)")
+    ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger")
+    stages_table: str = resource("table", "reminder-stages", description="stage progress")
+    state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")
+    vonage_application_id: str = secret("VONAGE_APPLICATION_ID", "outbound",
+                                        description="Vonage application id (JWT of each Voice API request)")
+    vonage_private_key: str = secret("VONAGE_PRIVATE_KEY", "outbound", check=pem_private_key,
+                                     description="Vonage application private key (PEM)")
+    whatsapp_api_token: str = secret("WHATSAPP_API_TOKEN", "outbound",
+                                     description="WhatsApp Cloud API access token")
+    voice_api_token: str = secret("VOICE_API_TOKEN", "outbound", required=False,
+                                  description="legacy bearer token of the voice API")
+
+    def per_container(self, rate: float) -> float:
+        """The share of a provider-wide rate one container may use."""
+        return rate / max(1, self.max_concurrency)
+
+
+@dataclass(frozen=True)
+class DisbursementSettings(Settings):
+    """disbursement-events: apply status changes; queue the calendar email on COMPLETED."""
+
+    database: ClassVar[bool] = True
+    email_outbox_queue: str = resource("queue", "email-outbox",
+                                       description="the outbox relay's queue (repayment-calendar emails)")
+
+
+@dataclass(frozen=True)
+class EmailOutboxSettings(Settings):
+    """email-outbox (the relay) and email-outbox-sweeper: build and send the repayment-calendar email."""
+
+    database: ClassVar[bool] = True
+    sender_email: str = setting("SENDER_EMAIL", "no-reply@example.co.id", parameter="SenderEmail",
+                                parameter_default="no-reply@example.co.id",
+                                description="verified SES identity the repayment-calendar email is sent from")
+
+
+@dataclass(frozen=True)
+class StuckReportSettings(Settings):
+    """stuck-disbursement-report: the daily .xlsx to Slack."""
+
+    database: ClassVar[bool] = True
+    slack_api_url: str = setting("SLACK_API_URL", "https://slack.com/api/", check=absolute_url,
+                                 parameter="SlackApiUrl", parameter_default="https://slack.com/api/",
+                                 description="Slack Web API base URL")
+    report_dir: str = setting("REPORT_DIR", "", description="where the .xlsx is written (default: temp dir)")
+    slack_bot_token: str = secret("SLACK_BOT_TOKEN", "slack", description="Slack bot token (files:write)")
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings(Settings):
+    """analytics-etl: the daily incremental refresh."""
+
+    database: ClassVar[bool] = True
+
+
+ALL: tuple[type[Settings], ...] = (ApiSettings, ScheduleSettings, StageSettings, DispatchSettings,
+                                   DisbursementSettings, EmailOutboxSettings, StuckReportSettings,
+                                   AnalyticsSettings)
+
+
+def by_name(path: str) -> type[Settings]:
+    """``chalicelib.settings.DispatchSettings`` (or just ``DispatchSettings``) -> the class."""
+    name = path.rpartition(".")[2]
+    for cls in ALL:
+        if cls.__name__ == name:
+            return cls
+    raise KeyError(f"no settings class {path!r}")
+
+
+def declared_names() -> set[str]:
+    """Every environment variable some settings class declares (plus the database ones)."""
+    names = {spec.env for cls in ALL for _a, spec in cls.specs()}
+    return names | {"DATABASE_URL", "DATABASE_SECRET_ARN"} | {g.arn_env for g in SECRET_GROUPS.values()}
+
+
+_loaded: dict[type[Settings], Settings] = {}
+
+
+def cold_start(cls: type[S]) -> S:
+    """The container's settings of ``cls``: loaded (and checked) once, at the first invocation."""
+    if cls not in _loaded:
+        _loaded[cls] = cls.load()
+    return _loaded[cls]  # type: ignore[return-value]
+
+
+def forget() -> None:
+    """Drop loaded settings and cached secrets (tests that change the environment)."""
+    _loaded.clear()
+    forget_secrets()
+
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def with_settings(cls: type[Settings]) -> Callable[[H], H]:
+    """Declare a handler's settings class: the first invocation (the cold start) loads and checks it."""
+
+    def wrap(handler: H) -> H:
+        import functools
+
+        @functools.wraps(handler)
+        def run(event: Any, context: Any) -> Any:
+            cold_start(cls)
+            return handler(event, context)
+
+        run.settings_class = cls  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+def check_api_cold_start() -> None:
+    """In Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set), the API's import fails on a missing setting."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        cold_start(ApiSettings)
