@@ -180,6 +180,11 @@ class Settings:
         return [(f.name, f.metadata["spec"]) for f in dataclasses.fields(cls) if "spec" in f.metadata]
 
     @classmethod
+    def from_environment(cls: type[S]) -> S:
+        """``load()`` of the process environment: what a handler's edge calls at its cold start."""
+        return cls.load()
+
+    @classmethod
     def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

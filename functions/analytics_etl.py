@@ -12,10 +12,10 @@ from chalicelib.edge.schedule import ScheduleContext, ScheduledHandler
 from chalicelib.settings import AnalyticsSettings
 
 
-def _etl(ctx: ScheduleContext) -> dict[str, Any]:
+def _etl(ctx: ScheduleContext[AnalyticsSettings]) -> dict[str, Any]:
     result = run_etl(ctx.conn, ctx.fired_at, full=bool(ctx.event.get("full")))
     return {"mode": result.mode, "as_of": batch_date(ctx.fired_at).isoformat(),
             "groups_refreshed": result.groups_refreshed, "users_scored": result.users_scored}
 
 
-handler = ScheduledHandler("analytics-etl", _etl, settings=AnalyticsSettings.load)
+handler = ScheduledHandler("analytics-etl", _etl, settings=AnalyticsSettings.from_environment)

@@ -15,4 +15,4 @@ def _sweep(ctx: ScheduleContext[EmailOutboxSettings]) -> dict[str, Any]:
     return asdict(sweep(ctx.conn, SesMailer(), sender_address(), ctx.fired_at))
 
 
-handler = ScheduledHandler("email-outbox-sweeper", _sweep, settings=EmailOutboxSettings.load)
+handler = ScheduledHandler("email-outbox-sweeper", _sweep, settings=EmailOutboxSettings.from_environment)

@@ -15,9 +15,9 @@ from chalicelib.settings import ScheduleSettings
 from chalicelib.zones import Zone
 
 
-def _start(ctx: ScheduleContext) -> dict[str, Any]:
+def _start(ctx: ScheduleContext[ScheduleSettings]) -> dict[str, Any]:
     zone = Zone.parse(ctx.event["zone"])
     return asdict(start_day(zone, ctx.business_date(zone)))
 
 
-handler = ScheduledHandler("reminder-schedule", _start, settings=ScheduleSettings.load)
+handler = ScheduledHandler("reminder-schedule", _start, settings=ScheduleSettings.from_environment)

@@ -11,7 +11,7 @@ from chalicelib.reminders.summary import run_summary
 from chalicelib.settings import StageSettings
 
 
-def _record(ctx: RecordContext) -> None:
+def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
     if body.get("stage") == "summary":
         run_summary(body)
@@ -19,4 +19,4 @@ def _record(ctx: RecordContext) -> None:
         run_stage(ctx.conn, StageMessage.parse(body))
 
 
-handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings.load)
+handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings.from_environment)

@@ -14,11 +14,11 @@ from chalicelib.stuck_disbursements.slack import SlackFiles, slack_client
 from chalicelib.zones import Zone
 
 
-def _report(ctx: ScheduleContext) -> dict[str, Any]:
+def _report(ctx: ScheduleContext[StuckReportSettings]) -> dict[str, Any]:
     out_dir = Path(config.env_str("REPORT_DIR", tempfile.gettempdir()))
     result = run_report(ctx.conn, ctx.business_date(Zone.WIB), out_dir, SlackFiles(slack_client()))
     return {"report_date": result.report_date.isoformat(), "rows": result.rows, "file": result.path.name,
             "slack_file_id": result.slack_file_id, "slack": result.slack}
 
 
-handler = ScheduledHandler("stuck-disbursement-report", _report, settings=StuckReportSettings.load)
+handler = ScheduledHandler("stuck-disbursement-report", _report, settings=StuckReportSettings.from_environment)

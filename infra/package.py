@@ -375,7 +375,7 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
         cls = spec.settings_class
         res[logical_id(spec.name, "Role")] = _role(spec.name, _function_policy(
             spec.name, cls, spec.permissions, queue_ids, spec.sqs_queue, manifest))
-        props: dict[str, Any] = {
+        fprops: dict[str, Any] = {
             "CodeUri": functions_code_uri, "Handler": spec.handler, "Runtime": RUNTIME,
             "Timeout": spec.timeout, "MemorySize": spec.memory,
             "Role": {"Fn::GetAtt": [logical_id(spec.name, "Role"), "Arn"]},
@@ -385,11 +385,11 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
         }
         concurrency = _concurrency(spec)
         if concurrency is not None:
-            props["ReservedConcurrentExecutions"] = concurrency
+            fprops["ReservedConcurrentExecutions"] = concurrency
         if cls.database:
-            props["VpcConfig"] = vpc
+            fprops["VpcConfig"] = vpc
         res[fid] = {"Type": "AWS::Serverless::Function", "Metadata": {"Name": spec.name, "Settings": cls.__name__},
-                    "Properties": props}
+                    "Properties": fprops}
         res[logical_id(spec.name, "LogGroup")] = _log_group(spec.name)
         if spec.schedule:
             res[logical_id(spec.name, "ErrorsAlarm")] = _alarm(

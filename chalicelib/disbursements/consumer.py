@@ -9,7 +9,7 @@ hourly sweeper catches a relay message that was never sent.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg2.extensions
 
@@ -47,7 +47,7 @@ def handle_message(conn: psycopg2.extensions.connection, body: str, relay: Email
     return handle_event(conn, parse_event(body), relay)
 
 
-def handle_record(ctx: RecordContext) -> Applied:
+def handle_record(ctx: RecordContext[Any]) -> Applied:
     """The SQS record handler (functions/disbursement_events.py)."""
     event = parse_event(ctx.body)  # before the connection: a poison message needs no database
     return handle_event(ctx.conn, event, SqsEmailRelay())

@@ -107,6 +107,8 @@ def test_the_stuck_report_runs_for_the_wib_date_the_schedule_fired_on(monkeypatc
     monkeypatch.setattr(stuck_disbursement_report, "run_report", run_report)
     monkeypatch.setattr(stuck_disbursement_report, "slack_client", lambda: None)
     monkeypatch.setattr(stuck_disbursement_report.handler, "lifetime", StandInLease())
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")  # the cold start checks the report's settings
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     result = stuck_disbursement_report.handler(load_event("eventbridge_scheduled"), LambdaContext())
     assert runs == [date(2026, 11, 24)]  # fired 02:00Z = 09:00 WIB on the 24th
     assert result["report_date"] == "2026-11-24"
