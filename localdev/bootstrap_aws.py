@@ -1,7 +1,12 @@
-"""Create the queues, DLQs, tables and state machines of infra/functions.yaml in moto or LocalStack.
+"""Create the local AWS resources: from the packaged template, or from a manifest.
 
     python -m localdev.bootstrap_aws        # against AWS_ENDPOINT_URL
 
+``bootstrap()`` creates what ``dist/template.json`` declares (``localdev/template_stack.py``:
+queues with redrive and encryption attributes, tables with TTL, the state machine and its
+role, schedules, the SES identity). ``bootstrap(manifest)`` creates a manifest's queues,
+tables and state machines directly (tests of the runtime with a manifest of their own; the
+LocalStack init hook), with a state-machine role allowed to send to those queues.
 Idempotent: existing resources are kept (state machines get the current definition).
 """
 
@@ -15,9 +20,10 @@ from pathlib import Path
 
 from chalicelib import aws, config, resources
 from chalicelib.emails.ses import sender_address
-from localdev.manifest import ROOT, Manifest, load_manifest
+from infra.manifest import ROOT, Manifest
 
-LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/julo-local-stepfunctions"
+LOCAL_ROLE_NAME = "julo-local-stepfunctions"
+LOCAL_ROLE_ARN = f"arn:aws:iam::123456789012:role/{LOCAL_ROLE_NAME}"
 PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
 
 
@@ -45,7 +51,8 @@ def render_definition(path: Path, queue_urls: dict[str, str]) -> str:
 
 
 def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
-    manifest = manifest or load_manifest()
+    if manifest is None:
+        return from_template()
     sqs, ddb, sfn = aws.client("sqs"), aws.client("dynamodb"), aws.client("stepfunctions")
     out = Bootstrapped()
 
@@ -85,6 +92,8 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
         out.tables.append(name)
 
     existing_machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    if manifest.state_machines:
+        _states_role(sorted(out.queue_urls))
     for sm in manifest.state_machines:
         definition = render_definition(ROOT / sm.definition, out.queue_urls)
         if sm.name in existing_machines:
@@ -100,6 +109,42 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
         aws.client("ses").verify_email_identity(EmailAddress=sender_address())
         out.ses_identities.append(sender_address())
     resources.forget_lookups()
+    return out
+
+
+def _states_role(queues: list[str]) -> None:
+    """The role the manifest's state machines run as (moto enforces it: localdev/moto_iam.py)."""
+    iam = aws.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    arns = [f"arn:aws:sqs:{config.aws_region()}:*:{q}" for q in queues]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage"],
+                                                      "Resource": arns}]}
+    iam.put_role_policy(RoleName=LOCAL_ROLE_NAME, PolicyName="SendStageMessages", PolicyDocument=json.dumps(policy))
+
+
+def from_template(template: str | Path | None = None, values: dict[str, str] | None = None) -> Bootstrapped:
+    """The template's resources (no function runs: settings it cannot know get placeholders)."""
+    from localdev.template_stack import TemplateRuntime
+
+    runtime = TemplateRuntime(values, template=template, placeholders=True).provision()
+    r = runtime.resolver
+    assert r is not None
+    out = Bootstrapped()
+    for logical, spec in runtime.template["Resources"].items():
+        name = spec.get("Metadata", {}).get("Name")
+        if spec["Type"] == "AWS::SQS::Queue":
+            out.queue_urls[name] = r.physical[logical]["Ref"]
+        elif spec["Type"] == "AWS::DynamoDB::Table":
+            out.tables.append(name)
+        elif spec["Type"] == "AWS::StepFunctions::StateMachine":
+            out.state_machine_arns[name] = r.physical[logical]["Ref"]
+        elif spec["Type"] == "AWS::SES::EmailIdentity":
+            out.ses_identities.append(r.value(spec["Properties"]["EmailIdentity"]))
     return out
 
 

@@ -1,7 +1,9 @@
 """The demo: one simulated business day of the whole system on this machine.
 
 Run by ``make demo`` inside ``localdev.services`` (PostgreSQL + moto up, migrated).
-Settings: ``DEMO_DATE`` (YYYY-MM-DD, default yesterday in Asia/Jakarta), ``DEMO_LOANS``
+It runs from the packaged template (``dist/template.json``, rebuilt when a source changed; or
+the file in ``DEMO_TEMPLATE``) with IAM enforced, and fails naming the call a template role
+does not allow. Settings: ``DEMO_DATE`` (YYYY-MM-DD, default yesterday in Asia/Jakarta), ``DEMO_LOANS``
 (default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
 
 The console shows each step's table, a progress bar while a long step runs, the time each
@@ -43,6 +45,7 @@ from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
+from localdev.template_stack import ColdStartFailed, LocalAccessDenied, packaged_template
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = "demo.log"
@@ -233,10 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with quiet_console(ctx.log_path) as console:
         ctx.console = console
+        template = packaged_template()
+        shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
         print(f"demo for business date {business_date}: {ctx.loans:,} loans; "
               f"handler logs and HTTP access lines -> {ctx.log_path}")
+        print(f"running from the template {shown} with IAM enforced: resources created from it, each function "
+              "and the API in their own containers with their template environment and role")
         try:
             timings = run_steps(ctx, STEPS)
+        except (LocalAccessDenied, ColdStartFailed) as exc:
+            print(f"\ndemo FAILED: the template does not allow what the code does:\n{exc}")
+            return 1
         except Exception:
             traceback.print_exc(file=sys.stderr)  # the full trace in the log
             print(f"\ndemo FAILED: {traceback.format_exc().strip().splitlines()[-1]}\n"

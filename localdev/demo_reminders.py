@@ -122,6 +122,7 @@ def step_t3_reminders(ctx: Any) -> None:
                           unit="req"):
             result = run_day(ctx.business_date, stack)
         records = list(stack.voice.records) + list(stack.whatsapp.records)
+        iam = stack.runtime.summary() if stack.runtime else "IAM: not enforced (in-process run)"
     rows = call_rows(ctx.conn, records)
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:
         for row in rows:
@@ -131,3 +132,4 @@ def step_t3_reminders(ctx: Any) -> None:
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_table(summary)
     print(f"{len(rows):,} provider requests; simulated day took {result.wall_seconds:.1f}s wall time")
+    print(iam)

@@ -1,5 +1,10 @@
 """What AWS Lambda would do, for the functions of infra/functions.yaml, on this machine.
 
+Two modes. Inside ``with TemplateRuntime(...)`` (``localdev/template_stack.py``: the local day
+from ``dist/template.json``, IAM enforced, timeouts and concurrency kept) every call below is
+routed to that runtime's containers. Otherwise handlers run in this process (quick tests of
+one handler against a manifest of their own).
+
 - ``deliver_sqs(function)``: receive a batch from the function's queue, invoke the handler
   with the exact SQS event shape Lambda builds, delete the messages the handler did not
   report in ``batchItemFailures`` (partial batch responses), and leave the failed ones for
@@ -18,12 +23,30 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws, config, resources
-from localdev.manifest import FunctionSpec, Manifest, load_manifest
+from infra.manifest import FunctionSpec, Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from localdev.template_stack import TemplateRuntime
 
 ACCOUNT = "000000000000"
+_ACTIVE: list[TemplateRuntime] = []
+
+
+def activate(runtime: TemplateRuntime) -> None:
+    """Route invocations to ``runtime`` (the template's functions in their containers)."""
+    _ACTIVE.append(runtime)
+
+
+def deactivate(runtime: TemplateRuntime) -> None:
+    if runtime in _ACTIVE:
+        _ACTIVE.remove(runtime)
+
+
+def active() -> TemplateRuntime | None:
+    return _ACTIVE[-1] if _ACTIVE else None
 
 
 @dataclass
@@ -52,11 +75,17 @@ def load_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
 
 
 def invoke(function: FunctionSpec, event: dict[str, Any]) -> Any:
+    runtime = active()
+    if runtime is not None and function.name in runtime.functions:
+        inv = runtime.invoke(function.name, event)
+        if inv.error is not None:
+            raise RuntimeError(f"{function.name}: {inv.error}")
+        return inv.result
     handler = load_handler(function.handler)
     return handler(event, LambdaContext(function.name, function.timeout, function.memory))
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
@@ -88,6 +117,10 @@ class Delivery:
 
 def deliver_sqs(function: FunctionSpec, wait_seconds: int = 0) -> Delivery:
     """One Lambda invocation's worth of messages from the function's queue."""
+    runtime = active()
+    if runtime is not None and function.name in runtime.functions:
+        received, failed = runtime.deliver(function.name)
+        return Delivery(received=received, succeeded=received - failed, failed=failed)
     queue = function.sqs_queue
     if not queue:
         raise ValueError(f"{function.name} has no SQS trigger")
@@ -102,7 +135,7 @@ def deliver_sqs(function: FunctionSpec, wait_seconds: int = 0) -> Delivery:
     messages = resp.get("Messages", [])
     if not messages:
         return Delivery()
-    event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
+    event = {"Records": [sqs_record(m, queue_arn) for m in messages]}
     try:
         result = invoke(function, event) or {}
         failed_ids = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -138,8 +171,15 @@ def drain(
     ``idle``, if given, must also return True before draining stops (e.g. "no provider
     callbacks outstanding").
     """
+    runtime = active()
+    names = None if functions is None else list(functions)
+    routed = (names is None and manifest is None) or (names is not None and all(n in runtime.functions for n in names)
+                                                       if runtime is not None else False)
+    if runtime is not None and routed:
+        moved = runtime.drain(names, idle=idle)
+        return {name: Delivery(received=r, succeeded=r - f, failed=f) for name, (r, f) in moved.items()}
     manifest = manifest or load_manifest()
-    chosen = [f for f in manifest.functions if f.sqs_queue and (functions is None or f.name in set(functions))]
+    chosen = [f for f in manifest.functions if f.sqs_queue and (names is None or f.name in set(names))]
     totals = {f.name: Delivery() for f in chosen}
     for _ in range(max_rounds):
         moved = 0

@@ -1,4 +1,4 @@
-"""moto's server on 127.0.0.1, with Step Functions execution enabled.
+"""moto's server on 127.0.0.1, with Step Functions execution enabled and IAM enforced.
 
     python -m localdev.moto_server start | stop | status
 
@@ -72,8 +72,10 @@ def launch(p: int, log_path: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "MOTO_PORT": str(p)}
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(p)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        # moto with IAM enforced (localdev/moto_iam.py): the local admin key may do anything,
+        # each function only what its template role allows
+        [sys.executable, "-m", "localdev.moto_iam", "-H", "127.0.0.1", "-p", str(p)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
     )
 
 

@@ -30,7 +30,7 @@ from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_providers import FakeVoice, FakeWhatsApp
 from localdev.manifest import Manifest, load_manifest
-from localdev.template_stack import local_provider_settings
+from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
 STAGE_FUNCTION = "reminder-stage"
@@ -69,20 +69,43 @@ class AppServer:
 
 
 @dataclass
+class ApiContainerUrl:
+    """The API as its own Lambda-like container of the template runtime (strict mode)."""
+
+    url: str
+
+    def stop(self) -> None:
+        """The runtime stops its containers."""
+
+
+@dataclass
 class LocalReminderStack:
+    """Fake providers, the API and the functions for a reminder day.
+
+    ``strict`` (the default): everything runs from the packaged template
+    (``localdev/template_stack.py``): each function and the API in containers with their
+    template environment and their own IAM role's credentials, moto enforcing IAM. ``template``
+    runs from another template file (``DEMO_TEMPLATE`` does the same). ``strict=False`` runs the
+    API and the handlers in this process (tests that reach inside one handler).
+    """
+
     seed: int = 7
     calls_per_second: float = 200.0
     messages_per_second: float = 200.0
     provider_timeout: float = 2.0
     backoff_base: float = 0.01
     extra_env: dict[str, str] = field(default_factory=dict)
+    strict: bool = True
+    template: str | None = None
     voice: FakeVoice = field(init=False)
     whatsapp: FakeWhatsApp = field(init=False)
-    app: AppServer = field(init=False)
+    app: AppServer | ApiContainerUrl = field(init=False)
+    runtime: TemplateRuntime | None = field(init=False, default=None)
     _saved_env: dict[str, str | None] = field(init=False, default_factory=dict)
 
     def __enter__(self) -> LocalReminderStack:
-        self.app = AppServer().start()
+        api_port = free_port() if self.strict else None
+        self.app = ApiContainerUrl(f"http://127.0.0.1:{api_port}") if api_port else AppServer().start()
         self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5).start()
         self.whatsapp = FakeWhatsApp(seed=self.seed, webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
                                      timeout_sleep=self.provider_timeout * 1.5).start()
@@ -100,9 +123,19 @@ class LocalReminderStack:
         for key, value in env.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
+        if api_port:
+            try:
+                self.runtime = TemplateRuntime(env, template=self.template, api_port=api_port).__enter__()
+                self.runtime.start_api(api_port)
+            except BaseException:
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.runtime is not None:
+            self.runtime.__exit__()
+            self.runtime = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from typing_extensions import TypeVar
 
-from chalicelib import aws, config, resources
+from chalicelib import aws, config
 from chalicelib.edge.backoff import Backoff
 from chalicelib.edge.connection import FUNCTIONS, ConnectionLifetime
 from chalicelib.edge.context import ColdStartSettings, LeasedContext
@@ -54,8 +54,9 @@ class SqsVisibility:
 def queue_url_of(queue_arn: str) -> str:
     """``arn:aws:sqs:<region>:<account>:<name>`` -> its URL (looked up under an emulator)."""
     _, _, _, region, account, name = queue_arn.split(":", 5)
-    if config.aws_endpoint_url():
-        return resources.queue_url(name)
+    endpoint = config.aws_endpoint_url()
+    if endpoint:  # moto and LocalStack serve a queue at <endpoint>/<account>/<name>: no lookup call
+        return f"{endpoint.rstrip('/')}/{account}/{name}"
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 

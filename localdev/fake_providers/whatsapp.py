@@ -36,7 +36,7 @@ PATH = re.compile(r"^/(v[0-9.]+/)?(?P<phone_number_id>[0-9]+)/messages$")
 LOCAL_TOKEN = "local-whatsapp-token"  # noqa: S105 (the local fake's own values)
 LOCAL_APP_SECRET = "local-whatsapp-app-secret"  # noqa: S105
 LOCAL_VERIFY_TOKEN = "local-whatsapp-verify-token"  # noqa: S105
-LOCAL_PHONE_NUMBER_ID = "106540352242922"
+LOCAL_PHONE_NUMBER_ID = "100000000000001"  # not the docs sample: the dispatch cold start refuses that
 
 
 def graph_error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:
