@@ -23,7 +23,7 @@ from chalicelib.emails.ses import sender_address
 from infra.manifest import ROOT, Manifest
 
 LOCAL_ROLE_NAME = "julo-local-stepfunctions"
-LOCAL_ROLE_ARN = f"arn:aws:iam::123456789012:role/{LOCAL_ROLE_NAME}"
+LOCAL_ROLE_ARN = f"arn:aws:iam::000000000000:role/{LOCAL_ROLE_NAME}"
 PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
 
 

@@ -14,6 +14,7 @@ from chalicelib.analytics.dashboard import render_dashboard
 from chalicelib.analytics.etl import run_etl
 from localdev import cron, lambda_runtime
 from localdev.datagen import orders as demo_orders
+from localdev.template_stack import TemplateRuntime
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
@@ -43,7 +44,8 @@ def step_analytics(ctx: DemoContext) -> None:
                                             late_returns=max(5, lines // 5000))
     ctx.conn.commit()
     daily_started = time.perf_counter()
-    daily = lambda_runtime.fire_schedule(spec, _nightly_batch(spec, next_day))  # the scheduled function
+    with TemplateRuntime(placeholders=True):  # the scheduled function from the template, IAM enforced
+        daily = lambda_runtime.fire_schedule(spec, _nightly_batch(spec, next_day))
     print(f"  next day: +{changes['new_lines']:,} lines, {changes['cancelled_lines']:,} lines cancelled late, "
           f"{changes['returned_lines']:,} returned -> scheduled {daily['mode']} ETL refreshed "
           f"{daily['groups_refreshed']:,} groups in {time.perf_counter() - daily_started:.2f}s")

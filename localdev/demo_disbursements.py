@@ -25,6 +25,7 @@ from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_slack import FakeSlack
 from localdev.moto_ses import sent_raw_emails
+from localdev.template_stack import TemplateRuntime
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
@@ -113,13 +114,14 @@ def _run(ctx: DemoContext) -> None:
     # the out-of-order pair must arrive in that order: send it after the rest is drained
     tail = bodies[-3:-1] if "out_of_order" in special else []
     head = [b for b in bodies if b not in tail]
-    _send(head)
-    totals = lambda_runtime.drain(functions=RELAYED)["disbursement-events"]
-    if tail:
-        _send(tail[:1])
-        lambda_runtime.drain(functions=RELAYED)
-        _send(tail[1:])
-        lambda_runtime.drain(functions=RELAYED)
+    with TemplateRuntime(placeholders=True):  # the consumer from the template, IAM enforced
+        _send(head)
+        totals = lambda_runtime.drain(functions=RELAYED)["disbursement-events"]
+        if tail:
+            _send(tail[:1])
+            lambda_runtime.drain(functions=RELAYED)
+            _send(tail[1:])
+            lambda_runtime.drain(functions=RELAYED)
     dead = aws.client("sqs").receive_message(
         QueueUrl=resources.queue_url("disbursement-events-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=0,
     ).get("Messages", [])
@@ -147,7 +149,7 @@ def _run(ctx: DemoContext) -> None:
 
     report_dir = ctx.out_dir / "reports"
     with FakeSlack() as slack, _env(SLACK_API_URL=slack.api_url, SLACK_BOT_TOKEN=slack.token,
-                                    REPORT_DIR=str(report_dir)):
+                                    REPORT_DIR=str(report_dir)), TemplateRuntime(placeholders=True):
         spec = lambda_runtime.load_manifest().function("stuck-disbursement-report")
         at = local_to_utc(Zone.WIB, ctx.business_date, dtime(9, 0))
         answer = lambda_runtime.fire_schedule(spec, at, {"business_date": ctx.business_date.isoformat()})

@@ -22,6 +22,12 @@ def test_moto_executes_state_machines(aws):
             "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True},
         },
     }
+    # IAM is enforced locally: the state machine's role must allow the send, as in AWS
+    iam = aws_clients.client("iam")
+    iam.create_role(RoleName="probe", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName="probe", PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}))
     arn = sfn.create_state_machine(
         name="probe", definition=json.dumps(definition),
         roleArn="arn:aws:iam::123456789012:role/probe",
