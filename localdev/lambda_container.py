@@ -133,7 +133,7 @@ class CallGuard:
             client.meta.events.register("before-parameter-build", guard.check)
             return client
 
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client
 
     def check(self, params: dict[str, Any], model: Any, **_kwargs: Any) -> None:
         from botocore.exceptions import ClientError

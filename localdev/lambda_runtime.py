@@ -179,8 +179,8 @@ def drain(
     routed = (names is None and manifest is None) or (names is not None and all(n in runtime.functions for n in names)
                                                        if runtime is not None else False)
     if runtime is not None and routed:
-        moved = runtime.drain(names, idle=idle)
-        return {name: Delivery(received=r, succeeded=r - f, failed=f) for name, (r, f) in moved.items()}
+        delivered = runtime.drain(names, idle=idle)
+        return {name: Delivery(received=r, succeeded=r - f, failed=f) for name, (r, f) in delivered.items()}
     manifest = manifest or load_manifest()
     chosen = [f for f in manifest.functions if f.sqs_queue and (names is None or f.name in set(names))]
     totals = {f.name: Delivery() for f in chosen}

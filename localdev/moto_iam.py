@@ -48,7 +48,7 @@ def _states_policies(account_id: str, partition: str) -> list[str]:
     from moto.iam.models import iam_backends
 
     backend = iam_backends[account_id][partition]
-    out = []
+    out: list[str] = []
     for role in backend.roles.values():
         trust = json.loads(role.assume_role_policy_document) if isinstance(
             role.assume_role_policy_document, str) else role.assume_role_policy_document
