@@ -150,8 +150,10 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
             "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
     pii = {q.name for q in manifest.queues if q.pii}
     if sqs_queue:
+        # GetQueueUrl: handlers look up their own queue's URL (redrive maxReceiveCount, visibility backoff)
         statements.append(_statement("ConsumeTrigger", [
             "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
         ], [{"Fn::GetAtt": [queue_ids[sqs_queue], "Arn"]}]))
     if perms.get("sqs_send"):
         statements.append(_statement("SendToQueues", ["sqs:SendMessage", "sqs:GetQueueUrl"],
