@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     load(conn, args.loans, 7, business_date)
     conn.close()
     bootstrap()
-    with LocalReminderStack(calls_per_second=args.calls_per_second,
+    with LocalReminderStack(calls_per_second=args.calls_per_second, strict=True,
                             extra_env={"DISPATCH_MAX_CONCURRENCY": str(args.containers),
                                        "REMINDER_CHUNK_SIZE": str(args.chunk_size)}) as stack:
         run_day(business_date, stack, zones=[Zone.WIB], timeout=1800)

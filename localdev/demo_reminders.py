@@ -115,7 +115,7 @@ def step_t3_reminders(ctx: Any) -> None:
     print(f"\nT-3 reminder day {ctx.business_date}: real state machine in moto, fake providers at "
           f"{calls_per_second:g} calls/s, capacity planned at {planned} calls/s "
           f"(highest amount due first; the rest is reported as not placed)")
-    with LocalReminderStack(seed=ctx.seed, calls_per_second=calls_per_second,
+    with LocalReminderStack(seed=ctx.seed, calls_per_second=calls_per_second, strict=True,
                             messages_per_second=calls_per_second,
                             extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": planned}) as stack:
         with ctx.progress("provider requests", lambda: len(stack.voice.records) + len(stack.whatsapp.records),

@@ -82,11 +82,11 @@ class ApiContainerUrl:
 class LocalReminderStack:
     """Fake providers, the API and the functions for a reminder day.
 
-    ``strict`` (the default): everything runs from the packaged template
-    (``localdev/template_stack.py``): each function and the API in containers with their
-    template environment and their own IAM role's credentials, moto enforcing IAM. ``template``
-    runs from another template file (``DEMO_TEMPLATE`` does the same). ``strict=False`` runs the
-    API and the handlers in this process (tests that reach inside one handler).
+    ``strict`` (the demo, the whole-day and IAM tests): everything runs from the packaged
+    template (``localdev/template_stack.py``): each function and the API in containers with
+    their template environment and their own IAM role's credentials, moto enforcing IAM.
+    ``template`` runs from another template file (``DEMO_TEMPLATE`` does the same). Without it
+    the API and the handlers run in this process (tests that patch inside one handler).
     """
 
     seed: int = 7
@@ -95,7 +95,7 @@ class LocalReminderStack:
     provider_timeout: float = 2.0
     backoff_base: float = 0.01
     extra_env: dict[str, str] = field(default_factory=dict)
-    strict: bool = True
+    strict: bool = False
     template: str | None = None
     voice: FakeVoice = field(init=False)
     whatsapp: FakeWhatsApp = field(init=False)

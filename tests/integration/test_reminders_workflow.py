@@ -69,7 +69,7 @@ def test_a_whole_business_day(aws, conn, book):
             conn.commit()
             paid.append(pid)
 
-    with LocalReminderStack(seed=3) as stack:
+    with LocalReminderStack(seed=3, strict=True) as stack:  # from the template, IAM enforced
         for n, outcome in FORCED.items():
             stack.voice.force_outcome(_intl(n), outcome)
         result = run_day(BUSINESS_DATE, stack, between_stages=borrower_pays_between_slots)

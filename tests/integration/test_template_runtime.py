@@ -62,7 +62,7 @@ def _write(template: dict[str, Any], tmp_path: Path) -> str:
 
 def test_the_reminder_day_runs_from_the_template_and_every_call_is_allowed(aws: str, conn: Any,
                                                                            two_borrowers: None) -> None:
-    with LocalReminderStack(seed=3) as stack:
+    with LocalReminderStack(seed=3, strict=True) as stack:
         stack.voice.force_outcome("6281200000001", "human")
         result = run_day(BUSINESS_DATE, stack, zones=[Zone.WIB])
         runtime = stack.runtime
@@ -90,7 +90,7 @@ def test_without_the_api_ledger_permission_the_day_fails_with_access_denied(aws:
                                                                             tmp_path: Path) -> None:
     template = _write(_without(_template(), "ApiHandlerRole", "Ledger"), tmp_path)
     with pytest.raises(LocalAccessDenied, match=r"api: AccessDenied: dynamodb:GetItem on .*table/reminder-ledger"):
-        with LocalReminderStack(seed=3, template=template) as stack:
+        with LocalReminderStack(seed=3, strict=True, template=template) as stack:
             run_day(BUSINESS_DATE, stack, zones=[Zone.WIB])
 
 
@@ -99,7 +99,7 @@ def test_without_its_provider_secret_dispatch_fails_its_cold_start(aws: str, con
     template = _write(_without(_template(), "ReminderDispatchRobocallRole", "Secrets", "ProviderTokensSecretArn"),
                       tmp_path)
     with pytest.raises(ColdStartFailed, match=r"AccessDenied.*secretsmanager:GetSecretValue"):
-        with LocalReminderStack(seed=3, template=template) as stack:
+        with LocalReminderStack(seed=3, strict=True, template=template) as stack:
             run_day(BUSINESS_DATE, stack, zones=[Zone.WIB])
 
 
