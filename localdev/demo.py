@@ -45,7 +45,7 @@ from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
-from localdev.template_stack import LOG_DIR, ColdStartFailed, LocalAccessDenied, packaged_template
+from localdev.template_stack import ColdStartFailed, LocalAccessDenied, packaged_template
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = "demo.log"
@@ -236,13 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with quiet_console(ctx.log_path) as console:
         ctx.console = console
+        os.environ["LAMBDA_LOG_FILE"] = str(ctx.log_path)  # the function containers log there too
         template = packaged_template()
         shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
         print(f"demo for business date {business_date}: {ctx.loans:,} loans; "
               f"handler logs and HTTP access lines -> {ctx.log_path}")
         print(f"running from the template {shown} with IAM enforced: resources created from it, each function "
-              "and the API in their own containers with their template environment and role "
-              f"(their logs: {LOG_DIR.relative_to(ROOT)}/)")
+              "and the API in their own containers with their template environment and role")
         try:
             timings = run_steps(ctx, STEPS)
         except (LocalAccessDenied, ColdStartFailed) as exc:

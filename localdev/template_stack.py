@@ -267,8 +267,9 @@ class Container:
         self.fn = fn
         self._io = threading.Lock()  # one exchange at a time (the API's is drained from several threads)
         parent, child = socket.socketpair()
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{fn.name}.log"
+        # the demo collects every container's log in its own log file (LAMBDA_LOG_FILE)
+        self.log_path = Path(os.environ.get("LAMBDA_LOG_FILE") or LOG_DIR / f"{fn.name}.log")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "localdev.lambda_container"],
