@@ -36,6 +36,15 @@ DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp"
 STAGE_FUNCTION = "reminder-stage"
 
 
+def day_timeout() -> float:
+    """How long the local day may take before it fails (``LOCAL_DAY_TIMEOUT_SECONDS``, default 1200).
+
+    A bound that only catches a day that is stuck: a loaded laptop (two cores shared with other
+    suites) makes a healthy day several times slower than an idle one.
+    """
+    return float(os.environ.get("LOCAL_DAY_TIMEOUT_SECONDS") or 1200)
+
+
 class _NoDelayHandler(ChaliceRequestHandler):
     # headers and body go out in separate writes: without TCP_NODELAY every response waits ~40 ms
     # for the client's delayed ACK
@@ -167,7 +176,7 @@ def fire_zone_schedules(business_date: date, zones: Iterable[Zone], manifest: Ma
 
 
 def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalReminderStack, *,
-                  manifest: Manifest | None = None, timeout: float = 300.0,
+                  manifest: Manifest | None = None, timeout: float | None = None,
                   between_stages: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
     """Deliver stage and dispatch messages until every zone's execution has finished.
 
@@ -179,6 +188,7 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
     zones = list(zones)
     stage_fn = manifest.function(STAGE_FUNCTION)
     executions = Executions(STATE_MACHINE)
+    timeout = day_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         lambda_runtime.drain(DISPATCH_FUNCTIONS, manifest=manifest, idle=stack.idle)
@@ -197,7 +207,7 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
 
 
 def run_day(business_date: date, stack: LocalReminderStack, zones: Iterable[Zone] = tuple(Zone),
-            manifest: Manifest | None = None, timeout: float = 300.0,
+            manifest: Manifest | None = None, timeout: float | None = None,
             between_stages: Callable[[], None] | None = None) -> DayResult:
     manifest = manifest or load_manifest()
     zones = list(zones)
