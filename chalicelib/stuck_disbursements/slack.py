@@ -118,7 +118,7 @@ def _call(fn: Any, **kwargs: Any) -> Any:
         if error in AUTH_ERRORS:
             raise SlackAuthError(
                 f"Slack refused the bot token ({error}): nothing was posted. Check SLACK_BOT_TOKEN "
-                f"(or the SLACK_BOT_TOKEN key of the secret in SLACK_SECRET_ARN) and that the app is installed.") from exc
+                f"(or that key of the secret in SLACK_SECRET_ARN) and that the app is installed.") from exc
         raise
 
 
