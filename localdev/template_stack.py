@@ -794,6 +794,9 @@ def for_moto(doc: dict[str, Any]) -> dict[str, Any]:
         actions = actions + [b for b, single in BATCH_ACTIONS.items() if single in actions]
         if all(str(a).lower().startswith(MOTO_RESOURCE_AWARE) for a in actions):
             out.append({**st, "Action": actions})
+            if "sqs:GetQueueUrl" in actions:
+                # GetQueueUrl names a queue, not its ARN: moto checks it against "*"
+                out.append({**st, "Sid": f"{st.get('Sid', '')}Url", "Action": ["sqs:GetQueueUrl"], "Resource": "*"})
         else:
             out.append({**st, "Action": actions, "Resource": "*"})
     return {**doc, "Statement": out}
