@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2.extensions
 from botocore.exceptions import BotoCoreError, ClientError
@@ -57,7 +58,7 @@ def parse_request(body: str) -> int:
     return disbursement_id
 
 
-def send_record(ctx: RecordContext) -> Sent | None:
+def send_record(ctx: RecordContext[Any]) -> Sent | None:
     """The relay's SQS record handler: send the email if it still waits (None: already sent)."""
     disbursement_id = parse_request(ctx.body)
     sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(), sender_address(), datetime.now(UTC))
