@@ -248,6 +248,11 @@ class _Rates(Settings):
     whatsapp_messages_per_second: float = setting(
         "WHATSAPP_MESSAGES_PER_SECOND", 20.0, parameter="WhatsAppMessagesPerSecond", parameter_type="Number",
         parameter_default="20", description="WhatsApp messages per second (all dispatch containers together)")
+    max_concurrency: int = setting(
+        "DISPATCH_MAX_CONCURRENCY", 2, parameter="DispatchMaxConcurrency", parameter_type="Number",
+        parameter_default="2",
+        description="containers per dispatch function (reserved concurrency and SQS maximum concurrency); "
+                    "each container keeps 1/N of the provider rate, and a stage makes at least N chunks")
 
 
 @dataclass(frozen=True)
@@ -290,11 +295,6 @@ class DispatchSettings(_Rates):
     whatsapp_phone_number_id: str = setting(
         "WHATSAPP_PHONE_NUMBER_ID", check=not_sample, parameter="WhatsAppPhoneNumberId",
         description="the WhatsApp Business phone-number id messages are sent from")
-    max_concurrency: int = setting(
-        "DISPATCH_MAX_CONCURRENCY", 2, parameter="DispatchMaxConcurrency", parameter_type="Number",
-        parameter_default="2",
-        description="containers per dispatch function (reserved concurrency and SQS maximum concurrency); "
-                    "each container keeps 1/N of the provider rate")
     threads: int = setting("DISPATCH_CONCURRENCY", 4, description="provider requests in flight per container")
     provider_max_attempts: int = setting("PROVIDER_MAX_ATTEMPTS", 4, description="attempts per provider request")
     provider_backoff_base: float = setting("PROVIDER_BACKOFF_BASE_SECONDS", 0.5, description="retry backoff base (s)")

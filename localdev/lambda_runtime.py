@@ -122,7 +122,7 @@ def deliver_sqs(function: FunctionSpec, wait_seconds: int = 0) -> Delivery:
     """One Lambda invocation's worth of messages from the function's queue."""
     runtime = active()
     if runtime is not None and function.name in runtime.functions:
-        received, failed = runtime.deliver(function.name)
+        received, failed = runtime.deliver(function.name, wait_seconds)
         return Delivery(received=received, succeeded=received - failed, failed=failed)
     queue = function.sqs_queue
     if not queue:

@@ -29,11 +29,13 @@ from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_providers import FakeVoice, FakeWhatsApp
-from localdev.manifest import Manifest, load_manifest
+from localdev.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
 STAGE_FUNCTION = "reminder-stage"
+STAGE_POLL_SECONDS = 1  # long polling for the next stage message (SQS takes whole seconds)
+ROUND_POLL_SECONDS = 1   # ... and for the other zones' messages of the same round
 
 
 def day_timeout() -> float:
@@ -180,9 +182,13 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
                   between_stages: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
     """Deliver stage and dispatch messages until every zone's execution has finished.
 
+    The day goes in rounds: every dispatch queue drained and every status callback in, then the
+    stage messages the zones' workflows have sent meanwhile (one per zone still running: the zones
+    run side by side, as their slots overlap in production), then their dispatch, and so on.
+
     ``between_stages`` runs whenever the previous stage is fully done (dispatch drained, callbacks
-    in) and before the next stage message is delivered: what happens in the real hours between slots
-    (e.g. a borrower pays).
+    in) and before the next stage messages are delivered: what happens in the real hours between
+    slots (e.g. a borrower pays).
     """
     manifest = manifest or load_manifest()
     zones = list(zones)
@@ -194,16 +200,32 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
         lambda_runtime.drain(DISPATCH_FUNCTIONS, manifest=manifest, idle=stack.idle)
         if between_stages is not None:
             between_stages()
-        if lambda_runtime.deliver_sqs(stage_fn).received:
-            continue
         described = {z.name: executions.describe(execution_name(z, business_date)) for z in zones}
-        if all(d is not None and d["status"] != "RUNNING" for d in described.values()) \
-                and lambda_runtime.queue_depth("reminder-stages") == 0:
+        running = sum(1 for d in described.values() if d is None or d["status"] == "RUNNING")
+        if _deliver_stage_round(stage_fn, running):
+            continue
+        if not running and lambda_runtime.queue_depth("reminder-stages") == 0:
             return {name: d for name, d in described.items() if d is not None}
         if time.monotonic() > deadline:
             raise TimeoutError(f"workflows still running after {timeout:.0f}s: "
                                f"{[n for n, d in described.items() if d is None or d['status'] == 'RUNNING']}")
-        time.sleep(0.02)
+
+
+def _deliver_stage_round(stage_fn: FunctionSpec, expected: int) -> int:
+    """The stage messages of one round, each in its own invocation; how many were delivered.
+
+    The first is awaited by long polling (taken the moment the state machine sends it, with no
+    request per loop while its Wait and task states run); then up to ``expected`` in all, each
+    awaited briefly: the other zones' workflows send theirs within moments of each other.
+    """
+    delivered = 0
+    wait = STAGE_POLL_SECONDS
+    while delivered < max(1, expected):
+        if not lambda_runtime.deliver_sqs(stage_fn, wait_seconds=wait).received:
+            break
+        delivered += 1
+        wait = ROUND_POLL_SECONDS
+    return delivered
 
 
 def run_day(business_date: date, stack: LocalReminderStack, zones: Iterable[Zone] = tuple(Zone),

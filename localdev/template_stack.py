@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ INPUTS = ("app.py", "chalicelib", "functions", "infra", ".chalice/config.json", 
 ACCOUNT = "123456789012"  # moto's default account
 STACK_NAME = "julo-local"
 INIT_TIMEOUT = 30.0
+IDLE_POLL_MIN, IDLE_POLL_MAX = 0.05, 0.4  # seconds between polls of an empty queue
 LOG_DIR = ROOT / ".local" / "lambda-logs"
 
 LOCAL_VOICE_FROM_NUMBER = "6281100000001"
@@ -238,8 +240,15 @@ class Invocation:
 
 
 def _admin(service: str) -> Any:
-    return boto3.client(service, endpoint_url=config.aws_endpoint_url(), region_name=config.aws_region(),
-                        aws_access_key_id=LOCAL_ADMIN_KEY, aws_secret_access_key=LOCAL_ADMIN_SECRET)
+    """The local admin's client (cached per endpoint: building one costs more CPU than a call)."""
+    return _admin_client(service, config.aws_endpoint_url(), config.aws_region())
+
+
+@lru_cache(maxsize=32)
+def _admin_client(service: str, endpoint: str | None, region: str) -> Any:
+    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
+                                          aws_access_key_id=LOCAL_ADMIN_KEY,
+                                          aws_secret_access_key=LOCAL_ADMIN_SECRET)
 
 
 def _parameter_settings() -> dict[str, str]:
@@ -358,6 +367,7 @@ class TemplateRuntime:
         self.credentials: dict[str, tuple[str, str]] = {}  # role logical id -> access key
         self.calls: dict[str, list[dict[str, Any]]] = {}
         self.denied: list[str] = []
+        self._queue_urls: dict[str, str] = {}
         self.timeouts: list[str] = []
         self.cold_starts: dict[str, int] = {}
         self._idle: dict[str, list[Container]] = {}
@@ -648,16 +658,27 @@ class TemplateRuntime:
 
     # --- SQS delivery, as Lambda's event source mapping --------------------------------------------
 
-    def deliver(self, name: str) -> tuple[int, int]:
-        """One invocation's worth of messages from the function's queue: (received, failed)."""
+    def queue_url(self, queue: str) -> str:
+        url = self._queue_urls.get(queue)
+        if url is None:
+            url = self._queue_urls[queue] = _admin("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
+        return url
+
+    def deliver(self, name: str, wait_seconds: int = 0) -> tuple[int, int]:
+        """One invocation's worth of messages from the function's queue: (received, failed).
+
+        ``wait_seconds``: long polling, as Lambda's poller does (moto answers as soon as a message
+        arrives, so a caller waiting for the next message neither spins nor misses it).
+        """
         from localdev.lambda_runtime import sqs_record
 
         fn = self.functions[name]
         sqs = _admin("sqs")
         assert fn.sqs_queue
-        url = sqs.get_queue_url(QueueName=fn.sqs_queue)["QueueUrl"]
+        url = self.queue_url(fn.sqs_queue)
         arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{fn.sqs_queue}"
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(fn.batch_size, 10),
+                                       WaitTimeSeconds=wait_seconds,
                                        MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
                                        ).get("Messages", [])
         if not messages:
@@ -682,9 +703,8 @@ class TemplateRuntime:
         return len(messages), len(failed)
 
     def queue_depth(self, queue: str) -> int:
-        sqs = _admin("sqs")
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"],
+        attrs = _admin("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(queue),
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
@@ -701,6 +721,7 @@ class TemplateRuntime:
             return all(self.queue_depth(f.sqs_queue or "") == 0 for f in chosen) and (idle is None or idle())
 
         def worker(fn: LocalFunction) -> None:
+            pause = IDLE_POLL_MIN
             while not stop.is_set():
                 try:
                     received, failed = self.deliver(fn.name)
@@ -711,9 +732,13 @@ class TemplateRuntime:
                 with self._cv:
                     totals[fn.name][0] += received
                     totals[fn.name][1] += failed
+                # an empty queue is polled less and less often (each poll is a request moto serves)
+                pause = IDLE_POLL_MIN if received else min(pause * 2, IDLE_POLL_MAX)
                 if not received:
-                    time.sleep(0.05)
+                    stop.wait(pause)
 
+        if done():  # nothing to deliver, nothing outstanding: no pollers to start
+            return {f.name: (0, 0) for f in chosen}
         threads = [threading.Thread(target=worker, args=(f,), daemon=True)
                    for f in chosen for _ in range(f.concurrency)]
         for t in threads:

@@ -76,8 +76,7 @@ def robocall_callback() -> dict[str, Any]:
     if not isinstance(call_uuid, str) or not isinstance(status, str):
         raise BadRequest("uuid and status are required")
     try:
-        with request_connection() as conn:
-            outcome = apply_robocall_status(conn, Ledger(), ref, call_uuid, status)
+        outcome = apply_robocall_status(request_connection, Ledger(), ref, call_uuid, status)
     except OutcomeNotReady as exc:
         raise ServiceUnavailable(str(exc)) from exc
     return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome}

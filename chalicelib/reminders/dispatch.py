@@ -8,7 +8,7 @@ client retries only answers that say nothing was placed), record what happened:
 - ``Accepted`` → ``placed`` with the provider's id;
 - ``ProviderRejected`` / ``ProviderGaveUp`` → ``failed`` (nothing placed);
 - ``OutcomeUnknown`` (the request went out, the answer was lost) → ``uncertain``: never retried; the
-  first signed callback with our reference binds it, otherwise it is counted ``unknown``.
+  first signed final status with our reference binds it, otherwise it is counted ``unknown``.
 
 Then the chunk is counted once on the stage record of its attempt; whoever finishes the last chunk
 completes the stage's task token. A chunk of an attempt that no longer owns the stage is dropped

@@ -29,6 +29,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.constants import NONE
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
@@ -218,8 +219,9 @@ class DynamoReminderStore:
     def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
                        provider_status: str) -> bool:
         m = self.models.entry
-        try:
-            self._item(run, payment_id).update(
+        try:  # nothing to read back: no item in the answer
+            m._get_connection().update_item(
+                run.ledger_key, str(payment_id), return_values=NONE,
                 actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
                 condition=m.outcome.does_not_exist() & (m.provider_id == provider_id))
         except UpdateError as exc:

@@ -12,6 +12,7 @@ failure, ``sent`` is progress.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
@@ -91,8 +92,8 @@ class OutcomeNotReady(Exception):
 def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Entry | None:
     """The ledger entry this callback is about, bound to ``provider_id``; None if it is not ours.
 
-    The first validly signed callback carrying our reference binds the provider's id to an entry
-    that has none yet: the send's answer was lost (``uncertain``) or the worker crashed between the
+    The first validly signed final status carrying our reference binds the provider's id to an
+    entry that has none yet: the send's answer was lost (``uncertain``) or the worker crashed between the
     provider's accept and the ledger write (``attempting``). A different id on a bound entry is
     not ours.
     """
@@ -108,28 +109,41 @@ def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Ent
     return entry if entry.provider_id == provider_id else None
 
 
-def _record(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,
-            status: str) -> tuple[bool, str | None]:
-    """(recorded now, the entry's final outcome): the first final status wins, later ones change nothing."""
+def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,
+                  status: str) -> tuple[bool, str | None] | None:
+    """(recorded now, the entry's final outcome), None when the entry is not ours.
+
+    The conditional write goes first: for an entry bound to this id without an outcome (the usual
+    case) it is the only request. Only when it is refused is the entry read, to bind it (the send's
+    answer was lost) or to tell a later final status (the first one wins) from a stranger's.
+    """
     if store.record_outcome(ref.run, ref.payment_id, provider_id, outcome, status):
         return True, outcome
-    entry = store.get(ref.run, ref.payment_id)
-    return False, entry.outcome if entry is not None and entry.provider_id == provider_id else None
+    entry = bound_entry(store, ref, provider_id)
+    if entry is None:
+        return None
+    if entry.outcome is None and store.record_outcome(ref.run, ref.payment_id, provider_id, outcome, status):
+        return True, outcome
+    latest = entry if entry.outcome is not None else store.get(ref.run, ref.payment_id)
+    return False, latest.outcome if latest is not None and latest.provider_id == provider_id else None
 
 
 def _apply_status(store: ReminderStore, ref: CallbackRef, provider_id: str, status: str, channel: str,
                   outcome_of: Callable[[str], str | None],
                   on_final: Callable[[str | None], None] | None = None) -> str | None:
-    """The rule both channels follow: bind or match the ledger entry, map the status, record it once."""
+    """The rule both channels follow: map the status; a final one binds or matches the ledger entry
+    and is recorded once. A progress status (four of a call's five) changes nothing and reads
+    nothing: every call and message ends with a final status, which binds an entry the send left
+    without the provider's id."""
     ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
-    entry = bound_entry(store, ref, provider_id)
-    if entry is None:
-        logger.warning(f"{channel} status for an unknown send ignored", extra=ids)
-        return None
     outcome = outcome_of(status)
     if outcome is None:
         return None
-    recorded, final = _record(store, ref, provider_id, outcome, status)
+    result = _record_final(store, ref, provider_id, outcome, status)
+    if result is None:
+        logger.warning(f"{channel} status for an unknown send ignored", extra=ids)
+        return None
+    recorded, final = result
     if on_final is not None:
         on_final(final)
     if not recorded:
@@ -139,19 +153,20 @@ def _apply_status(store: ReminderStore, ref: CallbackRef, provider_id: str, stat
     return outcome
 
 
-def apply_robocall_status(conn: psycopg2.extensions.connection, store: ReminderStore, ref: CallbackRef,
-                          call_uuid: str, status: str) -> str | None:
+def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.extensions.connection]],
+                          store: ReminderStore, ref: CallbackRef, call_uuid: str, status: str) -> str | None:
     """Record a call's final status; returns the outcome recorded (None: progress, not ours or duplicate).
 
     ``is_success_robocall`` follows the ledger: it is set only when the entry's (first, final)
     outcome is a success — again on a redelivered success, so a crash between the two writes heals.
+    ``connect`` opens the database connection, only for a success (progress statuses need none).
     """
 
     def mark_success(final: str | None) -> None:
         if final == SUCCEEDED:
-            with conn.cursor() as cur:
+            with connect() as conn, conn.cursor() as cur:
                 cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
-            conn.commit()
+                conn.commit()
 
     return _apply_status(store, ref, call_uuid, status, "robocall", robocall_outcome, mark_success)
 

@@ -18,7 +18,7 @@ The contract (what ``dispatch`` and the ledger build on):
   error codes, 5xx, connection refused or connect timeout before the request left);
 - ``OutcomeUnknown``: the request was sent and its answer lost (read timeout, connection reset
   or cut after sending). The call or message may exist: callers must NOT retry; the ledger
-  records ``uncertain`` and the first validly signed callback with our reference settles it.
+  records ``uncertain`` and the first validly signed final status with our reference settles it.
 
 Every request is paced by a ``RateLimiter``; retries back off exponentially (honouring
 ``Retry-After``) up to ``PROVIDER_MAX_ATTEMPTS``.

@@ -62,6 +62,11 @@ def chunk_size_for(pacing: Pacing) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, size))
 
 
+def dispatch_containers() -> int:
+    """How many containers each dispatch function runs (``DISPATCH_MAX_CONCURRENCY``)."""
+    return max(1, config.env_int("DISPATCH_MAX_CONCURRENCY", 1))
+
+
 def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
     """What the channel's dispatch function measured; before any measurement, the plan."""
     measured = store.pacing(channel)
@@ -71,12 +76,17 @@ def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
 
 
 def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_limit: int,
-                chunk_size: int) -> Iterator[tuple[int, int, int, str | None]]:
-    """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed."""
+                chunk_size: int, *, spread: int = 1,
+                min_chunk: int = 1) -> Iterator[tuple[int, int, int, str | None]]:
+    """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed.
+
+    Chunks hold at most ``chunk_size`` payments and are small enough that the stage makes at least
+    ``spread`` of them (never under ``min_chunk`` payments each).
+    """
     sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL}"
     params = selection_params(run.zone, run.business_date, only_unsuccessful_robocall=run.stage is not Stage.ROBOCALL_1,
                               for_whatsapp=run.stage is Stage.WHATSAPP)
-    params.update(capacity=capacity_limit, chunk_size=chunk_size)
+    params.update(capacity=capacity_limit, chunk_size=chunk_size, spread=max(1, spread), min_chunk=min_chunk)
     with conn.cursor(name=f"chunks_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = 50
         cur.execute(sql, params)
@@ -115,13 +125,18 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
     queue = queue or ChunkQueue(DISPATCH_QUEUES[run.stage.channel])
     plan = capacity.plan(run.zone, run.business_date, run.stage, now)
     pacing = dispatch_pacing(store, run.stage.channel)
-    chunk_size = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0) or chunk_size_for(pacing)
+    fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
+    chunk_size = fixed or chunk_size_for(pacing)
+    # sized by the pacing: spread over every dispatch container (each keeps 1/N of the provider
+    # rate, so a stage in one chunk would be placed at 1/N of the rate the plan counted on)
+    spread = 1 if fixed else dispatch_containers()
     counts = {"selected": 0, "enqueued": 0, "not_placed": 0, "zone_fallback": 0, "no_whatsapp": 0}
     chunks = 0
 
     def chunk_bodies() -> Iterator[dict[str, Any]]:
         nonlocal chunks
-        for number, payments, fallbacks, rows in iter_chunks(conn, run, plan.capacity, chunk_size):
+        for number, payments, fallbacks, rows in iter_chunks(conn, run, plan.capacity, chunk_size, spread=spread,
+                                                             min_chunk=1 if fixed else MIN_CHUNK):
             counts["selected"] += payments
             counts["zone_fallback"] += fallbacks
             if number < 0:
@@ -137,6 +152,7 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
     conn.commit()
     state = store.seal_stage(run, chunks, counts)
     logger.info("stage dispatched", extra={**run.ids(), **counts, "chunks": chunks, "chunk_size": chunk_size,
+                                           "spread": spread,
                                            "capacity": plan.capacity, "pacing_per_second": pacing.per_second})
     if counts["not_placed"]:
         logger.warning("stage over capacity", extra={**run.ids(), "not_placed": counts["not_placed"],

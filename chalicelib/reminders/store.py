@@ -12,7 +12,7 @@ Ledger entries (one per payment and stage, whatever the attempt):
 - ``settle`` records what the send did: ``placed`` (with the provider id), ``failed`` (nothing was
   placed) or ``uncertain`` (maybe placed: a timeout after the request went out). ``failed`` and
   ``uncertain`` only replace ``attempting``; ``placed`` never replaces another provider id.
-- ``bind`` is the first signed callback carrying our reference: it sets the provider id (if none
+- ``bind`` is the first signed final status carrying our reference: it sets the provider id (if none
   is set) and ``placed`` — also for an entry left ``attempting`` by a crash or ``uncertain``.
 - ``record_outcome`` sets the outcome once, for the bound provider id only.
 

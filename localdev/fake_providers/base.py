@@ -269,6 +269,7 @@ class FakeProvider(ABC):
 
     def _post_callbacks(self) -> None:
         session = requests.Session()
+        session.trust_env = False  # webhooks go to 127.0.0.1: no proxy lookup in os.environ per post
         while True:
             item = self._queue.get()
             if item is None:
