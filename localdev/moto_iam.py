@@ -114,17 +114,10 @@ def _cache_condition_lexing() -> None:
 
 
 def main() -> None:
-    # one process serves every function, the API and the state machine: a thread that received a
-    # request gets the interpreter sooner (the default 5 ms slice makes each request wait behind
-    # the others' slices), and one access-log line per request is CPU nobody reads
-    # (MOTO_ACCESS_LOG=1 keeps them, in .local/moto-<port>.log)
-    sys.setswitchinterval(0.0005)
+    # one access-log line per request is CPU nobody reads (MOTO_ACCESS_LOG=1 keeps them, in
+    # .local/moto-<port>.log)
     if os.environ.get("MOTO_ACCESS_LOG") != "1":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # keep-alive, as AWS endpoints do: without it every call opens a connection and a server thread
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
     _cache_backend_lookup()
     _cache_condition_lexing()
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import queue
 import random
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -405,7 +408,7 @@ def _copy(conn: psycopg2.extensions.connection, out: Tables, order: Iterable[str
             if not buf or buf.tell() == 0:
                 continue
             buf.seek(0)
-            cur.copy_expert(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN", buf)
+            cur.copy_expert(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN", buf, size=1 << 20)
             out.buffers[table] = io.StringIO()
 
 
@@ -415,33 +418,75 @@ def load(
     seed: int,
     business_date: date,
     *,
-    chunk: int = 10_000,
+    chunk: int = 2_000,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
-    """Replace the lending data with a generated book; return row counts per table."""
+    """Replace the lending data with a generated book; return row counts per table.
+
+    The next chunk is generated (Python) while PostgreSQL takes the previous one (COPY).
+    """
     gen = Generator(seed, business_date)
-    out = Tables()
     insert_order = ("application", "application_history", "loan", "disbursement", "payment")
+    counts: Counter[str] = Counter()
     with db.transaction(conn) as cur:
         cur.execute(f"TRUNCATE {', '.join(LENDING_TABLES)}, partner CASCADE")
         cur.executemany(
             "INSERT INTO partner (partner_id, name, partner_type) VALUES (%s, %s, %s)",
             [(p.partner_id, p.name, p.partner_type) for p in PARTNERS],
         )
-        for start in range(0, loans, chunk):
-            stop = min(loans, start + chunk)
-            for i in range(start, stop):
-                gen.loan(i, out)
+        for out, size in _generated(gen, loans, chunk):
             _copy(conn, out, insert_order)
+            counts.update(out.counts)
             if progress:
-                progress(stop - start)
+                progress(size)
+        out = Tables()
         gen.flush_repayments(out)
         _copy(conn, out, ("repayment_transaction",))
+        counts.update(out.counts)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"ANALYZE {', '.join(LENDING_TABLES)}")
     conn.autocommit = False
-    return dict(out.counts)
+    return dict(counts)
+
+
+def _generated(gen: Generator, loans: int, chunk: int) -> Iterator[tuple[Tables, int]]:
+    """(rows, loans) per chunk, generated one chunk ahead in a thread."""
+    ahead: queue.Queue[tuple[Tables, int] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[Tables, int] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for start in range(0, loans, chunk):
+                if stop.is_set():
+                    return
+                out = Tables()
+                end = min(loans, start + chunk)
+                for i in range(start, end):
+                    gen.loan(i, out)
+                hand_over((out, end - start))
+            hand_over(None)
+        except BaseException as exc:  # raised in the consumer
+            hand_over(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def main(argv: list[str] | None = None) -> int:
