@@ -120,6 +120,7 @@ class CallGuard:
         self.name = name
         self.statements = statements
         self.calls: list[dict[str, Any]] = []
+        self._decided: dict[tuple[str, tuple[str, ...] | None], bool] = {}
         self._lock = threading.Lock()
 
     def install(self) -> None:
@@ -142,7 +143,10 @@ class CallGuard:
         prefix = service_model.signing_name or service_model.endpoint_prefix
         region = os.environ.get("AWS_REGION", "ap-southeast-3")
         for action, resources in iam_checks(prefix, model.name, params, region):
-            ok = allowed(self.statements, action, resources)
+            key = (action, tuple(resources) if resources is not None else None)
+            ok = self._decided.get(key)
+            if ok is None:  # the statements never change: each (action, resources) is decided once
+                ok = self._decided[key] = allowed(self.statements, action, resources)
             with self._lock:
                 self.calls.append({"action": action, "resources": resources, "allowed": ok})
             if not ok:

@@ -186,6 +186,18 @@ class DynamoReminderStore:
     def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
                provider_id: str | None = None, error: str | None = None) -> Entry | None:
         m = self.models.entry
+        # the usual case, one cheap write: the entry is still as this attempt claimed it (no callback
+        # bound it, no newer attempt adopted it), so the settled entry replaces it whole
+        whole = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
+                  status=status, attempts=attempts, provider_id=provider_id or None,
+                  error=error[:500] if error else None, updated_at=_now(), expires_at=RETENTION)
+        try:
+            whole.save(condition=(m.status == ATTEMPTING) & (m.attempt == run.attempt) & m.provider_id.does_not_exist())
+            return _entry(whole)
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+        # touched since the claim: the field-by-field rules below decide
         actions: list[Any] = [m.status.set(status), m.attempts.set(attempts), m.updated_at.set(_now())]
         if provider_id:
             actions.append(m.provider_id.set(provider_id))
