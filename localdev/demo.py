@@ -40,6 +40,7 @@ from chalicelib.business_date import default_demo_date, parse_date
 from chalicelib.reminders.selection import due_date_for, iter_t3_payments
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
+from localdev.bootstrap_aws import bootstrap
 from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
@@ -59,6 +60,9 @@ class DemoContext:
     seed: int
     out_dir: Path
     console: TextIO | Console = field(default_factory=lambda: sys.stdout)
+    # the AWS resources of the template exist once this returns (the demo creates them while the
+    # book loads; a step run on its own creates them itself)
+    aws_ready: Callable[[], object] = field(default=bootstrap)
 
     @property
     def log_path(self) -> Path:
@@ -196,6 +200,29 @@ def _seconds_since(started: float) -> Callable[[], int]:
     return lambda: int(time.perf_counter() - started)
 
 
+class Background:
+    """A function running in a thread; ``result()`` waits for it and returns (or raises) what it did."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self._outcome: list[object] = []
+        self._error: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._outcome.append(fn())
+            except BaseException as exc:  # handed to whoever waits for it
+                self._error.append(exc)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._outcome[0]
+
+
 def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
     timings = []
     for step in steps:
@@ -243,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
               f"handler logs and HTTP access lines -> {ctx.log_path}")
         print(f"running from the template {shown} with IAM enforced: resources created from it, each function "
               "and the API in their own containers with their template environment and role")
+        provisioning = Background(bootstrap)  # moto only: alongside the book's COPY into PostgreSQL
+        ctx.aws_ready = provisioning.result
         try:
             timings = run_steps(ctx, STEPS)
         except (LocalAccessDenied, ColdStartFailed) as exc:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from chalicelib import aws, resources
 from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
-from localdev.bootstrap_aws import bootstrap
 from localdev.fake_slack import FakeSlack
 from localdev.moto_ses import sent_raw_emails
 from localdev.template_stack import TemplateRuntime
@@ -109,7 +108,7 @@ RELAYED = ["disbursement-events", "email-outbox"]  # the event, then its email t
 
 def _run(ctx: DemoContext) -> None:
     started = time.perf_counter()
-    bootstrap()
+    ctx.aws_ready()
     bodies, special = _events(ctx)
     # the out-of-order pair must arrive in that order: send it after the rest is drained
     tail = bodies[-3:-1] if "out_of_order" in special else []

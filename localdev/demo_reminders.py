@@ -28,7 +28,6 @@ from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.stages import scheduled_local
 from chalicelib.reminders.summary import SUMMARY_KEYS, zone_summary
 from chalicelib.zones import Zone, zone_or_fallback
-from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers import ProviderRecord
 from localdev.reminder_day import LocalReminderStack, run_day
 
@@ -117,7 +116,7 @@ def print_table(summary: dict[str, Any]) -> None:
 
 
 def step_t3_reminders(ctx: Any) -> None:
-    bootstrap()
+    ctx.aws_ready()
     calls_per_second = float(os.environ.get("DEMO_CALLS_PER_SECOND", "400"))
     planned = os.environ.get("DEMO_PLANNED_CALLS_PER_SECOND", "0.1")
     print(f"\nT-3 reminder day {ctx.business_date}: real state machine in moto, fake providers at "

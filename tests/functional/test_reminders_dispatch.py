@@ -11,11 +11,11 @@ import pytest
 from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.reminders.ledger import DynamoReminderStore
-from chalicelib.reminders.messages import Chunk, StageMessage, encode_rows
+from chalicelib.reminders.messages import Chunk, StageMessage, decode_rows, encode_rows
 from chalicelib.reminders.scheduling import start_day
 from chalicelib.reminders.stage_worker import run_stage
-from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN
+from chalicelib.reminders.stages import Channel, Stage, StageRun
+from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN, MemoryReminderStore, Pacing
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -144,3 +144,44 @@ def test_malformed_chunk_is_rejected_before_any_call():
     with pytest.raises(ValueError, match="malformed stage message"):
         StageMessage.parse({"zone": "Mars", "business_date": "2026-11-20", "stage": "robocall_1",
                             "task_token": "t"})
+
+
+class _CollectedChunks:
+    """The dispatch queue, as a list: what the stage enqueued."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+    def send(self, bodies) -> None:
+        self.bodies.extend(bodies)
+
+    def sizes(self) -> list[int]:
+        return [len(decode_rows(b["rows_gz"])) for b in self.bodies]
+
+
+class _NoTaskCalls:
+    def succeed(self, *args, **kwargs):
+        raise AssertionError("no chunk has finished: the stage cannot be complete")
+
+    fail = heartbeat = succeed
+
+
+@pytest.mark.parametrize(("payments", "containers", "fixed", "sizes"), [
+    (25, 3, None, [10, 10, 5]),   # at least one chunk per container, never under 10 payments
+    (60, 3, None, [20, 20, 20]),
+    (60, 1, None, [60]),          # one container: one chunk fits its timeout at this pacing
+    (60, 3, "50", [50, 10]),      # REMINDER_CHUNK_SIZE is taken as it is
+])
+def test_a_stage_is_spread_over_every_dispatch_container(conn, monkeypatch, payments, containers, fixed, sizes):
+    """Each dispatch container keeps 1/N of the provider rate: a stage enqueued as one chunk would be
+    placed by one container at 1/N of the rate the capacity plan counted on."""
+    _loans(conn, payments)
+    monkeypatch.setenv("DISPATCH_MAX_CONCURRENCY", str(containers))
+    if fixed:
+        monkeypatch.setenv("REMINDER_CHUNK_SIZE", fixed)
+    store = MemoryReminderStore()
+    store.record_pacing(Channel.ROBOCALL, Pacing(50.0, 900))  # alone, a chunk could hold 4,000 payments
+    queue = _CollectedChunks()
+    counts = run_stage(conn, StageMessage(RUN, "task-token"), store=store, tasks=_NoTaskCalls(), queue=queue)
+    assert queue.sizes() == sizes
+    assert counts["enqueued"] == payments and counts["chunks"] == len(sizes)
