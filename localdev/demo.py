@@ -46,7 +46,7 @@ from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
-from localdev.template_stack import ColdStartFailed, LocalAccessDenied, packaged_template
+from localdev.template_stack import ColdStartFailed, LocalAccessDenied, template_path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = "demo.log"
@@ -264,13 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     with quiet_console(ctx.log_path) as console:
         ctx.console = console
         os.environ["LAMBDA_LOG_FILE"] = str(ctx.log_path)  # the function containers log there too
-        template = packaged_template()
+        template = template_path()  # built (when stale) and provisioned in the background below
         shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
         print(f"demo for business date {business_date}: {ctx.loans:,} loans; "
               f"handler logs and HTTP access lines -> {ctx.log_path}")
         print(f"running from the template {shown} with IAM enforced: resources created from it, each function "
               "and the API in their own containers with their template environment and role")
-        provisioning = Background(bootstrap)  # moto only: alongside the book's COPY into PostgreSQL
+        # the artifact (rebuilt when a source changed) and its AWS resources in moto, alongside the
+        # book's COPY into PostgreSQL; the first step that needs them waits for them
+        provisioning = Background(bootstrap)
         ctx.aws_ready = provisioning.result
         try:
             timings = run_steps(ctx, STEPS)

@@ -101,6 +101,12 @@ def _lock(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def template_path(path: str | Path | None = None) -> Path:
+    """Where the template is read from (``packaged_template`` builds it there when stale)."""
+    explicit = path or os.environ.get("DEMO_TEMPLATE")
+    return Path(explicit).resolve() if explicit else DIST / "template.json"
+
+
 def packaged_template(path: str | Path | None = None) -> Path:
     """``DEMO_TEMPLATE`` (or ``path``) if given, else ``dist/template.json`` rebuilt when stale."""
     explicit = path or os.environ.get("DEMO_TEMPLATE")
