@@ -124,13 +124,15 @@ def step_t3_selection(ctx: DemoContext) -> None:
             print(f"{zone.name:<6} {product:<8} {by_product[product]:>9,} {fallback[product]:>14,}")
 
 
+# analytics before the T-3 day: its data and full ETL need PostgreSQL only, so on a fresh clone they
+# run while the artifact is still being built in the background
 STEPS: list[Callable[[DemoContext], None]] = [
     step_load_data,
     step_t3_selection,
+    step_analytics,
     step_t3_reminders,
     step_disbursements,
     step_partner_api,
-    step_analytics,
 ]
 
 

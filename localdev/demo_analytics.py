@@ -43,6 +43,7 @@ def step_analytics(ctx: DemoContext) -> None:
                                             late_cancellations=max(5, lines // 3000),
                                             late_returns=max(5, lines // 5000))
     ctx.conn.commit()
+    ctx.aws_ready()  # the artifact and its resources (built in the background while this step ran)
     daily_started = time.perf_counter()
     with TemplateRuntime(placeholders=True):  # the scheduled function from the template, IAM enforced
         daily = lambda_runtime.fire_schedule(spec, _nightly_batch(spec, next_day))
