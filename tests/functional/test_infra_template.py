@@ -233,3 +233,13 @@ def test_every_setting_the_code_reads_is_declared():
             if name not in declared:
                 missing.add(f"{path.relative_to(ROOT)}: {name}")
     assert not missing, sorted(missing)
+
+
+def test_the_parameters_table_in_the_deploy_guide_is_the_templates() -> None:
+    """docs/deploy.md lists every template parameter as the package builds it (who reads it, its
+    default and meaning): an operator filling in parameters reads the table, not the code."""
+    from infra.package import parameters_table
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text().splitlines()
+    missing = [row for row in parameters_table().strip().splitlines() if row not in guide]
+    assert missing == []
