@@ -26,6 +26,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -202,29 +203,6 @@ def _seconds_since(started: float) -> Callable[[], int]:
     return lambda: int(time.perf_counter() - started)
 
 
-class Background:
-    """A function running in a thread; ``result()`` waits for it and returns (or raises) what it did."""
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self._outcome: list[object] = []
-        self._error: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._outcome.append(fn())
-            except BaseException as exc:  # handed to whoever waits for it
-                self._error.append(exc)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def result(self) -> object:
-        self._thread.join()
-        if self._error:
-            raise self._error[0]
-        return self._outcome[0]
-
-
 def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
     timings = []
     for step in steps:
@@ -274,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
               "and the API in their own containers with their template environment and role")
         # the artifact (rebuilt when a source changed) and its AWS resources in moto, alongside the
         # book's COPY into PostgreSQL; the first step that needs them waits for them
-        provisioning = Background(bootstrap)
-        ctx.aws_ready = provisioning.result
+        background = ThreadPoolExecutor(max_workers=1)
+        ctx.aws_ready = background.submit(bootstrap).result
         try:
             timings = run_steps(ctx, STEPS)
         except (LocalAccessDenied, ColdStartFailed) as exc:
@@ -287,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"full trace and logs in {ctx.log_path}")
             return 1
         finally:
+            background.shutdown(wait=True)
             conn.close()
         print_timings(timings)
         print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/ "

@@ -34,8 +34,7 @@ from localdev.template_stack import TemplateRuntime, free_port, local_provider_s
 
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
 STAGE_FUNCTION = "reminder-stage"
-STAGE_POLL_SECONDS = 1  # long polling for the next stage message (SQS takes whole seconds)
-ROUND_POLL_SECONDS = 1   # ... and for the other zones' messages of the same round
+STAGE_POLL_SECONDS = 1  # long polling for each stage message of a round (SQS takes whole seconds)
 
 
 def day_timeout() -> float:
@@ -214,17 +213,15 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
 def _deliver_stage_round(stage_fn: FunctionSpec, expected: int) -> int:
     """The stage messages of one round, each in its own invocation; how many were delivered.
 
-    The first is awaited by long polling (taken the moment the state machine sends it, with no
-    request per loop while its Wait and task states run); then up to ``expected`` in all, each
-    awaited briefly: the other zones' workflows send theirs within moments of each other.
+    Each is awaited by long polling (taken the moment the state machine sends it, with no request
+    per loop while its Wait and task states run), up to ``expected`` (the zones still running):
+    the zones' workflows send theirs within moments of each other.
     """
     delivered = 0
-    wait = STAGE_POLL_SECONDS
     while delivered < max(1, expected):
-        if not lambda_runtime.deliver_sqs(stage_fn, wait_seconds=wait).received:
+        if not lambda_runtime.deliver_sqs(stage_fn, wait_seconds=STAGE_POLL_SECONDS).received:
             break
         delivered += 1
-        wait = ROUND_POLL_SECONDS
     return delivered
 
 

@@ -109,9 +109,8 @@ def template_path(path: str | Path | None = None) -> Path:
 
 def packaged_template(path: str | Path | None = None) -> Path:
     """``DEMO_TEMPLATE`` (or ``path``) if given, else ``dist/template.json`` rebuilt when stale."""
-    explicit = path or os.environ.get("DEMO_TEMPLATE")
-    if explicit:
-        return Path(explicit).resolve()
+    if path or os.environ.get("DEMO_TEMPLATE"):
+        return template_path(path)
     with _lock("package.lock"):
         stamp = DIST / ".inputs-hash"
         wanted = inputs_hash()
