@@ -170,7 +170,7 @@ def naive_first_page(conn: psycopg2.extensions.connection, partner_id: int, limi
     figures = naive_figures(conn, partner_id)
     with conn.cursor() as cur:
         cur.execute("SELECT application_id FROM application WHERE partner_id = %s AND NOT is_deleted "
-                    "ORDER BY cdate, application_id LIMIT %s", (partner_id, limit))
+                    "ORDER BY cdate DESC, application_id DESC LIMIT %s", (partner_id, limit))
         ids = [r[0] for r in cur.fetchall()]
     conn.commit()
     return [figures[i]["principal"] for i in ids]
@@ -250,6 +250,7 @@ def main() -> int:
 
     for name in ("disbursement", "principal", "interest", "late_fee", "fee", "outstanding"):
         assert summary[name] == naive[name] == direct[name], (name, summary[name], naive[name], direct[name])
+    assert summary["net_profit"] == naive["interest"] + naive["late_fee"]
     assert [r["principal"] for r in page["rows"]] == naive_page
 
     rows = [

@@ -5,7 +5,7 @@ read through the real Chalice app with its own key."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalice.test import Client
 
@@ -31,12 +31,23 @@ def step_partner_api(ctx: DemoContext) -> None:
     from app import app  # late import: the app reads DATABASE_URL when a request comes in
 
     print(f"\nPartner API: keys for {len(keys)} partners and staff in {path}")
-    print(f"{'partner':<24} {'loans':>7} {'disbursement':>16} {'outstanding':>16} {'repayment':>16} {'net_profit':>14}")
+    print("net_profit = interest + late_fee, the lender's share (the platform fee is already out of both; "
+          "docs/partner-api.md)")
+    print(TABLE_HEADER)
     with Client(app) as client:
         for name, key in keys.items():
             response = client.http.get("/v1/partner/summary", headers={"x-api-key": key})
             s = json.loads(response.body)
             if response.status_code != 200:
                 raise RuntimeError(f"summary for {name} failed: {response.status_code} {s}")
-            print(f"{name:<24} {s['loan_count']:>7,} {s['disbursement']:>16,} {s['outstanding']:>16,} "
-                  f"{s['repayment']:>16,} {s['net_profit']:>14,}")
+            print(table_row(name, s))
+
+
+COLUMNS = ("loan_count", "disbursement", "outstanding", "repayment", "interest", "late_fee", "fee", "net_profit")
+WIDTHS = (7, 16, 16, 16, 14, 12, 12, 14)
+TABLE_HEADER = f"{'partner':<24} " + " ".join(
+    f"{'loans' if c == 'loan_count' else c:>{w}}" for c, w in zip(COLUMNS, WIDTHS, strict=True))
+
+
+def table_row(name: str, summary: dict[str, Any]) -> str:
+    return f"{name:<24} " + " ".join(f"{summary[c]:>{w},}" for c, w in zip(COLUMNS, WIDTHS, strict=True))

@@ -74,6 +74,14 @@ class QueryParams:
             raise BadRequest(f"{name} must be at most {max_chars} printable characters", code="invalid_parameter")
         return value
 
+    def choice(self, name: str, options: tuple[str, ...], *, default: str) -> str:
+        value = self._get(name)
+        if value is None:
+            return default
+        if value not in options:
+            raise BadRequest(f"{name} must be one of {', '.join(options)}", code="invalid_parameter")
+        return value
+
     def application_status(self, name: str = "status") -> int | None:
         code = self.integer(name, minimum=0, maximum=999)
         if code is not None and code not in APPLICATION_STATUS_LABELS:

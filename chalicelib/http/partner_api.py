@@ -13,11 +13,19 @@ from chalicelib.http.negotiation import CSV, choose
 from chalicelib.http.params import check_date_range
 from chalicelib.http.routes import Call, partner_route
 from chalicelib.partners.figures import partner_summary
-from chalicelib.partners.report import DEFAULT_LIMIT, MAX_LIMIT, ReportQuery, report_page, rows_to_csv
+from chalicelib.partners.report import (
+    DEFAULT_LIMIT,
+    DEFAULT_ORDER,
+    MAX_LIMIT,
+    ORDERS,
+    ReportQuery,
+    report_page,
+    rows_to_csv,
+)
 
 partner_api = Blueprint(__name__)
 
-REPORT_PARAMS = ("limit", "cursor", "from", "to", "status")
+REPORT_PARAMS = ("limit", "cursor", "from", "to", "status", "order")
 
 
 @partner_route(partner_api, "/v1/partner/summary")
@@ -38,6 +46,7 @@ def get_report(call: Call) -> Response:
         from_date=from_date,
         to_date=to_date,
         status=params.application_status(),
+        order=params.choice("order", ORDERS, default=DEFAULT_ORDER),
     ))
     if media == CSV:
         headers: dict[str, str | list[str]] = {"Content-Type": "text/csv; charset=utf-8"}

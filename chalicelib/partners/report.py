@@ -1,7 +1,8 @@
 """The partner report: one row per application of the partner, with the summary's figures.
 
-Rows come in ``(cdate, application_id)`` order, a page at a time (keyset cursor). Names and
-emails are masked: funders do not need borrower PII. Deleted applications are left out, and
+Rows come in ``(cdate, application_id)`` order, newest first unless asked for oldest first (as the
+seed's Report View lists them), a page at a time (keyset cursor). Names and emails are masked:
+funders do not need borrower PII. Deleted applications are left out, and
 Σ of every row's figures = the summary (whose rollup leaves them out too).
 """
 
@@ -22,7 +23,14 @@ from chalicelib.partners.masking import mask_email, mask_name
 from chalicelib.statuses import APPLICATION_STATUS_LABELS
 from chalicelib.zones import Zone
 
-REPORT_PAGE_SQL = (Path(__file__).with_name("sql") / "report_page.sql").read_text()
+_REPORT_PAGE_TEMPLATE = (Path(__file__).with_name("sql") / "report_page.sql").read_text()
+ORDERS = ("newest", "oldest")
+DEFAULT_ORDER = "newest"
+# the page query per order: walk the (partner_id, cdate, application_id) index backwards or forwards
+REPORT_PAGE_SQL = {
+    "newest": _REPORT_PAGE_TEMPLATE.format(direction="DESC", after="<"),
+    "oldest": _REPORT_PAGE_TEMPLATE.format(direction="ASC", after=">"),
+}
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 # `from` / `to` are business dates in Jakarta time (WIB), like every date the lender reports.
@@ -43,6 +51,7 @@ class ReportQuery:
     from_date: date | None = None
     to_date: date | None = None
     status: int | None = None
+    order: str = DEFAULT_ORDER
 
 
 def _day_start(day: date) -> datetime:
@@ -58,15 +67,11 @@ def report_page(conn: psycopg2.extensions.connection, query: ReportQuery) -> pag
         "to_ts": _day_start(query.to_date + timedelta(days=1)) if query.to_date else None,
         "status": query.status,
     }
-    return paging.fetch_page(conn, REPORT_PAGE_SQL, params, query.limit, _row)
+    return paging.fetch_page(conn, REPORT_PAGE_SQL[query.order], params, query.limit, _row)
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
-    figures = Figures(
-        disbursement=int(record["disbursement"]), outstanding=int(record["outstanding"]),
-        principal=int(record["principal"]), interest=int(record["interest"]),
-        late_fee=int(record["late_fee"]), fee=int(record["fee"]),
-    )
+    figures = Figures.from_record(record)
     code = record["application_status_code"]
     return {
         "application_xid": record["application_xid"],

@@ -38,7 +38,7 @@ DATES_OUT = ["1999-12-31", "2101-01-01", "9999-12-31", "0001-01-01", "2026-02-30
 
 PARTNER_ROUTES = {
     "/v1/partner/report": {"limit": INTEGERS_OUT, "status": INTEGERS_OUT, "cursor": CURSORS_OUT,
-                           "from": DATES_OUT, "to": DATES_OUT},
+                           "from": DATES_OUT, "to": DATES_OUT, "order": ["x" * 5_000, "NEWEST", "%00", "newest%00"]},
     "/v1/partner/summary": {},
 }
 STAFF_ROUTES = {

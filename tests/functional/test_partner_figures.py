@@ -56,7 +56,9 @@ EXPECTED_7 = {
     "fee": 58_000,
     "outstanding": 1_500_000 + 0,
     "repayment": 3_700_000 + 192_000 + 40_000,
-    "net_profit": 192_000 + 40_000 - 58_000,
+    # what the funder earned beyond principal: its share of interest and late fee; the platform's
+    # 58,000 is already out of those (borrowers paid 240,000 + 50,000 of interest and late fee)
+    "net_profit": 192_000 + 40_000,
 }
 
 
@@ -88,9 +90,24 @@ def test_report_rows_match_hand_computed_figures(conn):
     assert (row_a["principal"], row_a["interest"], row_a["late_fee"], row_a["fee"]) == (
         1_500_000, 192_000, 40_000, 58_000)
     assert row_a["outstanding"] == 1_500_000
-    assert row_a["net_profit"] == 192_000 + 40_000 - 58_000
+    assert row_a["net_profit"] == 192_000 + 40_000
     assert row_a["loan_amount"] == 3_000_000 and row_a["loan_duration"] == 3
     assert row_a["status"] == "Fund disbursal successful"
+
+
+def test_net_profit_takes_the_platform_fee_off_once(conn):
+    """The issue's example: on 100 of interest the lender receives 80, the platform 20; the funder's
+    net profit is 80 (it used to be reported as 80 − 20 = 60)."""
+    make_partner(conn, 7, "Dana Tujuh")
+    loan = make_loan(conn, partner_id=7, loan_amount=1_000, due_dates=DUES[:1])
+    add_repayment(conn, loan, loan.payment_ids[0], 7, Components(0, 100, 0), fee_bp=2_000)
+    conn.commit()
+    key = partner_key(conn, 7)
+    with api_client() as client:
+        _, summary, _ = get(client, "/v1/partner/summary", key)
+        _, report, _ = get(client, "/v1/partner/report", key)
+    assert (summary["interest"], summary["fee"], summary["net_profit"]) == (80, 20, 80)
+    assert report["rows"][0]["net_profit"] == 80
 
 
 def test_rollup_follows_later_ledger_changes(conn):

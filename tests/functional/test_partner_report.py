@@ -45,16 +45,29 @@ def test_summary_equals_sum_of_report_rows_for_every_partner(demo_keys):
             assert summary["repayment"] > 0 and summary["outstanding"] > 0
 
 
-def test_pages_are_in_order_and_limit_is_respected(demo_keys):
+@pytest.mark.parametrize(("query", "newest_first"), [("", True), ("&order=newest", True), ("&order=oldest", False)])
+def test_pages_are_in_order_and_limit_is_respected(demo_keys, query, newest_first):
+    """Newest application first by default, as the seed's Report View lists them."""
     keys, _ = demo_keys
     with api_client() as client:
-        status, first, _ = get(client, "/v1/partner/report?limit=50", keys[2])
+        status, first, _ = get(client, f"/v1/partner/report?limit=50{query}", keys[2])
         assert status == 200 and len(first["rows"]) == 50 and first["next_cursor"]
-        _, second, _ = get(client, f"/v1/partner/report?limit=50&cursor={first['next_cursor']}", keys[2])
+        _, second, _ = get(client, f"/v1/partner/report?limit=50{query}&cursor={first['next_cursor']}", keys[2])
+        everything = all_report_rows(client, keys[2], "order=oldest")
     combined = first["rows"] + second["rows"]
-    stamps = [(datetime.fromisoformat(r["cdate"]), r["application_xid"]) for r in combined]
-    assert [s[0] for s in stamps] == sorted(s[0] for s in stamps)
+    stamps = [datetime.fromisoformat(r["cdate"]) for r in combined]
+    assert stamps == sorted(stamps, reverse=newest_first)
     assert len({r["application_xid"] for r in combined}) == 100
+    expected = everything[-100:][::-1] if newest_first else everything[:100]
+    assert [r["application_xid"] for r in combined] == [r["application_xid"] for r in expected]
+
+
+def test_an_unknown_order_is_a_400(demo_keys):
+    keys, _ = demo_keys
+    with api_client() as client:
+        status, body, _ = get(client, "/v1/partner/report?order=random", keys[2])
+    assert status == 400 and body["error"]["code"] == "invalid_parameter"
+    assert "newest, oldest" in body["error"]["message"]
 
 
 def test_date_and_status_filters(demo_keys):
