@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import psycopg2
 import psycopg2.extensions
 
 from chalicelib.disbursements.apply import Applied, TransitionRefused, UnknownDisbursement, apply_event
@@ -22,7 +23,9 @@ from chalicelib.logs import get_logger
 logger = get_logger("disbursement-events")
 
 # Retrying these cannot help: the message goes to the DLQ after its tries, within seconds.
-POISON: tuple[type[Exception], ...] = (InvalidEvent, UnknownDisbursement, TransitionRefused)
+# psycopg2.DataError: PostgreSQL refused the event's values themselves (a number past bigint, text
+# it cannot store), which the schema should already have refused; the same values fail every time.
+POISON: tuple[type[Exception], ...] = (InvalidEvent, UnknownDisbursement, TransitionRefused, psycopg2.DataError)
 
 
 class EmailRelay(Protocol):

@@ -43,6 +43,8 @@ def parse_event(body: str | bytes) -> DisbursementEvent:
         raw: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:  # nested deeper than the parser goes: no event is shaped like that
+        raise InvalidEvent("body is JSON nested too deep to be an event") from exc
     errors = sorted(_validator().iter_errors(raw), key=lambda e: list(e.path))
     if errors:
         details = "; ".join(f"{'/'.join(map(str, e.path)) or '(message)'}: {e.message}" for e in errors)

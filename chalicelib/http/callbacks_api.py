@@ -9,7 +9,11 @@
   otherwise 403.
 - ``POST /v1/callbacks/whatsapp``: ``X-Hub-Signature-256`` with ``WHATSAPP_APP_SECRET``. Statuses
   without our reference (``biz_opaque_callback_data``) are skipped and counted, never a 4xx (Meta
-  retries failed webhooks and can disable the subscription).
+  retries failed webhooks and can disable the subscription). A body that is JSON but not the
+  shape Meta documents (``whatsapp_webhook.schema.json``) is a 400 and changes nothing.
+
+Every signed body that is JSON but not the provider's shape (nested deeper than the parser goes,
+a documented field of another type, a required field missing) is a JSON 400, never a 500.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from chalicelib.http.errors import BadRequest, Forbidden, ServiceUnavailable, Un
 from chalicelib.logs import get_logger
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_robocall_status, apply_whatsapp_status
-from chalicelib.reminders.providers import whatsapp_statuses
+from chalicelib.reminders.providers import MalformedWebhook, whatsapp_statuses
 from chalicelib.reminders.secrets import provider_secret
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
 
@@ -47,6 +51,8 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as exc:
         raise BadRequest("body must be JSON") from exc
+    except RecursionError as exc:  # no provider nests its webhooks that deep
+        raise BadRequest("body is JSON nested too deep") from exc
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body
@@ -102,11 +108,14 @@ def whatsapp_callback() -> dict[str, Any]:
     raw = _raw_body()
     if not verify(provider_secret("WHATSAPP_APP_SECRET"), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Unauthorized("invalid or missing signature")
-    body = _json_object(raw)
+    try:
+        statuses = whatsapp_statuses(_json_object(raw))
+    except MalformedWebhook as exc:
+        raise BadRequest(str(exc)) from exc
     ledger = Ledger()
     recorded: list[dict[str, Any]] = []
     skipped = 0
-    for status in whatsapp_statuses(body):
+    for status in statuses:
         try:
             ref = CallbackRef.decode(status.reference or "")
         except ValueError:

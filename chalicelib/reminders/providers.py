@@ -26,18 +26,22 @@ Every request is paced by a ``RateLimiter``; retries back off exponentially (hon
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -373,20 +377,39 @@ class WhatsAppStatus:
         return whatsapp_error_kind(self.error_code) if self.status == "failed" else None
 
 
-def whatsapp_statuses(body: dict[str, Any]) -> list[WhatsAppStatus]:
-    """The statuses of a Cloud API webhook (``entry[].changes[].value.statuses[]``), malformed ones dropped."""
+class MalformedWebhook(ValueError):
+    """A webhook body that is JSON but not the shape the provider documents (the message says where)."""
+
+
+WHATSAPP_WEBHOOK_SCHEMA = Path(__file__).with_name("whatsapp_webhook.schema.json")
+
+
+@lru_cache(maxsize=1)
+def _whatsapp_webhook_validator() -> Draft202012Validator:
+    schema = json.loads(WHATSAPP_WEBHOOK_SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def whatsapp_statuses(body: Any) -> list[WhatsAppStatus]:
+    """The statuses of a Cloud API webhook (``entry[].changes[].value.statuses[]``).
+
+    ``MalformedWebhook`` when the body is not the shape Meta documents (``whatsapp_webhook.schema.json``).
+    """
+    error = best_match(_whatsapp_webhook_validator().iter_errors(body))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(body)"
+        # what was expected, never the value (it may be a phone number)
+        raise MalformedWebhook(f"not a WhatsApp webhook: {where}: {error.validator} "
+                               f"{json.dumps(error.validator_value)[:100]}")
     found: list[WhatsAppStatus] = []
-    for entry in body.get("entry") or []:
-        for change in (entry.get("changes") or []) if isinstance(entry, dict) else []:
-            value = change.get("value") if isinstance(change, dict) else None
-            for s in (value.get("statuses") or []) if isinstance(value, dict) else []:
-                if not isinstance(s, dict) or not s.get("id") or not s.get("status"):
-                    continue
+    for entry in body["entry"]:
+        for change in entry["changes"]:
+            for s in change["value"].get("statuses", []):
                 errors = s.get("errors") or []
-                code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+                code = errors[0]["code"] if errors else None
                 ref = s.get("biz_opaque_callback_data")
-                found.append(WhatsAppStatus(str(ref) if ref else None, str(s["id"]), str(s["status"]),
-                                            int(code) if isinstance(code, int) else None))
+                found.append(WhatsAppStatus(ref or None, s["id"], s["status"], None if code is None else int(code)))
     return found
 
 

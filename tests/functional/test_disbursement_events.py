@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from chalicelib.disbursements.apply import (
     WaitForEarlierEvent,
     apply_event,
 )
+from chalicelib.disbursements.consumer import POISON
 from chalicelib.disbursements.event import InvalidEvent, parse_event
 from chalicelib.disbursements.transitions import ALLOWED_MOVES, Move, classify
 from chalicelib.statuses import ApplicationStatus as AS
@@ -207,6 +209,18 @@ def test_unknown_disbursement_is_an_error(conn):
     (json.dumps({"event_id": "", "disbursement_id": "7", "status": "PENDING", "occurred_at": "2026-11-20T03:00Z"}),
      "event_id"),
     (json.dumps([1, 2]), "object"),
+    # values PostgreSQL cannot take: refused by the schema, so they are poison at once
+    (json.dumps({"event_id": "e\u0000", "disbursement_id": 1, "status": "PENDING",
+                 "occurred_at": "2026-11-20T03:00:00Z"}), "event_id"),
+    (json.dumps({"event_id": "e\ud800", "disbursement_id": 1, "status": "PENDING",
+                 "occurred_at": "2026-11-20T03:00:00Z"}), "event_id"),
+    (json.dumps({"event_id": "e", "disbursement_id": 1, "status": "PENDING", "occurred_at": "2026-11-20T03:00:00Z",
+                 "external_id": 2**63}), "external_id"),
+    (json.dumps({"event_id": "e", "disbursement_id": 2**63, "status": "PENDING",
+                 "occurred_at": "2026-11-20T03:00:00Z"}), "disbursement_id"),
+    (json.dumps({"event_id": "e", "disbursement_id": 1, "status": "FAILED", "occurred_at": "2026-11-20T03:00:00Z",
+                 "reason": "timeout\u0000"}), "reason"),
+    ('{"event_id": "e", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
 ])
 def test_invalid_messages_are_rejected_with_the_reason(body, problem):
     with pytest.raises(InvalidEvent, match=problem):
@@ -217,3 +231,15 @@ def test_occurred_at_keeps_its_offset():
     parsed = parse_event(event(5, "PENDING", datetime(2026, 11, 20, 10, 0, tzinfo=UTC).astimezone(
         __import__("zoneinfo").ZoneInfo("Asia/Jakarta"))))
     assert parsed.occurred_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def test_a_value_the_database_refuses_is_poison_even_past_the_schema(conn):
+    """Defence in depth: an event built without the schema (a bigint overflow reaching PostgreSQL) fails
+    with an error the consumer classes as poison, not as a transient one."""
+    loan = stuck_loan(conn, "PENDING")
+    parsed = replace(parse_event(event(loan.disbursement_id, "COMPLETED", T0)), external_id=2**70)
+    with pytest.raises(Exception) as raised:
+        apply_event(conn, parsed)
+    conn.rollback()
+    assert isinstance(raised.value, POISON), type(raised.value)
+    assert disbursement(conn, loan.disbursement_id) == ("PENDING", 0)

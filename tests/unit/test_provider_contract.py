@@ -4,6 +4,7 @@ error classes and status parsing, and which connection errors mean "nothing was 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import jwt
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
-from chalicelib.reminders.providers import nothing_sent, whatsapp_error_kind, whatsapp_statuses
+from chalicelib.reminders.providers import MalformedWebhook, nothing_sent, whatsapp_error_kind, whatsapp_statuses
 from chalicelib.reminders.signatures import (
     InvalidSignature,
     payload_hash,
@@ -84,16 +85,32 @@ def test_whatsapp_error_codes_are_classified():
 
 
 def test_whatsapp_statuses_keep_ours_and_foreign_apart():
-    hook = {"entry": [{"changes": [{"value": {"statuses": [
+    hook = {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"statuses": [
         {"id": "wamid.1", "status": "failed", "biz_opaque_callback_data": "1|2026-11-20|whatsapp|WIB",
          "errors": [{"code": 131047}]},
         {"id": "wamid.2", "status": "delivered"},
-        {"status": "read"},   # malformed: dropped
-        "junk",
-    ]}}, {"value": None}]}, {"changes": None}]}
+    ]}}, {"value": {"messages": [{"type": "text"}]}}]}, {"changes": []}]}
     ours, foreign = whatsapp_statuses(hook)
     assert (ours.reference, ours.error_code, ours.error_kind) == ("1|2026-11-20|whatsapp|WIB", 131047, "permanent")
     assert foreign.reference is None and foreign.error_kind is None
+
+
+@pytest.mark.parametrize(("hook", "where"), [
+    ({"entry": []}, "(body): required"),
+    ({"object": "whatsapp_business_account", "entry": {"changes": []}}, "entry: type"),
+    ({"object": "whatsapp_business_account", "entry": [{"changes": None}]}, "entry/0/changes: type"),
+    ({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"statuses": 5}}]}]},
+     "entry/0/changes/0/value/statuses: type"),
+    ({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"statuses": [{"status": "read"}]}}]}]},
+     "entry/0/changes/0/value/statuses/0: required"),
+    ({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {"statuses": [
+        {"id": "w", "status": "failed", "errors": [{"code": "131047"}]}]}}]}]},
+     "entry/0/changes/0/value/statuses/0/errors/0/code: type"),
+    ([], "(body): type"),
+])
+def test_a_webhook_not_of_metas_shape_is_malformed_and_says_where(hook, where):
+    with pytest.raises(MalformedWebhook, match=re.escape(where)):
+        whatsapp_statuses(hook)
 
 
 def test_only_failures_before_sending_count_as_nothing_sent():
