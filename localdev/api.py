@@ -20,11 +20,12 @@ import psycopg2.extensions
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
-from chalicelib.partners.keys import create_partner_key, create_staff_key
+from chalicelib.partners.keys import create_partner_key, create_staff_key, list_keys, revoke_key
 from localdev import ports
 from localdev.datagen.lending import load
 
 ROOT = Path(__file__).resolve().parent.parent
+API_ACTOR = "make api"
 PROVIDER_SETTINGS = ("VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY", "VONAGE_SIGNATURE_SECRET", "WHATSAPP_API_TOKEN",
                      "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
 
@@ -48,8 +49,12 @@ def main() -> int:
     conn = db.connect()
     try:
         partner_id, name = _ensure_demo_data(conn)
-        key = create_partner_key(conn, partner_id)
-        staff = create_staff_key(conn)
+        # a partner holds at most two live keys: this run's key replaces the previous run's
+        for old in list_keys(conn, partner_id=partner_id):
+            if old.created_by == API_ACTOR:
+                revoke_key(conn, old.key_prefix, actor=API_ACTOR)
+        key = create_partner_key(conn, partner_id, actor=API_ACTOR)
+        staff = create_staff_key(conn, actor=API_ACTOR)
     finally:
         conn.close()
     chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"

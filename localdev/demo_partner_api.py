@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from localdev.demo import DemoContext
 
 KEYS_FILE = "api_keys.json"
+DEMO_ACTOR = "make demo"
 
 
 def step_partner_api(ctx: DemoContext) -> None:
@@ -22,8 +23,8 @@ def step_partner_api(ctx: DemoContext) -> None:
         cur.execute("SELECT partner_id, name FROM partner ORDER BY partner_id")
         partners = cur.fetchall()
     ctx.conn.commit()
-    keys = {name: create_partner_key(ctx.conn, partner_id) for partner_id, name in partners}
-    staff = create_staff_key(ctx.conn)
+    keys = {name: create_partner_key(ctx.conn, partner_id, actor=DEMO_ACTOR) for partner_id, name in partners}
+    staff = create_staff_key(ctx.conn, actor=DEMO_ACTOR)
     path = ctx.out_dir / KEYS_FILE
     path.write_text(json.dumps({"partners": keys, "staff": staff}, indent=2) + "\n")
     path.chmod(0o600)

@@ -7,6 +7,7 @@ partner comes from the key, never from a path or query parameter.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 
 import psycopg2.extensions
 
@@ -17,13 +18,17 @@ API_KEY_HEADER = "x-api-key"
 
 
 def authenticate(conn: psycopg2.extensions.connection, headers: Mapping[str, str] | None) -> Principal:
-    """The principal behind the request's ``x-api-key``; 401 when missing or unknown."""
+    """The principal behind the request's ``x-api-key``; 401 when missing, unknown or revoked
+    (``unauthorized``) or past its expiry (``key_expired``)."""
     key = _header(headers, API_KEY_HEADER)
     if not key:
         raise Unauthorized("missing x-api-key header")
     principal = find_key(conn, key)
     if principal is None:
         raise Unauthorized("invalid API key")
+    if principal.expired:
+        expired_on = principal.expires_at.astimezone(UTC).isoformat() if principal.expires_at else "its expiry"
+        raise Unauthorized(f"this API key expired at {expired_on}; ask for a new key", code="key_expired")
     return principal
 
 

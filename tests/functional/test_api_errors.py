@@ -57,7 +57,7 @@ def test_wrong_scope_is_403(keys):
 def test_revoked_key_is_401(conn, keys):
     with api_client() as client:
         assert get(client, "/v1/partner/summary", keys["partner"])[0] == 200
-        assert revoke_key(conn, keys["partner"][:11]) == 1
+        assert revoke_key(conn, keys["partner"][:11], actor="tests") == 1
         _assert_error(*get(client, "/v1/partner/summary", keys["partner"])[:2], 401)
 
 
