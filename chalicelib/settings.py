@@ -231,6 +231,13 @@ class ApiSettings(Settings):
                                         description="token of Meta's hub.challenge webhook handshake")
     voice_callback_secret: str = secret("VOICE_CALLBACK_SECRET", "callback", required=False,
                                         description="legacy HMAC secret of robocall status callbacks")
+    partner_rate_per_second: float = setting(
+        "PARTNER_RATE_LIMIT_PER_SECOND", 10.0, parameter="PartnerRateLimitPerSecond", parameter_type="Number",
+        parameter_default="10",
+        description="requests per second each partner may make, all API containers together (0: no limit)")
+    partner_rate_burst: int = setting(
+        "PARTNER_RATE_LIMIT_BURST", 20, parameter="PartnerRateLimitBurst", parameter_type="Number",
+        parameter_default="20", description="requests a partner may make at once after being idle")
 
 
 @dataclass(frozen=True)
@@ -355,9 +362,18 @@ class AnalyticsSettings(Settings):
     database: ClassVar[bool] = True
 
 
+@dataclass(frozen=True)
+class KeyAdminSettings(Settings):
+    """python -m chalicelib.partners: issuing API keys (an operator's command, not a function)."""
+
+    database: ClassVar[bool] = True
+    partner_key_expiry_days: int = setting("PARTNER_KEY_EXPIRY_DAYS", 365,
+                                           description="days a new API key is valid (--expires-in-days overrides)")
+
+
 ALL: tuple[type[Settings], ...] = (ApiSettings, ScheduleSettings, StageSettings, DispatchSettings,
                                    DisbursementSettings, EmailOutboxSettings, StuckReportSettings,
-                                   AnalyticsSettings)
+                                   AnalyticsSettings, KeyAdminSettings)
 
 
 def by_name(path: str) -> type[Settings]:

@@ -27,6 +27,12 @@ from chalicelib import db
 from localdev import moto_server
 from localdev.fake_slack import FakeSlack
 
+# The suite sends a partner's requests in bursts no funder's script would (hypothesis, schemathesis,
+# paging loops); the per-partner rate limit's own tests (test_partner_rate_limit.py) put the
+# defaults back. A value already in the environment wins.
+os.environ.setdefault("PARTNER_RATE_LIMIT_PER_SECOND", "1000")
+os.environ.setdefault("PARTNER_RATE_LIMIT_BURST", "1000")
+
 # Tables whose rows come from migrations or the reference-data sync; never truncated.
 REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line", "pn_blast_title", "pn_redirect_page"}
 

@@ -10,7 +10,11 @@
 Each decorator registers ``GET path`` on the blueprint and, around the handler:
 
 - takes a connection for the request (``request_connection``: reused, rolled back afterwards);
-- authenticates the ``x-api-key`` and requires the route's scope (401 / 403);
+- authenticates the ``x-api-key`` and requires the route's scope (401 / 403; an expired key is a
+  401 ``key_expired``);
+- records the key's last use (at most once a minute per key) and, for a partner key, takes one
+  request from the partner's rate shared by every API container (``chalicelib.partners.rate_limit``:
+  429 ``rate_limited`` with ``Retry-After``); committed before the read. Staff keys are not limited;
 - refuses query parameters the route does not name (400);
 - for staff routes, writes the read to the audit log (key id, route, parameters, time);
 - maps errors to the JSON error shape (``json_errors``: ApiError, DomainError, else 500);
@@ -34,10 +38,11 @@ from chalice import Blueprint, Response
 from chalicelib.audit import record_staff_read
 from chalicelib.http.auth import authenticate, require_scope
 from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import Forbidden, json_errors
+from chalicelib.http.errors import Forbidden, TooManyRequests, json_errors
 from chalicelib.http.params import QueryParams
 from chalicelib.logs import get_logger
-from chalicelib.partners.keys import Principal
+from chalicelib.partners.keys import Principal, touch_last_used
+from chalicelib.partners.rate_limit import RateLimit, take
 
 logger = get_logger("api")
 
@@ -76,6 +81,19 @@ def staff_route(blueprint: Blueprint, path: str, *, params: Iterable[str] = ()) 
     return _route(blueprint, path, scope="staff", params=tuple(params))
 
 
+def _admit(conn: psycopg2.extensions.connection, principal: Principal, path: str) -> None:
+    """The key's last use and, for a partner, one request of its rate; committed, then 429 if over it."""
+    touch_last_used(conn, principal.api_key_id)
+    limit = RateLimit.from_environment()
+    wait = 0.0 if principal.partner_id is None else take(conn, principal.partner_id, limit)
+    conn.commit()
+    if wait > 0:
+        logger.info("rate limited", extra={"route": path, "api_key_id": principal.api_key_id,
+                                           "partner_id": principal.partner_id, "retry_after_s": round(wait, 3)})
+        raise TooManyRequests(f"this partner's limit is {limit.per_second:g} requests per second "
+                              f"(bursts of {limit.burst}); retry after the Retry-After seconds", retry_after_s=wait)
+
+
 def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ...]) -> Callable[[View], Handler]:
     def decorate(view: View) -> Handler:
         @json_errors
@@ -85,6 +103,7 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
             headers: Mapping[str, str] = request.headers or {}
             with request_connection() as conn:
                 principal = require_scope(authenticate(conn, headers), scope)
+                _admit(conn, principal, path)
                 query = QueryParams(request.query_params, params)
                 if scope == "staff":
                     record_staff_read(conn, principal.api_key_id, path, query.raw)
