@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from chalicelib.contact_policy.calendar import ContactCalendar
 from chalicelib.zones import Zone, local_date
 
 
-def default_demo_date(now: datetime | None = None) -> date:
-    """Yesterday in Asia/Jakarta: a finished day, so every Wait state is in the past."""
-    return local_date(Zone.WIB, now or datetime.now(UTC)) - timedelta(days=1)
+def default_demo_date(now: datetime | None = None, calendar: ContactCalendar | None = None) -> date:
+    """A finished day in Asia/Jakarta, so every Wait state is in the past: the most recent contact day
+    before today (given the contact calendar), else yesterday."""
+    today = local_date(Zone.WIB, now or datetime.now(UTC))
+    if calendar is not None:
+        return calendar.previous_contact_day(today)
+    return today - timedelta(days=1)
 
 
 def parse_date(text: str) -> date:

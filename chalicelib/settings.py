@@ -208,7 +208,55 @@ class Settings:
         if cls.database and not (env.get("DATABASE_URL") or env.get("DATABASE_SECRET_ARN")):
             raise SettingError(f"{cls.__name__}: required setting DATABASE_SECRET_ARN is not set "
                                "(or DATABASE_URL, for local runs): the database credentials")
-        return cls(**values)
+        loaded = cls(**values)
+        problem = loaded.cross_check()
+        if problem:
+            raise SettingError(f"{cls.__name__}: {problem}")
+        return loaded
+
+    def cross_check(self) -> str | None:
+        """A problem between settings (checked at cold start after each one is valid), or None."""
+        return None
+
+
+def contact_hours(value: str) -> str | None:
+    from chalicelib.contact_policy.hours import ContactHours
+
+    try:
+        ContactHours.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def contact_clock(value: str) -> str | None:
+    from chalicelib.contact_policy.clock import clock_from_setting
+
+    try:
+        clock_from_setting(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class _ContactPolicy(Settings):
+    """What the contact policy reads (chalicelib/contact_policy): the allowed hours and the clock."""
+
+    contact_hours: str = setting(
+        "CONTACT_HOURS", "08:00-20:00", check=contact_hours, parameter="ContactHours",
+        parameter_default="08:00-20:00",
+        description="allowed contact hours in the borrower's local time (POJK 22/2023 Pasal 62 (2) f), "
+                    "HH:MM-HH:MM, optionally with per-zone overrides: 08:00-20:00,WIT=09:00-20:00")
+    contact_clock: str = setting("CONTACT_CLOCK", "", check=contact_clock,
+                                 description="the contact policy's clock: empty = the system clock (deployed); "
+                                             "replay:<file> = a local replayed day's")
+
+    def cross_check(self) -> str | None:
+        from chalicelib.reminders.contact import slots_outside_hours
+
+        outside = slots_outside_hours(self.contact_hours)
+        return f"stage slots outside CONTACT_HOURS: {'; '.join(outside)}" if outside else None
 
 
 # --- the settings each function reads ---------------------------------------------------------
@@ -263,7 +311,7 @@ class _Rates(Settings):
 
 
 @dataclass(frozen=True)
-class StageSettings(_Rates):
+class StageSettings(_Rates, _ContactPolicy):
     """reminder-stage: select a stage's payments and enqueue dispatch chunks; the day's summary."""
 
     database: ClassVar[bool] = True
@@ -284,7 +332,7 @@ class StageSettings(_Rates):
 
 
 @dataclass(frozen=True)
-class DispatchSettings(_Rates):
+class DispatchSettings(_Rates, _ContactPolicy):
     """reminder-dispatch-robocall / -whatsapp: place the calls and messages of one chunk."""
 
     database: ClassVar[bool] = True

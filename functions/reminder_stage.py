@@ -14,7 +14,7 @@ from chalicelib.settings import StageSettings
 def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
     if body.get("stage") == "summary":
-        run_summary(body)
+        run_summary(body, conn=ctx.conn)
     else:
         run_stage(ctx.conn, StageMessage.parse(body))
 

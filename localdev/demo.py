@@ -3,7 +3,8 @@
 Run by ``make demo`` inside ``localdev.services`` (PostgreSQL + moto up, migrated).
 It runs from the packaged template (``dist/template.json``, rebuilt when a source changed; or
 the file in ``DEMO_TEMPLATE``) with IAM enforced, and fails naming the call a template role
-does not allow. Settings: ``DEMO_DATE`` (YYYY-MM-DD, default yesterday in Asia/Jakarta), ``DEMO_LOANS``
+does not allow. Settings: ``DEMO_DATE`` (YYYY-MM-DD, run as given; default the most recent contact
+day before today in Asia/Jakarta, so a first demo shows a full day), ``DEMO_LOANS``
 (default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
 
 The console shows each step's table, a progress bar while a long step runs, the time each
@@ -38,7 +39,9 @@ from tqdm import tqdm
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date, parse_date
-from chalicelib.reminders.selection import due_date_for, iter_t3_payments
+from chalicelib.contact_data.calendar_days import load_calendar
+from chalicelib.reminders.contact import load_policy
+from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -102,7 +105,8 @@ def step_load_data(ctx: DemoContext) -> None:
     started = time.perf_counter()
     bar = ctx.bar("loading the book", total=ctx.loans, unit="loan")
     try:
-        counts = load(ctx.conn, ctx.loans, ctx.seed, ctx.business_date, progress=bar.update)
+        covered = load_policy(ctx.conn, ctx.business_date).plan(Zone.WIB, ctx.business_date).covers_due_dates
+        counts = load(ctx.conn, ctx.loans, ctx.seed, ctx.business_date, progress=bar.update, due_dates=covered)
     finally:
         bar.close()
     elapsed = time.perf_counter() - started
@@ -111,13 +115,18 @@ def step_load_data(ctx: DemoContext) -> None:
 
 
 def step_t3_selection(ctx: DemoContext) -> None:
+    day = load_policy(ctx.conn, ctx.business_date).plan(Zone.WIB, ctx.business_date)
+    if not day.allowed:
+        print(f"\nT-3 selection for business date {ctx.business_date}: not a contact day ({day.reason}); "
+              "nobody is selected")
+        return
     print(f"\nT-3 selection for business date {ctx.business_date} "
-          f"(payments due {due_date_for(ctx.business_date)})")
+          f"(payments due {', '.join(d.isoformat() for d in day.covers_due_dates)})")
     print(f"{'zone':<6} {'product':<8} {'payments':>9} {'zone fallback':>14}")
     for zone in Zone:
         by_product: Counter[str] = Counter()
         fallback: Counter[str] = Counter()
-        for p in iter_t3_payments(ctx.conn, zone, ctx.business_date):
+        for p in iter_t3_payments(ctx.conn, zone, ctx.business_date, due_dates=day.covers_due_dates):
             by_product[p.product_family or "?"] += 1
             fallback[p.product_family or "?"] += p.zone_fallback
         ctx.conn.commit()
@@ -228,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m localdev.demo", description=__doc__.split("\n\n")[0],
                             epilog="Settings: DEMO_DATE, DEMO_LOANS, DEMO_SEED, DEMO_OUT, DEMO_PROGRESS (auto|0|1).",
                             ).parse_args(argv)
-    business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date()
     out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     conn = db.connect()
+    business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date(
+        calendar=load_calendar(conn, default_demo_date()))
+    conn.rollback()
     ctx = DemoContext(
         conn=conn,
         business_date=business_date,

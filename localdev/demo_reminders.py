@@ -2,9 +2,11 @@
 
 Fires the three 08:00-local schedules for the business date, runs the state machine in moto
 with fake voice/WhatsApp providers and the Chalice app taking their signed callbacks, then
-writes ``calls.jsonl`` (one object per request the providers received) and ``summary.json``
-(per zone and stage: selected, placed, succeeded, failed, not placed; plus zone fallbacks)
-into the demo's output directory and prints the same as a table.
+writes ``calls.jsonl`` (one object per request the providers received, with ``sent_local``: the
+simulated local time of the request in the borrower's zone) and ``summary.json`` (``contact_day``:
+whether the business date is a contact day, why not, which due dates it covers; per zone and stage:
+selected, placed, succeeded, failed, not placed, skipped by reason; plus zone fallbacks) into the
+demo's output directory and prints the same as a table.
 
 Local settings: ``DEMO_CALLS_PER_SECOND`` (default 400: the fakes answer at once) is the pace
 the dispatch workers keep; ``DEMO_PLANNED_CALLS_PER_SECOND`` (default 0.1) is the provider
@@ -23,6 +25,8 @@ from urllib.parse import parse_qs, urlparse
 
 import psycopg2.extensions
 
+from chalicelib.contact_policy import ReplayClock
+from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.stages import scheduled_local
@@ -32,7 +36,7 @@ from localdev.fake_providers import ProviderRecord
 from localdev.reminder_day import LocalReminderStack, run_day
 
 CALL_KEYS = ("channel", "payment_id", "loan_id", "stage", "zone", "postcode", "product", "template", "due_date",
-             "scheduled_local", "outcome", "parameters")
+             "scheduled_local", "sent_local", "outcome", "parameters")
 PAYMENT_FACTS_SQL = """
 SELECT p.payment_id, p.loan_id, p.due_date, a.address_kodepos, pl.product_family
 FROM payment p
@@ -64,7 +68,16 @@ def _parameters(rec: ProviderRecord) -> list[str] | None:
         return None
 
 
-def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRecord]) -> list[dict[str, Any]]:
+def sent_local(clock: ReplayClock | None, ref: CallbackRef | None, rec: ProviderRecord) -> str | None:
+    """When the provider received the request, on the replayed day's clock, in the stage's zone."""
+    anchor = clock.scene(ref.run.ledger_key) if clock is not None and ref is not None else None
+    if anchor is None or ref is None:
+        return None
+    return anchor.simulated(rec.received_at).astimezone(ref.run.zone.tzinfo).isoformat(timespec="seconds")
+
+
+def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRecord],
+              clock: ReplayClock | None = None) -> list[dict[str, Any]]:
     """calls.jsonl rows: the provider's view of each request, joined with the payment's facts."""
     parsed = [(rec, *_ref_and_template(rec)) for rec in sorted(records, key=lambda r: r.received_at)]
     ids = sorted({ref.payment_id for _rec, ref, _tpl in parsed if ref})
@@ -87,31 +100,49 @@ def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRe
             "template": template,
             "due_date": fact[2].isoformat() if fact else None,
             "scheduled_local": scheduled_local(zone, ref.business_date, ref.stage) if ref and zone else None,
+            "sent_local": sent_local(clock, ref, rec),
             "outcome": rec.outcome,
             "parameters": _parameters(rec),
         })
     return rows
 
 
-def day_summary(business_date: date, executions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def day_summary(business_date: date, executions: dict[str, dict[str, Any]] | None = None,
+                conn: psycopg2.extensions.connection | None = None) -> dict[str, Any]:
     """Per zone, the summary its workflow reported (its Summary state's output, computed once the
-    day's outcomes were in); counted from the ledger for a zone whose workflow did not succeed."""
+    day's outcomes were in); counted from the ledger for a zone whose workflow did not succeed. With a
+    connection, ``contact_day``: the contact policy's plan of the day (the calendar is national)."""
     ledger = Ledger()
+    policy = load_policy(conn, business_date) if conn is not None else None
     zones = {}
     for z in Zone:
         described = (executions or {}).get(z.name) or {}
         if described.get("status") == "SUCCEEDED" and described.get("output"):
             zones[z.name] = json.loads(described["output"])
         else:
-            zones[z.name] = zone_summary(ledger, z, business_date)
-    return {"business_date": business_date.isoformat(), "zones": zones}
+            zones[z.name] = zone_summary(ledger, z, business_date,
+                                         policy.plan(z, business_date) if policy is not None else None)
+    out: dict[str, Any] = {"business_date": business_date.isoformat()}
+    if policy is not None:
+        out["contact_day"] = policy.plan(Zone.WIB, business_date).as_dict()
+    out["zones"] = zones
+    return out
 
 
 def print_table(summary: dict[str, Any]) -> None:
+    day = summary.get("contact_day")
+    if day is not None and not day["allowed"]:
+        print(f"{summary['business_date']} is not a contact day ({day['reason']}): nobody is contacted; its "
+              "reminders went out on the contact day before it")
+    elif day is not None:
+        print(f"contact day; covers payments due {', '.join(day['covers_due_dates'])}")
     print(f"{'zone':<5} {'stage':<11} " + " ".join(f"{k:>10}" for k in SUMMARY_KEYS))
     for zone_name, zs in summary["zones"].items():
         for stage, counts in zs["stages"].items():
-            print(f"{zone_name:<5} {stage:<11} " + " ".join(f"{counts[k]:>10,}" for k in SUMMARY_KEYS))
+            print(f"{zone_name:<5} {stage:<11} " + " ".join(f"{counts.get(k, 0):>10,}" for k in SUMMARY_KEYS))
+            if counts.get("skipped_by_reason"):
+                print(f"{'':<5} {'':<11} skipped: " + ", ".join(f"{r} {n:,}" for r, n in
+                                                               counts["skipped_by_reason"].items()))
         print(f"{zone_name:<5} zone fallback: {zs['zone_fallback']:,} borrowers")
 
 
@@ -130,11 +161,11 @@ def step_t3_reminders(ctx: Any) -> None:
             result = run_day(ctx.business_date, stack)
         records = list(stack.voice.records) + list(stack.whatsapp.records)
         iam = stack.runtime.summary() if stack.runtime else "IAM: not enforced (in-process run)"
-    rows = call_rows(ctx.conn, records)
+        rows = call_rows(ctx.conn, records, stack.clock)
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
-    summary = day_summary(ctx.business_date, result.executions)
+    summary = day_summary(ctx.business_date, result.executions, ctx.conn)
     summary["executions"] = {z: {"name": d["name"], "status": d["status"]} for z, d in result.executions.items()}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_table(summary)

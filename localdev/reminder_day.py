@@ -8,11 +8,18 @@ Ordering (what two real hours between slots give in production): a stage message
 only once every dispatch queue is drained *and* the fake providers have no status callback
 outstanding, so a Wait that passes at once for a past date never lets the next stage select
 before the previous stage's outcomes are in.
+
+Clock: the day runs on a replayed clock (``CONTACT_CLOCK=replay:<file>``, ``stack.clock``): each stage
+starts at its own slot in its zone the first time it is asked about, and runs with the real clock
+from there, so the contact policy sees the day's local times, not today's. A test may anchor a
+stage elsewhere first (``stack.clock.anchor``), e.g. at 19:50 local.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +31,7 @@ from typing import Any
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalDevServer
 
+from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
@@ -111,9 +119,13 @@ class LocalReminderStack:
     whatsapp: FakeWhatsApp = field(init=False)
     app: AppServer | ApiContainerUrl = field(init=False)
     runtime: TemplateRuntime | None = field(init=False, default=None)
+    clock: ReplayClock = field(init=False)
     _saved_env: dict[str, str | None] = field(init=False, default_factory=dict)
+    _clock_dir: str = field(init=False, default="")
 
     def __enter__(self) -> LocalReminderStack:
+        self._clock_dir = tempfile.mkdtemp(prefix="contact-clock-")
+        self.clock = ReplayClock(os.path.join(self._clock_dir, "clock.json"))
         api_port = free_port() if self.strict else None
         self.app = ApiContainerUrl(f"http://127.0.0.1:{api_port}") if api_port else AppServer().start()
         self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5).start()
@@ -128,6 +140,7 @@ class LocalReminderStack:
             "WHATSAPP_MESSAGES_PER_SECOND": str(self.messages_per_second),
             "PROVIDER_TIMEOUT_SECONDS": str(self.provider_timeout),
             "PROVIDER_BACKOFF_BASE_SECONDS": str(self.backoff_base),
+            "CONTACT_CLOCK": f"replay:{self.clock.path}",
             **self.extra_env,
         }
         for key, value in env.items():
@@ -154,6 +167,7 @@ class LocalReminderStack:
         self.voice.stop()
         self.whatsapp.stop()
         self.app.stop()
+        shutil.rmtree(self._clock_dir, ignore_errors=True)
 
     def idle(self) -> bool:
         return self.voice.outstanding_callbacks() == 0 and self.whatsapp.outstanding_callbacks() == 0

@@ -35,6 +35,9 @@ os.environ.setdefault("PARTNER_RATE_LIMIT_BURST", "1000")
 
 # Tables whose rows come from migrations or the reference-data sync; never truncated.
 REFERENCE_TABLES = {"schema_migrations", "postcode_zone", "product_line", "pn_blast_title", "pn_redirect_page"}
+# Migrations whose seed rows staff may change (the contact calendar's decreed days): emptied with the rest,
+# then re-applied (they are idempotent), so every test starts from the seeded rows.
+RESEEDED = ("0500_contact_calendar.sql",)
 
 
 def _worker() -> str:
@@ -77,6 +80,8 @@ def truncate_all(conn: psycopg2.extensions.connection) -> None:
         tables = [t for (t,) in cur.fetchall() if t not in REFERENCE_TABLES]
         if tables:
             cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        for name in RESEEDED:
+            cur.execute((db.MIGRATIONS_DIR / name).read_text())
     conn.commit()
 
 

@@ -10,6 +10,10 @@ client retries only answers that say nothing was placed), record what happened:
 - ``OutcomeUnknown`` (the request went out, the answer was lost) → ``uncertain``: never retried; the
   first signed final status with our reference binds it, otherwise it is counted ``unknown``.
 
+Before each payment and again just before the request goes out (after the rate limiter's wait,
+before every retry), the contact policy is asked with the clock: a refusal settles the entry
+``skipped`` with its reason (nothing is sent, and it is never retried in this stage).
+
 Then the chunk is counted once on the stage record of its attempt; whoever finishes the last chunk
 completes the stage's task token. A chunk of an attempt that no longer owns the stage is dropped
 without calling anyone. The chunk's own pacing (payments per second) is recorded for sizing the
@@ -19,6 +23,7 @@ next stage's chunks, and no payment is started once the function is about to tim
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -26,10 +31,12 @@ from typing import Any
 import psycopg2.extensions
 
 from chalicelib import config
+from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
 from chalicelib.reminders import templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, fail_stage
+from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
@@ -41,7 +48,16 @@ from chalicelib.reminders.providers import (
     international,
 )
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN, Pacing, ReminderStore, counter_for
+from chalicelib.reminders.store import (
+    FAILED,
+    PLACED,
+    SKIPPED,
+    UNCERTAIN,
+    Pacing,
+    ReminderStore,
+    counter_for,
+    skip_error,
+)
 
 logger = get_logger("reminders")
 
@@ -58,6 +74,14 @@ class ChunkOutOfTime(Exception):
     """The function is about to time out: the rest of the chunk is placed on redelivery."""
 
 
+class PolicyRefused(Exception):
+    """The contact policy refused the send at the last moment: no request went out."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.detail)
+        self.decision = decision
+
+
 def callback_base_url() -> str:
     return config.env_str("REMINDER_CALLBACK_BASE_URL", "").rstrip("/")
 
@@ -69,10 +93,13 @@ def robocall_event_url(ref: CallbackRef, template: str) -> str:
 class Dispatcher:
     def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore | None = None,
                  voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
-                 tasks: TaskCallbacks | None = None) -> None:
+                 tasks: TaskCallbacks | None = None, clock: Clock | None = None,
+                 policy: ContactPolicy | None = None) -> None:
         self.conn = conn
         self.store = store or DynamoReminderStore()
         self.tasks = tasks or TaskCallbacks()
+        self.clock = clock or contact_clock()
+        self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
         self._voice, self._whatsapp = voice, whatsapp
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
 
@@ -88,7 +115,17 @@ class Dispatcher:
             self._whatsapp = WhatsAppClient()
         return self._whatsapp
 
-    def _place(self, run: StageRun, p: dict[str, Any]) -> tuple[str, int]:
+    def _decide(self, policy: ContactPolicy, run: StageRun, send: Send) -> Decision:
+        return policy.may_send(send, stage_now(self.clock, run))
+
+    def _gate(self, policy: ContactPolicy, run: StageRun, send: Send) -> Callable[[], None]:
+        def gate() -> None:
+            decision = self._decide(policy, run, send)
+            if not decision.allowed:
+                raise PolicyRefused(decision)
+        return gate
+
+    def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None]) -> tuple[str, int]:
         ref = CallbackRef(int(p["payment_id"]), run)
         due = date.fromisoformat(p["due_date"])
         tpl = templates.templates_for(p.get("product"))
@@ -96,15 +133,17 @@ class Dispatcher:
             params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]),
                                                    p.get("bank"), p.get("virtual_account"))
             accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
-                                                   tpl.whatsapp_template, params, ref.encode())
+                                                   tpl.whatsapp_template, params, ref.encode(), gate=gate)
         else:
             text = templates.robocall_text(p.get("product"), p["name"], int(p["amount"]), due)
             accepted = self.voice.call(international(p.get("phone") or ""), text,
-                                       robocall_event_url(ref, tpl.robocall_template))
+                                       robocall_event_url(ref, tpl.robocall_template), gate=gate)
         return accepted.provider_id, accepted.attempts
 
-    def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None) -> tuple[str, bool]:
-        """(placed | place_failed | unknown | deferred, whether the provider was asked now) for one payment."""
+    def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None,
+             policy: ContactPolicy) -> tuple[str, bool]:
+        """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now) for one
+        payment."""
         if deadline is not None and time.monotonic() > deadline:
             return "deferred", False
         payment_id = int(p["payment_id"])
@@ -113,8 +152,14 @@ class Dispatcher:
         if not claim.fresh:  # claimed before: never sent twice; counted as it stands
             logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
             return counter_for(claim.entry), False
+        send = Send(run.zone, run.business_date, str(run.stage.channel))
+        decision = self._decide(policy, run, send)
+        if not decision.allowed:
+            return self._skip(run, payment_id, decision, ids), False
         try:
-            provider_id, attempts = self._place(run, p)
+            provider_id, attempts = self._place(run, p, self._gate(policy, run, send))
+        except PolicyRefused as refused:
+            return self._skip(run, payment_id, refused.decision, ids), False
         except OutcomeUnknown as exc:
             entry = self.store.settle(run, payment_id, UNCERTAIN, attempts=exc.attempts, error=str(exc))
             logger.warning("send outcome unknown; never retried", extra={**ids, "error": str(exc)})
@@ -127,6 +172,14 @@ class Dispatcher:
         entry = entry or self.store.get(run, payment_id)
         return (counter_for(entry) if entry else "unknown"), True
 
+    def _skip(self, run: StageRun, payment_id: int, decision: Decision, ids: dict[str, Any]) -> str:
+        reason = str(decision.reason)
+        entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=skip_error(reason, decision.detail))
+        logger.info("contact policy refused the send", extra={**ids, "reason": reason,
+                                                               "local_time": decision.local.isoformat()})
+        entry = entry or self.store.get(run, payment_id)
+        return counter_for(entry) if entry else "unknown"
+
     def owns_stage(self, run: StageRun) -> bool:
         """False when a newer attempt owns the stage: this chunk is stale and must not call anyone."""
         state = self.store.stage(run)
@@ -138,7 +191,7 @@ class Dispatcher:
 
     def run(self, chunk: Chunk, *, remaining_seconds: float | None = None) -> dict[str, int]:
         run = chunk.run
-        counts = {"placed": 0, "place_failed": 0, "unknown": 0, "deferred": 0}
+        counts = {"placed": 0, "place_failed": 0, "unknown": 0, "skipped": 0, "deferred": 0}
         if not self.owns_stage(run):
             logger.warning("chunk of an older attempt dropped", extra={**run.ids(), "chunk_id": chunk.chunk_id})
             return counts
@@ -147,11 +200,12 @@ class Dispatcher:
         delivered: list[int] = []
         asked = 0
         _ = self.whatsapp if run.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
+        policy = self.policy or load_policy(self.conn, run.business_date)
         if run.stage is Stage.WHATSAPP:
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = pool.map(lambda p: self._one(run, p, deadline), chunk.payments)
+            results = pool.map(lambda p: self._one(run, p, deadline, policy), chunk.payments)
             for p, (counter, fresh) in zip(chunk.payments, results, strict=True):
                 counts[counter] += 1
                 asked += fresh

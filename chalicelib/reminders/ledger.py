@@ -87,6 +87,7 @@ class _StageRecord(Model):
     placed = NumberAttribute(default=0)
     place_failed = NumberAttribute(default=0)
     unknown = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -244,7 +245,7 @@ class DynamoReminderStore:
 
     def entries(self, run: StageRun) -> Iterator[Entry]:
         for item in self.models.entry.query(run.ledger_key, consistent_read=True, attributes_to_get=[
-                "payment_id", "attempt", "channel", "status", "provider_id", "outcome", "attempts"]):
+                "payment_id", "attempt", "channel", "status", "provider_id", "outcome", "attempts", "error"]):
             yield _entry(item)
 
     # --- stage records ---

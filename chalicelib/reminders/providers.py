@@ -176,15 +176,20 @@ class _Paced:
         self.policy = policy
         self.limiter = RateLimiter(policy.rate_per_second)
 
-    def _run(self, once: Callable[[], T]) -> tuple[T, int]:
+    def _run(self, once: Callable[[], T], gate: Callable[[], None] | None = None) -> tuple[T, int]:
+        """``once`` with the rate limit and bounded retries. ``gate`` (the contact policy's send-time
+        check) runs after each wait for the limiter, just before the request goes out: it raises to stop
+        the send (and no request is made)."""
         p = self.policy
         attempts = 0
         backoff = wait_exponential(multiplier=p.backoff_base, max=p.backoff_max)
 
         def attempt() -> T:
             nonlocal attempts
-            attempts += 1
             self.limiter.acquire()
+            if gate is not None:
+                gate()
+            attempts += 1
             return once()
 
         def wait(state: RetryCallState) -> float:
@@ -268,7 +273,8 @@ class VoiceClient(_Paced):
             machine_detection="hangup",
         )
 
-    def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> Accepted:
+    def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID",
+             gate: Callable[[], None] | None = None) -> Accepted:
         if not E164_DIGITS.match(to):
             raise ProviderRejected(f"not a phone number Vonage can call: {to!r}", attempts=0)
         try:
@@ -292,7 +298,7 @@ class VoiceClient(_Paced):
             except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
                 raise OutcomeUnknown(f"unreadable answer: {exc}", attempts=0) from exc
 
-        uuid, attempts = self._run(once)
+        uuid, attempts = self._run(once, gate)
         return Accepted(provider_id=uuid, attempts=attempts)
 
 
@@ -326,7 +332,7 @@ class WhatsAppClient(_Paced):
         }
 
     def send_template(self, to: str, template: str, parameters: list[str], callback_data: str,
-                      *, language: str = "id") -> Accepted:
+                      *, language: str = "id", gate: Callable[[], None] | None = None) -> Accepted:
         payload = self.payload(to, template, parameters, callback_data, language)
         url = f"{self.base_url}/{self.phone_number_id}/messages"
 
@@ -351,7 +357,7 @@ class WhatsAppClient(_Paced):
             raise ProviderRejected(f"HTTP {resp.status_code} code {code}: {resp.text[:200]}", attempts=0,
                                    code=code or resp.status_code)
 
-        message_id, attempts = self._run(once)
+        message_id, attempts = self._run(once, gate)
         return Accepted(provider_id=message_id, attempts=attempts)
 
 

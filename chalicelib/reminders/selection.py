@@ -65,10 +65,14 @@ def due_date_for(business_date: date) -> date:
 
 
 def selection_params(zone: Zone, business_date: date, *, only_unsuccessful_robocall: bool = False,
-                     for_whatsapp: bool = False) -> dict[str, object]:
-    """The parameters of ``t3_selection.sql`` (also used by queries built on it)."""
+                     for_whatsapp: bool = False, due_dates: Sequence[date] | None = None) -> dict[str, object]:
+    """The parameters of ``t3_selection.sql`` (also used by queries built on it).
+
+    ``due_dates``: the due dates the day covers (the contact policy's plan: T-3, plus those the shift
+    rule moves onto this day); default the business date's T-3 only.
+    """
     return {
-        "due_date": due_date_for(business_date),
+        "due_dates": list(due_dates) if due_dates is not None else [due_date_for(business_date)],
         "zone": zone.value,
         "fallback_zone": FALLBACK_ZONE.value,
         "paid_threshold": PAID_THRESHOLD,
@@ -87,6 +91,7 @@ def iter_t3_payments(
     order_by: str = "payment_id",
     batch_size: int = 10_000,
     for_whatsapp: bool = False,
+    due_dates: Sequence[date] | None = None,
 ) -> Iterator[DuePayment]:
     """Stream the T-3 payments of ``zone`` for ``business_date``.
 
@@ -99,7 +104,7 @@ def iter_t3_payments(
         raise ValueError(f"order_by must be one of {sorted(ORDERINGS)}")
     sql = f"{T3_SELECTION_SQL}\nORDER BY {ORDERINGS[order_by]}"
     params = selection_params(zone, business_date, only_unsuccessful_robocall=only_unsuccessful_robocall,
-                              for_whatsapp=for_whatsapp)
+                              for_whatsapp=for_whatsapp, due_dates=due_dates)
     with conn.cursor(name=f"t3_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = batch_size
         cur.execute(sql, params)

@@ -20,22 +20,24 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
 
 from chalicelib import config, db
+from chalicelib.contact_policy import Clock, ContactPolicy
 from chalicelib.logs import get_logger
 from chalicelib.reminders import capacity
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, stage_output
+from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage, chunk_body
 from chalicelib.reminders.selection import T3_SELECTION_SQL, selection_params
-from chalicelib.reminders.stages import Channel, Stage, StageRun
+from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
 from chalicelib.reminders.store import Pacing, ReminderStore, StartOutcome
 
 logger = get_logger("reminders")
@@ -76,8 +78,8 @@ def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
 
 
 def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_limit: int,
-                chunk_size: int, *, spread: int = 1,
-                min_chunk: int = 1) -> Iterator[tuple[int, int, int, str | None]]:
+                chunk_size: int, *, spread: int = 1, min_chunk: int = 1,
+                due_dates: Sequence[date] | None = None) -> Iterator[tuple[int, int, int, str | None]]:
     """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed.
 
     Chunks hold at most ``chunk_size`` payments and are small enough that the stage makes at least
@@ -85,7 +87,7 @@ def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_li
     """
     sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL}"
     params = selection_params(run.zone, run.business_date, only_unsuccessful_robocall=run.stage is not Stage.ROBOCALL_1,
-                              for_whatsapp=run.stage is Stage.WHATSAPP)
+                              for_whatsapp=run.stage is Stage.WHATSAPP, due_dates=due_dates)
     params.update(capacity=capacity_limit, chunk_size=chunk_size, spread=max(1, spread), min_chunk=min_chunk)
     with conn.cursor(name=f"chunks_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = 50
@@ -93,17 +95,23 @@ def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_li
         yield from cur
 
 
-def count_no_whatsapp(conn: psycopg2.extensions.connection, run: StageRun) -> int:
+def count_no_whatsapp(conn: psycopg2.extensions.connection, run: StageRun,
+                      due_dates: Sequence[date] | None = None) -> int:
     """Borrowers the WhatsApp stage skips because they have no WhatsApp (they failed all robocalls)."""
     with conn.cursor() as cur:
-        cur.execute(NO_WHATSAPP_SQL, selection_params(run.zone, run.business_date, only_unsuccessful_robocall=True))
+        cur.execute(NO_WHATSAPP_SQL, selection_params(run.zone, run.business_date, only_unsuccessful_robocall=True,
+                                                      due_dates=due_dates))
         (count,) = db.one(cur)
     return int(count)
 
 
 def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore | None = None,
               tasks: TaskCallbacks | None = None, now: datetime | None = None, chunk_size: int | None = None,
-              queue: ChunkQueue | None = None) -> dict[str, Any]:
+              queue: ChunkQueue | None = None, clock: Clock | None = None,
+              policy: ContactPolicy | None = None) -> dict[str, Any]:
+    """Select, plan and enqueue one stage. The contact policy decides which due dates the day covers
+    (none on a closed day) and how much of the stage's window is left (``now``: the clock's, unless
+    given)."""
     store = store or DynamoReminderStore()
     tasks = tasks or TaskCallbacks()
     run = msg.run
@@ -121,9 +129,13 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
         complete_if_done(store, tasks, start.state)
         return {"outcome": str(start.outcome), **start.state.counters(), "chunks": 0}
 
-    now = now or datetime.now(UTC)
+    policy = policy or load_policy(conn, run.business_date)
+    day = policy.plan(run.zone, run.business_date)
+    now = now or stage_now(clock or contact_clock(), run)
+    window = policy.window_left(run.zone, run.business_date, slot_utc(run.zone, run.business_date, run.stage),
+                                run.window_end, now)
     queue = queue or ChunkQueue(DISPATCH_QUEUES[run.stage.channel])
-    plan = capacity.plan(run.zone, run.business_date, run.stage, now)
+    plan = capacity.plan(window, run.stage.channel)
     pacing = dispatch_pacing(store, run.stage.channel)
     fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
     chunk_size = fixed or chunk_size_for(pacing)
@@ -136,7 +148,8 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
     def chunk_bodies() -> Iterator[dict[str, Any]]:
         nonlocal chunks
         for number, payments, fallbacks, rows in iter_chunks(conn, run, plan.capacity, chunk_size, spread=spread,
-                                                             min_chunk=1 if fixed else MIN_CHUNK):
+                                                             min_chunk=1 if fixed else MIN_CHUNK,
+                                                             due_dates=day.covers_due_dates):
             counts["selected"] += payments
             counts["zone_fallback"] += fallbacks
             if number < 0:
@@ -148,15 +161,16 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
 
     queue.send(chunk_bodies())
     if run.stage is Stage.WHATSAPP:
-        counts["no_whatsapp"] = count_no_whatsapp(conn, run)
+        counts["no_whatsapp"] = count_no_whatsapp(conn, run, day.covers_due_dates)
     conn.commit()
     state = store.seal_stage(run, chunks, counts)
     logger.info("stage dispatched", extra={**run.ids(), **counts, "chunks": chunks, "chunk_size": chunk_size,
-                                           "spread": spread,
+                                           "spread": spread, "contact_day": day.as_dict(),
+                                           "window_seconds": plan.window_seconds,
                                            "capacity": plan.capacity, "pacing_per_second": pacing.per_second})
     if counts["not_placed"]:
         logger.warning("stage over capacity", extra={**run.ids(), "not_placed": counts["not_placed"],
                                                      "capacity": plan.capacity})
     complete_if_done(store, tasks, state)
     return {"outcome": str(start.outcome), **counts, "chunks": chunks, "capacity": plan.capacity,
-            "chunk_size": chunk_size}
+            "chunk_size": chunk_size, "contact_day": day.as_dict()}

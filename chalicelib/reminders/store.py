@@ -41,13 +41,15 @@ ATTEMPTING = "attempting"  # written before the provider call
 PLACED = "placed"          # provider accepted it (or a callback proved it); the outcome arrives by callback
 FAILED = "failed"          # nothing was placed: refused, or retries exhausted before anything was placed
 UNCERTAIN = "uncertain"    # maybe placed (answer lost): never sent again; a callback may still bind it
+SKIPPED = "skipped"        # the contact policy refused it (error: "<reason>: <detail>"): nothing was sent, and
+                           # it is never sent again in this stage (never retried into a forbidden time)
 UNRESOLVED = (ATTEMPTING, UNCERTAIN)
 # outcomes
 SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
 
 SELECTION_COUNTERS = ("selected", "enqueued", "not_placed", "zone_fallback", "no_whatsapp")
-DISPATCH_COUNTERS = ("placed", "place_failed", "unknown")
+DISPATCH_COUNTERS = ("placed", "place_failed", "unknown", "skipped")
 COUNTERS = SELECTION_COUNTERS + DISPATCH_COUNTERS
 
 
@@ -110,12 +112,25 @@ class Pacing:
 
 
 def counter_for(entry: Entry) -> str:
-    """How an entry counts in its stage: ``placed``, ``place_failed`` (nothing placed) or ``unknown``."""
+    """How an entry counts in its stage: ``placed``, ``place_failed`` (nothing placed), ``skipped`` (the
+    contact policy refused it) or ``unknown``."""
     if entry.status == PLACED:
         return "placed"
     if entry.status == FAILED:
         return "place_failed"
+    if entry.status == SKIPPED:
+        return "skipped"
     return "unknown"
+
+
+def skip_error(reason: str, detail: str) -> str:
+    """The ``error`` of a skipped entry: the policy's reason code first."""
+    return f"{reason}: {detail}" if detail else reason
+
+
+def skip_reason(entry: Entry) -> str:
+    """The policy's reason code of a skipped entry."""
+    return (entry.error or "unknown").split(":", 1)[0]
 
 
 class ReminderStore(Protocol):

@@ -1,5 +1,6 @@
 -- T-3 selection for one zone and business date.
--- Unpaid payments due on %(due_date)s (= business date + 3), robocall active, on an active
+-- Unpaid payments due on one of %(due_dates)s (the business date + 3, and the due dates the contact
+-- policy's shift rule moves onto this day), robocall active, on an active
 -- (disbursed, not paid-off) loan, whose borrower's postal code maps to %(zone)s. Borrowers
 -- with a missing or malformed postal code count as %(fallback_zone)s (zone_fallback = true).
 -- for_whatsapp (the WhatsApp stage): only borrowers with WhatsApp who were not messaged yet.
@@ -13,7 +14,9 @@ SELECT p.payment_id,
        p.is_whatsapp,
        p.is_whatsapp_blasted,
        p.robocall_template_id,
-       COALESCE(p.ptp_robocall_phone_number, a.mobile_phone_1) AS phone,
+       -- the promise-to-pay number while it is active (payment.is_ptp_robocall_active), else the borrower's
+       CASE WHEN p.is_ptp_robocall_active AND nullif(btrim(p.ptp_robocall_phone_number), '') IS NOT NULL
+            THEN p.ptp_robocall_phone_number ELSE a.mobile_phone_1 END AS phone,
        a.has_whatsapp_1,
        a.fullname,
        a.address_kodepos,
@@ -28,7 +31,7 @@ LEFT JOIN product_line pl ON pl.product_line_code = a.product_line_code
 LEFT JOIN postcode_zone z
        ON z.prefix = left(btrim(a.address_kodepos), 2)
       AND btrim(a.address_kodepos) ~ '^[0-9]{5}$'
-WHERE p.due_date = %(due_date)s
+WHERE p.due_date = ANY(%(due_dates)s::date[])
   AND p.payment_status_code < %(paid_threshold)s
   AND p.is_robocall_active
   AND l.loan_status_code = ANY(%(active_loan_statuses)s)

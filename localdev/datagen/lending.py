@@ -9,8 +9,9 @@ repayment transactions, application history) with a book of ``--loans`` loans:
   malformed, which exercise the zone fallback);
 - four partners, one of them Bukalapak, whose applications carry an ``invoice_id``;
 - JULO and PEDE product lines with monthly installment schedules; about 8% of the
-  disbursed loans have an installment due exactly at T-3 of the business date, some of
-  those already paid early and some with robocall inactive;
+  disbursed loans have an installment due exactly at T-3 of the business date (or, given the due
+  dates the contact calendar's shift rule moves onto it, spread over those), some of those already
+  paid early and some with robocall inactive;
 - disbursements in every status, including INITIATED ones whose application is stuck at
   170 (legal agreement signed) or 181 (fund disbursal failed);
 - repayment transactions for paid (and some partly paid) installments, allocated late fee →
@@ -177,10 +178,12 @@ class PendingRepayment:
 
 
 class Generator:
-    def __init__(self, seed: int, business_date: date, t3_share: float = T3_HIT_SHARE) -> None:
+    def __init__(self, seed: int, business_date: date, t3_share: float = T3_HIT_SHARE,
+                 due_dates: Iterable[date] = ()) -> None:
         self.rng = random.Random(seed)
         self.business_date = business_date
         self.t3_due = business_date + timedelta(days=3)
+        self.t3_dues = tuple(due_dates) or (self.t3_due,)
         self.t3_share = t3_share
         self.next_payment_id = 40_000_001
         self.repayments: list[PendingRepayment] = []
@@ -253,7 +256,8 @@ class Generator:
         hits_t3 = disb_status is DS.COMPLETED and rng.random() < self.t3_share
         if hits_t3:
             k = rng.randint(1, duration)
-            first_due = add_months(self.t3_due, -(k - 1))
+            hit = self.t3_dues[0] if len(self.t3_dues) == 1 else rng.choice(self.t3_dues)
+            first_due = add_months(hit, -(k - 1))
             transfer_day = first_due - timedelta(days=rng.randint(25, 35))
             if transfer_day >= self.business_date:
                 transfer_day = self.business_date - timedelta(days=1)
@@ -317,7 +321,7 @@ class Generator:
             paid = Components(0, 0, 0)
             days_to_due = (due - self.business_date).days
             if not disbursed or days_to_due > 3:
-                early_payer = disbursed and due == self.t3_due and rng.random() < 0.10
+                early_payer = disbursed and due in self.t3_dues and rng.random() < 0.10
                 status = PaymentStatus.NOT_DUE
                 if early_payer:
                     paid_on = self.business_date - timedelta(days=rng.randint(0, 2))
@@ -420,12 +424,14 @@ def load(
     *,
     chunk: int = 2_000,
     progress: Callable[[int], object] | None = None,
+    due_dates: Iterable[date] = (),
 ) -> dict[str, int]:
     """Replace the lending data with a generated book; return row counts per table.
 
+    ``due_dates``: the due dates the business date's reminders cover (default its T-3 only).
     The next chunk is generated (Python) while PostgreSQL takes the previous one (COPY).
     """
-    gen = Generator(seed, business_date)
+    gen = Generator(seed, business_date, due_dates=due_dates)
     insert_order = ("application", "application_history", "loan", "disbursement", "payment")
     counts: Counter[str] = Counter()
     with db.transaction(conn) as cur:

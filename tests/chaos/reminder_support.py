@@ -84,9 +84,9 @@ def called_twice(stack: LocalReminderStack) -> dict[tuple[int, str], int]:
 def assert_summary_adds_up(execution: dict[str, Any]) -> dict[str, dict[str, int]]:
     stages = json.loads(execution["output"])["stages"]
     for stage, row in stages.items():
-        parts = sum(int(row.get(k, 0)) for k in ("placed", "place_failed", "unknown", "not_placed"))
+        parts = sum(int(row.get(k, 0)) for k in ("placed", "place_failed", "unknown", "not_placed", "skipped"))
         assert row["selected"] == parts, f"{stage}: selected {row['selected']} != placed + place_failed + " \
-                                         f"unknown + not_placed = {parts} ({row})"
+                                         f"unknown + not_placed + skipped = {parts} ({row})"
     return stages
 
 

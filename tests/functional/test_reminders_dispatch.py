@@ -10,11 +10,12 @@ import pytest
 
 from chalicelib import aws as aws_clients
 from chalicelib import resources
+from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, StageMessage, decode_rows, encode_rows
 from chalicelib.reminders.scheduling import start_day
 from chalicelib.reminders.stage_worker import run_stage
-from chalicelib.reminders.stages import Channel, Stage, StageRun
+from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
 from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN, MemoryReminderStore, Pacing
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
@@ -182,6 +183,7 @@ def test_a_stage_is_spread_over_every_dispatch_container(conn, monkeypatch, paym
     store = MemoryReminderStore()
     store.record_pacing(Channel.ROBOCALL, Pacing(50.0, 900))  # alone, a chunk could hold 4,000 payments
     queue = _CollectedChunks()
-    counts = run_stage(conn, StageMessage(RUN, "task-token"), store=store, tasks=_NoTaskCalls(), queue=queue)
+    counts = run_stage(conn, StageMessage(RUN, "task-token"), store=store, tasks=_NoTaskCalls(), queue=queue,
+                       clock=FixedClock(slot_utc(RUN.zone, RUN.business_date, RUN.stage)))
     assert queue.sizes() == sizes
     assert counts["enqueued"] == payments and counts["chunks"] == len(sizes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime, time
 
 import pytest
 
@@ -75,11 +75,11 @@ def test_a_whole_business_day(aws, conn, book):
         result = run_day(BUSINESS_DATE, stack, between_stages=borrower_pays_between_slots)
         records = list(stack.voice.records) + list(stack.whatsapp.records)
         assert stack.voice.callbacks_failed == 0 and stack.whatsapp.callbacks_failed == 0
+        rows = call_rows(conn, records, stack.clock)
 
     assert paid, "the paying borrower was called at 08:00"
     assert {z: d["status"] for z, d in result.executions.items()} == {"WIB": "SUCCEEDED", "WITA": "SUCCEEDED",
                                                                        "WIT": "SUCCEEDED"}
-    rows = call_rows(conn, records)
     assert all(tuple(r) == CALL_KEYS for r in rows)
     by_payment: dict[int, list[str]] = defaultdict(list)
     for r in rows:
@@ -105,6 +105,12 @@ def test_a_whole_business_day(aws, conn, book):
         "2026-11-20T08:00:00+08:00", "2026-11-20T10:00:00+08:00", "2026-11-20T12:00:00+08:00"]
     assert {r["zone"] for r in rows if r["payment_id"] == pid["no_wa"]} == {"WIT"}
     assert [r["outcome"] for r in rows if r["payment_id"] == pid["answers"]] == ["human"]
+    # each request went out on the replayed day's clock: at or after its slot, inside 08:00-20:00 local
+    # (POJK 22/2023 Pasal 62 ayat (2) huruf f), on the business date itself
+    for row in rows:
+        sent = datetime.fromisoformat(row["sent_local"])
+        assert sent >= datetime.fromisoformat(row["scheduled_local"]) and sent.date() == BUSINESS_DATE
+        assert time(8) <= sent.time() < time(20), row
 
     # the WhatsApp message carries the loan details and how to pay (bank and virtual account)
     wa = [rec for rec in records if rec.channel == "whatsapp" and rec.body["to"] == _intl(3)]
@@ -127,21 +133,24 @@ def test_a_whole_business_day(aws, conn, book):
     assert state[pid["pede"]] == (False, True)
     assert state[pid["no_wa"]] == (False, False)
 
-    summary = day_summary(BUSINESS_DATE)
+    summary = day_summary(BUSINESS_DATE, conn=conn)
+    # a Friday: a contact day covering its own T-3 only (Saturday is a contact day too)
+    assert summary["contact_day"] == {"allowed": True, "reason": None, "covers_due_dates": ["2026-11-23"]}
+    assert summary["zones"]["WIT"]["contact_day"] == summary["contact_day"]
     wib = summary["zones"]["WIB"]
     assert wib["zone_fallback"] == 1
     assert wib["stages"]["robocall_1"] == {"selected": 4, "placed": 4, "succeeded": 2, "failed": 2,
                                            "not_placed": 0, "place_failed": 0, "unknown": 0, "no_whatsapp": 0,
-                                           "attempt": 0}
+                                           "skipped": 0, "skipped_by_reason": {}, "attempt": 0}
     assert wib["stages"]["robocall_2"]["selected"] == 1
     assert wib["stages"]["whatsapp"]["selected"] == 1 and wib["stages"]["whatsapp"]["placed"] == 1
     wit = summary["zones"]["WIT"]
     assert wit["stages"]["robocall_3"] == {"selected": 1, "placed": 1, "succeeded": 0, "failed": 1,
                                            "not_placed": 0, "place_failed": 0, "unknown": 0, "no_whatsapp": 0,
-                                           "attempt": 0}
+                                           "skipped": 0, "skipped_by_reason": {}, "attempt": 0}
     assert wit["stages"]["whatsapp"]["selected"] == 0
     assert wit["stages"]["whatsapp"]["no_whatsapp"] == 1  # skipped: no WhatsApp number
     # the execution's own output is the same summary (the demo prints the workflows' own reports)
     assert json.loads(result.executions["WITA"]["output"])["stages"] == summary["zones"]["WITA"]["stages"]
-    assert day_summary(BUSINESS_DATE, result.executions) == summary
+    assert day_summary(BUSINESS_DATE, result.executions, conn) == summary
     assert set(Zone.__members__) == set(summary["zones"])

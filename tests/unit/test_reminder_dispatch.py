@@ -4,23 +4,25 @@ chunks sized to the function's timeout at the measured pacing."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.contact_policy import ContactPolicy, FixedClock
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message
 from chalicelib.reminders.messages import Chunk, chunk_body
 from chalicelib.reminders.outcomes import CallbackRef, bound_entry
 from chalicelib.reminders.providers import Accepted, OutcomeUnknown, ProviderGaveUp
 from chalicelib.reminders.stage_worker import CHUNK_TIME_SHARE, MAX_CHUNK, MIN_CHUNK, chunk_size_for
-from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store import PLACED, UNCERTAIN, MemoryReminderStore, Pacing
 from chalicelib.zones import Zone
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
+IN_THE_SLOT = FixedClock(slot_utc(RUN.zone, RUN.business_date, RUN.stage) + timedelta(minutes=1))  # 08:01 WIB
 
 
 class Tasks:
@@ -47,7 +49,9 @@ class Voice:
         self.script = script
         self.calls: list[str] = []
 
-    def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> Accepted:
+    def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID", gate: Any = None) -> Accepted:
+        if gate is not None:
+            gate()
         self.calls.append(to)
         answer = self.script.get(to, f"call-{to}")
         if isinstance(answer, Exception):
@@ -72,14 +76,15 @@ def _setup(script: dict[str, Any], chunks: int = 1) -> tuple[MemoryReminderStore
     store, voice, tasks = MemoryReminderStore(), Voice(script), Tasks()
     store.start_stage(RUN, "token-0")
     store.seal_stage(RUN, chunks, {"selected": 3, "enqueued": 3})
-    return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks)  # type: ignore[arg-type]
+    return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
+                                           clock=IN_THE_SLOT, policy=ContactPolicy())
 
 
 def test_a_lost_answer_is_uncertain_and_a_redelivered_chunk_never_sends_it_again() -> None:
     store, voice, tasks, dispatcher = _setup({"628120002": OutcomeUnknown("answer lost", attempts=1),
                                               "628120003": ProviderGaveUp("gave up", attempts=4)})
     chunk = Chunk.parse(_chunk(RUN, [1, 2, 3]))
-    assert dispatcher.run(chunk) == {"placed": 1, "place_failed": 1, "unknown": 1, "deferred": 0}
+    assert dispatcher.run(chunk) == {"placed": 1, "place_failed": 1, "unknown": 1, "skipped": 0, "deferred": 0}
     assert store.get(RUN, 2).status == UNCERTAIN
     assert tasks.succeeded == ["token-0"]
     dispatcher.run(chunk)  # redelivered
@@ -109,7 +114,7 @@ def test_a_chunk_of_an_older_attempt_calls_nobody() -> None:
     store, voice, tasks, dispatcher = _setup({})
     store.start_stage(RUN.with_attempt(1), "token-1")
     assert dispatcher.run(Chunk.parse(_chunk(RUN, [1, 2]))) == {"placed": 0, "place_failed": 0, "unknown": 0,
-                                                                "deferred": 0}
+                                                                "skipped": 0, "deferred": 0}
     assert voice.calls == [] and tasks.succeeded == []
 
 

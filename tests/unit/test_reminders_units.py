@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import indonesian
+from chalicelib.contact_policy import ContactPolicy
 from chalicelib.reminders import capacity, templates
 from chalicelib.reminders.outcomes import CallbackRef, robocall_outcome, whatsapp_outcome
 from chalicelib.reminders.providers import international
@@ -39,23 +40,28 @@ def test_pede_has_its_own_script_and_template():
 
 
 @given(st.sampled_from(list(Zone)), st.sampled_from(list(Stage)), st.floats(min_value=0.01, max_value=500),
-       st.integers(min_value=-3 * 3600, max_value=12 * 3600))
-def test_capacity_never_exceeds_the_time_left_to_the_next_slot(zone, stage, rate, offset):
+       st.integers(min_value=-3 * 3600, max_value=14 * 3600))
+def test_capacity_never_exceeds_the_time_left_of_the_window_and_a_late_stage_gets_only_the_rest(zone, stage, rate,
+                                                                                                offset):
+    """A stage that starts late (a delayed trigger, a replay, a retry) gets only what is left of its window;
+    12 hours late, nothing (POJK 22/2023 Pasal 62 ayat (2) huruf f: no contact after 20:00 local)."""
     day = date(2026, 11, 20)
-    now = slot_utc(zone, day, stage) + timedelta(seconds=offset)
-    plan = capacity.plan(zone, day, stage, now, rate=rate)
-    left = (window_end_utc(zone, day, stage) - max(now, slot_utc(zone, day, stage))).total_seconds()
-    assert 0 <= plan.capacity
-    if slot_utc(zone, day, stage) <= now < window_end_utc(zone, day, stage):
-        assert plan.capacity <= left * rate  # started late: only the time that is left
-    else:
-        assert plan.window_seconds == int((window_end_utc(zone, day, stage) - slot_utc(zone, day, stage))
-                                          .total_seconds())
+    start, end = slot_utc(zone, day, stage), window_end_utc(zone, day, stage)
+    now = start + timedelta(seconds=offset)
+    window = ContactPolicy().window_left(zone, day, start, end, now)
+    plan = capacity.plan(window, stage.channel, rate=rate)
+    assert 0 <= plan.capacity <= max(0.0, (end - max(now, start)).total_seconds()) * rate
+    if now >= end:
+        assert plan.window_seconds == 0 and plan.capacity == 0
+    if offset >= 12 * 3600:
+        assert plan.capacity == 0
 
 
 def test_capacity_at_one_call_per_second_is_under_two_hours_of_calls():
     day = date(2026, 11, 20)
-    plan = capacity.plan(Zone.WIB, day, Stage.ROBOCALL_1, datetime(2026, 11, 1, tzinfo=UTC), rate=1.0)
+    start, end = slot_utc(Zone.WIB, day, Stage.ROBOCALL_1), window_end_utc(Zone.WIB, day, Stage.ROBOCALL_1)
+    window = ContactPolicy().window_left(Zone.WIB, day, start, end, datetime(2026, 11, 1, tzinfo=UTC))
+    plan = capacity.plan(window, Stage.ROBOCALL_1.channel, rate=1.0)
     assert plan.window_seconds == 7200 and plan.capacity == 6480  # 90% of 2 h at 1 call/s
 
 

@@ -1,0 +1,60 @@
+"""The reminder workflow's side of the contact policy: its settings, its clock and its data.
+
+The stage worker asks ``plan`` and ``window_left``; dispatch asks ``may_send`` with the clock just
+before each call or message. Both load the policy once per stage or chunk (``load_policy``: the
+decreed calendar days from PostgreSQL, the hours from ``CONTACT_HOURS``).
+
+The clock's *scene* is the stage (``StageRun.ledger_key``) and its nominal instant the stage's slot:
+a replayed day (``CONTACT_CLOCK=replay:<file>``) runs each stage from its slot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import psycopg2.extensions
+
+from chalicelib import config
+from chalicelib.contact_data.calendar_days import load_calendar
+from chalicelib.contact_policy import Clock, ContactHours, ContactPolicy, clock_from_setting
+from chalicelib.contact_policy.hours import DEFAULT
+from chalicelib.reminders.stages import Stage, StageRun, slot_utc, window_end_utc
+from chalicelib.zones import Zone
+
+REFERENCE_DAY = date(2026, 1, 6)  # any ordinary day: slot times are the same every day (no DST here)
+
+
+def contact_hours(text: str | None = None) -> ContactHours:
+    return ContactHours.parse(text if text is not None else config.env_str("CONTACT_HOURS", DEFAULT))
+
+
+def contact_clock() -> Clock:
+    return clock_from_setting(config.env_str("CONTACT_CLOCK", ""))
+
+
+def load_policy(conn: psycopg2.extensions.connection, around: date, hours: ContactHours | None = None) -> ContactPolicy:
+    """The policy with the decreed days around ``around`` (the read is ended at once: nothing held)."""
+    try:
+        calendar = load_calendar(conn, around)
+    finally:
+        conn.rollback()
+    return ContactPolicy(calendar, hours or contact_hours())
+
+
+def stage_now(clock: Clock, run: StageRun) -> datetime:
+    """Now, for ``run``: the clock asked about the stage, whose nominal start is its slot."""
+    return clock.now(run.ledger_key, slot_utc(run.zone, run.business_date, run.stage))
+
+
+def slots_outside_hours(hours_text: str) -> list[str]:
+    """Every stage window that does not lie inside the allowed hours (the cold start refuses them)."""
+    policy = ContactPolicy(hours=contact_hours(hours_text))
+    found = []
+    for zone in Zone:
+        for stage in Stage:
+            start = slot_utc(zone, REFERENCE_DAY, stage)
+            end = window_end_utc(zone, REFERENCE_DAY, stage)
+            if not policy.inside_hours(zone, start, end):
+                local = zone.tzinfo
+                found.append(f"{zone.name} {stage} {start.astimezone(local):%H:%M}-{end.astimezone(local):%H:%M}")
+    return found
