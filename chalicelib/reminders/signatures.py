@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from typing import Any
@@ -32,9 +33,12 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is the body's signature. Any header value is an answer, never an error:
+    compared as bytes (``compare_digest`` raises on a ``str`` with non-ASCII characters)."""
     if not secret or not header:
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    given = header.strip().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(secret, body).encode(), given)
 
 
 def payload_hash(body: bytes) -> str:
@@ -57,15 +61,21 @@ def verify_vonage(secret: str, body: bytes, authorization: str | None, *, now: f
     if scheme.lower() != "bearer" or not token:
         raise InvalidSignature("missing Authorization: Bearer token")
     try:
-        claims: dict[str, Any] = jwt.decode(token.strip(), secret, algorithms=["HS256"],
-                                            options={"require": ["iat", "payload_hash"], "verify_iat": False})
+        # as bytes: a header value with characters UTF-8 cannot encode is a bad token, not an error
+        raw_token = token.strip().encode("utf-8", "replace")
+        claims: dict[str, Any] = jwt.decode(raw_token, secret, algorithms=["HS256"], options={
+            "require": ["iat", "jti", "payload_hash"], "verify_iat": False})
     except jwt.PyJWTError as exc:
         raise InvalidSignature(f"invalid token: {type(exc).__name__}") from exc
     iat = claims["iat"]
     current = time.time() if now is None else now
-    if not isinstance(iat, int | float) or abs(current - iat) > VONAGE_MAX_AGE_SECONDS:
+    if (isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat)
+            or abs(current - iat) > VONAGE_MAX_AGE_SECONDS):
         raise InvalidSignature("token issued outside the 5 minute window")
-    if not isinstance(claims["payload_hash"], str) or not hmac.compare_digest(claims["payload_hash"].lower(),
-                                                                              payload_hash(body)):
+    if not isinstance(claims["jti"], str) or not claims["jti"]:
+        raise InvalidSignature("token without a jti")
+    given = claims["payload_hash"]
+    if not isinstance(given, str) or not hmac.compare_digest(given.lower().encode("utf-8", "replace"),
+                                                             payload_hash(body).encode()):
         raise InvalidSignature("payload_hash does not match the body")
     return claims

@@ -159,3 +159,20 @@ def test_whatsapp_subscription_handshake(aws):
     assert ok.headers["Content-Type"].startswith("text/plain")
     assert wrong.status_code == 403 and not_subscribe.status_code == 403
     assert wrong.json()["error"]["code"] == "forbidden"
+
+
+def test_non_ascii_signature_headers_are_a_401_never_a_500(aws):
+    """Header values arrive decoded as ISO-8859-1 (http.server) or UTF-8 (API Gateway): a signature
+    with characters outside ASCII is a wrong signature (``hmac.compare_digest`` used to raise)."""
+    body = json.dumps({"entry": []}).encode()
+    genuine = sign(WHATSAPP_SECRET, body)
+    forged = [genuine[:-1] + "é", "sha256=" + "ü" * 64, "ᛋᚻᚪ256=x", "\u00a0" + genuine]
+    with LocalReminderStack() as stack:
+        answers = [requests.post(f"{stack.app.url}/v1/callbacks/whatsapp", data=body, timeout=10,
+                                 headers={"Content-Type": "application/json", SIGNATURE_HEADER: value.encode()})
+                   for value in forged]
+        answers += [requests.post(f"{stack.app.url}/v1/callbacks/robocall", data=body, timeout=10,
+                                  headers={"Content-Type": "application/json", "Authorization": value.encode()})
+                    for value in ("Bearer é.é.é", "Bëarer x", "Bearer " + "\u2603" * 40)]
+    assert [a.status_code for a in answers] == [401] * len(answers)
+    assert all(a.json()["error"]["code"] == "unauthorized" for a in answers)
