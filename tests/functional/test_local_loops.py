@@ -1,4 +1,5 @@
-"""The long-running loops of the compose services: SQS workers, scheduler, heartbeats, GET /health."""
+"""The long-running loops of the compose services: SQS workers, scheduler, heartbeats
+(GET /health: tests/functional/test_api_health.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import aws as aws_clients
 from localdev import cron, heartbeat, scheduler, workers
@@ -146,23 +146,3 @@ def test_heartbeat_check_fails_when_missing_or_stale_and_passes_when_fresh(tmp_p
     os.utime(beat, (old, old))
     assert heartbeat.main([str(beat), "--max-age", "60"]) == 1
     assert "last heartbeat" in capsys.readouterr().err
-
-
-def test_health_reports_ok_with_a_reachable_database(pg_url):
-    from app import app
-
-    with Client(app) as client:
-        response = client.http.get("/health")
-    assert response.status_code == 200
-    assert response.json_body == {"status": "ok", "database": "ok"}
-
-
-def test_health_is_a_json_503_when_the_database_is_unreachable(pg_url, monkeypatch):
-    from app import app
-
-    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
-    with Client(app) as client:
-        response = client.http.get("/health")
-    assert response.status_code == 503
-    assert response.json_body["error"]["code"] == "unavailable"
-    assert "Traceback" not in response.body.decode()
