@@ -18,6 +18,7 @@ from typing import Any
 import psycopg2.extensions
 
 from chalicelib import paging
+from chalicelib.csv_cells import safe_mapping
 from chalicelib.partners.figures import Figures
 from chalicelib.partners.masking import mask_email, mask_name
 from chalicelib.statuses import APPLICATION_STATUS_LABELS
@@ -92,5 +93,5 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_mapping(row) for row in rows)  # formulas neutralised (CSV injection)
     return out.getvalue()
