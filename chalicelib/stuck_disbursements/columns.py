@@ -7,8 +7,9 @@ name is an error that names it.
 
 - ``post_all_clear``: on a day with no stuck application, post one "all clear" line (default:
   post nothing, as the source report stops when there is no history).
-- ``show_full_names``: borrower names and emails in full, for a restricted ops channel (default:
-  masked as in the partner report, ``Budi Wahyuni`` -> ``B**** Wa****``).
+- ``show_full_names``: borrower names, emails and phone numbers in full, for a restricted ops
+  channel (default: masked as in the partner report, ``Budi Wahyuni`` -> ``B**** Wa****``,
+  ``081234567890`` -> ``0812****90``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run the daily report: settings -> streamed query -> .xlsx -> Slack (at most once per date).
 
-Names and emails are masked in the file unless the setting ``show_full_names`` is on. With no
+Names, emails and phone numbers are masked in the file unless the setting ``show_full_names`` is on. With no
 stuck application nothing is posted, unless ``post_all_clear`` asks for one "all clear" line.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg2.extensions
 
 from chalicelib.logs import get_logger
-from chalicelib.partners.masking import mask_email, mask_name
+from chalicelib.partners.masking import mask_email, mask_name, mask_phone
 from chalicelib.stuck_disbursements.columns import load_settings
 from chalicelib.stuck_disbursements.posting import Poster, post_all_clear_once, post_file_once
 from chalicelib.stuck_disbursements.query import iter_stuck
@@ -42,13 +42,15 @@ def all_clear_text(report_date: date) -> str:
 
 
 def masked(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Borrower names and emails as the partner report shows them."""
+    """Borrower names, emails and phone numbers masked (names and emails as the partner report shows them)."""
     for row in rows:
         out = dict(row)
         if "fullname" in out:
             out["fullname"] = mask_name(out["fullname"])
         if "email" in out:
             out["email"] = mask_email(out["email"])
+        if "mobile_phone_1" in out:
+            out["mobile_phone_1"] = mask_phone(out["mobile_phone_1"])
         yield out
 
 

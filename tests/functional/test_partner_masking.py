@@ -1,4 +1,5 @@
-"""Borrower PII is masked for funders: no full name or email ever appears in a default response."""
+"""Borrower PII is masked for funders: no full name or email ever appears in a default response
+(and phone numbers, where a staff file shows them, keep only the operator prefix and two digits)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.partners.masking import mask_email, mask_name
+from chalicelib.partners.masking import mask_email, mask_name, mask_phone
 from chalicelib.statuses import APPLICATION_STATUS_LABELS
 from tests.api_support import api_client, get, partner_key
 from tests.factories import make_loan, make_partner
@@ -61,6 +62,26 @@ def test_masked_email_never_contains_the_address(email):
     masked_local, _, masked_domain = masked.rpartition("@")
     assert re.fullmatch(r"[^*]?\*\*\*", masked_local)  # at most the first character is shown
     assert masked_domain in (domain, "***")
+
+
+# Indonesian mobile numbers as the book holds them: 08 + 8-11 digits, or +62 / 62 + 8-11 digits
+phones = st.tuples(st.sampled_from(["08", "628", "+628"]), st.text("0123456789", min_size=8, max_size=11)).map(
+    "".join)
+
+
+@given(phones)
+def test_masked_phone_keeps_the_prefix_and_two_digits_only(phone):
+    masked = mask_phone(phone)
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    assert phone not in masked and digits not in masked and digits[1:] not in masked
+    assert re.fullmatch(r"\d{4}\*\*\*\*\d{2}", masked)  # fixed stars: the length is not revealed
+    assert masked.startswith(digits[:4]) and masked.endswith(digits[-2:])
+
+
+def test_phone_examples():
+    assert mask_phone("081234567890") == "0812****90"
+    assert mask_phone("+62 812-3456-7890") == "6281****90"
+    assert mask_phone("0812345") == "****" and mask_phone(None) is None
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,5 +1,5 @@
 """The report's small rules (report 000): nothing posted on an empty day unless asked for an
-"all clear" line; names masked in the Slack file unless an ops channel asks for them in full; one
+"all clear" line; names and phone numbers masked in the Slack file unless an ops channel asks for them in full; one
 post per report date however often the job runs."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)
 START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+PHONE = "081234567890"
 
 
 def _setting(conn, **parameters):
@@ -30,7 +31,7 @@ def _setting(conn, **parameters):
 def _stuck(conn):
     make_partner(conn, 1, "Bukalapak", "marketplace")
     loan = make_loan(conn, disburse_status="INITIATED", application_status=170, fullname="Siti Wahyuni",
-                     loan_status=210)
+                     loan_status=210, phone=PHONE)
     add_history(conn, loan.application_id, [100, 110, 170], start=START)
     conn.commit()
 
@@ -67,11 +68,22 @@ def test_names_are_masked_in_the_slack_file_by_default(conn, tmp_path, slack):
     assert b"Siti" not in shared.content and b"Wahyuni" not in shared.content  # not even in shared strings
 
 
+def test_phone_numbers_are_masked_in_the_slack_file_by_default(conn, tmp_path, slack):
+    _stuck(conn)
+    _setting(conn, columns=["application_id", "fullname", "mobile_phone_1"])
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    assert _names(result.path, "Phone") == ["0812****90"]
+    (shared,) = slack.recorded.shared()
+    assert PHONE.encode() not in shared.content and PHONE[1:].encode() not in shared.content
+
+
 def test_ops_channel_setting_shows_full_names(conn, tmp_path, slack):
     _stuck(conn)
-    _setting(conn, channel="C0OPSPRIVATE", show_full_names=True)
+    _setting(conn, channel="C0OPSPRIVATE", show_full_names=True,
+             columns=["application_id", "fullname", "mobile_phone_1"])
     result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
     assert _names(result.path) == ["Siti Wahyuni"]
+    assert _names(result.path, "Phone") == [PHONE]
     assert slack.recorded.shared()[0].channel == "C0OPSPRIVATE"
 
 
