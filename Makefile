@@ -37,6 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 demo: venv
+	@$(PY) -m localdev.demo_guard  # before anything connects: DATABASE_URL must be the local demo database
 	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
 
 test: venv lint typecheck

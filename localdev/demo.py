@@ -6,6 +6,9 @@ the file in ``DEMO_TEMPLATE``) with IAM enforced, and fails naming the call a te
 does not allow. Settings: ``DEMO_DATE`` (YYYY-MM-DD, run as given; default the most recent contact
 day before today in Asia/Jakarta, so a first demo shows a full day), ``DEMO_LOANS``
 (default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
+It truncates its database's lending tables, so a ``DATABASE_URL`` other than the project's local
+demo database is refused before connecting unless ``DEMO_ALLOW_DATABASE`` names it
+(``localdev/demo_guard.py``; ``make demo`` checks it before starting anything).
 
 The console shows each step's table, a progress bar while a long step runs, the time each
 step took and where the output is. Everything else the system prints (the handlers' JSON logs,
@@ -43,7 +46,7 @@ from chalicelib.contact_data.calendar_days import load_calendar
 from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
-from localdev import lambda_runtime
+from localdev import demo_guard, lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
@@ -235,8 +238,13 @@ def print_timings(timings: list[tuple[str, float]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m localdev.demo", description=__doc__.split("\n\n")[0],
-                            epilog="Settings: DEMO_DATE, DEMO_LOANS, DEMO_SEED, DEMO_OUT, DEMO_PROGRESS (auto|0|1).",
+                            epilog="Settings: DEMO_DATE, DEMO_LOANS, DEMO_SEED, DEMO_OUT, DEMO_PROGRESS (auto|0|1), "
+                                   "DEMO_ALLOW_DATABASE.",
                             ).parse_args(argv)
+    refused = demo_guard.refusal()  # before connecting: only the local demo database (or DEMO_ALLOW_DATABASE's)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)

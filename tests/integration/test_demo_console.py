@@ -26,7 +26,8 @@ def _own_database(url: str, name: str) -> str:
 
 def test_demo_console_is_short_and_logs_go_to_files(pg_url, aws, tmp_path):
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    env = {**os.environ, "DATABASE_URL": _own_database(pg_url, f"julo_demo_console_{worker}"),
+    name = f"julo_demo_console_{worker}"
+    env = {**os.environ, "DATABASE_URL": _own_database(pg_url, name), "DEMO_ALLOW_DATABASE": name,
            "DEMO_OUT": str(tmp_path / "demo"), "DEMO_LOANS": "400", "DEMO_ORDER_LINES": "2000",
            "DEMO_DATE": "2026-11-23", "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "chalicelib.db", "migrate"], env=env, check=True, capture_output=True)
