@@ -54,10 +54,19 @@ def test_a_wrong_method_is_405_with_allow_and_the_same_error_shape() -> None:
     assert body["error"]["code"] == "method_not_allowed"
 
 
-def test_health_reports_the_unreachable_database() -> None:
-    event = load_event("apigateway_partner_summary")
-    event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = "/health"
+def _path(event: dict[str, Any], path: str) -> dict[str, Any]:
+    event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+    return event
+
+
+def test_health_answers_without_the_database() -> None:
+    event = _path(load_event("apigateway_partner_summary"), "/health")
     event["headers"].pop("x-api-key")
     status, _headers, body = _call(event)
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_deep_health_reports_the_unreachable_database() -> None:
+    status, _headers, body = _call(_path(load_event("apigateway_partner_summary"), "/health/deep"))
     assert status == 503
     assert body["error"]["code"] == "unavailable"
