@@ -65,7 +65,7 @@ def test_unreachable_database_is_a_json_503(conn, monkeypatch):
     with pytest.raises(ServiceUnavailable), request_connection():
         pass
     with api_client() as client:
-        for path in ("/v1/pn/blast-titles", "/v1/partner/summary", "/health"):
+        for path in ("/v1/pn/blast-titles", "/v1/partner/summary", "/health/deep"):
             status, body, _ = get(client, path, key)
             assert status == 503, path
             assert body["error"]["code"] == "unavailable"
