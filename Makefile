@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 PYTEST_ARGS ?=
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test test-unit typecheck chaos lint stop migrate package api
+.PHONY: help venv demo test test-unit typecheck chaos lint stop migrate package preflight api
 .PHONY: localstack-up localstack-down db-dump db-restore
 
 help:
@@ -20,13 +21,14 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make api    - serve the HTTP API on 127.0.0.1:8000 (chalice local) against the demo database"
 	@echo "make package - build dist/template.json + artifacts (offline); cfn-lint + checkov it"
+	@echo "make preflight PARAMS=params.json - read the target AWS account: what would fail a deploy (docs/deploy.md)"
 	@echo "make stop   - stop the local PostgreSQL and moto servers"
 	@echo "make localstack-up / localstack-down - the system on LocalStack + PostgreSQL (needs Docker)"
 	@echo "make db-dump - pg_dump -Fc of the database into backups/"
 	@echo "make db-restore FILE=backups/julo-....dump - restore in the background (progress log)"
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade 'pip<26.3' 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PY) -c "import chalice, moto, psycopg2, pynamodb, aws_lambda_powertools, pytest" \
@@ -74,8 +76,15 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 package: venv $(CHECKOV_STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-ap-southeast-3} $(PY) -m infra.package --out dist
-	$(PY) -m infra.checks dist/template.json
-	@echo "dist/template.json: cfn-lint + checkov clean (skips: infra/checkov_skips.txt); deploy: see docs/deploy.md"
+	$(PY) -m infra.checks dist/template.json dist/bootstrap.json
+	@echo "dist/template.json, dist/bootstrap.json: cfn-lint + checkov clean (skips: infra/checkov_skips.txt); deploy: see docs/deploy.md"
+
+# PARAMS: the stack's parameters file (CloudFormation's JSON format, the one `aws cloudformation
+# deploy --parameter-overrides file://…` reads); PREFLIGHT_ARGS: e.g. --stack-name, --s3-bucket
+PARAMS ?= params.json
+PREFLIGHT_ARGS ?=
+preflight: venv
+	$(PY) -m infra.preflight --parameters $(PARAMS) $(PREFLIGHT_ARGS)
 
 stop: venv
 	-$(PY) -m localdev.moto_server stop

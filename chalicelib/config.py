@@ -10,7 +10,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_REGION = "ap-southeast-3"
 # The RDS root CAs of the region, shipped in the artifact: the server certificate is verified.
@@ -33,17 +33,45 @@ def database_url() -> str:
 
 @lru_cache(maxsize=4)
 def _database_url_from_secret(secret_arn: str) -> str:
-    """Secrets Manager value: a plain URL, or RDS's JSON (host, port, username, password, dbname)."""
+    """The URL in the secret's current version (cached for the container's life; see ``forget_database_secret``)."""
     from chalicelib import aws  # late import: aws reads this module
 
     value = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-    if value.startswith(("postgres://", "postgresql://")):
-        return value
-    fields = json.loads(value)
-    user = quote(fields["username"], safe="")
-    password = quote(fields["password"], safe="")
+    return database_url_from_secret_value(value)
+
+
+def database_url_from_secret_value(value: str) -> str:
+    """A connection URL from a database secret: RDS's JSON (``username``, ``password``, ``host``,
+    ``port``, ``dbname``) or a ``postgresql://`` URL. Either way the server's certificate is
+    verified (``sslmode=verify-full`` against the RDS root CAs shipped in the artifact) unless the
+    URL itself names an ``sslmode``. ValueError (naming no value) when it is neither shape."""
+    text = value.strip()
+    if text.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(text)
+        query = parse_qs(parts.query)
+        if "sslmode" not in query:
+            query["sslmode"] = ["verify-full"]
+        if query["sslmode"] == ["verify-full"] and "sslrootcert" not in query:
+            query["sslrootcert"] = [str(RDS_CA_BUNDLE)]
+        return urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="/", quote_via=quote)))
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        raise ValueError("the database secret is neither JSON nor a postgresql:// URL") from None
+    if not isinstance(fields, dict):
+        raise ValueError("the database secret is not a JSON object")
+    missing = [k for k in ("username", "password", "host") if not fields.get(k)]
+    if missing:
+        raise ValueError(f"the database secret lacks {', '.join(missing)}")
+    user = quote(str(fields["username"]), safe="")
+    password = quote(str(fields["password"]), safe="")
     return (f"postgresql://{user}:{password}@{fields['host']}:{fields.get('port', 5432)}/"
             f"{fields.get('dbname', 'julo')}?sslmode=verify-full&sslrootcert={quote(str(RDS_CA_BUNDLE))}")
+
+
+def forget_database_secret() -> None:
+    """Read the database secret again at the next connection (after a rotation)."""
+    _database_url_from_secret.cache_clear()
 
 
 def aws_endpoint_url() -> str | None:

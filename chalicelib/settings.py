@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -83,12 +84,35 @@ class Spec:
     secret: str | None = None             # secret group the value lives in (deployed)
     check: Callable[[str], str | None] | None = None  # returns an error message, or None
     allowed: tuple[str, ...] = ()
+    parameter_pattern: str | None = None  # the parameter's AllowedPattern (CloudFormation refuses others)
+    # when the parameter is left empty, the template passes this value of the stack itself instead
+    # ("api_url": the API's own execute-api URL), so no first deploy needs a hand-filled value
+    parameter_fallback: str | None = None
 
 
 def absolute_url(value: str) -> str | None:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         return "must be an absolute http(s) URL"
+    return None
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+HOSTNAME = re.compile(r"[A-Za-z0-9.-]+")
+
+
+def public_url(value: str) -> str | None:
+    """A URL providers can post to: absolute, a real host name (no ``<api-id>`` placeholder), and
+    https unless it is this machine (local runs)."""
+    problem = absolute_url(value)
+    if problem:
+        return problem
+    parsed = urlparse(value)
+    host = parsed.hostname or ""
+    if not HOSTNAME.fullmatch(host) or host.endswith((".invalid", ".")) or "<" in value or ">" in value:
+        return "must name a real host, not a placeholder"
+    if parsed.scheme != "https" and host not in LOOPBACK_HOSTS:
+        return "must be https (providers post borrowers' call outcomes to it)"
     return None
 
 
@@ -343,8 +367,11 @@ class DispatchSettings(_Rates, _ContactPolicy):
                                     parameter="WhatsAppApiUrl", parameter_default="https://graph.facebook.com/v19.0",
                                     description="WhatsApp Business Cloud API base URL")
     reminder_callback_base_url: str = setting(
-        "REMINDER_CALLBACK_BASE_URL", check=absolute_url, parameter="ReminderCallbackBaseUrl",
-        description="public base URL of this API: providers post call/message status to <it>/v1/callbacks/…")
+        "REMINDER_CALLBACK_BASE_URL", check=public_url, parameter="PublicApiBaseUrl", parameter_default="",
+        parameter_pattern=r"^$|^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$", parameter_fallback="api_url",
+        description="public base URL of this API (providers post call/message status to <it>/v1/callbacks/…); "
+                    "empty: the stack's own API URL (https://<api id>.execute-api.<region>.amazonaws.com/api), "
+                    "else a custom domain with its base path")
     voice_from_number: str = setting("VOICE_FROM_NUMBER", check=not_sample, parameter="VoiceFromNumber",
                                      description="the caller number robocalls are placed from (E.164, no +)")
     whatsapp_phone_number_id: str = setting(

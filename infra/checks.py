@@ -1,6 +1,6 @@
 """Static checks of the packaged template: cfn-lint and checkov (``make package`` runs both).
 
-    python -m infra.checks dist/template.json
+    python -m infra.checks dist/template.json dist/bootstrap.json
 
 checkov runs from its own virtualenv (``.venv-checkov``, pinned in requirements-checkov.txt):
 it pins boto3 to a version older than the project's. Skipped checks and their reasons are in
@@ -40,19 +40,20 @@ def run_checkov(template: Path, checkov: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    template = Path(args[0] if args else ROOT / "dist" / "template.json")
+    templates = [Path(a) for a in args] or [ROOT / "dist" / "template.json", ROOT / "dist" / "bootstrap.json"]
     venv = Path(sys.executable).parent
-    lint = subprocess.run([str(venv / "cfn-lint"), str(template)]).returncode
-    if lint:
-        print("cfn-lint found problems", file=sys.stderr)
-        return lint
     checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
-    rc = run_checkov(template, checkov)
-    if rc:
-        print("checkov found problems (fix them, or skip with a reason in infra/checkov_skips.txt)",
-              file=sys.stderr)
-        return rc
-    print(f"{template.name}: cfn-lint clean, checkov clean apart from {len(checkov_skips())} justified skips")
+    for template in templates:
+        lint = subprocess.run([str(venv / "cfn-lint"), str(template)]).returncode
+        if lint:
+            print(f"cfn-lint found problems in {template.name}", file=sys.stderr)
+            return lint
+        rc = run_checkov(template, checkov)
+        if rc:
+            print(f"checkov found problems in {template.name} (fix them, or skip with a reason in "
+                  "infra/checkov_skips.txt)", file=sys.stderr)
+            return rc
+        print(f"{template.name}: cfn-lint clean, checkov clean apart from {len(checkov_skips())} justified skips")
     return 0
 
 

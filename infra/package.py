@@ -40,6 +40,8 @@ PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
 SECRET_ARN_PATTERN = "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"  # noqa: S105 (an ARN pattern, not a secret)
 DLQ_RETENTION_SECONDS = 4 * 24 * 3600  # long enough for a weekend's inspection, short for PII
 API_LOGICAL_ID = "APIHandler"
+REST_API_ID = "RestAPI"  # Chalice's AWS::Serverless::Api
+API_STAGE = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]["api_gateway_stage"]
 NO_VALUE = {"Ref": "AWS::NoValue"}
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -60,6 +62,9 @@ STACK_PARAMETERS: dict[str, dict[str, Any]] = {
                                "Description": "Lambda containers the API may use (keeps the rest for the workers)"},
     "AlarmTopicArn": {"Type": "String", "Default": "",
                       "Description": "SNS topic for alarms (empty: alarms without actions)"},
+    "CreateSenderIdentity": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+                             "Description": "the stack creates SenderEmail's SES identity (false: it exists "
+                                            "already in the account, where creating it again would fail)"},
 }
 
 
@@ -115,10 +120,29 @@ def settings_parameters(classes: list[type[Settings]]) -> dict[str, dict[str, An
                 p["MinLength"] = 1
             if spec.allowed:
                 p["AllowedValues"] = list(spec.allowed)
+            if spec.parameter_pattern:
+                p["AllowedPattern"] = spec.parameter_pattern
             if spec.parameter_type == "Number":
                 p["MinValue"] = 2 if spec.env == "DISPATCH_MAX_CONCURRENCY" else 0
             params[spec.parameter] = p
     return params
+
+
+def fallback_condition(parameter: str) -> str:
+    return f"Has{parameter}"
+
+
+def stack_value(name: str) -> Any:
+    """A value the stack knows once it exists (``Spec.parameter_fallback``)."""
+    if name == "api_url":  # the Chalice API's own URL, as its EndpointURL output builds it
+        return {"Fn::Sub": "https://${" + REST_API_ID + "}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + API_STAGE}
+    raise KeyError(f"no stack value {name!r}")
+
+
+def settings_conditions(classes: list[type[Settings]]) -> dict[str, Any]:
+    """``Has<Parameter>`` for every parameter that falls back to a stack value when empty."""
+    return {fallback_condition(spec.parameter): {"Fn::Not": [{"Fn::Equals": [{"Ref": spec.parameter}, ""]}]}
+            for cls in classes for _attr, spec in cls.specs() if spec.parameter and spec.parameter_fallback}
 
 
 def settings_environment(cls: type[Settings], queue_ids: dict[str, str]) -> dict[str, Any]:
@@ -128,7 +152,10 @@ def settings_environment(cls: type[Settings], queue_ids: dict[str, str]) -> dict
         g = SECRET_GROUPS[group]
         env[g.arn_env] = {"Ref": g.parameter}
     for _attr, spec in cls.specs():
-        if spec.parameter:
+        if spec.parameter and spec.parameter_fallback:
+            env[spec.env] = {"Fn::If": [fallback_condition(spec.parameter), {"Ref": spec.parameter},
+                                        stack_value(spec.parameter_fallback)]}
+        elif spec.parameter:
             env[spec.env] = {"Ref": spec.parameter}
         elif spec.resource:
             env[spec.env] = _resource_ref(*spec.resource, queue_ids)
@@ -316,6 +343,7 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
     classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions if f.settings]
     t["Parameters"] = {**settings_parameters(list(dict.fromkeys(classes))), **STACK_PARAMETERS}
     t["Conditions"] = {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}}
+    t["Conditions"].update(settings_conditions(list(dict.fromkeys(classes))))
     res = t.setdefault("Resources", {})
     queue_ids = _queue_ids(manifest)
     res["PiiKey"] = _pii_key()
@@ -399,7 +427,8 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
                 [{"Name": "FunctionName", "Value": {"Ref": fid}}])
 
     if any(f.permissions.get("ses_send") for f in manifest.functions):
-        res["SenderIdentity"] = {"Type": "AWS::SES::EmailIdentity",
+        t["Conditions"]["CreatesSenderIdentity"] = {"Fn::Equals": [{"Ref": "CreateSenderIdentity"}, "true"]}
+        res["SenderIdentity"] = {"Type": "AWS::SES::EmailIdentity", "Condition": "CreatesSenderIdentity",
                                  "Properties": {"EmailIdentity": {"Ref": "SenderEmail"}}}
     return t
 
@@ -469,7 +498,44 @@ def build_functions_zip(api_zip: Path, target: Path) -> None:
                     z.write(path, name)
 
 
-def package(out: Path, stage: str = "dev") -> Path:
+class BuildPythonMismatch(RuntimeError):
+    """The building Python is not the template's runtime: the artifact would not import in Lambda."""
+
+
+def runtime_of(version: tuple[int, ...]) -> str:
+    return f"python{version[0]}.{version[1]}"
+
+
+def build_python() -> tuple[int, int]:
+    """The version of the Python running the build (and ``chalice package``)."""
+    return sys.version_info.major, sys.version_info.minor
+
+
+def check_build_python(version: tuple[int, ...] | None = None) -> None:
+    """Refuse to build with a Python whose minor version differs from the template's runtime.
+
+    Chalice takes the API's runtime and every compiled wheel (psycopg2, pydantic_core, …) from
+    the Python that runs ``chalice package``; the functions' runtime is ``RUNTIME``. Built on
+    another minor version, the API would run another runtime than the functions, and every
+    function would fail on import (a cp312 wheel does not load in python3.11).
+    """
+    building = runtime_of(version or build_python())
+    if building != RUNTIME:
+        raise BuildPythonMismatch(
+            f"this Python is {building} ({sys.executable}) but the template's runtime is {RUNTIME}: "
+            f"the artifact would carry {building} wheels (psycopg2, pydantic_core) that fail to import on "
+            f"{RUNTIME}. Build with Python {RUNTIME.removeprefix('python')}: "
+            f"rm -rf .venv && make package PYTHON=python{RUNTIME.removeprefix('python')}")
+
+
+def package(out: Path, stage: str = "dev", *, local_run: bool = False) -> Path:
+    """Build ``out``: template.json, bootstrap.json and the artifacts.
+
+    ``local_run``: the template is for the local day only (``localdev/template_stack.py`` runs the
+    handlers from source with this machine's Python), so the build Python may differ from RUNTIME.
+    """
+    if not local_run:
+        check_build_python()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     sam = chalice_package(out / "chalice", stage)
@@ -477,7 +543,40 @@ def package(out: Path, stage: str = "dev") -> Path:
     template = build_template(sam, load_manifest())
     path = out / "template.json"
     path.write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")
+    (out / "bootstrap.json").write_text(json.dumps(bootstrap_template(), indent=2) + "\n")
     return path
+
+
+APIGATEWAY_LOGS_POLICY = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+
+
+def bootstrap_template() -> dict[str, Any]:
+    """Once per account and region, before the first stack: API Gateway's CloudWatch Logs role.
+
+    API Gateway writes a stage's access and execution logs with one role per account and region,
+    set in the account settings (``AWS::ApiGateway::Account``); a stage with logging on fails to
+    create while it is unset ("CloudWatch Logs role ARN must be set in account settings to
+    enable logging"). It is an account-wide setting, so it lives in its own small stack rather
+    than in every application stack (two stacks would overwrite each other's role, and deleting
+    one would leave the setting naming a deleted role): both resources are retained on delete.
+    """
+    retain = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "julo-reminders account bootstrap (once per account and region): API Gateway's "
+                       "CloudWatch Logs role in the account settings",
+        "Resources": {
+            "ApiGatewayCloudWatchRole": {"Type": "AWS::IAM::Role", **retain, "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "ManagedPolicyArns": [{"Fn::Sub": APIGATEWAY_LOGS_POLICY}],
+            }},
+            "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", **retain, "Properties": {
+                "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}}},
+        },
+        "Outputs": {"CloudWatchRoleArn": {"Value": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}}},
+    }
 
 
 def parameters_table(manifest: Manifest | None = None) -> str:
@@ -487,6 +586,8 @@ def parameters_table(manifest: Manifest | None = None) -> str:
     for name, cls in [("api", manifest.api.settings_class)] + [(f.name, f.settings_class) for f in manifest.functions]:
         env = settings_environment(cls, _queue_ids(manifest))
         for value in env.values():
+            if isinstance(value, dict) and "Fn::If" in value:
+                value = value["Fn::If"][1]
             if isinstance(value, dict) and "Ref" in value:
                 users.setdefault(value["Ref"], []).append(name)
     classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions]
@@ -505,11 +606,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--parameters-table", action="store_true", help="print the parameters as markdown")
+    parser.add_argument("--local-run", action="store_true",
+                        help="for the local day only (any Python): never deploy what this builds")
     args = parser.parse_args(argv)
     if args.parameters_table:
         print(parameters_table())
         return 0
-    path = package(args.out, args.stage)
+    try:
+        path = package(args.out, args.stage, local_run=args.local_run)
+    except BuildPythonMismatch as exc:
+        print(f"make package refused: {exc}", file=sys.stderr)
+        return 2
     template = json.loads(path.read_text())
     kinds: dict[str, int] = {}
     for r in template["Resources"].values():

@@ -125,6 +125,9 @@ def main() -> None:
 
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     install()
+    from localdev import moto_account
+
+    moto_account.install()  # the account reads moto lacks (python -m infra.preflight)
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])

@@ -116,8 +116,9 @@ def packaged_template(path: str | Path | None = None) -> Path:
         wanted = inputs_hash()
         if not (DIST / "template.json").exists() or not stamp.exists() or stamp.read_text() != wanted:
             env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-southeast-3")}
-            subprocess.run([sys.executable, "-m", "infra.package", "--out", str(DIST)], cwd=ROOT, env=env,
-                           check=True, stdout=subprocess.DEVNULL)
+            # --local-run: the local day runs the handlers from source with this Python, whatever its version
+            subprocess.run([sys.executable, "-m", "infra.package", "--out", str(DIST), "--local-run"], cwd=ROOT,
+                           env=env, check=True, stdout=subprocess.DEVNULL)
             stamp.write_text(wanted)
     return DIST / "template.json"
 
@@ -409,7 +410,9 @@ class TemplateRuntime:
     def _secret(self, group: str) -> str:
         sm = _admin("secretsmanager")
         if group == "database":
-            value = self.values.get("DATABASE_URL") or config.database_url()
+            # the local server speaks no TLS: the local secret says so (a deployed secret without an
+            # sslmode gets verify-full, chalicelib/config.py)
+            value = with_sslmode(self.values.get("DATABASE_URL") or config.database_url(), "disable")
         else:
             value = json.dumps({n: self.values[n] for n in _secret_names(group) if self.values.get(n)})
         name = f"{STACK_NAME}/{group}"
@@ -436,6 +439,10 @@ class TemplateRuntime:
         self._tables(res, by_type.get("AWS::DynamoDB::Table", []))
         for logical in by_type.get("AWS::IAM::Role", []):
             r.physical[logical] = {"Ref": logical, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{logical}"}
+        for logical in by_type.get("AWS::Serverless::Api", []):
+            # no API Gateway locally: the API container serves the routes; a function that would read the
+            # stack's own API URL gets the local value of its setting instead (PublicApiBaseUrl)
+            r.physical[logical] = {"Ref": f"local-{logical.lower()}"}
         functions = by_type.get("AWS::Serverless::Function", [])
         for logical in functions:
             name = res[logical].get("Metadata", {}).get("Name", logical)
@@ -449,6 +456,8 @@ class TemplateRuntime:
         for logical in functions:
             self._function(logical, res[logical])
         for logical in by_type.get("AWS::SES::EmailIdentity", []):
+            if "Condition" in res[logical] and not r.condition(res[logical]["Condition"]):
+                continue
             _admin("ses").verify_email_identity(EmailAddress=r.value(res[logical]["Properties"]["EmailIdentity"]))
         resources.forget_lookups()
         return self
@@ -830,6 +839,13 @@ def for_moto(doc: dict[str, Any]) -> dict[str, Any]:
         else:
             out.append({**st, "Action": actions, "Resource": "*"})
     return {**doc, "Statement": out}
+
+
+def with_sslmode(url: str, mode: str) -> str:
+    """``url`` with ``sslmode=mode`` unless it names one already."""
+    if "sslmode=" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + f"sslmode={mode}"
 
 
 def free_port() -> int:

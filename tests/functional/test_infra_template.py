@@ -152,13 +152,16 @@ def test_every_function_environment_is_generated_from_its_settings_class(package
     for name, cls in [("api", manifest.api.settings_class)] + [(f.name, f.settings_class) for f in manifest.functions]:
         env = _function(template, name)["Environment"]["Variables"]
         for _attr, spec in cls.specs():
-            if spec.parameter:
+            if spec.parameter and spec.parameter_fallback:  # the parameter, else a value of the stack
+                assert env[spec.env]["Fn::If"][1] == {"Ref": spec.parameter}, (name, spec.env)
+                assert spec.parameter in template["Parameters"]
+            elif spec.parameter:
                 assert env[spec.env] == {"Ref": spec.parameter}, (name, spec.env)
                 assert spec.parameter in template["Parameters"]
             elif spec.secret:
                 assert spec.env not in env, f"{name}: secret {spec.env} must not be in the environment"
     # never a relative callback URL, a sample caller number or phone-number id: no default to fall back on
-    for required in ("ReminderCallbackBaseUrl", "VoiceFromNumber", "WhatsAppPhoneNumberId"):
+    for required in ("VoiceFromNumber", "WhatsAppPhoneNumberId"):
         assert "Default" not in template["Parameters"][required]
 
 
