@@ -25,6 +25,24 @@ def test_database_url_from_rds_secret(aws, monkeypatch):
     assert config.RDS_CA_BUNDLE.read_text().count("BEGIN CERTIFICATE") == 3
 
 
+def test_a_plain_url_secret_verifies_the_servers_certificate(aws, monkeypatch):
+    """RDS: ``sslmode=verify-full`` checks the certificate chain *and* the host name against the CA
+    (libpq's "verify-full"; RDS User Guide, "Using SSL with a PostgreSQL DB instance"); libpq's own
+    default, ``prefer``, falls back to plain text. A plain URL without an sslmode gets verify-full."""
+    sm = aws_clients.client("secretsmanager")
+    arn = sm.create_secret(Name="julo-db-url", SecretString="postgresql://app:pw@db.internal:5432/julo")["ARN"]
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
+    config._database_url_from_secret.cache_clear()
+    url = config.database_url()
+    assert url.startswith("postgresql://app:pw@db.internal:5432/julo?sslmode=verify-full&sslrootcert=")
+    assert url.endswith("/rds-ca-ap-southeast-3.pem")
+    # a URL that names its sslmode keeps it (the local day's secret says disable; the preflight refuses
+    # a deployed secret weaker than verify-full)
+    assert config.database_url_from_secret_value("postgresql://a@h/db?sslmode=disable").endswith("?sslmode=disable")
+    config._database_url_from_secret.cache_clear()
+
+
 def test_no_database_configured(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
