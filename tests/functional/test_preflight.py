@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-southeast-3"
 ACCOUNT = "123456789012"
 PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
-DB_PASSWORD = "s3cret-Db-Pa55"  # noqa: S105 (a test value: the report must never print it)
+DB_PASSWORD = "s3cret-Db-Pa55"  # a test value: the report must never print it
 
 
 @pytest.fixture(scope="module")
