@@ -5,6 +5,7 @@ from chalice import Chalice
 from chalicelib.http.analytics_api import analytics_api
 from chalicelib.http.callbacks_api import callbacks
 from chalicelib.http.chalice_errors import chalice_errors
+from chalicelib.http.contact_api import contact_api
 from chalicelib.http.crm_api import crm_api
 from chalicelib.http.health import health
 from chalicelib.http.partner_api import partner_api
@@ -19,5 +20,6 @@ app.register_blueprint(health)
 app.register_blueprint(callbacks)
 app.register_blueprint(partner_api)
 app.register_blueprint(crm_api)
+app.register_blueprint(contact_api)
 app.register_blueprint(pn_api)
 app.register_blueprint(analytics_api)

@@ -310,6 +310,11 @@ class ApiSettings(Settings):
     partner_rate_burst: int = setting(
         "PARTNER_RATE_LIMIT_BURST", 20, parameter="PartnerRateLimitBurst", parameter_type="Number",
         parameter_default="20", description="requests a partner may make at once after being idle")
+    opt_out_keywords: str = setting("OPT_OUT_KEYWORDS", "BERHENTI,STOP,UNSUBSCRIBE",
+                                    description="inbound WhatsApp texts that opt the number out of WhatsApp "
+                                                "(comma-separated, case-insensitive, the whole message)")
+    whatsapp_queue: str = resource("queue", "reminder-dispatch-whatsapp",
+                                   description="WhatsApp dispatch queue (opt-out confirmations owed)")
 
 
 @dataclass(frozen=True)
@@ -431,6 +436,16 @@ class StuckReportSettings(Settings):
 
 
 @dataclass(frozen=True)
+class ContactHistorySettings(Settings):
+    """contact-history-purge: the daily purge of the contact history past its retention."""
+
+    database: ClassVar[bool] = True
+    retention_days: int = setting("CONTACT_HISTORY_RETENTION_DAYS", 730, parameter="ContactHistoryRetentionDays",
+                                  parameter_type="Number", parameter_default="730",
+                                  description="days the contact history (every attempt and policy skip) is kept")
+
+
+@dataclass(frozen=True)
 class AnalyticsSettings(Settings):
     """analytics-etl: the daily incremental refresh."""
 
@@ -448,7 +463,7 @@ class KeyAdminSettings(Settings):
 
 ALL: tuple[type[Settings], ...] = (ApiSettings, ScheduleSettings, StageSettings, DispatchSettings,
                                    DisbursementSettings, EmailOutboxSettings, StuckReportSettings,
-                                   AnalyticsSettings, KeyAdminSettings)
+                                   AnalyticsSettings, KeyAdminSettings, ContactHistorySettings)
 
 
 def by_name(path: str) -> type[Settings]:

@@ -10,7 +10,9 @@
 - ``POST /v1/callbacks/whatsapp``: ``X-Hub-Signature-256`` with ``WHATSAPP_APP_SECRET``. Statuses
   without our reference (``biz_opaque_callback_data``) are skipped and counted, never a 4xx (Meta
   retries failed webhooks and can disable the subscription). A body that is JSON but not the
-  shape Meta documents (``whatsapp_webhook.schema.json``) is a 400 and changes nothing.
+  shape Meta documents (``whatsapp_webhook.schema.json``) is a 400 and changes nothing. Inbound
+  messages (``value.messages``) are stored; an opt-out keyword opts the number out of WhatsApp and
+  earns one confirmation reply (``chalicelib.reminders.opt_out``).
 
 Every signed body that is JSON but not the provider's shape (nested deeper than the parser goes,
 a documented field of another type, a required field missing) is a JSON 400, never a 500.
@@ -22,14 +24,17 @@ import hmac
 import json
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
 
+from chalicelib.contact_data.inbound import InboundText, timestamp
 from chalicelib.http.db_conn import request_connection
 from chalicelib.http.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
 from chalicelib.reminders.ledger import Ledger
+from chalicelib.reminders.opt_out import receive_inbound
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_robocall_status, apply_whatsapp_status
-from chalicelib.reminders.providers import MalformedWebhook, whatsapp_statuses
+from chalicelib.reminders.providers import MalformedWebhook, WhatsAppInbound, whatsapp_messages, whatsapp_statuses
 from chalicelib.reminders.secrets import provider_secret
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
 
@@ -109,9 +114,11 @@ def whatsapp_callback() -> dict[str, Any]:
     if not verify(provider_secret("WHATSAPP_APP_SECRET"), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Unauthorized("invalid or missing signature")
     try:
-        statuses = whatsapp_statuses(_json_object(raw))
+        body = _json_object(raw)
+        statuses, messages = whatsapp_statuses(body), whatsapp_messages(body)
     except MalformedWebhook as exc:
         raise BadRequest(str(exc)) from exc
+    inbound = _receive_inbound(messages) if messages else {}
     ledger = Ledger()
     recorded: list[dict[str, Any]] = []
     skipped = 0
@@ -129,4 +136,15 @@ def whatsapp_callback() -> dict[str, Any]:
                          "error_code": status.error_code, "error_kind": status.error_kind})
     if skipped:
         logger.info("whatsapp statuses without our reference skipped", extra={"skipped": skipped})
-    return {"statuses": recorded, "skipped": skipped}
+    return {"statuses": recorded, "skipped": skipped, **inbound}
+
+
+def _receive_inbound(messages: list[WhatsAppInbound]) -> dict[str, int]:
+    """Inbound texts: stored; an opt-out keyword opts the number out of WhatsApp and asks for one
+    confirmation reply (a failure here is a 503: Meta delivers the webhook again, nothing twice)."""
+    texts = [InboundText(m.message_id, m.sender, m.text, timestamp(m.timestamp)) for m in messages]
+    try:
+        with request_connection() as conn:
+            return receive_inbound(conn, texts)
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable("could not queue the opt-out confirmation; deliver again") from exc

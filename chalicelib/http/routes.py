@@ -7,7 +7,11 @@
     @staff_route(crm_api, "/v1/crm/applications", params=("limit", "cursor"))
     def list_applications(call: Call) -> dict[str, Any]: ...
 
-Each decorator registers ``GET path`` on the blueprint and, around the handler:
+    @staff_write_route(contact_api, "/v1/crm/contact-preferences", "PUT", params=("phone",))
+    def set_preference(call: Call) -> dict[str, Any]: ...   # call.body: the JSON object sent
+
+Each decorator registers ``GET path`` (a write route: its method) on the blueprint and, around the
+handler:
 
 - takes a connection for the request (``request_connection``: reused, rolled back afterwards);
 - authenticates the ``x-api-key`` and requires the route's scope (401 / 403; an expired key is a
@@ -16,7 +20,9 @@ Each decorator registers ``GET path`` on the blueprint and, around the handler:
   request from the partner's rate shared by every API container (``chalicelib.partners.rate_limit``:
   429 ``rate_limited`` with ``Retry-After``); committed before the read. Staff keys are not limited;
 - refuses query parameters the route does not name (400);
-- for staff routes, writes the read to the audit log (key id, route, parameters, time);
+- for staff read routes, writes the read to the audit log (key id, route, parameters, time); a write
+  route writes its own audit row with the change (key id, time, reason), in the change's transaction;
+- for write routes, parses the body: a JSON object (400 otherwise);
 - maps errors to the JSON error shape (``json_errors``: ApiError, DomainError, else 500);
 - answers with ``Cache-Control: no-store`` (partner figures and borrower data are never cached),
   errors included;
@@ -28,6 +34,7 @@ The handler gets a ``Call`` and returns a dict (a JSON 200) or a ``Response``.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +45,7 @@ from chalice import Blueprint, Response
 from chalicelib.audit import record_staff_read
 from chalicelib.http.auth import authenticate, require_scope
 from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import Forbidden, TooManyRequests, json_errors
+from chalicelib.http.errors import BadRequest, Forbidden, TooManyRequests, json_errors
 from chalicelib.http.params import QueryParams
 from chalicelib.logs import get_logger
 from chalicelib.partners.keys import Principal, touch_last_used
@@ -58,6 +65,7 @@ class Call:
     params: QueryParams
     headers: Mapping[str, str]
     uri_params: Mapping[str, str] = field(default_factory=dict)  # a path's {name} values
+    body: Mapping[str, Any] = field(default_factory=dict)        # a write route's JSON object
 
     @property
     def partner_id(self) -> int:
@@ -94,7 +102,28 @@ def _admit(conn: psycopg2.extensions.connection, principal: Principal, path: str
                               f"(bursts of {limit.burst}); retry after the Retry-After seconds", retry_after_s=wait)
 
 
-def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ...]) -> Callable[[View], Handler]:
+def staff_write_route(blueprint: Blueprint, path: str, method: str, *,
+                      params: Iterable[str] = ()) -> Callable[[View], Handler]:
+    """``method path`` (PUT, DELETE) for a staff key: the handler changes data and audits the change."""
+    if method not in ("PUT", "DELETE", "POST"):
+        raise ValueError(f"not a write method: {method}")
+    return _route(blueprint, path, scope="staff", params=tuple(params), method=method)
+
+
+def _body(raw: bytes | str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("body must be a JSON object", code="invalid_body") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object", code="invalid_body")
+    return body
+
+
+def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ...],
+           method: str = "GET") -> Callable[[View], Handler]:
     def decorate(view: View) -> Handler:
         @json_errors
         @functools.wraps(view)
@@ -105,11 +134,13 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
                 principal = require_scope(authenticate(conn, headers), scope)
                 _admit(conn, principal, path)
                 query = QueryParams(request.query_params, params)
-                if scope == "staff":
+                body = _body(request.raw_body) if method != "GET" else {}
+                if scope == "staff" and method == "GET":
                     record_staff_read(conn, principal.api_key_id, path, query.raw)
-                result = view(Call(conn, principal, query, headers, uri_params))
-            logger.info("read", extra={"route": path, "scope": scope, "api_key_id": principal.api_key_id,
-                                       "partner_id": principal.partner_id})
+                result = view(Call(conn, principal, query, headers, uri_params, body))
+            logger.info("read" if method == "GET" else "write",
+                        extra={"route": path, "scope": scope, "method": method, "api_key_id": principal.api_key_id,
+                               "partner_id": principal.partner_id})
             return result
 
         @functools.wraps(view)
@@ -119,7 +150,7 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
             response.headers = {**(response.headers or {}), "Cache-Control": NO_STORE}
             return response
 
-        blueprint.route(path, methods=["GET"])(handler)
+        blueprint.route(path, methods=[method])(handler)
         return handler
 
     return decorate

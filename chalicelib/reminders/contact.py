@@ -10,12 +10,19 @@ a replayed day (``CONTACT_CLOCK=replay:<file>``) runs each stage from its slot.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Protocol
 
 import psycopg2.extensions
 
 from chalicelib import config
+from chalicelib.contact_data import history
 from chalicelib.contact_data.calendar_days import load_calendar
+from chalicelib.contact_data.history import Contact
+from chalicelib.contact_data.preferences import ContactFacts, contact_facts
 from chalicelib.contact_policy import Clock, ContactHours, ContactPolicy, clock_from_setting
 from chalicelib.contact_policy.hours import DEFAULT
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc, window_end_utc
@@ -39,6 +46,47 @@ def load_policy(conn: psycopg2.extensions.connection, around: date, hours: Conta
     finally:
         conn.rollback()
     return ContactPolicy(calendar, hours or contact_hours())
+
+
+class ContactRecords(Protocol):
+    """What dispatch reads and writes about contacts: the send-time facts and the contact history."""
+
+    def facts(self, phone: str | None, loan_ids: list[int]) -> ContactFacts: ...
+
+    def record(self, contacts: Iterable[Contact], tz: tzinfo) -> int: ...
+
+
+class PgContactRecords:
+    """In PostgreSQL: ``contact_preference`` / ``loan.is_ignore_calls``, and ``contact_history``."""
+
+    def __init__(self, conn: psycopg2.extensions.connection) -> None:
+        self.conn = conn
+
+    def facts(self, phone: str | None, loan_ids: list[int]) -> ContactFacts:
+        return contact_facts(self.conn, phone, loan_ids)
+
+    def record(self, contacts: Iterable[Contact], tz: tzinfo) -> int:
+        return history.record(self.conn, contacts, tz)
+
+
+@dataclass
+class MemoryContactRecords:
+    """The same in memory (unit tests): ``opted_out`` per number, do-not-call loans, recorded rows."""
+
+    opted_out: dict[str, frozenset[str]] = field(default_factory=dict)
+    do_not_call: set[int] = field(default_factory=set)
+    rows: list[Contact] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def facts(self, phone: str | None, loan_ids: list[int]) -> ContactFacts:
+        return ContactFacts(self.opted_out.get(phone or "", frozenset()), bool(self.do_not_call & set(loan_ids)))
+
+    def record(self, contacts: Iterable[Contact], tz: tzinfo) -> int:
+        with self._lock:
+            known = {(c.payment_id, c.business_date, c.stage) for c in self.rows}
+            new = [c for c in contacts if (c.payment_id, c.business_date, c.stage) not in known]
+            self.rows.extend(new)
+        return len(new)
 
 
 def stage_now(clock: Clock, run: StageRun) -> datetime:

@@ -25,18 +25,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg2.extensions
 
 from chalicelib import config
+from chalicelib.contact_data.history import Contact
 from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
 from chalicelib.reminders import templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, fail_stage
-from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
+from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
@@ -94,12 +95,13 @@ class Dispatcher:
     def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore | None = None,
                  voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
                  tasks: TaskCallbacks | None = None, clock: Clock | None = None,
-                 policy: ContactPolicy | None = None) -> None:
+                 policy: ContactPolicy | None = None, records: ContactRecords | None = None) -> None:
         self.conn = conn
         self.store = store or DynamoReminderStore()
         self.tasks = tasks or TaskCallbacks()
         self.clock = clock or contact_clock()
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
+        self.records: ContactRecords = records or PgContactRecords(conn)
         self._voice, self._whatsapp = voice, whatsapp
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
 
@@ -118,11 +120,14 @@ class Dispatcher:
     def _decide(self, policy: ContactPolicy, run: StageRun, send: Send) -> Decision:
         return policy.may_send(send, stage_now(self.clock, run))
 
-    def _gate(self, policy: ContactPolicy, run: StageRun, send: Send) -> Callable[[], None]:
+    def _gate(self, policy: ContactPolicy, run: StageRun, send: Send,
+              sent_at: list[datetime]) -> Callable[[], None]:
+        """The send-time check the provider client runs just before each request (``sent_at``: when)."""
         def gate() -> None:
             decision = self._decide(policy, run, send)
             if not decision.allowed:
                 raise PolicyRefused(decision)
+            sent_at.append(decision.local)
         return gate
 
     def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None]) -> tuple[str, int]:
@@ -140,26 +145,38 @@ class Dispatcher:
                                        robocall_event_url(ref, tpl.robocall_template), gate=gate)
         return accepted.provider_id, accepted.attempts
 
+    def _number(self, run: StageRun, p: dict[str, Any]) -> str:
+        """The number this payment's contact goes to: the one with WhatsApp, or the robocall number."""
+        return international(p.get("whatsapp_phone") or "" if run.stage is Stage.WHATSAPP else p.get("phone") or "")
+
     def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None,
-             policy: ContactPolicy) -> tuple[str, bool]:
-        """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now) for one
-        payment."""
+             policy: ContactPolicy) -> tuple[str, bool, Contact | None]:
+        """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now, the
+        contact history row) for one payment."""
         if deadline is not None and time.monotonic() > deadline:
-            return "deferred", False
+            return "deferred", False, None
         payment_id = int(p["payment_id"])
         ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.get("loan_id")}
+        number = self._number(run, p)
         claim = self.store.claim(run, payment_id)
-        if not claim.fresh:  # claimed before: never sent twice; counted as it stands
+        if not claim.fresh:  # claimed before: never sent twice; counted (and recorded, if a crash lost it) as it stands
             logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
-            return counter_for(claim.entry), False
-        send = Send(run.zone, run.business_date, str(run.stage.channel))
+            counter = counter_for(claim.entry)
+            return counter, False, self._contact(run, p, number, counter, stage_now(self.clock, run),
+                                                 claim.entry.error, claim.entry.provider_id)
+        facts = self.records.facts(number, [int(p["loan_id"])])
+        send = Send(run.zone, run.business_date, str(run.stage.channel), opted_out=facts.opted_out,
+                    do_not_call=facts.do_not_call)
         decision = self._decide(policy, run, send)
         if not decision.allowed:
-            return self._skip(run, payment_id, decision, ids), False
+            counter, contact = self._skip(run, p, number, decision, ids)
+            return counter, False, contact
+        sent_at: list[datetime] = []
         try:
-            provider_id, attempts = self._place(run, p, self._gate(policy, run, send))
+            provider_id, attempts = self._place(run, p, self._gate(policy, run, send, sent_at))
         except PolicyRefused as refused:
-            return self._skip(run, payment_id, refused.decision, ids), False
+            counter, contact = self._skip(run, p, number, refused.decision, ids)
+            return counter, False, contact
         except OutcomeUnknown as exc:
             entry = self.store.settle(run, payment_id, UNCERTAIN, attempts=exc.attempts, error=str(exc))
             logger.warning("send outcome unknown; never retried", extra={**ids, "error": str(exc)})
@@ -170,15 +187,30 @@ class Dispatcher:
             entry = self.store.settle(run, payment_id, PLACED, attempts=attempts, provider_id=provider_id)
         # None: a callback got there first (bound the entry); count the entry as it stands
         entry = entry or self.store.get(run, payment_id)
-        return (counter_for(entry) if entry else "unknown"), True
+        counter = counter_for(entry) if entry else "unknown"
+        at = sent_at[-1] if sent_at else decision.local
+        return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
+                                            entry.provider_id if entry else None)
 
-    def _skip(self, run: StageRun, payment_id: int, decision: Decision, ids: dict[str, Any]) -> str:
+    def _contact(self, run: StageRun, p: dict[str, Any], number: str, counter: str, at: datetime,
+                 reason: str | None, provider_id: str | None) -> Contact:
+        result = {"placed": "placed", "place_failed": "place_failed", "skipped": "skipped"}.get(counter, "unknown")
+        return Contact(int(p["payment_id"]), int(p["loan_id"]) if p.get("loan_id") is not None else None,
+                       number or None, str(run.stage.channel), run.zone.name, run.business_date, str(run.stage),
+                       run.attempt, at, result, reason, provider_id)
+
+    def _skip(self, run: StageRun, p: dict[str, Any], number: str, decision: Decision,
+              ids: dict[str, Any]) -> tuple[str, Contact]:
+        """Settle a refused send ``skipped`` with its reason (and record it, at the time it was refused)."""
         reason = str(decision.reason)
+        payment_id = int(p["payment_id"])
         entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=skip_error(reason, decision.detail))
         logger.info("contact policy refused the send", extra={**ids, "reason": reason,
                                                                "local_time": decision.local.isoformat()})
         entry = entry or self.store.get(run, payment_id)
-        return counter_for(entry) if entry else "unknown"
+        counter = counter_for(entry) if entry else "unknown"
+        return counter, self._contact(run, p, number, counter, decision.local, skip_error(reason, decision.detail),
+                                      None)
 
     def owns_stage(self, run: StageRun) -> bool:
         """False when a newer attempt owns the stage: this chunk is stale and must not call anyone."""
@@ -206,11 +238,15 @@ class Dispatcher:
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = pool.map(lambda p: self._one(run, p, deadline, policy), chunk.payments)
-            for p, (counter, fresh) in zip(chunk.payments, results, strict=True):
+            contacts: list[Contact] = []
+            for p, (counter, fresh, contact) in zip(chunk.payments, results, strict=True):
                 counts[counter] += 1
                 asked += fresh
+                if contact is not None:
+                    contacts.append(contact)
                 if counter in ("placed", "unknown"):  # maybe delivered: never messaged again
                     delivered.append(int(p["payment_id"]))
+        self.records.record(contacts, run.zone.tzinfo)  # the contact history: every attempt and every skip
         if run.stage is Stage.WHATSAPP and delivered:
             with self.conn.cursor() as cur:
                 cur.execute(MARK_BLASTED_SQL, (delivered,))

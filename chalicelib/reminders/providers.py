@@ -333,7 +333,15 @@ class WhatsAppClient(_Paced):
 
     def send_template(self, to: str, template: str, parameters: list[str], callback_data: str,
                       *, language: str = "id", gate: Callable[[], None] | None = None) -> Accepted:
-        payload = self.payload(to, template, parameters, callback_data, language)
+        return self._post(self.payload(to, template, parameters, callback_data, language), gate)
+
+    def send_text(self, to: str, text: str) -> Accepted:
+        """A free-form text: only inside the 24-hour customer-service window the user's own message opened
+        (Meta answers 131047 otherwise); used for the opt-out confirmation."""
+        return self._post({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+                           "type": "text", "text": {"preview_url": False, "body": text}}, None)
+
+    def _post(self, payload: dict[str, Any], gate: Callable[[], None] | None) -> Accepted:
         url = f"{self.base_url}/{self.phone_number_id}/messages"
 
         def once() -> str:
@@ -397,17 +405,48 @@ def _whatsapp_webhook_validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def whatsapp_statuses(body: Any) -> list[WhatsAppStatus]:
-    """The statuses of a Cloud API webhook (``entry[].changes[].value.statuses[]``).
+@dataclass(frozen=True)
+class WhatsAppInbound:
+    """A message a user sent us (``value.messages[]``); ``text`` only for a text message."""
+
+    message_id: str
+    sender: str
+    text: str | None
+    timestamp: str | None
+
+
+def whatsapp_messages(body: Any) -> list[WhatsAppInbound]:
+    """The inbound messages of a Cloud API webhook (``entry[].changes[].value.messages[]``).
 
     ``MalformedWebhook`` when the body is not the shape Meta documents (``whatsapp_webhook.schema.json``).
     """
+    _check_whatsapp_webhook(body)
+    found: list[WhatsAppInbound] = []
+    for entry in body["entry"]:
+        for change in entry["changes"]:
+            for m in change["value"].get("messages", []):
+                if not m.get("id") or not m.get("from"):
+                    continue  # nothing to store it under, nobody to answer
+                text = (m.get("text") or {}).get("body") if m.get("type", "text") == "text" else None
+                found.append(WhatsAppInbound(m["id"], m["from"], text, m.get("timestamp")))
+    return found
+
+
+def _check_whatsapp_webhook(body: Any) -> None:
     error = best_match(_whatsapp_webhook_validator().iter_errors(body))
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "(body)"
         # what was expected, never the value (it may be a phone number)
         raise MalformedWebhook(f"not a WhatsApp webhook: {where}: {error.validator} "
                                f"{json.dumps(error.validator_value)[:100]}")
+
+
+def whatsapp_statuses(body: Any) -> list[WhatsAppStatus]:
+    """The statuses of a Cloud API webhook (``entry[].changes[].value.statuses[]``).
+
+    ``MalformedWebhook`` when the body is not the shape Meta documents (``whatsapp_webhook.schema.json``).
+    """
+    _check_whatsapp_webhook(body)
     found: list[WhatsAppStatus] = []
     for entry in body["entry"]:
         for change in entry["changes"]:

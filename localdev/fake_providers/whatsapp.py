@@ -10,6 +10,10 @@
   read``, or ``sent → failed`` with an error code (``FAILURE_CODES``); and, at ``foreign_rate``, a
   status for a message we did not send (no ``biz_opaque_callback_data``).
 - Rate limits answer ``400``/``429`` with code 130429 and ``Retry-After``.
+- Inbound messages: ``inbound(number, text)`` posts a signed ``messages`` webhook as if the user had
+  written to us, and opens that number's 24-hour customer-service window; a free-form ``text``
+  message is accepted only inside it (otherwise ``400`` code 131047, "Re-engagement message", as
+  Meta answers).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class FakeWhatsApp(FakeProvider):
         self.mix = mix
         self.subscribed = False
         self.handshakes = 0
+        self.windows: dict[str, float] = {}  # number -> when its customer-service window opened
         self._subscribe_lock = threading.Lock()
 
     def env(self) -> dict[str, str]:
@@ -107,10 +112,43 @@ class FakeWhatsApp(FakeProvider):
     def before_delivery(self, session: requests.Session) -> bool:
         return self.subscribe(session)
 
+    def inbound(self, number: str, text: str, phone_number_id: str = LOCAL_PHONE_NUMBER_ID) -> str:
+        """The user ``number`` writes ``text`` to us: a signed ``messages`` webhook; its message id."""
+        message_id = f"wamid.{uuid.uuid4().hex}"
+        with self._lock:
+            self.windows[number] = time.time()
+        item = {"from": number, "id": message_id, "timestamp": str(int(time.time())), "type": "text",
+                "text": {"body": text}}
+        payload = {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages",
+                   "value": {"messaging_product": "whatsapp",
+                             "metadata": {"display_phone_number": "622150851234", "phone_number_id": phone_number_id},
+                             "contacts": [{"profile": {"name": "Borrower"}, "wa_id": number}],
+                             "messages": [item]}}]}]}
+        self._enqueue([Webhook(self.webhook_url, json.dumps(payload).encode())], number)
+        return message_id
+
+    def _text(self, phone_number_id: str, body: dict[str, Any]) -> Handled:
+        to = str(body.get("to") or "")
+        text = body.get("text") or {}
+        if not to.isdigit() or not isinstance(text, dict) or not isinstance(text.get("body"), str) \
+                or not text["body"]:
+            return Handled(400, graph_error(100, "(#100) Invalid parameter"), [], "http_400", None)
+        with self._lock:
+            opened = self.windows.get(to)
+        if opened is None or time.time() - opened > 24 * 3600:
+            return Handled(400, graph_error(131047, "Re-engagement message"), [], "http_400", None)
+        message_id = f"wamid.{uuid.uuid4().hex}"
+        hooks = [self._hook(phone_number_id, message_id, s, to, "", i) for i, s in enumerate(("sent", "delivered"))]
+        answer = {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                  "messages": [{"id": message_id}]}
+        return Handled(200, answer, hooks, "delivered", message_id)
+
     def handle(self, path: str, body: dict[str, Any]) -> Handled:
         match = PATH.match(path)
         if not match:
             return Handled(404, graph_error(100, "Unknown path components"), [], "http_404", None)
+        if body.get("messaging_product") == "whatsapp" and body.get("type") == "text":
+            return self._text(match.group("phone_number_id"), body)
         template = body.get("template") or {}
         if body.get("messaging_product") != "whatsapp" or body.get("type") != "template" or not template.get("name") \
                 or not body.get("to") or not str(body["to"]).isdigit():

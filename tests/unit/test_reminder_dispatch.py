@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.contact_policy import ContactPolicy, FixedClock
+from chalicelib.reminders.contact import MemoryContactRecords
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message
 from chalicelib.reminders.messages import Chunk, chunk_body
 from chalicelib.reminders.outcomes import CallbackRef, bound_entry
@@ -77,7 +78,8 @@ def _setup(script: dict[str, Any], chunks: int = 1) -> tuple[MemoryReminderStore
     store.start_stage(RUN, "token-0")
     store.seal_stage(RUN, chunks, {"selected": 3, "enqueued": 3})
     return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
-                                           clock=IN_THE_SLOT, policy=ContactPolicy())
+                                           clock=IN_THE_SLOT, policy=ContactPolicy(),
+                                           records=MemoryContactRecords())
 
 
 def test_a_lost_answer_is_uncertain_and_a_redelivered_chunk_never_sends_it_again() -> None:
