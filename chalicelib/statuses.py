@@ -37,6 +37,22 @@ APPLICATION_STATUS_LABELS: dict[int, str] = {
     ApplicationStatus.FUND_DISBURSAL_FAILED: "Fund disbursal failed",
 }
 
+# What a funder reads (the partner portal, its downloads), as the seed's Report View words them:
+# an application whose agreement is signed is waiting for its money, "Proses pencairan".
+APPLICATION_STATUS_LABELS_ID: dict[int, str] = {
+    ApplicationStatus.FORM_CREATED: "Formulir dibuat",
+    ApplicationStatus.FORM_PARTIAL: "Formulir belum lengkap",
+    ApplicationStatus.FORM_SUBMITTED: "Formulir dikirim",
+    ApplicationStatus.DOCUMENTS_SUBMITTED: "Dokumen dikirim",
+    ApplicationStatus.DOCUMENTS_VERIFIED: "Dokumen terverifikasi",
+    ApplicationStatus.APPLICATION_DENIED: "Pengajuan ditolak",
+    ApplicationStatus.OFFER_MADE: "Penawaran diberikan",
+    ApplicationStatus.OFFER_ACCEPTED: "Penawaran diterima",
+    ApplicationStatus.LEGAL_AGREEMENT_SIGNED: "Proses pencairan",
+    ApplicationStatus.FUND_DISBURSAL_SUCCESSFUL: "Dana telah dicairkan",
+    ApplicationStatus.FUND_DISBURSAL_FAILED: "Pencairan gagal",
+}
+
 
 class LoanStatus(IntEnum):
     INACTIVE = 210  # created, not yet disbursed

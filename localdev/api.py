@@ -63,7 +63,8 @@ def main() -> int:
           f"keys: {name} (partner {partner_id}) and a staff key. Try:\n")
     print(f"  curl -s -H 'x-api-key: {key}' {base}/v1/partner/summary\n")
     print(f"  curl -s -H 'x-api-key: {key}' -H 'Accept: text/csv' '{base}/v1/partner/report?limit=5'")
-    print(f"  curl -s -H 'x-api-key: {staff}' '{base}/v1/crm/applications?partner_id=1&limit=3'\n", flush=True)
+    print(f"  curl -s -H 'x-api-key: {staff}' '{base}/v1/crm/applications?partner_id=1&limit=3'\n")
+    print(f"Partner portal (paste the partner key above): {base}/v1/partner/portal\n", flush=True)
     given = [name for name in PROVIDER_SETTINGS if os.environ.get(name)]
     print(f"provider settings from the environment: {', '.join(given) or 'none'}", flush=True)
     try:

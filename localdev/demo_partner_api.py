@@ -42,6 +42,8 @@ def step_partner_api(ctx: DemoContext) -> None:
             if response.status_code != 200:
                 raise RuntimeError(f"summary for {name} failed: {response.status_code} {s}")
             print(table_row(name, s))
+    print("The same in a browser: make api, then open /v1/partner/portal with a partner key from "
+          f"{path.name} (docs/partner-api.md, 'The partner portal')")
 
 
 COLUMNS = ("loan_count", "disbursement", "outstanding", "repayment", "interest", "late_fee", "fee", "net_profit")

@@ -166,7 +166,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         row[2] = "skipped"
 
 
+def _browser_notice(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line when the browser tests were skipped for want of a browser (their module says why)."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "browser tests skipped" in reason:
+            terminalreporter.write_line(reason[reason.index("browser tests skipped"):])
+            return
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    _browser_notice(terminalreporter)
     if not _CHAOS:
         return
     rows = sorted(_CHAOS.values())

@@ -1,4 +1,5 @@
-"""Partner routes (``x-api-key`` of a partner): GET /v1/partner/summary and /v1/partner/report.
+"""Partner routes (``x-api-key`` of a partner): GET /v1/partner/summary and /v1/partner/report,
+and the page a funder's browser uses on top of them, GET /v1/partner/portal (no key: it holds none).
 
 The partner always comes from the key, never from the request: no route takes a partner id.
 """
@@ -11,6 +12,8 @@ from chalice import Blueprint, Response
 
 from chalicelib.http.negotiation import CSV, choose
 from chalicelib.http.params import check_date_range
+from chalicelib.http.portal_page import HEADERS as PORTAL_HEADERS
+from chalicelib.http.portal_page import PAGE as PORTAL_PAGE
 from chalicelib.http.routes import Call, partner_route
 from chalicelib.partners.figures import partner_summary
 from chalicelib.partners.report import (
@@ -26,6 +29,12 @@ from chalicelib.partners.report import (
 partner_api = Blueprint(__name__)
 
 REPORT_PARAMS = ("limit", "cursor", "from", "to", "status", "order")
+
+
+@partner_api.route("/v1/partner/portal", methods=["GET"])
+def get_portal() -> Response:
+    """The static portal page: the funder's browser asks for the key and calls the routes below."""
+    return Response(body=PORTAL_PAGE, status_code=200, headers=dict(PORTAL_HEADERS))
 
 
 @partner_route(partner_api, "/v1/partner/summary")
