@@ -8,6 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2.extensions
+from chalice import Chalice
+from chalice.config import Config
+from chalice.local import LocalChalice, LocalDevServer, create_local_server
 from chalice.test import Client
 
 from app import app
@@ -18,6 +21,16 @@ from chalicelib.partners.keys import create_key
 def api_client() -> Iterator[Client]:
     with Client(app) as client:
         yield client
+
+
+def local_server(app_object: Chalice, host: str, port: int) -> LocalDevServer:
+    """``chalice local``'s server for the app. Chalice's ``create_local_server`` turns the app's class
+    into a local one and cannot be called twice in a process (an inheritance cycle): the second
+    module of a test worker that serves the app builds the server on the already-local app."""
+    config = Config.create(chalice_stage="dev", app_name=app_object.app_name)
+    if isinstance(app_object, LocalChalice):
+        return LocalDevServer(app_object, config, host, port)
+    return create_local_server(app_object, config, host, port)
 
 
 def partner_key(conn: psycopg2.extensions.connection, partner_id: int) -> str:

@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 import yaml
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, create_local_server
+from chalice.local import ChaliceRequestHandler
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from app import app
 from chalicelib import paging
 from localdev.datagen.lending import load
-from tests.api_support import partner_key, staff_key
+from tests.api_support import local_server, partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -99,7 +99,7 @@ def served(pg_url) -> Iterator[dict[str, str]]:
     conn.close()
     port = _free_port()
     config = Config.create(chalice_stage="dev", app_name=app.app_name)
-    server = create_local_server(app, config, "127.0.0.1", port)
+    server = local_server(app, "127.0.0.1", port)
     server.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()

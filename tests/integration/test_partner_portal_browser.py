@@ -47,7 +47,7 @@ if not (CHROMIUM and CHROMEDRIVER and webdriver is not None):
 
 from chalicelib.repayment_split import Components  # noqa: E402
 from chalicelib.statuses import APPLICATION_STATUS_LABELS_ID  # noqa: E402
-from tests.api_support import partner_key  # noqa: E402
+from tests.api_support import local_server, partner_key  # noqa: E402
 
 WAIT_S = 60
 FORMULA_PURPOSE = '=HYPERLINK("http://evil.example/x","klik")'
@@ -69,9 +69,6 @@ def wib(iso: str) -> str:
 def portal(pg_url: str) -> Iterator[dict[str, Any]]:
     """Partner 2 with 57 applications over ~6 weeks (four statuses, repayments, one with a formula
     for a loan purpose), partner 3 with 4 that must never show; the app served on a free port."""
-    from chalice.config import Config
-    from chalice.local import create_local_server
-
     from app import app
 
     conn = psycopg2.connect(pg_url)
@@ -98,7 +95,7 @@ def portal(pg_url: str) -> Iterator[dict[str, Any]]:
     key = partner_key(conn, 2)
     conn.close()
     port = ports.free_port()
-    server = create_local_server(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", port)
+    server = local_server(app, "127.0.0.1", port)
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
     yield {"base": f"http://127.0.0.1:{port}", "key": key, "pg_url": pg_url}
