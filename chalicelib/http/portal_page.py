@@ -3,9 +3,11 @@
 The page asks for the funder's API key, keeps it in the tab's ``sessionStorage`` only (never in
 a URL, a cookie or ``localStorage``), and calls the same JSON routes as any client
 (``summary``, ``report`` next to it). The three files in ``portal/`` are put together once, at
-import: the Indonesian status names come from ``chalicelib.statuses``, and the inline script and
-style are allowed by their SHA-256 in the page's Content-Security-Policy, which allows nothing
-else (no other script, no inline handler, no frame, no form target, requests to this origin only).
+import: the Indonesian status names come from ``chalicelib.statuses`` and the characters that make
+a spreadsheet cell a formula from ``chalicelib.csv_cells`` (the downloads neutralise them as the
+API's CSV does); the inline script and style are allowed by their SHA-256 in the page's
+Content-Security-Policy, which allows nothing else (no other script, no inline handler, no frame,
+no form target, requests to this origin only).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from chalicelib.csv_cells import FORMULA_START
 from chalicelib.statuses import APPLICATION_STATUS_LABELS_ID
 
 PORTAL_DIR = Path(__file__).with_name("portal")
@@ -26,8 +29,11 @@ def _csp_hash(source: str) -> str:
 
 def _build() -> tuple[str, str]:
     labels = {str(int(code)): label for code, label in sorted(APPLICATION_STATUS_LABELS_ID.items())}
-    script = (PORTAL_DIR / "portal.js").read_text().replace(
-        "/*STATUS_LABELS*/", json.dumps(labels, ensure_ascii=False))
+    script = (PORTAL_DIR / "portal.js").read_text()
+    for marker, value in (("/*STATUS_LABELS*/", labels), ("/*FORMULA_START*/", list(FORMULA_START))):
+        if script.count(marker) != 1:
+            raise RuntimeError(f"portal: {marker} must appear once in portal.js")
+        script = script.replace(marker, json.dumps(value))
     style = (PORTAL_DIR / "portal.css").read_text()
     page = (PORTAL_DIR / "portal.html").read_text()
     for marker, source, tag in (("/*SCRIPT*/", script, "script"), ("/*STYLE*/", style, "style")):

@@ -52,6 +52,7 @@ from tests.api_support import local_server, partner_key  # noqa: E402
 WAIT_S = 60
 FORMULA_PURPOSE = '=HYPERLINK("http://evil.example/x","klik")'
 ODD_PURPOSE = "Renovasi & <dapur> \x07 \u00e9"
+WIDE_PURPOSE = "\uff1dcmd|' /C calc'!A0"  # a full-width "=": East-Asian Excel builds run it too
 START = datetime(2026, 9, 1, 1, 30, tzinfo=UTC)
 STATUSES = (170, 180, 181, 110)
 
@@ -83,7 +84,7 @@ def portal(pg_url: str) -> Iterator[dict[str, Any]]:
                          due_dates=[date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)])
         if status in (180, 170) and i % 2 == 0:
             add_repayment(conn, loan, loan.payment_ids[0], 2, Components(300_000 + i, 45_000, 5_000 * (i % 3)))
-        purpose = FORMULA_PURPOSE if i == 50 else ODD_PURPOSE if i == 49 else "Membeli elektronik"
+        purpose = {50: FORMULA_PURPOSE, 49: ODD_PURPOSE, 48: WIDE_PURPOSE}.get(i, "Membeli elektronik")
         name = "@Attacker Jahat" if i == 50 else None
         with conn.cursor() as cur:
             cur.execute("UPDATE application SET loan_purpose = %s, credit_grade = %s, "
@@ -325,6 +326,8 @@ def test_csv_and_xlsx_downloads_hold_the_filtered_rows(page, portal, downloads):
     attacker = next(e for e in expected if e["loan_purpose"] == FORMULA_PURPOSE)
     assert by_id[attacker["application_xid"]]["Tujuan Pinjaman"] == "'" + FORMULA_PURPOSE
     assert by_id[attacker["application_xid"]]["Nama"] == "'@**** Ja****"
+    wide = next(e for e in expected if e["loan_purpose"] == WIDE_PURPOSE)
+    assert by_id[wide["application_xid"]]["Tujuan Pinjaman"] == "'" + WIDE_PURPOSE
     assert not any(v.startswith(("=", "+", "-", "@")) for r in parsed for v in r.values())
 
     before = set(downloads.iterdir())
@@ -345,8 +348,10 @@ def test_csv_and_xlsx_downloads_hold_the_filtered_rows(page, portal, downloads):
         assert got[index["Jumlah Pinjaman"]] == want["loan_amount"]
     cells = [c for row in sheet.iter_rows() for c in row]
     assert not any(c.data_type == "f" for c in cells)  # nothing is a formula
-    purpose = next(c for c in cells if c.value == FORMULA_PURPOSE)
-    assert purpose.data_type == "s" and purpose.quotePrefix  # shown as typed, kept as text
+    for text in (FORMULA_PURPOSE, WIDE_PURPOSE, "@**** Ja****"):
+        cell = next(c for c in cells if c.value == text)
+        assert cell.data_type == "s" and cell.quotePrefix, text  # shown as typed, kept as text
+    assert not next(c for c in cells if c.value == "Membeli elektronik").quotePrefix
     odd = next(e for e in expected if e["loan_purpose"] == ODD_PURPOSE)
     odd_row = next(r for r in rows if r[0] == odd["application_xid"])
     assert odd_row[index["Tujuan Pinjaman"]] == "Renovasi & <dapur>  \u00e9"  # the control character dropped

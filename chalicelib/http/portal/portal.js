@@ -306,13 +306,15 @@
     return rows;
   }
 
-  // a text cell that a spreadsheet would read as a formula (= + - @, tab, CR) is neutralised
-  const FORMULA_START = /^[=+\-@\t\r]/;
+  // a text cell that a spreadsheet would read as a formula is neutralised: its first characters are
+  // chalicelib/csv_cells.py's (= + - @, tab, CR and their full-width forms), injected when the page is built
+  const FORMULA_START = /*FORMULA_START*/;
+  const looksLikeFormula = (text) => FORMULA_START.some((start) => text.startsWith(start));
 
   function csvCell(value, kind) {
     if (value === null || value === undefined) return '';
     let text = String(value);
-    if (kind === 'text' && FORMULA_START.test(text)) text = "'" + text;
+    if (kind === 'text' && looksLikeFormula(text)) text = "'" + text;
     return /[",\r\n]/.test(text) || text.trim() !== text ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
 
@@ -403,7 +405,7 @@
       return '<c r="' + ref + '"' + (kind === 'money' ? ' s="' + STYLE_MONEY + '"' : '') + '><v>' + Number(value) + '</v></c>';
     }
     const text = String(value);
-    const style = FORMULA_START.test(text) ? ' s="' + STYLE_QUOTED + '"' : '';
+    const style = looksLikeFormula(text) ? ' s="' + STYLE_QUOTED + '"' : '';
     return '<c r="' + ref + '" t="inlineStr"' + style + '><is><t xml:space="preserve">' + xml(text) + '</t></is></c>';
   }
 
