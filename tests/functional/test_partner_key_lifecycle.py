@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
@@ -177,7 +177,12 @@ def test_the_cli_lists_keys_with_their_lifecycle(conn, partner):
     assert lines[0].split() == ["key", "scope", "partner", "state", "created", "created_by", "expires", "last_used",
                                 "revoked", "revoked_by"]
     [row] = [line for line in lines if line.startswith(live[:11])]
-    assert " live " in row and " alice " in row and row.count("Z") == 3  # created, expires, last used
+    # key, scope, partner, state, created (date time), created_by, expires (date time), last used (date time),
+    # revoked, revoked_by
+    cells = row.split()
+    assert cells[1:4] == ["partner", str(partner), "live"] and cells[6] == "alice" and cells[11:] == ["-", "-"]
+    stamps = [datetime.strptime(f"{cells[i]} {cells[i + 1]}", "%Y-%m-%d %H:%MZ") for i in (4, 7, 9)]
+    assert stamps[1] - stamps[0] == timedelta(days=365) and stamps[0] <= stamps[2] < stamps[1]
     assert gone[:11] not in listing.stdout  # ended keys only with --all
     everything = _cli("list-keys", "--all", "--partner", "4").stdout
     [row] = [line for line in everything.splitlines() if line.startswith(gone[:11])]
