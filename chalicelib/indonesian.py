@@ -2,7 +2,8 @@
 
 - ``thousands(1250000)`` -> ``1.250.000`` (a dot groups thousands; rupiah have no decimals);
 - ``format_rupiah(1250000)`` -> ``Rp 1.250.000``;
-- ``long_date(date(2026, 12, 1))`` -> ``1 Desember 2026``.
+- ``long_date(date(2026, 12, 1))`` -> ``1 Desember 2026``;
+- ``listed(["A", "B", "C"])`` -> ``A, B dan C``.
 """
 
 from __future__ import annotations
@@ -27,3 +28,10 @@ def format_rupiah(amount: int) -> str:
 
 def long_date(day: date) -> str:
     return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def listed(items: list[str]) -> str:
+    """Items as Indonesian prose: ``A``, ``A dan B``, ``A, B dan C``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} dan {items[-1]}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -69,6 +70,16 @@ MARK_BLASTED_SQL = (
 PACING_SAMPLE_MIN = 10
 # No payment is started with less than this left before the function's timeout.
 STOP_MARGIN_SECONDS = 30.0
+
+
+def contact_groups(payments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The chunk's payments as contacts: by their ``contact`` (the leading payment id), the leader first; a
+    payment without one is a contact of its own."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for p in payments:
+        lead = p.get("contact")
+        groups.setdefault(int(lead) if lead is not None else int(p["payment_id"]), []).append(p)
+    return [sorted(g, key=lambda m: (int(m["payment_id"]) != key, int(m["payment_id"]))) for key, g in groups.items()]
 
 
 class ChunkOutOfTime(Exception):
@@ -130,17 +141,21 @@ class Dispatcher:
             sent_at.append(decision.local)
         return gate
 
-    def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None]) -> tuple[str, int]:
+    def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None],
+               group: list[dict[str, Any]]) -> tuple[str, int]:
+        """One call or message for the contact led by ``p``: the total of ``group`` (its payments) and its loans."""
         ref = CallbackRef(int(p["payment_id"]), run)
-        due = date.fromisoformat(p["due_date"])
+        dues = [date.fromisoformat(m["due_date"]) for m in group]
+        total = sum(int(m["amount"]) for m in group)
+        loans = list(dict.fromkeys(int(m["loan_id"]) for m in group))
         tpl = templates.templates_for(p.get("product"))
         if run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
-            params = templates.whatsapp_parameters(p["name"], int(p["amount"]), due, int(p["loan_id"]),
-                                                   p.get("bank"), p.get("virtual_account"))
+            params = templates.whatsapp_parameters(p["name"], total, dues, loans, p.get("bank"),
+                                                   [m.get("virtual_account") for m in group])
             accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
                                                    tpl.whatsapp_template, params, ref.encode(), gate=gate)
         else:
-            text = templates.robocall_text(p.get("product"), p["name"], int(p["amount"]), due)
+            text = templates.robocall_text(p.get("product"), p["name"], total, dues, loans)
             accepted = self.voice.call(international(p.get("phone") or ""), text,
                                        robocall_event_url(ref, tpl.robocall_template), gate=gate)
         return accepted.provider_id, accepted.attempts
@@ -149,10 +164,42 @@ class Dispatcher:
         """The number this payment's contact goes to: the one with WhatsApp, or the robocall number."""
         return international(p.get("whatsapp_phone") or "" if run.stage is Stage.WHATSAPP else p.get("phone") or "")
 
+    def _contact_group(self, run: StageRun, group: list[dict[str, Any]], deadline: float | None,
+                       policy: ContactPolicy) -> list[tuple[str, bool, Contact | None]]:
+        """One contact (the payments due of one number, led by the first): the leader is sent once for all;
+        each other payment mirrors it (POJK 22/2023 Pasal 62 ayat (2) huruf d: one contact per slot)."""
+        lead = self._one(run, group[0], deadline, policy, group)
+        return [lead, *(self._member(run, m, group[0], lead) for m in group[1:])]
+
+    def _member(self, run: StageRun, m: dict[str, Any], leader: dict[str, Any],
+                lead: tuple[str, bool, Contact | None]) -> tuple[str, bool, Contact | None]:
+        """A payment reminded in another payment's contact: ``skipped`` (``merged``) when the contact went out
+        (or maybe did), ``place_failed`` when it was not placed, the leader's reason when the policy refused it."""
+        counter, _fresh, row = lead
+        if counter == "deferred":
+            return "deferred", False, None
+        payment_id, leader_id = int(m["payment_id"]), int(leader["payment_id"])
+        number = self._number(run, m)
+        at = row.at if row is not None else stage_now(self.clock, run)
+        claim = self.store.claim(run, payment_id)
+        if not claim.fresh:
+            entry = claim.entry
+        elif counter == "place_failed":
+            entry = self.store.settle(run, payment_id, FAILED, attempts=0,
+                                      error=f"the contact of payment {leader_id} was not placed") or claim.entry
+        else:
+            reason = row.reason if counter == "skipped" and row is not None and row.reason else \
+                skip_error("merged", f"reminded in the contact of payment {leader_id}")
+            entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=reason) or claim.entry
+        mine = counter_for(entry)
+        contact = self._contact(run, m, number, mine, at, entry.error, entry.provider_id)
+        return mine, False, replace(contact, contact_of=leader_id)
+
     def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None,
-             policy: ContactPolicy) -> tuple[str, bool, Contact | None]:
+             policy: ContactPolicy, group: list[dict[str, Any]] | None = None) -> tuple[str, bool, Contact | None]:
         """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now, the
-        contact history row) for one payment."""
+        contact history row) for one payment (the leader of ``group``: one call or message for all of it)."""
+        group = group or [p]
         if deadline is not None and time.monotonic() > deadline:
             return "deferred", False, None
         payment_id = int(p["payment_id"])
@@ -164,7 +211,7 @@ class Dispatcher:
             counter = counter_for(claim.entry)
             return counter, False, self._contact(run, p, number, counter, stage_now(self.clock, run),
                                                  claim.entry.error, claim.entry.provider_id)
-        facts = self.records.facts(number, [int(p["loan_id"])])
+        facts = self.records.facts(number, [int(m["loan_id"]) for m in group])
         send = Send(run.zone, run.business_date, str(run.stage.channel), opted_out=facts.opted_out,
                     do_not_call=facts.do_not_call)
         decision = self._decide(policy, run, send)
@@ -173,7 +220,7 @@ class Dispatcher:
             return counter, False, contact
         sent_at: list[datetime] = []
         try:
-            provider_id, attempts = self._place(run, p, self._gate(policy, run, send, sent_at))
+            provider_id, attempts = self._place(run, p, self._gate(policy, run, send, sent_at), group)
         except PolicyRefused as refused:
             counter, contact = self._skip(run, p, number, refused.decision, ids)
             return counter, False, contact
@@ -237,15 +284,17 @@ class Dispatcher:
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = pool.map(lambda p: self._one(run, p, deadline, policy), chunk.payments)
+            groups = contact_groups(chunk.payments)
+            results = pool.map(lambda g: self._contact_group(run, g, deadline, policy), groups)
             contacts: list[Contact] = []
-            for p, (counter, fresh, contact) in zip(chunk.payments, results, strict=True):
-                counts[counter] += 1
-                asked += fresh
-                if contact is not None:
-                    contacts.append(contact)
-                if counter in ("placed", "unknown"):  # maybe delivered: never messaged again
-                    delivered.append(int(p["payment_id"]))
+            for group, answers in zip(groups, results, strict=True):
+                for counter, fresh, contact in answers:
+                    counts[counter] += 1
+                    asked += fresh
+                    if contact is not None:
+                        contacts.append(contact)
+                if answers[0][0] in ("placed", "unknown"):  # maybe delivered (to all of them): never messaged again
+                    delivered.extend(int(m["payment_id"]) for m in group)
         self.records.record(contacts, run.zone.tzinfo)  # the contact history: every attempt and every skip
         if run.stage is Stage.WHATSAPP and delivered:
             with self.conn.cursor() as cur:

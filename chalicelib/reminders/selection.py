@@ -25,6 +25,7 @@ ORDERINGS = {
     "payment_id": "payment_id",
     # capacity priority: the most money at stake first, then the oldest payment
     "amount_desc": "due_amount DESC, payment_id",
+    "contact": "contact_key, payment_id",
 }
 
 
@@ -48,6 +49,7 @@ class DuePayment:
     product_family: str | None
     zone: Zone
     zone_fallback: bool
+    contact_key: str  # the number this payment's contact goes to (payments of one key are one contact)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> DuePayment:

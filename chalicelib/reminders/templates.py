@@ -11,13 +11,14 @@ the variables against it. The message goes to the borrower's number that has Wha
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib.indonesian import format_rupiah, long_date, thousands
+from chalicelib.indonesian import format_rupiah, listed, long_date, thousands
 from chalicelib.products import ProductFamily
 
 DEFAULT_BANK = "JULO"  # as in the calendar email when the loan has no repayment bank
@@ -85,16 +86,33 @@ def templates_for(product_family: str | None) -> Templates:
         return TEMPLATES[ProductFamily.JULO]
 
 
-def robocall_text(product_family: str | None, name: str, amount: int, due: date) -> str:
-    return templates_for(product_family).robocall_script.format(name=name, amount=thousands(amount), due=long_date(due))
+def _dates(due: date | Sequence[date]) -> str:
+    days = sorted(set([due] if isinstance(due, date) else due))
+    return listed([long_date(d) for d in days])
 
 
-def whatsapp_parameters(name: str, amount: int, due: date, loan_id: int, bank: str | None = None,
-                        virtual_account: str | None = None) -> list[str]:
+def robocall_text(product_family: str | None, name: str, amount: int, due: date | Sequence[date],
+                  loan_ids: Sequence[int] = ()) -> str:
+    """The call's script; for a borrower with several payments due (one call for all of them), the total
+    and the loans it covers."""
+    text = templates_for(product_family).robocall_script.format(name=name, amount=thousands(amount), due=_dates(due))
+    if len(loan_ids) > 1:
+        text += f" Jumlah ini untuk {len(loan_ids)} pinjaman Anda, nomor {listed([str(n) for n in loan_ids])}."
+    return text
+
+
+def whatsapp_parameters(name: str, amount: int, due: date | Sequence[date], loan_id: int | Sequence[int],
+                        bank: str | None = None,
+                        virtual_account: str | Sequence[str | None] | None = None) -> list[str]:
     """Body variables of the WhatsApp template, in order ({{1}}..{{6}}): name, amount, due date,
-    bank, virtual account number, loan id."""
-    return [name, format_rupiah(amount), long_date(due), bank or DEFAULT_BANK, virtual_account or NO_VIRTUAL_ACCOUNT,
-            str(loan_id)]
+    bank, virtual account number, loan id. For one message about several payments: the total due, their
+    due dates, their virtual accounts and their loans, listed."""
+    loans = [loan_id] if isinstance(loan_id, int) else list(loan_id)
+    accounts = [virtual_account] if virtual_account is None or isinstance(virtual_account, str) \
+        else list(virtual_account)
+    shown = list(dict.fromkeys(a for a in accounts if a)) or [NO_VIRTUAL_ACCOUNT]
+    return [name, format_rupiah(amount), _dates(due), bank or DEFAULT_BANK, listed(shown),
+            listed([str(n) for n in dict.fromkeys(loans)])]
 
 
 def placeholders(body: str) -> int:

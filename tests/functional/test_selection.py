@@ -43,11 +43,13 @@ def test_only_the_t3_installment_of_a_schedule(conn):
 
 def test_retry_stage_restricts_to_unsuccessful_robocall(conn):
     make_partner(conn, 1, "Bukalapak")
-    called = make_loan(conn, postcode="10110", due_dates=[T3])
-    not_reached = make_loan(conn, postcode="10110", due_dates=[T3])
+    called = make_loan(conn, postcode="10110", phone="081200000001", due_dates=[T3])
+    not_reached = make_loan(conn, postcode="10110", phone="081200000002", due_dates=[T3])
+    # the same borrower (number) as "called": one call named both loans, so it is not called again
+    same_number = make_loan(conn, postcode="10110", phone="0812-0000-0001", due_dates=[T3])
     with conn.cursor() as cur:
         cur.execute("UPDATE payment SET is_success_robocall = TRUE WHERE payment_id = %s", (called.payment_ids[0],))
-    assert _ids(conn, Zone.WIB) == sorted(called.payment_ids + not_reached.payment_ids)
+    assert _ids(conn, Zone.WIB) == sorted(called.payment_ids + not_reached.payment_ids + same_number.payment_ids)
     assert _ids(conn, Zone.WIB, only_unsuccessful_robocall=True) == not_reached.payment_ids
 
 

@@ -69,7 +69,7 @@ def _chunk(run: StageRun, pids: list[int], chunk_id: str = "0-1") -> dict[str, A
     import json
 
     rows = json.dumps([[p[k] for k in ("payment_id", "loan_id", "phone", "name", "amount", "due_date", "product",
-                                       "postcode")] for p in map(_payment, pids)])
+                                       "postcode")] + [p["payment_id"]] for p in map(_payment, pids)])
     return chunk_body(run, chunk_id, rows)
 
 
