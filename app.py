@@ -10,6 +10,7 @@ from chalicelib.http.crm_api import crm_api
 from chalicelib.http.health import health
 from chalicelib.http.partner_api import partner_api
 from chalicelib.http.pn_api import pn_api
+from chalicelib.http.sms_callbacks_api import sms_callbacks
 from chalicelib.settings import check_api_cold_start
 
 check_api_cold_start()  # deployed: a missing setting fails the cold start, naming it
@@ -18,6 +19,7 @@ app = Chalice(app_name="julo-reminders")
 app.register_blueprint(chalice_errors)
 app.register_blueprint(health)
 app.register_blueprint(callbacks)
+app.register_blueprint(sms_callbacks)
 app.register_blueprint(partner_api)
 app.register_blueprint(crm_api)
 app.register_blueprint(contact_api)

@@ -301,6 +301,11 @@ class ApiSettings(Settings):
                                       description="Meta app secret: X-Hub-Signature-256 of WhatsApp webhooks")
     whatsapp_verify_token: str = secret("WHATSAPP_VERIFY_TOKEN", "callback",
                                         description="token of Meta's hub.challenge webhook handshake")
+    vonage_signature_method: str = setting(
+        "VONAGE_SIGNATURE_METHOD", "sha256", parameter="VonageSignatureMethod", parameter_default="sha256",
+        allowed=("md5hash", "md5", "sha1", "sha256", "sha512"),
+        description="the signature method chosen in the Vonage dashboard for signed SMS webhooks (delivery "
+                    "receipts are signed with VONAGE_SIGNATURE_SECRET and this method)")
     voice_callback_secret: str = secret("VOICE_CALLBACK_SECRET", "callback", required=False,
                                         description="legacy HMAC secret of robocall status callbacks")
     partner_rate_per_second: float = setting(
@@ -332,6 +337,10 @@ class _Rates(Settings):
     whatsapp_messages_per_second: float = setting(
         "WHATSAPP_MESSAGES_PER_SECOND", 20.0, parameter="WhatsAppMessagesPerSecond", parameter_type="Number",
         parameter_default="20", description="WhatsApp messages per second (all dispatch containers together)")
+    sms_messages_per_second: float = setting(
+        "SMS_MESSAGES_PER_SECOND", 30.0, parameter="SmsMessagesPerSecond", parameter_type="Number",
+        parameter_default="30",
+        description="SMS per second the Vonage SMS API allows the account (all dispatch containers together)")
     max_concurrency: int = setting(
         "DISPATCH_MAX_CONCURRENCY", 2, parameter="DispatchMaxConcurrency", parameter_type="Number",
         parameter_default="2",
@@ -348,6 +357,8 @@ class StageSettings(_Rates, _ContactPolicy):
                                               description="calls/s the capacity plan assumes (0: CALLS_PER_SECOND)")
     planned_messages_per_second: float = setting("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", 0.0,
                                                  description="messages/s the plan assumes (0: the send rate)")
+    planned_sms_per_second: float = setting("SMS_PLANNED_MESSAGES_PER_SECOND", 0.0,
+                                            description="SMS/s the capacity plan assumes (0: SMS_MESSAGES_PER_SECOND)")
     capacity_headroom: float = setting("REMINDER_CAPACITY_HEADROOM", 0.9,
                                        description="share of a slot's time the plan may fill")
     chunk_size: int = setting("REMINDER_CHUNK_SIZE", 0, description="payments per dispatch chunk (0: by rate)")
@@ -382,6 +393,11 @@ class DispatchSettings(_Rates, _ContactPolicy):
     whatsapp_phone_number_id: str = setting(
         "WHATSAPP_PHONE_NUMBER_ID", check=not_sample, parameter="WhatsAppPhoneNumberId",
         description="the WhatsApp Business phone-number id messages are sent from")
+    sms_api_url: str = setting("SMS_API_URL", "https://rest.nexmo.com", check=absolute_url,
+                               parameter="SmsApiUrl", parameter_default="https://rest.nexmo.com",
+                               description="Vonage SMS API base URL")
+    sms_sender_id: str = setting("SMS_SENDER_ID", "JULO", parameter="SmsSenderId", parameter_default="JULO",
+                                 description="the SMS sender: a registered alphanumeric sender id or a number")
     threads: int = setting("DISPATCH_CONCURRENCY", 4, description="provider requests in flight per container")
     provider_max_attempts: int = setting("PROVIDER_MAX_ATTEMPTS", 4, description="attempts per provider request")
     provider_backoff_base: float = setting("PROVIDER_BACKOFF_BASE_SECONDS", 0.5, description="retry backoff base (s)")
@@ -396,6 +412,9 @@ class DispatchSettings(_Rates, _ContactPolicy):
                                      description="Vonage application private key (PEM)")
     whatsapp_api_token: str = secret("WHATSAPP_API_TOKEN", "outbound",
                                      description="WhatsApp Cloud API access token")
+    vonage_api_key: str = secret("VONAGE_API_KEY", "outbound", description="Vonage account API key (SMS API)")
+    vonage_api_secret: str = secret("VONAGE_API_SECRET", "outbound",
+                                    description="Vonage account API secret (SMS API, HTTP Basic)")
     voice_api_token: str = secret("VOICE_API_TOKEN", "outbound", required=False,
                                   description="legacy bearer token of the voice API")
 

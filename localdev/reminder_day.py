@@ -36,7 +36,7 @@ from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
-from localdev.fake_providers import FakeVoice, FakeWhatsApp
+from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
@@ -117,6 +117,7 @@ class LocalReminderStack:
     template: str | None = None
     voice: FakeVoice = field(init=False)
     whatsapp: FakeWhatsApp = field(init=False)
+    sms: FakeSms = field(init=False)
     app: AppServer | ApiContainerUrl = field(init=False)
     runtime: TemplateRuntime | None = field(init=False, default=None)
     clock: ReplayClock = field(init=False)
@@ -131,13 +132,17 @@ class LocalReminderStack:
         self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5).start()
         self.whatsapp = FakeWhatsApp(seed=self.seed, webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
                                      timeout_sleep=self.provider_timeout * 1.5).start()
+        self.sms = FakeSms(seed=self.seed, receipt_url=f"{self.app.url}/v1/callbacks/sms",
+                           timeout_sleep=self.provider_timeout * 1.5).start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,
             **local_provider_settings(),
             **self.voice.env(),
             **self.whatsapp.env(),
+            **self.sms.env(),
             "CALLS_PER_SECOND": str(self.calls_per_second),
             "WHATSAPP_MESSAGES_PER_SECOND": str(self.messages_per_second),
+            "SMS_MESSAGES_PER_SECOND": str(self.messages_per_second),
             "PROVIDER_TIMEOUT_SECONDS": str(self.provider_timeout),
             "PROVIDER_BACKOFF_BASE_SECONDS": str(self.backoff_base),
             "CONTACT_CLOCK": f"replay:{self.clock.path}",
@@ -166,11 +171,12 @@ class LocalReminderStack:
                 os.environ[key] = value
         self.voice.stop()
         self.whatsapp.stop()
+        self.sms.stop()
         self.app.stop()
         shutil.rmtree(self._clock_dir, ignore_errors=True)
 
     def idle(self) -> bool:
-        return self.voice.outstanding_callbacks() == 0 and self.whatsapp.outstanding_callbacks() == 0
+        return all(fake.outstanding_callbacks() == 0 for fake in (self.voice, self.whatsapp, self.sms))
 
 
 @dataclass

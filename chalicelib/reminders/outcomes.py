@@ -7,6 +7,10 @@ success; ``machine`` (answering machine), ``busy``, ``timeout``/``unanswered`` (
 
 WhatsApp (Cloud API status webhook): ``delivered`` and ``read`` are a success, ``failed`` a
 failure, ``sent`` is progress.
+
+SMS (Vonage SMS API delivery receipt): ``delivered`` is a success; ``failed``, ``expired`` and
+``rejected`` are failures (``err-code`` says why); ``accepted``, ``buffered`` and ``unknown`` change
+nothing (``unknown`` may still be followed by a final receipt).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ ROBOCALL_SUCCESS = {"human"}
 ROBOCALL_FAILURE = {"machine", "busy", "timeout", "unanswered", "failed", "rejected", "cancelled"}
 WHATSAPP_SUCCESS = {"delivered", "read"}
 WHATSAPP_FAILURE = {"failed"}
+SMS_SUCCESS = {"delivered"}
+SMS_FAILURE = {"failed", "expired", "rejected"}
 
 SET_ROBOCALL_SUCCESS_SQL = "UPDATE payment SET is_success_robocall = TRUE WHERE payment_id = %s"
 
@@ -83,6 +89,10 @@ def robocall_outcome(status: str) -> str | None:
 
 def whatsapp_outcome(status: str) -> str | None:
     return _final_outcome(status, WHATSAPP_SUCCESS, WHATSAPP_FAILURE)
+
+
+def sms_outcome(status: str) -> str | None:
+    return _final_outcome(status, SMS_SUCCESS, SMS_FAILURE)
 
 
 class OutcomeNotReady(Exception):
@@ -174,3 +184,11 @@ def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.
 def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
     """Record a WhatsApp message's final status; returns the outcome recorded (None otherwise)."""
     return _apply_status(store, ref, message_id, status, "whatsapp", whatsapp_outcome)
+
+
+def apply_sms_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
+    """Record an SMS delivery receipt's final status; returns the outcome recorded (None otherwise).
+
+    A message of two parts has two message ids and a receipt for each: the first part's id (the one
+    the send recorded, or the first final receipt's when the send's answer was lost) settles it."""
+    return _apply_status(store, ref, message_id, status, "sms", sms_outcome)

@@ -1,4 +1,5 @@
-"""Fake Vonage Voice (https, RS256 application JWT) and WhatsApp Cloud API providers on 127.0.0.1.
+"""Fake Vonage Voice (https, RS256 application JWT), Vonage SMS (https, API key and secret, ``sig``-signed
+receipts) and WhatsApp Cloud API providers on 127.0.0.1.
 
 Both are as strict as the real providers (see ``voice.py`` / ``whatsapp.py``) and record every
 request in ``.records`` (``ProviderRecord``: body, answer status, final outcome, provider id,
@@ -36,7 +37,8 @@ because the subscription handshake failed.
 """
 
 from localdev.fake_providers.base import FAULT_KINDS, Fault, FaultRates, ProviderRecord
+from localdev.fake_providers.sms import FakeSms
 from localdev.fake_providers.voice import FakeVoice
 from localdev.fake_providers.whatsapp import FakeWhatsApp
 
-__all__ = ["FAULT_KINDS", "FakeVoice", "FakeWhatsApp", "Fault", "FaultRates", "ProviderRecord"]
+__all__ = ["FAULT_KINDS", "FakeSms", "FakeVoice", "FakeWhatsApp", "Fault", "FaultRates", "ProviderRecord"]

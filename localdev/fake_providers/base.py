@@ -218,6 +218,17 @@ class FakeProvider(ABC):
     def webhook_headers(self, body: bytes) -> dict[str, str]:
         """Signature headers for one webhook body."""
 
+    def parse_body(self, raw: bytes, content_type: str) -> dict[str, Any]:
+        """The request body as the provider reads it (JSON here; ``ValueError`` when unreadable)."""
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        return body
+
+    def fault_status(self, status: int) -> int:
+        """The HTTP status a ``429`` / ``500`` fault is answered with (a provider may say it in the body)."""
+        return status
+
     def before_delivery(self, session: requests.Session) -> bool:
         """Whether webhooks may be delivered now (Meta: only after the subscription handshake)."""
         return True
@@ -353,7 +364,7 @@ class FakeProvider(ABC):
                     self._answer(*refused)
                     return
                 try:
-                    body = json.loads(raw)
+                    body = provider.parse_body(raw, self.headers.get("Content-Type") or "")
                 except ValueError:
                     self._answer(400, provider.error_answer(400))
                     return
@@ -366,9 +377,10 @@ class FakeProvider(ABC):
                     return
                 if fault in ("429", "500"):
                     status = int(fault)
-                    provider._record(ProviderRecord(provider.channel, self.path, body, status, f"http_{fault}", None,
-                                                    fault=fault))
-                    self._answer(status, provider.error_answer(status), {"Retry-After": "0"} if status == 429 else None)
+                    provider._record(ProviderRecord(provider.channel, self.path, body, provider.fault_status(status),
+                                                    f"http_{fault}", None, fault=fault))
+                    self._answer(provider.fault_status(status), provider.error_answer(status),
+                                 {"Retry-After": "0"} if status == 429 else None)
                     return
                 done = provider.handle(self.path, body)
                 placed = done.provider_id is not None

@@ -64,7 +64,7 @@ def test_a_missing_required_setting_fails_naming_it():
     env = {"DATABASE_URL": "postgresql://a@h/db", "VOICE_FROM_NUMBER": "6281100000001",
            "WHATSAPP_PHONE_NUMBER_ID": "1234", "VONAGE_APPLICATION_ID": "app",
            "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
-           "WHATSAPP_API_TOKEN": "t"}
+           "WHATSAPP_API_TOKEN": "t", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}
     with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL"):
         DispatchSettings.load(env)
     with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL must be an absolute"):

@@ -1,0 +1,75 @@
+"""``POST /v1/callbacks/sms``: Vonage SMS API delivery receipts, verified before anything is read.
+
+Vonage posts a receipt per message part to the ``callback`` URL of the SMS (or the dashboard's),
+as JSON ("POST-JSON") or form-encoded ("POST"): ``messageId``, ``status``, ``err-code``,
+``client-ref`` (our reference), ``msisdn``… and, signed webhooks being on, ``timestamp``, ``nonce``
+and ``sig`` (``chalicelib.reminders.sms_signatures``: the SMS API's scheme, not the Voice JWT).
+
+- unsigned, wrongly signed, signed with another method or outside the 5 minute window: 401, nothing
+  read or written;
+- signed, without ``messageId`` or ``status``: 400;
+- signed, without our reference (``client-ref``: a message not sent by this system): 200, skipped
+  (Vonage retries a receipt that is not answered 2xx);
+- otherwise the receipt's final status is recorded once in the ledger (``apply_sms_status``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from chalice import Blueprint
+
+from chalicelib import config
+from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.logs import get_logger
+from chalicelib.reminders.ledger import Ledger
+from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_sms_status
+from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
+
+sms_callbacks = Blueprint(__name__)
+logger = get_logger("reminders")
+
+
+def _params(raw: bytes, content_type: str) -> dict[str, Any]:
+    """The receipt's parameters (JSON object or form); ``Unauthorized`` when it cannot carry a signature."""
+    try:
+        if content_type.lower().startswith("application/json"):
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            return body
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except (ValueError, RecursionError) as exc:
+        raise Unauthorized("not a signed Vonage delivery receipt") from exc
+
+
+@sms_callbacks.route("/v1/callbacks/sms", methods=["POST"],
+                     content_types=["application/json", "application/x-www-form-urlencoded"])
+@json_errors
+def sms_receipt() -> dict[str, Any]:
+    request = sms_callbacks.current_request
+    raw = request.raw_body or b""
+    params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
+    try:
+        receipt = verify_sms_signature(params, provider_secret("VONAGE_SIGNATURE_SECRET"),
+                                       config.env_str("VONAGE_SIGNATURE_METHOD", "sha256"))
+    except InvalidSmsSignature as exc:
+        raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
+    message_id, status = receipt.get("messageId"), receipt.get("status")
+    if not message_id or not status:
+        raise BadRequest("messageId and status are required")
+    error_code = receipt.get("err-code")
+    try:
+        ref = CallbackRef.decode(receipt.get("client-ref") or "")
+    except ValueError:
+        logger.info("sms receipt without our reference skipped", extra={"status": status})
+        return {"skipped": 1, "status": status, "outcome": None}
+    try:
+        outcome = apply_sms_status(Ledger(), ref, message_id, status)
+    except OutcomeNotReady as exc:
+        raise ServiceUnavailable(str(exc)) from exc
+    return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome,
+            "error_code": int(error_code) if error_code and error_code.isdigit() else None}

@@ -1,0 +1,189 @@
+"""Vonage SMS API through the official SDK (``vonage-sms``): one reminder SMS per call.
+
+``POST https://rest.nexmo.com/sms/json`` (form-encoded; ``SMS_API_URL`` selects the host, so local
+runs point the SDK at the fake), authenticated with the account's API key and secret
+(``VONAGE_API_KEY`` / ``VONAGE_API_SECRET``, HTTP Basic as the SDK sends them). The message asks for
+a delivery receipt (``status-report-req``) at our ``/v1/callbacks/sms`` (``callback``) and carries our
+callback reference as ``client-ref``, which Vonage echoes in every receipt.
+
+The answer is HTTP 200 whatever happened; each part of the message has its own ``status``
+(Vonage, "SMS API response codes"). The contract is the voice and WhatsApp clients' (see
+``providers``):
+
+- every part ``0`` → ``Accepted(message-id of the first part)``; some parts ``0`` and others not
+  (a two-part message half sent) → accepted too: the borrower got something, never send again;
+- ``1`` throttled, ``5`` internal error, HTTP 429 / 5xx, connection refused → retried with backoff,
+  then ``ProviderGaveUp`` (nothing was sent);
+- ``4`` invalid credentials or HTTP 401 → the credentials are read again (a rotated secret) and the
+  request retried; still refused after the retries → ``ProviderGaveUp``;
+- any other status (invalid number, barred, message too long…) → ``ProviderRejected``;
+- the request went out and its answer was lost, or a 2xx that cannot be read → ``OutcomeUnknown``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import ValidationError
+from vonage_http_client import Auth, HttpClient, HttpClientOptions
+from vonage_http_client.errors import AuthenticationError, HttpRequestError
+from vonage_sms import PartialFailureError, Sms, SmsError, SmsMessage
+from vonage_utils.errors import VonageError
+
+from chalicelib import config, settings
+from chalicelib.reminders.providers import (
+    E164_DIGITS,
+    RETRY_STATUSES,
+    Accepted,
+    OutcomeUnknown,
+    ProviderRejected,
+    RetryPolicy,
+    _Paced,
+    _retry_after,
+    _Retryable,
+    nothing_sent,
+)
+from chalicelib.reminders.secrets import provider_secret
+
+DEFAULT_API_URL = "https://rest.nexmo.com"
+THROTTLED, INTERNAL_ERROR, INVALID_CREDENTIALS = "1", "5", "4"
+RETRY_CODES = frozenset({THROTTLED, INTERNAL_ERROR})
+# SMS API response codes (status of each part in the answer), by name, for logs and the fake
+RESPONSE_CODES = {
+    "0": "Success", "1": "Throttled", "2": "Missing Parameters", "3": "Invalid Parameters",
+    "4": "Invalid Credentials", "5": "Internal Error", "6": "Invalid Message", "7": "Number Barred",
+    "8": "Partner Account Barred", "9": "Partner Quota Violation", "10": "Too Many Existing Binds",
+    "11": "Account Not Enabled For HTTP", "12": "Message Too Long", "14": "Invalid Signature",
+    "15": "Invalid Sender Address", "22": "Invalid Network Code", "23": "Invalid Callback Url",
+    "29": "Non-Whitelisted Destination", "32": "Signature And API Secret Disallowed",
+    "33": "Number De-activated",
+}
+MAX_CALLBACK_CHARS = 100  # the SDK's limit on ``callback`` (longer: the dashboard's receipt URL is used)
+
+
+def _options(base_url: str, timeout: float) -> HttpClientOptions:
+    host = urlsplit(base_url).netloc or base_url
+    # pool_maxsize=1 / max_retries=0: the SDK would re-send after RemoteDisconnected (an SMS sent twice)
+    return HttpClientOptions.model_construct(api_host=host, rest_host=host, video_host="video.api.vonage.com",
+                                             timeout=timeout, pool_connections=1, pool_maxsize=1, max_retries=0)
+
+
+class SmsClient(_Paced):
+    """Vonage SMS API (``vonage_sms.Sms``), paced by ``SMS_MESSAGES_PER_SECOND``."""
+
+    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
+                 api_key: str | None = None, api_secret: str | None = None, sender: str | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("SMS_MESSAGES_PER_SECOND", 30.0))
+        self.base_url = (base_url or config.env_str("SMS_API_URL", DEFAULT_API_URL)).rstrip("/")
+        self._given = (api_key, api_secret)
+        self.sender = sender or config.env_str("SMS_SENDER_ID", "JULO")
+        self._lock = threading.Lock()
+        self._credentials = self._read_credentials()
+        self._local = threading.local()  # the SDK's HttpClient keeps per-request state: one per thread
+
+    def _read_credentials(self) -> tuple[str, str]:
+        key = self._given[0] or provider_secret("VONAGE_API_KEY")
+        secret = self._given[1] or provider_secret("VONAGE_API_SECRET")
+        if not key or not secret:
+            raise RuntimeError("VONAGE_API_KEY and VONAGE_API_SECRET must be set")
+        return key, secret
+
+    def reread_credentials(self) -> bool:
+        """Read the credentials again (their secret was rotated); True when they changed."""
+        if all(self._given):
+            return False
+        settings.forget_secrets()
+        fresh = self._read_credentials()
+        with self._lock:
+            changed = fresh != self._credentials
+            self._credentials = fresh
+        return changed
+
+    def _sdk(self) -> Sms:
+        with self._lock:
+            credentials = self._credentials
+        cached: tuple[tuple[str, str], Sms] | None = getattr(self._local, "sms", None)
+        if cached is None or cached[0] != credentials:
+            client = HttpClient(Auth(api_key=credentials[0], api_secret=credentials[1]),
+                                _options(self.base_url, self.policy.timeout))
+            cached = (credentials, Sms(client))
+            self._local.sms = cached
+        return cached[1]
+
+    def message(self, to: str, text: str, client_ref: str, callback_url: str | None) -> SmsMessage:
+        callback = callback_url if callback_url and len(callback_url) <= MAX_CALLBACK_CHARS else None
+        return SmsMessage(to=to, from_=self.sender, text=text, client_ref=client_ref, type="text",
+                          status_report_req=True, callback=callback)
+
+    def send(self, to: str, text: str, client_ref: str, callback_url: str | None = None) -> Accepted:
+        if not E164_DIGITS.match(to):
+            raise ProviderRejected(f"not a phone number Vonage can text: {to!r}", attempts=0)
+        try:
+            message = self.message(to, text, client_ref, callback_url)
+        except (ValidationError, VonageError) as exc:
+            raise ProviderRejected(f"invalid SMS request: {exc}", attempts=0) from exc
+
+        def once() -> str:
+            sms = self._sdk()
+            try:
+                answer = sms.send(message)
+                return str(answer.messages[0].message_id)
+            except PartialFailureError as exc:  # some parts went out: the borrower got it, maybe in part
+                sent = _first_sent(exc.response)
+                if sent is None:
+                    raise OutcomeUnknown("partial failure without a sent part", attempts=0) from exc
+                return sent
+            except SmsError as exc:
+                body = _last_answer(sms)
+                parts = body.get("messages") if isinstance(body, dict) else None
+                code = str(parts[0].get("status")) if isinstance(parts, list) and parts else ""
+                self._refused(code, str(exc))
+                raise  # not reached: _refused always raises
+            except AuthenticationError as exc:
+                self._refused(INVALID_CREDENTIALS, f"HTTP {exc.response.status_code}")
+                raise
+            except HttpRequestError as exc:
+                status = exc.response.status_code
+                if status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
+                                     code=status) from exc
+                raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
+            except requests.RequestException as exc:
+                if nothing_sent(exc):
+                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
+                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
+            except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
+                raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
+
+        message_id, attempts = self._run(once)
+        return Accepted(provider_id=message_id, attempts=attempts)
+
+    def _refused(self, code: str, detail: str) -> None:
+        """A part refused with SMS API status ``code``: retry (throttled, internal error, credentials
+        re-read) or reject."""
+        name = RESPONSE_CODES.get(code, "Unknown")
+        if code in RETRY_CODES:
+            raise _Retryable(f"status {code} {name}", code=int(code))
+        if code == INVALID_CREDENTIALS:
+            self.reread_credentials()  # a rotated secret: the retry goes out with the new one
+            raise _Retryable(f"status {code} {name} ({detail[:80]})", code=int(code))
+        raise ProviderRejected(f"status {code or '?'} {name}", attempts=0, code=int(code) if code.isdigit() else None)
+
+
+def _last_answer(sms: Sms) -> Any:
+    response = sms.http_client.last_response
+    try:
+        return response.json() if response is not None else None
+    except ValueError:
+        return None
+
+
+def _first_sent(body: Any) -> str | None:
+    parts = body.get("messages") if isinstance(body, dict) else None
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, dict) and str(part.get("status")) == "0" and part.get("message-id"):
+            return str(part["message-id"])
+    return None

@@ -1,0 +1,112 @@
+"""``POST /v1/callbacks/sms`` over real HTTP: Vonage's SMS signature checked before anything changes."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from urllib.parse import urlencode
+
+import requests
+
+from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.outcomes import CallbackRef
+from chalicelib.reminders.signatures import vonage_webhook_token
+from chalicelib.reminders.sms_signatures import sign_sms_params
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import PLACED, UNCERTAIN
+from chalicelib.zones import Zone
+from localdev.bootstrap_aws import bootstrap
+from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD
+from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
+from localdev.reminder_day import LocalReminderStack
+from tests.factories import make_loan, make_partner
+
+BUSINESS_DATE = date(2026, 11, 20)
+RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.SMS)
+
+
+def _sent_sms(conn, status: str = PLACED, message_id: str | None = "0B00000000000001") -> int:
+    make_partner(conn, 1, "Lendana P2P")
+    payment_id = make_loan(conn, postcode="10110", due_dates=[date(2026, 11, 23)]).payment_ids[0]
+    conn.commit()
+    store = DynamoReminderStore()
+    store.start_stage(RUN, "token")
+    assert store.claim(RUN, payment_id).fresh
+    store.settle(RUN, payment_id, status, attempts=1, provider_id=message_id)
+    return payment_id
+
+
+def _receipt(payment_id: int, status: str = "delivered", message_id: str = "0B00000000000001", **extra: str) -> dict:
+    params = {"msisdn": "6281300000001", "to": "JULO", "network-code": "51010", "messageId": message_id,
+              "price": "0.03330000", "status": status, "scts": "2611201000", "err-code": "0" if status == "delivered"
+              else "1", "api-key": "localkey", "client-ref": CallbackRef(payment_id, RUN).encode(),
+              "message-timestamp": "2026-11-20 03:00:00", "timestamp": str(int(time.time())),
+              "nonce": f"nonce-{time.monotonic_ns()}", **extra}
+    params["sig"] = sign_sms_params(params, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)
+    return params
+
+
+def _post(url: str, params: dict, *, form: bool = False) -> requests.Response:
+    if form:
+        return requests.post(url, data=urlencode(params), timeout=10,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return requests.post(url, json=params, timeout=10)
+
+
+def test_unsigned_or_wrongly_signed_receipts_are_401_and_change_nothing(aws, conn):
+    bootstrap()
+    payment_id = _sent_sms(conn)
+    good = _receipt(payment_id, "failed")
+    with LocalReminderStack() as stack:
+        url = f"{stack.app.url}/v1/callbacks/sms"
+        wrong_secret = {**good, "sig": sign_sms_params(good, "another-secret", LOCAL_SIGNATURE_METHOD)}
+        other_method = {**good, "sig": sign_sms_params(good, LOCAL_SIGNATURE_SECRET, "md5hash")}
+        stale = _receipt(payment_id, "failed", timestamp=str(int(time.time()) - 6 * 60))
+        raw = json.dumps(good).encode()
+        refused = {
+            "unsigned": _post(url, {k: v for k, v in good.items() if k != "sig"}),
+            "wrong secret": _post(url, wrong_secret),
+            "another method": _post(url, other_method),
+            "stale": _post(url, stale),
+            "status changed": _post(url, {**good, "status": "delivered"}),
+            "payment changed": _post(url, {**good, "client-ref": CallbackRef(payment_id + 1, RUN).encode()}),
+            "voice JWT instead": requests.post(url, data=raw, timeout=10, headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {vonage_webhook_token(LOCAL_SIGNATURE_SECRET, raw)}"}),
+            "not JSON": requests.post(url, data=b"{", timeout=10, headers={"Content-Type": "application/json"}),
+        }
+    for name, resp in refused.items():
+        assert resp.status_code == 401, (name, resp.status_code, resp.text)
+        assert resp.json()["error"]["code"] == "unauthorized", name
+    entry = DynamoReminderStore().get(RUN, payment_id)
+    assert entry is not None and entry.outcome is None, "a refused receipt changed the ledger"
+
+
+def test_a_signed_receipt_records_the_outcome_once_json_or_form(aws, conn):
+    bootstrap()
+    payment_id = _sent_sms(conn)
+    with LocalReminderStack() as stack:
+        url = f"{stack.app.url}/v1/callbacks/sms"
+        progress = _post(url, _receipt(payment_id, "accepted"), form=True)
+        final = _post(url, _receipt(payment_id, "expired", **{"err-code": "2"}))
+        later = _post(url, _receipt(payment_id, "delivered"), form=True)
+        foreign = _post(url, {**(r := _receipt(payment_id)), "client-ref": "", "sig": sign_sms_params(
+            {**r, "client-ref": ""}, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)})
+    assert progress.status_code == 200 and progress.json()["outcome"] is None
+    assert final.status_code == 200 and final.json() == {"payment_id": payment_id, "stage": "sms",
+                                                          "status": "expired", "outcome": "failed", "error_code": 2}
+    assert later.status_code == 200 and later.json()["outcome"] is None  # the first final status wins
+    assert foreign.status_code == 200 and foreign.json()["skipped"] == 1
+    entry = DynamoReminderStore().get(RUN, payment_id)
+    assert entry is not None and (entry.outcome, entry.provider_status) == ("failed", "expired")
+
+
+def test_a_receipt_binds_an_sms_whose_answer_was_lost(aws, conn):
+    bootstrap()
+    payment_id = _sent_sms(conn, status=UNCERTAIN, message_id=None)
+    with LocalReminderStack() as stack:
+        resp = _post(f"{stack.app.url}/v1/callbacks/sms", _receipt(payment_id, "delivered", message_id="0BLOST"))
+    assert resp.status_code == 200 and resp.json()["outcome"] == "succeeded"
+    entry = DynamoReminderStore().get(RUN, payment_id)
+    assert entry is not None and (entry.status, entry.provider_id, entry.outcome) == (PLACED, "0BLOST", "succeeded")
