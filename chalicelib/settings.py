@@ -364,8 +364,11 @@ class StageSettings(_Rates, _ContactPolicy):
     chunk_size: int = setting("REMINDER_CHUNK_SIZE", 0, description="payments per dispatch chunk (0: by rate)")
     outcome_wait_minutes: int = setting("REMINDER_OUTCOME_WAIT_MINUTES", 60,
                                         description="minutes to wait for outcomes before WhatsApp")
+    sms_wait_minutes: int = setting("REMINDER_SMS_WAIT_MINUTES", 120,
+                                    description="minutes after the WhatsApp slot the SMS stage starts")
     robocall_queue: str = resource("queue", "reminder-dispatch-robocall", description="robocall dispatch queue")
     whatsapp_queue: str = resource("queue", "reminder-dispatch-whatsapp", description="WhatsApp dispatch queue")
+    sms_queue: str = resource("queue", "reminder-dispatch-sms", description="SMS dispatch queue")
     ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger")
     stages_table: str = resource("table", "reminder-stages", description="stage progress")
     state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")

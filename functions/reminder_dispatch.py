@@ -1,5 +1,5 @@
-"""Dispatch queue consumer (robocall and WhatsApp queues): place the calls of one chunk; on the WhatsApp
-queue also the opt-out confirmations owed (``chalicelib.reminders.opt_out``).
+"""Dispatch queue consumer (robocall, WhatsApp and SMS queues): place the calls and messages of one chunk; on
+the WhatsApp queue also the opt-out confirmations owed (``chalicelib.reminders.opt_out``).
 
 A chunk that fails on its queue's last allowed receive fails its stage's task at once
 (``dispatch_message``); the function's remaining time bounds how long a chunk may run.
@@ -29,7 +29,7 @@ _remaining_seconds: list[float | None] = [None]  # of the current invocation (th
 def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
     """One dispatcher (and so one rate limiter per provider) per container, connection and configuration."""
     key = (id(conn), os.environ.get("VOICE_API_URL"), os.environ.get("WHATSAPP_API_URL"),
-           os.environ.get("AWS_ENDPOINT_URL"))
+           os.environ.get("SMS_API_URL"), os.environ.get("AWS_ENDPOINT_URL"))
     if key not in _dispatcher:
         _dispatcher.clear()
         _dispatcher[key] = Dispatcher(conn)

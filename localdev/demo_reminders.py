@@ -2,7 +2,8 @@
 
 Fires the three 08:00-local schedules for the business date, runs the state machine in moto
 with fake voice/WhatsApp providers and the Chalice app taking their signed callbacks, then
-writes ``calls.jsonl`` (one object per request the providers received, with ``sent_local``: the
+writes ``calls.jsonl`` (one object per request the providers received — SMS rows with the exact
+``text`` sent — with ``sent_local``: the
 simulated local time of the request in the borrower's zone) and ``summary.json`` (``contact_day``:
 whether the business date is a contact day, why not, which due dates it covers; per zone and stage:
 selected, placed, succeeded, failed, not placed, skipped by reason; plus zone fallbacks) into the
@@ -29,6 +30,7 @@ from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef
+from chalicelib.reminders.sms_text import sms_template
 from chalicelib.reminders.stages import scheduled_local
 from chalicelib.reminders.summary import SUMMARY_KEYS, zone_summary
 from chalicelib.zones import Zone, zone_or_fallback
@@ -36,7 +38,7 @@ from localdev.fake_providers import ProviderRecord
 from localdev.reminder_day import LocalReminderStack, run_day
 
 CALL_KEYS = ("channel", "payment_id", "loan_id", "stage", "zone", "postcode", "product", "template", "due_date",
-             "scheduled_local", "sent_local", "outcome", "parameters")
+             "scheduled_local", "sent_local", "outcome", "parameters", "text")
 PAYMENT_FACTS_SQL = """
 SELECT p.payment_id, p.loan_id, p.due_date, a.address_kodepos, pl.product_family
 FROM payment p
@@ -52,6 +54,8 @@ def _ref_and_template(rec: ProviderRecord) -> tuple[CallbackRef | None, str | No
         if rec.channel == "robocall":
             query = parse_qs(urlparse(rec.body["event_url"][0]).query)
             return CallbackRef.decode(query["ref"][0]), query.get("template", [None])[0]
+        if rec.channel == "sms":
+            return CallbackRef.decode(rec.body["client-ref"]), None
         return CallbackRef.decode(rec.body["biz_opaque_callback_data"]), rec.body["template"]["name"]
     except (KeyError, IndexError, TypeError, ValueError):
         return None, None
@@ -103,7 +107,10 @@ def call_rows(conn: psycopg2.extensions.connection, records: Iterable[ProviderRe
             "sent_local": sent_local(clock, ref, rec),
             "outcome": rec.outcome,
             "parameters": _parameters(rec),
+            "text": str(rec.body.get("text")) if rec.channel == "sms" else None,
         })
+        if rec.channel == "sms":
+            rows[-1]["template"] = sms_template(fact[4] if fact else None).name
     return rows
 
 
@@ -156,10 +163,10 @@ def step_t3_reminders(ctx: Any) -> None:
     with LocalReminderStack(seed=ctx.seed, calls_per_second=calls_per_second, strict=True,
                             messages_per_second=calls_per_second,
                             extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": planned}) as stack:
-        with ctx.progress("provider requests", lambda: len(stack.voice.records) + len(stack.whatsapp.records),
-                          unit="req"):
+        with ctx.progress("provider requests", lambda: (len(stack.voice.records) + len(stack.whatsapp.records)
+                                                        + len(stack.sms.records)), unit="req"):
             result = run_day(ctx.business_date, stack)
-        records = list(stack.voice.records) + list(stack.whatsapp.records)
+        records = list(stack.voice.records) + list(stack.whatsapp.records) + list(stack.sms.records)
         iam = stack.runtime.summary() if stack.runtime else "IAM: not enforced (in-process run)"
         rows = call_rows(ctx.conn, records, stack.clock)
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:

@@ -40,7 +40,7 @@ from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
-DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp")
+DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp", "reminder-dispatch-sms")
 STAGE_FUNCTION = "reminder-stage"
 STAGE_POLL_SECONDS = 1  # long polling for each stage message of a round (SQS takes whole seconds)
 

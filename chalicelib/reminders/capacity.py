@@ -32,6 +32,9 @@ def planned_rate(channel: Channel) -> float:
     if channel is Channel.ROBOCALL:
         rate = config.env_float("CALLS_PER_SECOND", 1.0)
         return config.env_float("VOICE_PLANNED_CALLS_PER_SECOND", rate) or rate
+    if channel is Channel.SMS:
+        rate = config.env_float("SMS_MESSAGES_PER_SECOND", 30.0)
+        return config.env_float("SMS_PLANNED_MESSAGES_PER_SECOND", rate) or rate
     rate = config.env_float("WHATSAPP_MESSAGES_PER_SECOND", 20.0)
     return config.env_float("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", rate) or rate
 

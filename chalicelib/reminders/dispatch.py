@@ -45,10 +45,13 @@ from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
     OutcomeUnknown,
     ProviderError,
+    ProviderRejected,
     VoiceClient,
     WhatsAppClient,
     international,
 )
+from chalicelib.reminders.sms_provider import SmsClient
+from chalicelib.reminders.sms_text import SmsTooLong, render_sms
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import (
     FAILED,
@@ -102,18 +105,24 @@ def robocall_event_url(ref: CallbackRef, template: str) -> str:
     return f"{callback_base_url()}/v1/callbacks/robocall?ref={ref.encode()}&template={template}"
 
 
+def sms_receipt_url() -> str:
+    """Where Vonage posts the SMS delivery receipts (the reference travels as ``client-ref``)."""
+    return f"{callback_base_url()}/v1/callbacks/sms"
+
+
 class Dispatcher:
     def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore | None = None,
                  voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
                  tasks: TaskCallbacks | None = None, clock: Clock | None = None,
-                 policy: ContactPolicy | None = None, records: ContactRecords | None = None) -> None:
+                 policy: ContactPolicy | None = None, records: ContactRecords | None = None,
+                 sms: SmsClient | None = None) -> None:
         self.conn = conn
         self.store = store or DynamoReminderStore()
         self.tasks = tasks or TaskCallbacks()
         self.clock = clock or contact_clock()
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
-        self.records: ContactRecords = records or PgContactRecords(conn)
-        self._voice, self._whatsapp = voice, whatsapp
+                 policy: ContactPolicy | None = None, records: ContactRecords | None = None,
+                 sms: SmsClient | None = None) -> None:
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
 
     @property
@@ -127,6 +136,18 @@ class Dispatcher:
         if self._whatsapp is None:
             self._whatsapp = WhatsAppClient()
         return self._whatsapp
+
+    @property
+    def sms(self) -> SmsClient:
+        if self._sms is None:
+            self._sms = SmsClient()
+        return self._sms
+
+    def client_for(self, stage: Stage) -> object:
+        """The stage's provider client (built once, before the chunk's threads use it)."""
+        if stage is Stage.WHATSAPP:
+            return self.whatsapp
+        return self.sms if stage is Stage.SMS else self.voice
 
     def _decide(self, policy: ContactPolicy, run: StageRun, send: Send) -> Decision:
         return policy.may_send(send, stage_now(self.clock, run))
@@ -149,7 +170,15 @@ class Dispatcher:
         total = sum(int(m["amount"]) for m in group)
         loans = list(dict.fromkeys(int(m["loan_id"]) for m in group))
         tpl = templates.templates_for(p.get("product"))
-        if run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
+        if run.stage is Stage.SMS:  # the number the calls went to: the total, the first due date, how to pay
+            accounts = ",".join(dict.fromkeys(str(m["virtual_account"]) for m in group if m.get("virtual_account")))
+            try:
+                sms = render_sms(p.get("product"), total, min(dues), p.get("bank"), accounts or None)
+            except SmsTooLong as exc:
+                raise ProviderRejected(str(exc), attempts=0) from exc
+            accepted = self.sms.send(international(p.get("phone") or ""), sms.text, ref.encode(), sms_receipt_url(),
+                                     gate=gate)
+        elif run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
             params = templates.whatsapp_parameters(p["name"], total, dues, loans, p.get("bank"),
                                                    [m.get("virtual_account") for m in group])
             accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
@@ -278,9 +307,9 @@ class Dispatcher:
         deadline = None if remaining_seconds is None else started + remaining_seconds - STOP_MARGIN_SECONDS
         delivered: list[int] = []
         asked = 0
-        _ = self.whatsapp if run.stage is Stage.WHATSAPP else self.voice  # build the client before the threads
+        _ = self.client_for(run.stage)  # build the client before the threads
         policy = self.policy or load_policy(self.conn, run.business_date)
-        if run.stage is Stage.WHATSAPP:
+        if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

@@ -17,7 +17,8 @@ from typing import Any
 
 from chalicelib.reminders.stages import Channel, StageRun
 
-DISPATCH_QUEUES = {Channel.ROBOCALL: "reminder-dispatch-robocall", Channel.WHATSAPP: "reminder-dispatch-whatsapp"}
+DISPATCH_QUEUES = {Channel.ROBOCALL: "reminder-dispatch-robocall", Channel.WHATSAPP: "reminder-dispatch-whatsapp",
+                   Channel.SMS: "reminder-dispatch-sms"}
 # "contact": the leading payment of the row's contact (one contact per borrower per slot); a chunk
 # without it (enqueued before the field existed) makes each payment its own contact
 CHUNK_FIELDS = ("payment_id", "loan_id", "phone", "name", "amount", "due_date", "product", "postcode", "contact")

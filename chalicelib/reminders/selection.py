@@ -67,11 +67,13 @@ def due_date_for(business_date: date) -> date:
 
 
 def selection_params(zone: Zone, business_date: date, *, only_unsuccessful_robocall: bool = False,
-                     for_whatsapp: bool = False, due_dates: Sequence[date] | None = None) -> dict[str, object]:
+                     for_whatsapp: bool = False, due_dates: Sequence[date] | None = None, for_sms: bool = False,
+                     whatsapp_failed: Sequence[int] = ()) -> dict[str, object]:
     """The parameters of ``t3_selection.sql`` (also used by queries built on it).
 
     ``due_dates``: the due dates the day covers (the contact policy's plan: T-3, plus those the shift
-    rule moves onto this day); default the business date's T-3 only.
+    rule moves onto this day); default the business date's T-3 only. ``for_sms``: the SMS stage's set,
+    with ``whatsapp_failed`` the payments whose WhatsApp message failed.
     """
     return {
         "due_dates": list(due_dates) if due_dates is not None else [due_date_for(business_date)],
@@ -81,6 +83,8 @@ def selection_params(zone: Zone, business_date: date, *, only_unsuccessful_roboc
         "active_loan_statuses": list(ACTIVE_LOAN_STATUSES),
         "only_unsuccessful_robocall": only_unsuccessful_robocall,
         "for_whatsapp": for_whatsapp,
+        "for_sms": for_sms,
+        "whatsapp_failed": [int(p) for p in whatsapp_failed],
     }
 
 

@@ -23,6 +23,7 @@ The answer is HTTP 200 whatever happened; each part of the message has its own `
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,7 +119,9 @@ class SmsClient(_Paced):
         return SmsMessage(to=to, from_=self.sender, text=text, client_ref=client_ref, type="text",
                           status_report_req=True, callback=callback)
 
-    def send(self, to: str, text: str, client_ref: str, callback_url: str | None = None) -> Accepted:
+    def send(self, to: str, text: str, client_ref: str, callback_url: str | None = None, *,
+             gate: Callable[[], None] | None = None) -> Accepted:
+        """Send one SMS; ``gate`` (the contact policy's send-time check) runs just before each request."""
         if not E164_DIGITS.match(to):
             raise ProviderRejected(f"not a phone number Vonage can text: {to!r}", attempts=0)
         try:
@@ -158,7 +161,7 @@ class SmsClient(_Paced):
             except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
                 raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
 
-        message_id, attempts = self._run(once)
+        message_id, attempts = self._run(once, gate)
         return Accepted(provider_id=message_id, attempts=attempts)
 
     def _refused(self, code: str, detail: str) -> None:

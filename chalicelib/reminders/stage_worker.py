@@ -2,8 +2,10 @@
 
 robocall_1 takes the T-3 set; the retries the same set restricted to robocall not yet successful
 (and still unpaid); whatsapp those who failed all three and have WhatsApp (the ones without are
-counted as ``no_whatsapp``). PostgreSQL orders them by priority, applies the capacity cut and
-builds the chunks (``stage_chunks.sql``), so a million payments never pass through Python one by one.
+counted as ``no_whatsapp``); sms those who failed all three and have no WhatsApp, or whose WhatsApp
+message failed (``whatsapp_failed``, from the WhatsApp stage's ledger). PostgreSQL orders them by
+priority, applies the capacity cut and builds the chunks (``stage_chunks.sql``), so a million
+payments never pass through Python one by one.
 
 The stage record belongs to one attempt (``StageRun.attempt``, the task's retry count): a newer
 attempt takes it over, the same attempt resumes it, an older one (a late duplicate) changes
@@ -38,13 +40,13 @@ from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage, chunk_body
 from chalicelib.reminders.selection import T3_SELECTION_SQL, selection_params
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
-from chalicelib.reminders.store import Pacing, ReminderStore, StartOutcome
+from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, Pacing, ReminderStore, StartOutcome
 
 logger = get_logger("reminders")
 
 # The dispatch functions' timeouts (infra/functions.yaml; a test keeps them equal), used until a
 # dispatch function has reported its own.
-DISPATCH_TIMEOUT_SECONDS = {Channel.ROBOCALL: 900, Channel.WHATSAPP: 300}
+DISPATCH_TIMEOUT_SECONDS = {Channel.ROBOCALL: 900, Channel.WHATSAPP: 300, Channel.SMS: 300}
 # A chunk takes at most this share of the timeout at the measured pacing: a chunk that runs twice
 # as slow as the last one measured still finishes.
 CHUNK_TIME_SHARE = 0.5
@@ -79,7 +81,8 @@ def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
 
 def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_limit: int,
                 chunk_size: int, *, spread: int = 1, min_chunk: int = 1,
-                due_dates: Sequence[date] | None = None) -> Iterator[tuple[int, int, int, str | None]]:
+                due_dates: Sequence[date] | None = None,
+                whatsapp_failed: Sequence[int] = ()) -> Iterator[tuple[int, int, int, str | None]]:
     """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed.
 
     Chunks hold at most ``chunk_size`` payments and are small enough that the stage makes at least
@@ -87,7 +90,8 @@ def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_li
     """
     sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL}"
     params = selection_params(run.zone, run.business_date, only_unsuccessful_robocall=run.stage is not Stage.ROBOCALL_1,
-                              for_whatsapp=run.stage is Stage.WHATSAPP, due_dates=due_dates)
+                              for_whatsapp=run.stage is Stage.WHATSAPP, due_dates=due_dates,
+                              for_sms=run.stage is Stage.SMS, whatsapp_failed=whatsapp_failed)
     params.update(capacity=capacity_limit, chunk_size=chunk_size, spread=max(1, spread), min_chunk=min_chunk)
     with conn.cursor(name=f"chunks_{uuid.uuid4().hex[:12]}") as cur:
         cur.itersize = 50
@@ -103,6 +107,15 @@ def count_no_whatsapp(conn: psycopg2.extensions.connection, run: StageRun,
                                                       due_dates=due_dates))
         (count,) = db.one(cur)
     return int(count)
+
+
+def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
+    """Payments whose WhatsApp message of ``run``'s day failed: nothing was placed, or its final status
+    was a failure (131026 undeliverable, 131047 outside the re-engagement window…). The SMS stage
+    texts them. A message that may have gone out (unknown) or was skipped by the policy is not."""
+    messages = StageRun(run.zone, run.business_date, Stage.WHATSAPP)
+    return sorted(e.payment_id for e in store.entries(messages)
+                  if e.status == FAILED or e.outcome == OUTCOME_FAILED)
 
 
 def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore | None = None,
@@ -145,11 +158,14 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
     counts = {"selected": 0, "enqueued": 0, "not_placed": 0, "zone_fallback": 0, "no_whatsapp": 0}
     chunks = 0
 
+    failed_messages = whatsapp_failed(store, run) if run.stage is Stage.SMS else []
+
     def chunk_bodies() -> Iterator[dict[str, Any]]:
         nonlocal chunks
         for number, payments, fallbacks, rows in iter_chunks(conn, run, plan.capacity, chunk_size, spread=spread,
                                                              min_chunk=1 if fixed else MIN_CHUNK,
-                                                             due_dates=day.covers_due_dates):
+                                                             due_dates=day.covers_due_dates,
+                                                             whatsapp_failed=failed_messages):
             counts["selected"] += payments
             counts["zone_fallback"] += fallbacks
             if number < 0:

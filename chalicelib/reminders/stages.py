@@ -1,8 +1,8 @@
-"""The four stages of the T-3 workflow and their local slot times.
+"""The five stages of the T-3 workflow and their local slot times.
 
-robocall_1 08:00 → robocall_2 10:00 → robocall_3 12:00 → (wait for outcomes) → whatsapp.
-A stage's window ends at the next stage's slot; the WhatsApp window ends at
-``WHATSAPP_WINDOW_END`` local (no messages after a sensible hour).
+robocall_1 08:00 → robocall_2 10:00 → robocall_3 12:00 → (wait for outcomes) → whatsapp 13:00 →
+(wait for WhatsApp statuses) → sms 15:00. A stage's window ends at the next stage's slot; the last
+(SMS) window ends at ``WHATSAPP_WINDOW_END`` local (no messages after a sensible hour).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ WHATSAPP_WINDOW_END = time(18, 0)
 class Channel(StrEnum):
     ROBOCALL = "robocall"
     WHATSAPP = "whatsapp"
+    SMS = "sms"
 
 
 class Stage(StrEnum):
@@ -30,10 +31,13 @@ class Stage(StrEnum):
     ROBOCALL_2 = "robocall_2"
     ROBOCALL_3 = "robocall_3"
     WHATSAPP = "whatsapp"
+    SMS = "sms"
 
     @property
     def channel(self) -> Channel:
-        return Channel.WHATSAPP if self is Stage.WHATSAPP else Channel.ROBOCALL
+        if self is Stage.WHATSAPP:
+            return Channel.WHATSAPP
+        return Channel.SMS if self is Stage.SMS else Channel.ROBOCALL
 
     @property
     def is_retry(self) -> bool:
@@ -54,15 +58,23 @@ def outcome_wait() -> timedelta:
     return timedelta(minutes=config.env_int("REMINDER_OUTCOME_WAIT_MINUTES", 60))
 
 
+def sms_wait() -> timedelta:
+    """How long after the WhatsApp stage's slot the SMS stage starts (``REMINDER_SMS_WAIT_MINUTES``): the
+    WhatsApp statuses (delivered or failed) arrive meanwhile."""
+    return timedelta(minutes=config.env_int("REMINDER_SMS_WAIT_MINUTES", 120))
+
+
 def slot_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
     """The UTC instant a stage is scheduled to start."""
+    if stage is Stage.SMS:
+        return slot_utc(zone, business_date, Stage.WHATSAPP) + sms_wait()
     if stage is Stage.WHATSAPP:
         return slot_utc(zone, business_date, Stage.ROBOCALL_3) + outcome_wait()
     return local_to_utc(zone, business_date, ROBOCALL_SLOTS[stage])
 
 
 def window_end_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
-    """When a stage must have finished: the next slot (the last one: end of the WhatsApp window)."""
+    """When a stage must have finished: the next slot (the last one: end of the messaging window)."""
     nxt = stage.next
     if nxt is None:
         return local_to_utc(zone, business_date, WHATSAPP_WINDOW_END)

@@ -10,6 +10,9 @@
 -- group of its own payment. The retries and the WhatsApp stage skip a whole group once any call to
 -- the robocall number succeeded (the borrower answered one call that named every loan).
 -- for_whatsapp (the WhatsApp stage): only borrowers with WhatsApp who were not messaged yet.
+-- for_sms (the SMS stage): borrowers without WhatsApp, and those whose WhatsApp message failed
+-- (whatsapp_failed: nothing placed, or a final failed status; from the WhatsApp stage's ledger); its
+-- contact is the call number's (the SMS goes to the number the calls went to).
 WITH due AS (
     SELECT p.payment_id,
            p.loan_id,
@@ -70,3 +73,4 @@ SELECT payment_id, loan_id, application_id, payment_number, due_date, due_amount
 FROM grouped
 WHERE (NOT %(only_unsuccessful_robocall)s OR NOT call_succeeded)
   AND (NOT %(for_whatsapp)s OR (is_whatsapp AND has_whatsapp_1 AND NOT is_whatsapp_blasted))
+  AND (NOT %(for_sms)s OR NOT (is_whatsapp AND has_whatsapp_1) OR payment_id = ANY(%(whatsapp_failed)s::bigint[]))

@@ -89,12 +89,14 @@ ensure_state_machine() {
 ensure_dlq disbursement-events-dlq
 ensure_dlq email-outbox-dlq
 ensure_dlq reminder-dispatch-robocall-dlq
+ensure_dlq reminder-dispatch-sms-dlq
 ensure_dlq reminder-dispatch-whatsapp-dlq
 ensure_dlq reminder-stages-dlq
 # --- queues
 ensure_queue reminder-stages 900 reminder-stages-dlq 3
 ensure_queue reminder-dispatch-robocall 900 reminder-dispatch-robocall-dlq 3
 ensure_queue reminder-dispatch-whatsapp 300 reminder-dispatch-whatsapp-dlq 3
+ensure_queue reminder-dispatch-sms 300 reminder-dispatch-sms-dlq 3
 ensure_queue disbursement-events 60 disbursement-events-dlq 10
 ensure_queue email-outbox 60 email-outbox-dlq 10
 # --- tables

@@ -180,7 +180,8 @@ def test_secrets_are_split_three_ways(packaged):
         for ref in secrets:
             readers.setdefault(ref["Ref"], set()).add(name)
     assert readers["CallbackSecretsArn"] == {"api"}
-    assert readers["ProviderTokensSecretArn"] == {"reminder-dispatch-robocall", "reminder-dispatch-whatsapp"}
+    assert readers["ProviderTokensSecretArn"] == {"reminder-dispatch-robocall", "reminder-dispatch-whatsapp",
+                                                  "reminder-dispatch-sms"}
     assert readers["SlackSecretArn"] == {"stuck-disbursement-report"}
     env = _function(template, "reminder-dispatch-robocall")["Environment"]["Variables"]
     assert env["PROVIDER_TOKENS_SECRET_ARN"] == {"Ref": "ProviderTokensSecretArn"}

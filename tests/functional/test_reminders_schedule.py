@@ -88,7 +88,8 @@ def test_wait_timestamps_are_utc_seconds_and_slots_fall_at_local_hours(day, zone
     assert datetime.strptime(wait_timestamp(slot), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) == slot
     local = slot.astimezone(zone.tzinfo)
     assert local.date() == day
-    assert local.hour == {Stage.ROBOCALL_1: 8, Stage.ROBOCALL_2: 10, Stage.ROBOCALL_3: 12, Stage.WHATSAPP: 13}[stage]
+    assert local.hour == {Stage.ROBOCALL_1: 8, Stage.ROBOCALL_2: 10, Stage.ROBOCALL_3: 12, Stage.WHATSAPP: 13,
+                          Stage.SMS: 15}[stage]
     assert scheduled_local(zone, day, stage) == local.isoformat()
     assert local.utcoffset() == timedelta(hours=zone.utc_offset_hours)
     assert end > slot  # a wave never runs into the next slot

@@ -20,7 +20,8 @@ from tests.functional.test_provider_fakes import Receiver
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
 TO = "6281300000001"
-TEXT = "JULO: Angsuran Rp 1.250.000 jatuh tempo 23 November 2026. Bayar via VA BCA 1234567890. Abaikan jika sudah membayar."
+TEXT = ("JULO: Angsuran Rp 1.250.000 jatuh tempo 23 November 2026. Bayar via VA BCA 1234567890. "
+        "Abaikan jika sudah membayar.")
 REF = "42|2026-11-20|sms|WIB|0"
 
 
