@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -174,9 +175,9 @@ class FakeWhatsApp(FakeProvider):
         if ref:
             item["biz_opaque_callback_data"] = ref
         if status == "failed":
-            pick = self.pick_outcome(tuple((str(i), 1 / len(FAILURE_CODES)) for i in range(len(FAILURE_CODES))),
-                                     to, ref + "|error")
-            code, title = FAILURE_CODES[int(pick)]
+            # which error: seeded by the message, never by a forced outcome (that is the status, "failed")
+            pick = hashlib.sha256(f"{self.seed}|{to}|{ref}|error".encode()).digest()[0] % len(FAILURE_CODES)
+            code, title = FAILURE_CODES[pick]
             item["errors"] = [{"code": code, "title": title, "message": title,
                                "error_data": {"details": title}}]
         payload = {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages",

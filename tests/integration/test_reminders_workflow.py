@@ -43,6 +43,7 @@ def book(conn):
         "other_day": dict(postcode="10110", phone=_phone(7), due_dates=[date(2026, 11, 24)]),
         "no_postcode": dict(postcode=None, phone=_phone(8)),                      # falls back to WIB
         "already_paid": dict(postcode="10110", phone=_phone(9), payment_status=PaymentStatus.PAID_ON_TIME),
+        "wa_fails": dict(postcode="90111", phone=_phone(10)),                    # WITA, WhatsApp undeliverable
     }
     make_partner(conn, 1, "Lendana P2P")
     made = {}
@@ -53,7 +54,7 @@ def book(conn):
     return made
 
 
-FORCED = {1: "human", 2: "busy", 3: "unanswered", 4: "machine", 5: "busy", 8: "human"}
+FORCED = {1: "human", 2: "busy", 3: "unanswered", 4: "machine", 5: "busy", 8: "human", 10: "busy"}
 
 
 def test_a_whole_business_day(aws, conn, book):
@@ -72,9 +73,14 @@ def test_a_whole_business_day(aws, conn, book):
     with LocalReminderStack(seed=3, strict=True) as stack:  # from the template, IAM enforced
         for n, outcome in FORCED.items():
             stack.voice.force_outcome(_intl(n), outcome)
+        stack.whatsapp.force_outcome(_intl(10), "failed")
+        for n in (2, 3):
+            stack.whatsapp.force_outcome(_intl(n), "read")
+        stack.sms.force_outcome(_intl(4), "delivered")
         result = run_day(BUSINESS_DATE, stack, between_stages=borrower_pays_between_slots)
-        records = list(stack.voice.records) + list(stack.whatsapp.records)
+        records = list(stack.voice.records) + list(stack.whatsapp.records) + list(stack.sms.records)
         assert stack.voice.callbacks_failed == 0 and stack.whatsapp.callbacks_failed == 0
+        assert stack.sms.callbacks_failed == 0
         rows = call_rows(conn, records, stack.clock)
 
     assert paid, "the paying borrower was called at 08:00"
@@ -91,7 +97,15 @@ def test_a_whole_business_day(aws, conn, book):
     assert by_payment[pid["pays"]] == ["robocall_1"]                # paid at 09:30: not called at 10:00
     assert by_payment[pid["never"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp"]
     assert by_payment[pid["pede"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp"]
-    assert by_payment[pid["no_wa"]] == ["robocall_1", "robocall_2", "robocall_3"]  # no WhatsApp number
+    # no WhatsApp number: an SMS instead; a WhatsApp message that failed: an SMS after it
+    assert by_payment[pid["no_wa"]] == ["robocall_1", "robocall_2", "robocall_3", "sms"]
+    assert by_payment[pid["wa_fails"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp", "sms"]
+    sms = [r for r in rows if r["channel"] == "sms"]
+    assert {r["template"] for r in sms} == {"julo_t3_sms_v1"}
+    for row in sms:
+        assert row["text"].startswith("JULO: Angsuran Rp ") and "23 November 2026" in row["text"]
+        assert row["parameters"] is None and "Wa_Fails" not in row["text"] and "No_Wa" not in row["text"]
+    assert [r["outcome"] for r in sms if r["payment_id"] == pid["no_wa"]] == ["delivered"]
     for name in ("inactive", "other_day", "already_paid"):
         assert pid[name] not in by_payment
 
@@ -150,6 +164,10 @@ def test_a_whole_business_day(aws, conn, book):
                                            "skipped": 0, "skipped_by_reason": {}, "attempt": 0}
     assert wit["stages"]["whatsapp"]["selected"] == 0
     assert wit["stages"]["whatsapp"]["no_whatsapp"] == 1  # skipped: no WhatsApp number
+    assert wit["stages"]["sms"] | {"skipped_by_reason": {}} == {
+        "selected": 1, "placed": 1, "succeeded": 1, "failed": 0, "not_placed": 0, "place_failed": 0, "unknown": 0,
+        "no_whatsapp": 0, "skipped": 0, "skipped_by_reason": {}, "attempt": 0}
+    assert summary["zones"]["WITA"]["stages"]["sms"]["selected"] == 1  # wa_fails only: pede's WhatsApp arrived
     # the execution's own output is the same summary (the demo prints the workflows' own reports)
     assert json.loads(result.executions["WITA"]["output"])["stages"] == summary["zones"]["WITA"]["stages"]
     assert day_summary(BUSINESS_DATE, result.executions, conn) == summary
