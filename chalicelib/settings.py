@@ -18,7 +18,7 @@ only the ARN of the secret it may read:
     database  DATABASE_SECRET_ARN          every function that uses PostgreSQL
     callback  CALLBACK_SECRETS_ARN         the API: callback verification secrets
     outbound  PROVIDER_TOKENS_SECRET_ARN   the dispatch functions: outbound provider tokens
-    slack     SLACK_SECRET_ARN             the stuck-disbursement report: the Slack token
+    slack     SLACK_SECRET_ARN             the stuck-disbursement report and the day report: the Slack token
 
 An environment variable of the same name wins over the secret (local runs and tests).
 """
@@ -58,7 +58,7 @@ SECRET_GROUPS: dict[str, SecretGroup] = {
         SecretGroup("outbound", "PROVIDER_TOKENS_SECRET_ARN", "ProviderTokensSecretArn",
                     "outbound provider tokens, read by the dispatch functions only"),
         SecretGroup("slack", "SLACK_SECRET_ARN", "SlackSecretArn",
-                    "the Slack bot token, read by the stuck-disbursement report only"),
+                    "the Slack bot token, read by the stuck-disbursement report and the reminder-stage function"),
     )
 }
 
@@ -369,6 +369,20 @@ class StageSettings(_Rates, _ContactPolicy):
     robocall_queue: str = resource("queue", "reminder-dispatch-robocall", description="robocall dispatch queue")
     whatsapp_queue: str = resource("queue", "reminder-dispatch-whatsapp", description="WhatsApp dispatch queue")
     sms_queue: str = resource("queue", "reminder-dispatch-sms", description="SMS dispatch queue")
+    report_channel: str = setting(
+        "REMINDER_REPORT_SLACK_CHANNEL", "", parameter="ReminderReportSlackChannel", parameter_default="",
+        description="Slack channel ID (C...) of the collections team: the reminder-day report per zone and date "
+                    "(empty: not posted)")
+    alert_success_rate: float = setting(
+        "REMINDER_ALERT_SUCCESS_RATE", 0.25, parameter="StageSuccessRateThreshold", parameter_type="Number",
+        parameter_default="0.25",
+        description="a stage whose success rate (succeeded / placed) is under this is flagged in the day report "
+                    "and alarms")
+    slack_api_url: str = setting("SLACK_API_URL", "https://slack.com/api/", check=absolute_url,
+                                 parameter="SlackApiUrl", parameter_default="https://slack.com/api/",
+                                 description="Slack Web API base URL")
+    slack_bot_token: str = secret("SLACK_BOT_TOKEN", "slack", required=False,
+                                  description="Slack bot token (chat:write, channels:history)")
     ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger")
     stages_table: str = resource("table", "reminder-stages", description="stage progress")
     state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")

@@ -1,10 +1,12 @@
-"""Stage queue consumer: a workflow stage (select + enqueue chunks) or the day's summary."""
+"""Stage queue consumer: a workflow stage (select + enqueue chunks), the day's summary (and its Slack
+report), or a failed day's report."""
 
 from __future__ import annotations
 
 import json
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
+from chalicelib.reminders.day_report import report_day_end
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.stage_worker import logger, run_stage
 from chalicelib.reminders.summary import run_summary
@@ -14,7 +16,9 @@ from chalicelib.settings import StageSettings
 def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
     if body.get("stage") == "summary":
-        run_summary(body, conn=ctx.conn)
+        report_day_end(ctx.conn, body, summary=run_summary(body, conn=ctx.conn))
+    elif body.get("stage") == "day_failed":
+        report_day_end(ctx.conn, body)
     else:
         run_stage(ctx.conn, StageMessage.parse(body))
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.settings import SECRET_GROUPS, Settings  # noqa: E402
 from infra.manifest import ApiSpec, FunctionSpec, Manifest, load_manifest  # noqa: E402
+from infra.observability import add_observability  # noqa: E402
 
 RUNTIME = "python3.11"
 PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
@@ -61,7 +62,7 @@ STACK_PARAMETERS: dict[str, dict[str, Any]] = {
     "ApiReservedConcurrency": {"Type": "Number", "Default": 50, "MinValue": 1,
                                "Description": "Lambda containers the API may use (keeps the rest for the workers)"},
     "AlarmTopicArn": {"Type": "String", "Default": "",
-                      "Description": "SNS topic for alarms (empty: alarms without actions)"},
+                      "Description": "another SNS topic the alarms notify besides the stack's AlarmTopic"},
     "CreateSenderIdentity": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
                              "Description": "the stack creates SenderEmail's SES identity (false: it exists "
                                             "already in the account, where creating it again would fail)"},
@@ -430,6 +431,7 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
         t["Conditions"]["CreatesSenderIdentity"] = {"Fn::Equals": [{"Ref": "CreateSenderIdentity"}, "true"]}
         res["SenderIdentity"] = {"Type": "AWS::SES::EmailIdentity", "Condition": "CreatesSenderIdentity",
                                  "Properties": {"EmailIdentity": {"Ref": "SenderEmail"}}}
+    add_observability(t, manifest, queue_ids)
     return t
 
 

@@ -1,8 +1,8 @@
 """A fake Slack Web API on 127.0.0.1, as strict as Slack where our code could notice.
 
 Methods: ``auth.test``, ``files.getUploadURLExternal``, the raw upload to the returned URL,
-``files.completeUploadExternal``, ``files.info`` and ``chat.postMessage``: the calls slack_sdk's
-``files_upload_v2`` flow and our report make.
+``files.completeUploadExternal``, ``files.info``, ``chat.postMessage`` and ``conversations.history``:
+the calls slack_sdk's ``files_upload_v2`` flow and our reports make.
 
 - Every method answers HTTP 200 with ``{"ok": true|false, ...}``; a missing bot token is
   ``not_authed``, a wrong or revoked one ``invalid_auth`` (still HTTP 200, as Slack does).
@@ -178,6 +178,8 @@ class FakeSlack:
                 return self._info(params)
             if method == "chat.postMessage":
                 return self._post_message(params)
+            if method == "conversations.history":
+                return self._history(params)
             return {"ok": False, "error": "unknown_method"}
 
     def _ts(self) -> str:
@@ -237,6 +239,16 @@ class FakeSlack:
         message = Message(channel, params["text"], self._ts())
         self.recorded.messages.append(message)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": {"text": message.text}}
+
+    def _history(self, params: dict[str, str]) -> dict[str, Any]:
+        """Newest first, messages after ``oldest`` (one page: the fake's channels are short)."""
+        channel = params.get("channel", "")
+        if not CHANNEL_ID.match(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        found = [{"type": "message", "ts": m.ts, "text": m.text} for m in reversed(self.recorded.messages)
+                 if m.channel == channel and float(m.ts) > oldest]
+        return {"ok": True, "messages": found, "has_more": False}
 
     def _upload(self, file_id: str, body: bytes) -> tuple[int, str]:
         with self._lock:

@@ -24,6 +24,7 @@ from chalice import Blueprint
 from chalicelib import config
 from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
+from chalicelib.reminders import metrics
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_sms_status
 from chalicelib.reminders.secrets import provider_secret
@@ -57,6 +58,7 @@ def sms_receipt() -> dict[str, Any]:
         receipt = verify_sms_signature(params, provider_secret("VONAGE_SIGNATURE_SECRET"),
                                        config.env_str("VONAGE_SIGNATURE_METHOD", "sha256"))
     except InvalidSmsSignature as exc:
+        metrics.emit({"channel": "sms", "result": "refused"}, {metrics.CALLBACKS_RECEIVED: 1})
         raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
     message_id, status = receipt.get("messageId"), receipt.get("status")
     if not message_id or not status:

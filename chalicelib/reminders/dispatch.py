@@ -35,7 +35,7 @@ from chalicelib import config
 from chalicelib.contact_data.history import Contact
 from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
-from chalicelib.reminders import templates
+from chalicelib.reminders import metrics, templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, fail_stage
 from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
@@ -48,6 +48,7 @@ from chalicelib.reminders.providers import (
     ProviderRejected,
     VoiceClient,
     WhatsAppClient,
+    _Paced,
     international,
 )
 from chalicelib.reminders.sms_provider import SmsClient
@@ -334,9 +335,18 @@ class Dispatcher:
             self.store.record_pacing(run.stage.channel, Pacing(asked / elapsed, remaining_seconds))
         if counts["deferred"]:
             raise ChunkOutOfTime(f"chunk {chunk.chunk_id}: {counts['deferred']} payments left for redelivery")
+        self._emit_metrics(run, counts)
         state = self.store.finish_chunk(run, chunk.chunk_id, {k: v for k, v in counts.items() if k != "deferred"})
         complete_if_done(self.store, self.tasks, state)
         return counts
+
+    def _emit_metrics(self, run: StageRun, counts: dict[str, int]) -> None:
+        channel = str(run.stage.channel)
+        metrics.emit(metrics.run_dimensions(run.zone.name, str(run.stage), channel),
+                     metrics.renamed(counts, metrics.DISPATCH_COUNTS))
+        client = self.client_for(run.stage)
+        if isinstance(client, _Paced):
+            metrics.emit_values({"channel": channel}, metrics.PROVIDER_LATENCY, client.take_latencies())
 
     def fail(self, run: StageRun, cause: str) -> bool:
         """The chunk can no longer finish: fail its stage's task now, so the retry starts at once."""

@@ -23,6 +23,7 @@ from datetime import date
 import psycopg2.extensions
 
 from chalicelib.logs import get_logger
+from chalicelib.reminders import metrics
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import OUTCOME_FAILED, SUCCEEDED, Entry, ReminderStore
 from chalicelib.zones import Zone
@@ -148,19 +149,27 @@ def _apply_status(store: ReminderStore, ref: CallbackRef, provider_id: str, stat
     ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status}
     outcome = outcome_of(status)
     if outcome is None:
+        _received(channel, "progress")
         return None
     result = _record_final(store, ref, provider_id, outcome, status)
     if result is None:
         logger.warning(f"{channel} status for an unknown send ignored", extra=ids)
+        _received(channel, "ignored")
         return None
     recorded, final = result
     if on_final is not None:
         on_final(final)
     if not recorded:
         logger.info(f"{channel} status after the final one changes nothing", extra={**ids, "final": final})
+        _received(channel, "repeat")
         return None
     logger.info(f"{channel} outcome", extra={**ids, "outcome": outcome})
+    _received(channel, outcome)
     return outcome
+
+
+def _received(channel: str, result: str) -> None:
+    metrics.emit({"channel": channel, "result": result}, {metrics.CALLBACKS_RECEIVED: 1})
 
 
 def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.extensions.connection]],

@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -175,6 +176,14 @@ class _Paced:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.limiter = RateLimiter(policy.rate_per_second)
+        self._latencies: list[float] = []  # ms of each request that went out (``take_latencies``)
+        self._latency_lock = threading.Lock()
+
+    def take_latencies(self) -> list[float]:
+        """The provider's answer times (ms) since the last call, for the ProviderLatency metric."""
+        with self._latency_lock:
+            taken, self._latencies = self._latencies, []
+        return taken
 
     def _run(self, once: Callable[[], T], gate: Callable[[], None] | None = None) -> tuple[T, int]:
         """``once`` with the rate limit and bounded retries. ``gate`` (the contact policy's send-time
@@ -190,7 +199,12 @@ class _Paced:
             if gate is not None:
                 gate()
             attempts += 1
-            return once()
+            sent = time.monotonic()
+            try:
+                return once()
+            finally:
+                with self._latency_lock:
+                    self._latencies.append((time.monotonic() - sent) * 1000)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

@@ -32,7 +32,7 @@ import psycopg2.extensions
 from chalicelib import config, db
 from chalicelib.contact_policy import Clock, ContactPolicy
 from chalicelib.logs import get_logger
-from chalicelib.reminders import capacity
+from chalicelib.reminders import capacity, metrics
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, stage_output
 from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
@@ -180,6 +180,8 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
         counts["no_whatsapp"] = count_no_whatsapp(conn, run, day.covers_due_dates)
     conn.commit()
     state = store.seal_stage(run, chunks, counts)
+    metrics.emit(metrics.run_dimensions(run.zone.name, str(run.stage), str(run.stage.channel)),
+                 metrics.renamed(counts, metrics.SELECTION_COUNTS))
     logger.info("stage dispatched", extra={**run.ids(), **counts, "chunks": chunks, "chunk_size": chunk_size,
                                            "spread": spread, "contact_day": day.as_dict(),
                                            "window_seconds": plan.window_seconds,

@@ -19,15 +19,13 @@ from typing import Protocol
 
 import psycopg2.extensions
 
-from chalicelib.db import one
 from chalicelib.logs import get_logger
+from chalicelib.slack_once import AdvisoryLock
 from chalicelib.stuck_disbursements.slack import SlackAuthError
 
 logger = get_logger("stuck-disbursement-report")
 
 LOCK_NAMESPACE = 1_7018_1  # any constant: the report's advisory lock space (170/181)
-TRY_LOCK = "SELECT pg_try_advisory_lock(%s, %s)"
-UNLOCK = "SELECT pg_advisory_unlock(%s, %s)"
 SELECT_POST = "SELECT kind, status, file_id, message_ts FROM stuck_report_post WHERE report_date = %s"
 RECORD_UPLOADED = """
 INSERT INTO stuck_report_post (report_date, channel, kind, status, file_id, rows)
@@ -79,25 +77,11 @@ def _execute(conn: psycopg2.extensions.connection, sql: str, params: dict[str, o
     conn.commit()
 
 
-class _DateLock:
+class _DateLock(AdvisoryLock):
+    """The report date's advisory lock (``chalicelib.slack_once.AdvisoryLock``)."""
+
     def __init__(self, conn: psycopg2.extensions.connection, report_date: date) -> None:
-        self.conn, self.key = conn, _lock_key(report_date)
-        self.held = False
-
-    def __enter__(self) -> _DateLock:
-        with self.conn.cursor() as cur:
-            cur.execute(TRY_LOCK, self.key)
-            self.held = bool(one(cur)[0])
-        self.conn.commit()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.held:
-            return
-        self.conn.rollback()
-        with self.conn.cursor() as cur:
-            cur.execute(UNLOCK, self.key)
-        self.conn.commit()
+        super().__init__(conn, *_lock_key(report_date))
 
 
 def post_file_once(conn: psycopg2.extensions.connection, slack: Poster, *, report_date: date, channel: str,

@@ -1,4 +1,4 @@
-"""Slack adapter: the file-upload v2 flow in its three steps, and a one-line message.
+"""Slack adapter: the file-upload v2 flow in its three steps, a message, and finding a message again.
 
 Slack's upload flow (what ``files_upload_v2`` does in one call) is split here so the caller can
 record the file id between the steps and never post twice:
@@ -164,3 +164,16 @@ class SlackFiles:
     def post_message(self, channel: str, text: str) -> str:
         """A one-line message; returns its ``ts``."""
         return str(_call(self._client.chat_postMessage, channel=channel, text=text)["ts"])
+
+    def find_message(self, channel: str, marker: str, oldest: float) -> str | None:
+        """The ``ts`` of a message in ``channel`` since ``oldest`` (epoch seconds) whose text has ``marker``."""
+        cursor: str | None = None
+        while True:
+            resp = _call(self._client.conversations_history, channel=channel, oldest=f"{oldest:.6f}", limit=200,
+                         **({"cursor": cursor} if cursor else {}))
+            for message in resp.get("messages") or []:
+                if marker in str(message.get("text") or ""):
+                    return str(message["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+            if not resp.get("has_more") or not cursor:
+                return None

@@ -182,7 +182,7 @@ def test_secrets_are_split_three_ways(packaged):
     assert readers["CallbackSecretsArn"] == {"api"}
     assert readers["ProviderTokensSecretArn"] == {"reminder-dispatch-robocall", "reminder-dispatch-whatsapp",
                                                   "reminder-dispatch-sms"}
-    assert readers["SlackSecretArn"] == {"stuck-disbursement-report"}
+    assert readers["SlackSecretArn"] == {"stuck-disbursement-report", "reminder-stage"}
     env = _function(template, "reminder-dispatch-robocall")["Environment"]["Variables"]
     assert env["PROVIDER_TOKENS_SECRET_ARN"] == {"Ref": "ProviderTokensSecretArn"}
 
