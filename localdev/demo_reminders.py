@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -31,14 +32,16 @@ from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.sms_text import sms_template
-from chalicelib.reminders.stages import scheduled_local
+from chalicelib.reminders.stages import Stage, StageRun, scheduled_local
+from chalicelib.reminders.store import FAILED, SKIPPED
 from chalicelib.reminders.summary import SUMMARY_KEYS, zone_summary
 from chalicelib.zones import Zone, zone_or_fallback
 from localdev.fake_providers import ProviderRecord
-from localdev.reminder_day import LocalReminderStack, run_day
+from localdev.reminder_day import COLLECTIONS_CHANNEL, LocalReminderStack, run_day
 
 CALL_KEYS = ("channel", "payment_id", "loan_id", "stage", "zone", "postcode", "product", "template", "due_date",
              "scheduled_local", "sent_local", "outcome", "parameters", "text")
+SUCCEEDED_CALL_SQL = "SELECT payment_id FROM payment WHERE payment_id = ANY(%s) AND is_success_robocall"
 PAYMENT_FACTS_SQL = """
 SELECT p.payment_id, p.loan_id, p.due_date, a.address_kodepos, pl.product_family
 FROM payment p
@@ -169,6 +172,7 @@ def step_t3_reminders(ctx: Any) -> None:
         records = list(stack.voice.records) + list(stack.whatsapp.records) + list(stack.sms.records)
         iam = stack.runtime.summary() if stack.runtime else "IAM: not enforced (in-process run)"
         rows = call_rows(ctx.conn, records, stack.clock)
+        posts = write_slack_posts(stack, ctx.out_dir / "slack")
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
@@ -177,4 +181,64 @@ def step_t3_reminders(ctx: Any) -> None:
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_table(summary)
     print(f"{len(rows):,} provider requests; simulated day took {result.wall_seconds:.1f}s wall time")
+    check = fallback_check(ctx.conn, ctx.business_date, records, summary)
+    summary["fallback_check"] = check
+    (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"failed every call: {check['failed_all_calls']:,} borrowers: WhatsApp {check['whatsapp']:,}, "
+          f"SMS {check['sms']:,}, WhatsApp failed then SMS {check['whatsapp_failed_then_sms']:,}, skipped with a "
+          f"reason {check['skipped_with_reason']:,}; contacted twice on one channel {check['twice']:,}; "
+          f"without a contact or a reason: {check['without_contact_or_reason']:,}")
+    print(f"Slack reminder-day reports: {len(posts)} posted to {COLLECTIONS_CHANNEL} -> {ctx.out_dir / 'slack'}/")
     print(iam)
+
+
+def write_slack_posts(stack: LocalReminderStack, folder: Path) -> list[Path]:
+    """Each message the collections channel received, as a text file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for message in stack.slack.recorded.messages:
+        first = message.text.splitlines()[0].strip("*").replace(" ", "-").lower() if message.text else "message"
+        path = folder / f"{first}.txt"
+        path.write_text(message.text + "\n")
+        written.append(path)
+    return written
+
+
+def fallback_check(conn: psycopg2.extensions.connection, business_date: date, records: Iterable[ProviderRecord],
+                   summary: dict[str, Any]) -> dict[str, int]:
+    """Everybody who failed all three calls got a WhatsApp message or an SMS (an SMS after a WhatsApp
+    message only when that one failed), or was skipped with a reason: the contact policy's (ledger
+    ``skipped``), a refusal where nothing was sent (``failed``), or capacity (``not_placed``). Counted from
+    what the providers placed and the ledger; ``twice`` counts a channel placed twice for one payment."""
+    ledger = Ledger()
+    called3: set[int] = set()
+    placed: dict[str, list[int]] = {"whatsapp": [], "sms": []}
+    for rec in records:
+        ref, _tpl = _ref_and_template(rec)
+        if ref is None:
+            continue
+        if rec.channel == "robocall" and ref.stage is Stage.ROBOCALL_3:
+            called3.add(ref.payment_id)
+        if rec.channel in placed and rec.placed:
+            placed[rec.channel].append(ref.payment_id)
+    reasoned: set[int] = set()
+    for zone in Zone:
+        for stage in (Stage.WHATSAPP, Stage.SMS):
+            for entry in ledger.entries(StageRun(zone, business_date, stage)):
+                if entry.status in (SKIPPED, FAILED):
+                    reasoned.add(entry.payment_id)
+    with conn.cursor() as cur:
+        cur.execute(SUCCEEDED_CALL_SQL, (sorted(called3),))
+        answered = {r[0] for r in cur.fetchall()}
+    conn.rollback()
+    failed_all = called3 - answered
+    whatsapp, sms = set(placed["whatsapp"]), set(placed["sms"])
+    reached = whatsapp | sms
+    over_capacity = sum(int(zs["stages"].get(str(st), {}).get("not_placed", 0))
+                        for zs in summary["zones"].values() for st in (Stage.WHATSAPP, Stage.SMS))
+    unexplained = failed_all - reached - reasoned
+    return {"failed_all_calls": len(failed_all), "whatsapp": len(failed_all & whatsapp - sms),
+            "sms": len(failed_all & sms - whatsapp), "whatsapp_failed_then_sms": len(failed_all & whatsapp & sms),
+            "skipped_with_reason": len((failed_all - reached) & reasoned) + min(over_capacity, len(unexplained)),
+            "twice": sum(len(v) - len(set(v)) for v in placed.values()),
+            "without_contact_or_reason": max(0, len(unexplained) - over_capacity)}

@@ -37,9 +37,11 @@ from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
+from localdev.fake_slack import FakeSlack
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
+COLLECTIONS_CHANNEL = "C0COLLECTIONS"  # the local collections channel the day reports go to
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp", "reminder-dispatch-sms")
 STAGE_FUNCTION = "reminder-stage"
 STAGE_POLL_SECONDS = 1  # long polling for each stage message of a round (SQS takes whole seconds)
@@ -118,6 +120,7 @@ class LocalReminderStack:
     voice: FakeVoice = field(init=False)
     whatsapp: FakeWhatsApp = field(init=False)
     sms: FakeSms = field(init=False)
+    slack: FakeSlack = field(init=False)
     app: AppServer | ApiContainerUrl = field(init=False)
     runtime: TemplateRuntime | None = field(init=False, default=None)
     clock: ReplayClock = field(init=False)
@@ -134,8 +137,11 @@ class LocalReminderStack:
                                      timeout_sleep=self.provider_timeout * 1.5).start()
         self.sms = FakeSms(seed=self.seed, receipt_url=f"{self.app.url}/v1/callbacks/sms",
                            timeout_sleep=self.provider_timeout * 1.5).start()
+        self.slack = FakeSlack().start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,
+            "SLACK_API_URL": self.slack.api_url, "SLACK_BOT_TOKEN": self.slack.token,
+            "REMINDER_REPORT_SLACK_CHANNEL": COLLECTIONS_CHANNEL,
             **local_provider_settings(),
             **self.voice.env(),
             **self.whatsapp.env(),
@@ -172,6 +178,7 @@ class LocalReminderStack:
         self.voice.stop()
         self.whatsapp.stop()
         self.sms.stop()
+        self.slack.stop()
         self.app.stop()
         shutil.rmtree(self._clock_dir, ignore_errors=True)
 

@@ -53,6 +53,8 @@ def _ref_text(rec: Any) -> str | None:
     body = rec.body
     if rec.channel == "whatsapp":
         return body.get("biz_opaque_callback_data")
+    if rec.channel == "sms":
+        return body.get("client-ref")
     urls = body.get("event_url") or []
     if not urls:
         return None
@@ -69,7 +71,7 @@ def _placed(rec: Any) -> bool:
 def calls_per_pair(stack: LocalReminderStack) -> Counter[tuple[int, str]]:
     """(payment id, stage) -> calls or messages the providers placed for it."""
     pairs: Counter[tuple[int, str]] = Counter()
-    for rec in [*stack.voice.records, *stack.whatsapp.records]:
+    for rec in [*stack.voice.records, *stack.whatsapp.records, *stack.sms.records]:
         ref = _ref_text(rec)
         if ref and _placed(rec):
             payment_id, _day, stage = ref.split("|")[:3]
@@ -168,6 +170,7 @@ class Day:
                 # retrying against a stopped app would keep sleeping in the next test's process
                 self.stack.voice.wait_idle(30)
                 self.stack.whatsapp.wait_idle(30)
+                self.stack.sms.wait_idle(30)
                 return described
             if time.monotonic() > deadline:
                 raise AssertionError(f"execution still {described and described['status']} after {budget:.0f}s: "

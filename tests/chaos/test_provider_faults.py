@@ -17,7 +17,8 @@ from chalicelib.reminders.providers import (
     VoiceClient,
     WhatsAppClient,
 )
-from localdev.fake_providers import FakeVoice, FakeWhatsApp, FaultRates
+from chalicelib.reminders.sms_provider import SmsClient
+from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp, FaultRates
 
 REQUESTS = 80
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=4, backoff_base=0.01, backoff_max=0.05, timeout=0.3)
@@ -67,6 +68,19 @@ def test_whatsapp_client_under_every_fault():
     client = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
     refs = [f"{i}|2026-11-20|whatsapp|WIB" for i in range(REQUESTS)]
     results = _run(lambda ref: client.send_template(f"62813{int(ref.split('|')[0]):08d}", "t", ["a"], ref), refs)
+    placed = fake.placed_by_reference()
+    fake.stop()
+    _check(results, placed)
+
+
+@pytest.mark.chaos(scenario="Vonage SMS: throttled, 5xx, timeout, answer lost, cut, slow at 10% each",
+                   invariant=INVARIANT)
+def test_sms_client_under_every_fault(monkeypatch):
+    fake = FakeSms(seed=11, rates=FaultRates.each(0.10), timeout_sleep=0.45, slow_sleep=0.05).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+    client = SmsClient(POLICY, base_url=fake.url, api_key=fake.api_key, api_secret=fake.api_secret)
+    refs = [f"{i}|2026-11-20|sms|WIB|0" for i in range(REQUESTS)]
+    results = _run(lambda ref: client.send(f"62813{int(ref.split('|')[0]):08d}", "JULO: Angsuran", ref), refs)
     placed = fake.placed_by_reference()
     fake.stop()
     _check(results, placed)

@@ -82,6 +82,16 @@ def test_a_whole_business_day(aws, conn, book):
         assert stack.voice.callbacks_failed == 0 and stack.whatsapp.callbacks_failed == 0
         assert stack.sms.callbacks_failed == 0
         rows = call_rows(conn, records, stack.clock)
+        reports = [(m.channel, m.text) for m in stack.slack.recorded.messages]
+
+    # one reminder-day report per zone to the collections channel, counts only
+    assert sorted(text.splitlines()[0] for _c, text in reports) == [
+        f"*T-3 reminders {z} 2026-11-20*" for z in ("WIB", "WIT", "WITA")]
+    assert {channel for channel, _t in reports} == {"C0COLLECTIONS"}
+    for _channel, text in reports:
+        for name in book:
+            assert name.title() not in text
+        assert "628120000" not in text
 
     assert paid, "the paying borrower was called at 08:00"
     assert {z: d["status"] for z, d in result.executions.items()} == {"WIB": "SUCCEEDED", "WITA": "SUCCEEDED",
