@@ -122,8 +122,8 @@ class Dispatcher:
         self.tasks = tasks or TaskCallbacks()
         self.clock = clock or contact_clock()
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
-                 policy: ContactPolicy | None = None, records: ContactRecords | None = None,
-                 sms: SmsClient | None = None) -> None:
+        self.records: ContactRecords = records or PgContactRecords(conn)
+        self._voice, self._whatsapp, self._sms = voice, whatsapp, sms
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
 
     @property

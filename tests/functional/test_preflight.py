@@ -164,7 +164,7 @@ def test_a_concurrency_quota_of_10_is_named_with_the_numbers(template, moto_acco
     lambda_backends[ACCOUNT][REGION].account_concurrency_quota = 10
     findings, text = check(template, params)
     reserved = sum(preflight.reserved_concurrency(Context(template, params, REGION, "s", None)).values())
-    assert reserved == 71  # the template's defaults: API 50, dispatch 2 × 2, the rest 17
+    assert reserved == 73  # the template's defaults: API 50, dispatch 3 × 2, the rest 17
     [message] = failures(findings, "lambda-concurrency")
     assert "quota is 10" in message and f"reserves {reserved}" in message
     assert "100 unreserved" in message and f"at least {reserved + 100}" in message
@@ -172,7 +172,7 @@ def test_a_concurrency_quota_of_10_is_named_with_the_numbers(template, moto_acco
     assert failures(findings) == [message], text  # nothing else is wrong with this account
 
 
-@pytest.mark.parametrize("quota", [10, 170, 171, 1000])
+@pytest.mark.parametrize("quota", [10, 172, 173, 1000])
 def test_the_concurrency_verdict_is_lambdas_own(template, moto_account_env, monkeypatch, quota):
     """The oracle is moto's PutFunctionConcurrency under MOTO_LAMBDA_CONCURRENCY_QUOTA (Lambda's rule:
     100 stay unreserved): the preflight fails exactly when applying the template's reservations would."""
@@ -364,4 +364,4 @@ def test_the_command_against_a_moto_server_with_a_quota_of_10(template, tmp_path
         proc.wait(timeout=10)
     assert done.returncode == 1, done.stdout + done.stderr
     line = next(x for x in done.stdout.splitlines() if "lambda-concurrency" in x)
-    assert "FAIL" in line and "quota is 10" in line and "reserves 71" in line and "at least 171" in line
+    assert "FAIL" in line and "quota is 10" in line and "reserves 73" in line and "at least 173" in line

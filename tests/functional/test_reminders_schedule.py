@@ -68,8 +68,8 @@ def test_the_asl_is_accepted_by_moto_and_has_the_designed_shape(aws):
         path.append(state)
         state = states[state].get("Next")
     assert path == ["Robocall1", "WaitUntilRetry1", "Robocall2", "WaitUntilRetry2", "Robocall3",
-                    "WaitForOutcomes", "WhatsApp", "Summary"]
-    for name in ("Robocall1", "Robocall2", "Robocall3", "WhatsApp"):
+                    "WaitForOutcomes", "WhatsApp", "WaitForWhatsAppStatuses", "Sms", "Summary"]
+    for name in ("Robocall1", "Robocall2", "Robocall3", "WhatsApp", "Sms"):
         task = states[name]
         assert task["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
         assert task["HeartbeatSeconds"] < task["TimeoutSeconds"]
@@ -77,7 +77,13 @@ def test_the_asl_is_accepted_by_moto_and_has_the_designed_shape(aws):
         assert task["Parameters"]["MessageBody"]["task_token.$"] == "$$.Task.Token"
         assert task["Parameters"]["QueueUrl"] == made.queue_urls["reminder-stages"]
     assert all(states[w]["Type"] == "Wait" and "TimestampPath" in states[w]
-               for w in ("WaitUntilRetry1", "WaitUntilRetry2", "WaitForOutcomes"))
+               for w in ("WaitUntilRetry1", "WaitUntilRetry2", "WaitForOutcomes", "WaitForWhatsAppStatuses"))
+    # a stage that fails for good ends the day through its report (Catch), never silently
+    for name in ("Robocall1", "Robocall2", "Robocall3", "WhatsApp", "Sms", "Summary"):
+        assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                          "Next": "ReportFailedDay"}]
+    assert states["ReportFailedDay"]["Parameters"]["MessageBody"]["stage"] == "day_failed"
+    assert states[states["ReportFailedDay"]["Next"]]["Type"] == "Fail"
 
 
 @given(st.dates(min_value=date(2020, 1, 1), max_value=date(2040, 12, 31)), st.sampled_from(list(Zone)),
