@@ -21,6 +21,7 @@ measured, the planned rate and the configured timeout of the channel's function.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -40,7 +41,7 @@ from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage, chunk_body
 from chalicelib.reminders.selection import T3_SELECTION_SQL, selection_params
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
-from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, Pacing, ReminderStore, StartOutcome
+from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, SKIPPED, Pacing, ReminderStore, StartOutcome
 
 logger = get_logger("reminders")
 
@@ -53,6 +54,7 @@ CHUNK_TIME_SHARE = 0.5
 # Between MIN and MAX payments a chunk (gzip'd ~25 bytes a payment: 4,000 ≈ 100 KB, under SQS's
 # 256 KB). REMINDER_CHUNK_SIZE overrides.
 MIN_CHUNK, MAX_CHUNK = 10, 4_000
+MERGED_INTO = re.compile(r"^merged: reminded in the contact of payment (\d+)")
 STAGE_CHUNKS_SQL = (Path(__file__).with_name("stage_chunks.sql")).read_text()
 NO_WHATSAPP_SQL = (f"WITH sel AS (\n{T3_SELECTION_SQL}\n)\n"
                    "SELECT count(*) FROM sel WHERE NOT (is_whatsapp AND has_whatsapp_1) AND NOT is_whatsapp_blasted")
@@ -114,8 +116,12 @@ def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
     was a failure (131026 undeliverable, 131047 outside the re-engagement window…). The SMS stage
     texts them. A message that may have gone out (unknown) or was skipped by the policy is not."""
     messages = StageRun(run.zone, run.business_date, Stage.WHATSAPP)
-    return sorted(e.payment_id for e in store.entries(messages)
-                  if e.status == FAILED or e.outcome == OUTCOME_FAILED)
+    entries = list(store.entries(messages))
+    failed = {e.payment_id for e in entries if e.status == FAILED or e.outcome == OUTCOME_FAILED}
+    # a payment reminded in another payment's message (one contact per borrower) failed with it
+    merged = {e.payment_id for e in entries if e.status == SKIPPED and e.error
+              and (m := MERGED_INTO.search(e.error)) and int(m.group(1)) in failed}
+    return sorted(failed | merged)
 
 
 def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore | None = None,
