@@ -12,11 +12,20 @@ from tests.factories import make_partner
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere"
 
 
-def _sessions(conn: psycopg2.extensions.connection) -> int:
-    """Backends connected to the test database, other than ``conn`` itself."""
+def _server_now(conn: psycopg2.extensions.connection):
+    with conn.cursor() as cur:
+        cur.execute("SELECT clock_timestamp()")
+        (now,) = cur.fetchone()
+    conn.rollback()
+    return now
+
+
+def _sessions_opened_since(conn: psycopg2.extensions.connection, since) -> int:
+    """Backends connected to the test database that started at or after ``since``
+    (a session left over by an earlier test may end meanwhile: only new ones count)."""
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid()")
+                    "AND pid <> pg_backend_pid() AND backend_start >= %s", (since,))
         (n,) = cur.fetchone()
     conn.rollback()
     return int(n)
@@ -24,12 +33,12 @@ def _sessions(conn: psycopg2.extensions.connection) -> int:
 
 def test_fifty_health_calls_open_no_database_session(conn):
     db_conn.close_all()
-    before = _sessions(conn)
+    started = _server_now(conn)
     with api_client() as client:
         answers = [get(client, "/health") for _ in range(50)]
     assert {(status, body["status"]) for status, body, _h in answers} == {(200, "ok")}
     assert "database" not in answers[0][1]
-    assert _sessions(conn) == before
+    assert _sessions_opened_since(conn, started) == 0
 
 
 def test_health_answers_with_the_database_unreachable(pg_url, monkeypatch):
@@ -57,12 +66,13 @@ def test_deep_health_needs_a_staff_key(conn):
 def test_deep_health_checks_the_database_on_the_pooled_connection(conn):
     staff = staff_key(conn)
     db_conn.close_all()
+    started = _server_now(conn)
     with api_client() as client:
         answers = [get(client, "/health/deep", staff) for _ in range(10)]
         assert {(status, body.get("database")) for status, body, _h in answers} == {(200, "ok")}
         assert answers[0][2]["cache-control"] == "no-store"
         # ten checks, one pooled session (the in-process client serves requests on one thread)
-        assert _sessions(conn) <= 1
+        assert _sessions_opened_since(conn, started) <= 1
 
 
 def test_deep_health_is_a_json_503_when_the_database_is_unreachable(conn, monkeypatch):
