@@ -1,6 +1,6 @@
 """PostgreSQL connections and the migration runner.
 
-    python -m chalicelib.db migrate     # apply pending migrations (idempotent)
+    python -m chalicelib.db migrate     # apply pending migrations, then the grant map (idempotent)
     python -m chalicelib.db status      # list applied / pending migrations
 """
 
@@ -126,6 +126,7 @@ def migrate(conn: psycopg2.extensions.connection) -> list[str]:
             _apply(conn, migration)
             applied_now.append(migration.name)
         sync_reference_data(conn)
+        sync_grants(conn)
     finally:
         with transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
@@ -152,6 +153,21 @@ def _apply(conn: psycopg2.extensions.connection, migration: Migration) -> None:
         except (psycopg2.errors.InternalError_, psycopg2.errors.UniqueViolation) as exc:
             raced = "concurrently" in str(exc) or "pg_authid" in str(exc)
             if not raced or attempt == CLUSTER_WIDE_RACE_TRIES:
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def sync_grants(conn: psycopg2.extensions.connection) -> None:
+    """Each function group's role gets exactly the grant map's privileges (chalicelib/database_roles.py)."""
+    from chalicelib import database_roles
+
+    for attempt in range(1, CLUSTER_WIDE_RACE_TRIES + 1):
+        try:
+            with transaction(conn):
+                database_roles.apply_grants(conn)
+            return
+        except (psycopg2.errors.InternalError_, psycopg2.errors.UniqueViolation) as exc:
+            if "concurrently" not in str(exc) or attempt == CLUSTER_WIDE_RACE_TRIES:
                 raise
             time.sleep(0.1 * attempt)
 

@@ -11,11 +11,12 @@ missing or invalid setting.
     s = DispatchSettings.load()
     s.calls_per_second, s.reminder_callback_base_url
 
-Secrets are never template environment values. Each secret setting belongs to one of four
-Secrets Manager secrets (a JSON object whose keys are the setting names); the function gets
-only the ARN of the secret it may read:
+Secrets are never template environment values. Each secret setting belongs to one of the
+Secrets Manager secrets below (a JSON object whose keys are the setting names); the function
+gets only the ARN of the secret it may read:
 
-    database  DATABASE_SECRET_ARN          every function that uses PostgreSQL
+    database-<group>  DATABASE_SECRET_ARN  the login of the function group's PostgreSQL role
+                                           (julo_api, julo_reminders, …: chalicelib/database_roles.py)
     callback  CALLBACK_SECRETS_ARN         the API: callback verification secrets
     outbound  PROVIDER_TOKENS_SECRET_ARN   the dispatch functions: outbound provider tokens
     slack     SLACK_SECRET_ARN             the stuck-disbursement report and the day report: the Slack token
@@ -35,7 +36,7 @@ from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
-from chalicelib import aws
+from chalicelib import aws, database_roles
 
 S = TypeVar("S", bound="Settings")
 
@@ -46,13 +47,15 @@ class SecretGroup:
     arn_env: str
     parameter: str
     description: str
+    role: str | None = None  # database groups: the PostgreSQL role whose login the secret holds
 
 
 SECRET_GROUPS: dict[str, SecretGroup] = {
     g.name: g
     for g in (
-        SecretGroup("database", "DATABASE_SECRET_ARN", "DatabaseSecretArn",
-                    "database credentials (RDS JSON: username, password, host, port, dbname; or a postgresql:// URL)"),
+        *(SecretGroup(r.group, "DATABASE_SECRET_ARN", r.parameter,
+                      f"login of PostgreSQL role {r.name} ({r.functions}): RDS JSON (username, password, host, "
+                      "port, dbname) or a postgresql:// URL", role=r.name) for r in database_roles.ROLES),
         SecretGroup("callback", "CALLBACK_SECRETS_ARN", "CallbackSecretsArn",
                     "callback verification secrets, read by the API only"),
         SecretGroup("outbound", "PROVIDER_TOKENS_SECRET_ARN", "ProviderTokensSecretArn",
@@ -194,6 +197,7 @@ class Settings:
     """Base of every settings class. ``load()`` reads, converts and checks every field."""
 
     database: ClassVar[bool] = False  # the function uses PostgreSQL (VPC, database secret)
+    database_role: ClassVar[str] = ""  # its function group's PostgreSQL role (chalicelib/database_roles.py)
 
     log_level: str = setting("LOG_LEVEL", "INFO", description="Powertools log level",
                              parameter="LogLevel", parameter_default="INFO",
@@ -291,10 +295,10 @@ class ApiSettings(Settings):
     """The HTTP API (app.py): partner views, CRM, analytics, provider callbacks."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_api"
     statement_timeout_ms: int = setting("API_STATEMENT_TIMEOUT_MS", 15_000,
                                         description="PostgreSQL statement timeout of an API request (ms)")
     ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger (callbacks)")
-    stages_table: str = resource("table", "reminder-stages", description="stage progress (callbacks)")
     vonage_signature_secret: str = secret("VONAGE_SIGNATURE_SECRET", "callback",
                                           description="Vonage signed-webhook secret (HS256 JWT)")
     whatsapp_app_secret: str = secret("WHATSAPP_APP_SECRET", "callback",
@@ -353,6 +357,7 @@ class StageSettings(_Rates, _ContactPolicy):
     """reminder-stage: select a stage's payments and enqueue dispatch chunks; the day's summary."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_reminders"
     planned_calls_per_second: float = setting("VOICE_PLANNED_CALLS_PER_SECOND", 0.0,
                                               description="calls/s the capacity plan assumes (0: CALLS_PER_SECOND)")
     planned_messages_per_second: float = setting("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", 0.0,
@@ -393,6 +398,7 @@ class DispatchSettings(_Rates, _ContactPolicy):
     """reminder-dispatch-robocall / -whatsapp: place the calls and messages of one chunk."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_reminders"
     voice_api_url: str = setting("VOICE_API_URL", "https://api.nexmo.com", check=absolute_url,
                                  parameter="VoiceApiUrl", parameter_default="https://api.nexmo.com",
                                  description="voice provider base URL (Vonage Voice API)")
@@ -445,6 +451,7 @@ class DisbursementSettings(Settings):
     """disbursement-events: apply status changes; queue the calendar email on COMPLETED."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_disbursements"
     email_outbox_queue: str = resource("queue", "email-outbox",
                                        description="the outbox relay's queue (repayment-calendar emails)")
 
@@ -454,6 +461,7 @@ class EmailOutboxSettings(Settings):
     """email-outbox (the relay) and email-outbox-sweeper: build and send the repayment-calendar email."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_disbursements"
     sender_email: str = setting("SENDER_EMAIL", "no-reply@example.co.id", parameter="SenderEmail",
                                 parameter_default="no-reply@example.co.id",
                                 description="verified SES identity the repayment-calendar email is sent from")
@@ -464,6 +472,7 @@ class StuckReportSettings(Settings):
     """stuck-disbursement-report: the daily .xlsx to Slack."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_report"
     slack_api_url: str = setting("SLACK_API_URL", "https://slack.com/api/", check=absolute_url,
                                  parameter="SlackApiUrl", parameter_default="https://slack.com/api/",
                                  description="Slack Web API base URL")
@@ -486,6 +495,7 @@ class AnalyticsSettings(Settings):
     """analytics-etl: the daily incremental refresh."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_analytics"
 
 
 @dataclass(frozen=True)
@@ -500,6 +510,16 @@ class KeyAdminSettings(Settings):
 ALL: tuple[type[Settings], ...] = (ApiSettings, ScheduleSettings, StageSettings, DispatchSettings,
                                    DisbursementSettings, EmailOutboxSettings, StuckReportSettings,
                                    AnalyticsSettings, KeyAdminSettings, ContactHistorySettings)
+
+
+def database_group(cls: type[Settings]) -> SecretGroup | None:
+    """The secret group holding the login of ``cls``'s PostgreSQL role (None: it uses no database)."""
+    if not cls.database:
+        return None
+    for g in SECRET_GROUPS.values():
+        if g.role and g.role == cls.database_role:
+            return g
+    raise KeyError(f"{cls.__name__} uses PostgreSQL but names no function role (database_role)")
 
 
 def by_name(path: str) -> type[Settings]:

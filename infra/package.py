@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.settings import SECRET_GROUPS, Settings  # noqa: E402
+from chalicelib.settings import SECRET_GROUPS, Settings, database_group  # noqa: E402
 from infra.manifest import ApiSpec, FunctionSpec, Manifest, load_manifest  # noqa: E402
 from infra.observability import add_observability  # noqa: E402
 
@@ -96,7 +96,8 @@ def _resource_ref(kind: str, name: str, queue_ids: dict[str, str]) -> dict[str, 
 
 def secret_groups(cls: type[Settings]) -> list[str]:
     """The secret groups a settings class reads (the database one when it uses PostgreSQL)."""
-    groups = ["database"] if cls.database else []
+    database = database_group(cls)
+    groups = [database.name] if database else []
     for _attr, spec in cls.specs():
         if spec.secret and spec.secret not in groups:
             groups.append(spec.secret)
@@ -163,6 +164,17 @@ def settings_environment(cls: type[Settings], queue_ids: dict[str, str]) -> dict
     return env
 
 
+DYNAMODB_DEFAULT_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "Query", "ConditionCheckItem")
+
+
+def dynamodb_permissions(declared: Any) -> dict[str, tuple[str, ...]]:
+    """Table -> the DynamoDB actions a function may call on it: ``[tables]`` (the default actions) or
+    ``{table: [actions]}`` (exactly those)."""
+    if isinstance(declared, dict):
+        return {t: tuple(f"dynamodb:{a}" for a in actions) for t, actions in declared.items()}
+    return {t: tuple(f"dynamodb:{a}" for a in DYNAMODB_DEFAULT_ACTIONS) for t in declared}
+
+
 def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queue_ids: dict[str, str],
                      sqs_queue: str | None, manifest: Manifest) -> list[dict[str, Any]]:
     log_group = {"Fn::GetAtt": [logical_id(name, "LogGroup"), "Arn"]}
@@ -191,10 +203,13 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
         actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if sends_pii else [])
         statements.append(_statement("PiiQueueKey", actions, [{"Fn::GetAtt": ["PiiKey", "Arn"]}]))
     if perms.get("dynamodb"):
-        statements.append(_statement("Ledger", [
-            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
-            "dynamodb:ConditionCheckItem",
-        ], [{"Fn::GetAtt": [logical_id(t, "Table"), "Arn"]} for t in perms["dynamodb"]]))
+        # one statement per set of actions: "Ledger" for the first, "Ledger2", … for the others
+        by_actions: dict[tuple[str, ...], list[str]] = {}
+        for table, table_actions in dynamodb_permissions(perms["dynamodb"]).items():
+            by_actions.setdefault(table_actions, []).append(table)
+        for i, (table_actions, tables) in enumerate(by_actions.items()):
+            statements.append(_statement("Ledger" + (str(i + 1) if i else ""), list(table_actions),
+                                         [{"Fn::GetAtt": [logical_id(t, "Table"), "Arn"]} for t in tables]))
     if perms.get("states_start"):
         machines = [{"Ref": logical_id(sm, "StateMachine")} for sm in perms["states_start"]]
         executions = [

@@ -337,14 +337,17 @@ def _arn_problem(ctx: Context, arn: str) -> str | None:
     return None
 
 
-def _database_secret_problem(ctx: Context, parameter: str, value: str) -> str | None:
+def _database_secret_problem(ctx: Context, parameter: str, value: str, role: str | None) -> str | None:
     try:
         url = config.database_url_from_secret_value(value)
     except ValueError as exc:
         return str(exc)
-    from urllib.parse import parse_qs, urlsplit
+    from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url)
+    if role and unquote(parts.username or "") != role:
+        return (f"logs in as {unquote(parts.username or '')!r}, not the function group's role {role}: "
+                "python -m chalicelib.database_roles provision-secrets writes these secrets")
     mode = parse_qs(parts.query).get("sslmode", [""])[0]
     if mode in WEAK_SSLMODES:
         return f"its URL says sslmode={mode}: the server's certificate would not be verified (remove it: verify-full)"
@@ -392,8 +395,8 @@ def check_secrets(ctx: Context) -> list[Finding]:
                 if described.get("KmsKeyId") not in AWS_MANAGED_SECRET_KEYS:
                     problem = ("is encrypted with a customer-managed KMS key the function roles may not use: "
                                "use the aws/secretsmanager key")
-                elif group == "database":
-                    problem = _database_secret_problem(ctx, parameter, value)
+                elif settings.SECRET_GROUPS[group].role:
+                    problem = _database_secret_problem(ctx, parameter, value, settings.SECRET_GROUPS[group].role)
                 else:
                     problem = _json_secret_problem(group, value)
         if problem:

@@ -46,6 +46,7 @@ from functools import lru_cache
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
@@ -409,10 +410,13 @@ class TemplateRuntime:
 
     def _secret(self, group: str) -> str:
         sm = _admin("secretsmanager")
-        if group == "database":
-            # the local server speaks no TLS: the local secret says so (a deployed secret without an
-            # sslmode gets verify-full, chalicelib/config.py)
-            value = with_sslmode(self.values.get("DATABASE_URL") or config.database_url(), "disable")
+        role = settings.SECRET_GROUPS[group].role
+        if role:
+            # the function group's own PostgreSQL role (the local server trusts local logins, so no
+            # password), with exactly the grant map's privileges; the local server speaks no TLS: the
+            # local secret says so (a deployed secret without an sslmode gets verify-full)
+            url = with_user(self.values.get("DATABASE_URL") or config.database_url(), role)
+            value = with_sslmode(url, "disable")
         else:
             value = json.dumps({n: self.values[n] for n in _secret_names(group) if self.values.get(n)})
         name = f"{STACK_NAME}/{group}"
@@ -839,6 +843,13 @@ def for_moto(doc: dict[str, Any]) -> dict[str, Any]:
         else:
             out.append({**st, "Action": actions, "Resource": "*"})
     return {**doc, "Statement": out}
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` logging in as ``user`` (no password)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def with_sslmode(url: str, mode: str) -> str:

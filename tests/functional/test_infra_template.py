@@ -60,7 +60,7 @@ def test_every_manifest_resource_is_in_the_template(packaged):
                 assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # the Chalice API is there too, with the database secret as a parameter (never a plain URL)
     assert "APIHandler" in functions and "RestAPI" in template["Resources"]
-    assert template["Parameters"]["DatabaseSecretArn"]["AllowedPattern"].startswith("^arn:aws")
+    assert template["Parameters"]["ApiDatabaseSecretArn"]["AllowedPattern"].startswith("^arn:aws")
     assert "DATABASE_URL" not in json.dumps(template)
 
 
@@ -132,7 +132,8 @@ def test_least_privilege_is_derived_from_the_manifest():
     assert "SendToQueues" not in by_sid  # it sends nowhere, so it may not
     env = template["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
     # the environment is what the settings class declares: the database secret, the log level
-    assert env["DATABASE_SECRET_ARN"] == {"Ref": "DatabaseSecretArn"} and env["LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert env["DATABASE_SECRET_ARN"] == {"Ref": "AnalyticsDatabaseSecretArn"}  # its group's own login
+    assert env["LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert not any(k.startswith("QUEUE_URL_") for k in env)
 
 
@@ -165,11 +166,32 @@ def test_every_function_environment_is_generated_from_its_settings_class(package
         assert "Default" not in template["Parameters"][required]
 
 
-def test_the_api_may_use_the_ledger_it_writes_callbacks_to(packaged):
+def test_the_api_may_use_the_ledger_it_writes_callbacks_to_and_nothing_else(packaged):
+    """The internet-facing role: GetItem and UpdateItem on the ledger (what the callbacks call), never the
+    stage table with the workflow's task tokens, never a Query/Put/Delete."""
     template, _out = packaged
     env = _function(template, "api")["Environment"]["Variables"]
     assert env["TABLE_NAME_REMINDER_LEDGER"] == {"Ref": "ReminderLedgerTable"}
-    assert {"Fn::GetAtt": ["ReminderLedgerTable", "Arn"]} in _policy(template, "api")["Ledger"]["Resource"]
+    assert "TABLE_NAME_REMINDER_STAGES" not in env
+    policy = _policy(template, "api")
+    dynamodb = [st for st in policy.values() if any(str(a).startswith("dynamodb:") for a in st["Action"])]
+    assert dynamodb == [policy["Ledger"]]
+    assert policy["Ledger"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert policy["Ledger"]["Resource"] == [{"Fn::GetAtt": ["ReminderLedgerTable", "Arn"]}]
+
+
+def test_dynamodb_actions_can_be_declared_per_table():
+    from localdev.manifest import FunctionSpec, Manifest, TableSpec
+
+    manifest = Manifest(queues=(), tables=(TableSpec("a", hash_key="pk"), TableSpec("b", hash_key="pk")),
+                        state_machines=(), functions=(FunctionSpec(
+                            "f", "functions.x.handler", {}, settings="AnalyticsSettings",
+                            permissions={"dynamodb": {"a": ["GetItem"], "b": ["Query", "PutItem"]}}),))
+    role = build_template({"Resources": {}}, manifest)["Resources"]["FRole"]["Properties"]["Policies"][0]
+    by_sid = {st["Sid"]: st for st in role["PolicyDocument"]["Statement"]}
+    assert by_sid["Ledger"] == {"Sid": "Ledger", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
+                                "Resource": [{"Fn::GetAtt": ["ATable", "Arn"]}]}
+    assert by_sid["Ledger2"]["Action"] == ["dynamodb:Query", "dynamodb:PutItem"]
 
 
 def test_secrets_are_split_three_ways(packaged):

@@ -75,9 +75,10 @@ def _c(service: str) -> Any:
 
 
 def _secret_value(group: str, db_host: str) -> str:
-    if group == "database":
-        return json.dumps({"username": "julo_app", "password": DB_PASSWORD, "host": db_host, "port": 5432,
-                           "dbname": "julo"})
+    role = settings.SECRET_GROUPS[group].role
+    if role:
+        return json.dumps({"engine": "postgres", "username": role, "password": DB_PASSWORD, "host": db_host,
+                           "port": 5432, "dbname": "julo"})
     values = {}
     for cls in settings.ALL:
         for _attr, spec in cls.specs():
@@ -249,15 +250,18 @@ def test_secrets_missing_misshapen_weak_tls_or_under_a_customer_key(template, mo
     sm = _c("secretsmanager")
     callback = sm.create_secret(Name="julo/partial", SecretString=json.dumps({"WHATSAPP_APP_SECRET": "x"}))["ARN"]
     weak = sm.create_secret(Name="julo/weak-db",
-                            SecretString=f"postgresql://julo_app:{DB_PASSWORD}@db.internal/julo?sslmode=require")["ARN"]
+                            SecretString=f"postgresql://julo_api:{DB_PASSWORD}@db.internal/julo?sslmode=require")["ARN"]
+    other_role = sm.create_secret(Name="julo/other-role", SecretString=_secret_value("database-report", "h"))["ARN"]
     key = _c("kms").create_key()["KeyMetadata"]["KeyId"]
     under_key = sm.create_secret(Name="julo/cmk", KmsKeyId=key, SecretString=_secret_value("slack", ""))["ARN"]
     gone = params["ProviderTokensSecretArn"].replace("julo/outbound", "julo/nothing")
-    db_parameter = next(g.parameter for g in settings.SECRET_GROUPS.values() if g.name == "database")
-    findings, text = check(template, {**params, "CallbackSecretsArn": callback, db_parameter: weak,
-                                      "SlackSecretArn": under_key, "ProviderTokensSecretArn": gone})
+    findings, text = check(template, {**params, "CallbackSecretsArn": callback, "ApiDatabaseSecretArn": weak,
+                                      "SlackSecretArn": under_key, "ProviderTokensSecretArn": gone,
+                                      "AnalyticsDatabaseSecretArn": other_role})
     problems = "\n".join(failures(findings, "secrets"))
     assert "lacks VONAGE_SIGNATURE_SECRET, WHATSAPP_VERIFY_TOKEN" in problems
+    # each function group logs in as its own role
+    assert "AnalyticsDatabaseSecretArn" in problems and "not the function group's role julo_analytics" in problems
     assert "sslmode=require" in problems and "customer-managed KMS key" in problems and "does not exist" in problems
     assert DB_PASSWORD not in text
     other_region = params["SlackSecretArn"].replace(REGION, "us-east-1")
