@@ -74,6 +74,39 @@ def forget_database_secret() -> None:
     _database_url_from_secret.cache_clear()
 
 
+def reread_database_url(refused: str) -> str | None:
+    """After the server refused the login of ``refused``: the URL to try instead, or None.
+
+    Secrets Manager rotates a secret in four steps (createSecret stores the new password as the
+    ``AWSPENDING`` version, setSecret changes it in the database, testSecret, finishSecret moves
+    ``AWSCURRENT`` to it). So the secret's current version is read again (a rotation finished since
+    this container cached it); if it still holds the refused login, its pending version (the
+    database has the new password already, the secret does not say so yet). None with
+    ``DATABASE_URL`` (no secret) or when neither version differs from what was refused."""
+    if os.environ.get("DATABASE_URL"):
+        return None
+    secret_arn = os.environ.get("DATABASE_SECRET_ARN")
+    if not secret_arn:
+        return None
+    forget_database_secret()
+    current = _database_url_from_secret(secret_arn)
+    if current != refused:
+        return current
+    pending = _pending_database_url(secret_arn)
+    return pending if pending not in (None, refused) else None
+
+
+def _pending_database_url(secret_arn: str) -> str | None:
+    from chalicelib import aws
+
+    client = aws.client("secretsmanager")
+    try:
+        value = client.get_secret_value(SecretId=secret_arn, VersionStage="AWSPENDING")["SecretString"]
+    except client.exceptions.ResourceNotFoundException:  # no rotation under way
+        return None
+    return database_url_from_secret_value(value)
+
+
 def aws_endpoint_url() -> str | None:
     """Endpoint for every AWS client: moto, LocalStack, or None for real AWS."""
     return os.environ.get("AWS_ENDPOINT_URL") or None

@@ -54,6 +54,17 @@ WHERE (product_line.product_line_type, product_line.product_family, product_line
 """
 
 
+# What libpq says when the server refuses a login (the SQLSTATE of a failed connection does not
+# reach psycopg2): a wrong or rotated password, a login that no longer exists, a rule that refuses it.
+AUTHENTICATION_FAILURES = ("authentication failed", "no password supplied", "no pg_hba.conf entry",
+                           "pg_hba.conf rejects", "does not exist")
+
+
+def is_authentication_failure(exc: BaseException) -> bool:
+    """Whether a failed connection was a refused login (not an unreachable or overloaded server)."""
+    return isinstance(exc, psycopg2.OperationalError) and any(m in str(exc) for m in AUTHENTICATION_FAILURES)
+
+
 def connect(dsn: str | None = None, **kwargs: Any) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(dsn or config.database_url(), **kwargs)
     return conn

@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -188,8 +189,60 @@ def secret_value(name: str, group: str, environ: Mapping[str, str] | None = None
     return str(_secret_json(arn).get(name, ""))
 
 
+@lru_cache(maxsize=8)
+def _previous_secret_json(arn: str) -> dict[str, Any]:
+    """The secret's ``AWSPREVIOUS`` version ({} when it has none): what it held before the last change."""
+    client = aws.client("secretsmanager")
+    try:
+        value = client.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"]
+    except client.exceptions.ResourceNotFoundException:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def secret_values(name: str, group: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``name``'s current value and, while a rotation is under way, its previous one.
+
+    For secrets that verify what someone else signs (webhook signing secrets): a change is put
+    into the group's secret first (Secrets Manager then keeps the old value as the
+    ``AWSPREVIOUS`` version), then made at the provider; webhooks signed with either verify
+    meanwhile. After the change-over, remove the ``AWSPREVIOUS`` label to stop accepting the old
+    value. An environment variable of the same name wins (one value)."""
+    env = os.environ if environ is None else environ
+    if env.get(name):
+        return (str(env[name]),)
+    arn = env.get(SECRET_GROUPS[group].arn_env, "")
+    if not arn:
+        return ()
+    values = (_secret_json(arn).get(name), _previous_secret_json(arn).get(name))
+    return tuple(dict.fromkeys(str(v) for v in values if v))
+
+
+SECRET_REFRESH_MIN_INTERVAL_S = 60.0
+_refreshed_at: dict[str, float] = {}
+
+
+def refresh_secret(group: str) -> bool:
+    """Forget the group's cached secret versions so the next read asks Secrets Manager (a value put
+    after this container read it); at most once per SECRET_REFRESH_MIN_INTERVAL_S per group, so a
+    stream of bad signatures cannot turn into a stream of Secrets Manager calls. True if forgotten."""
+    now = time.monotonic()
+    if now - _refreshed_at.get(group, -SECRET_REFRESH_MIN_INTERVAL_S) < SECRET_REFRESH_MIN_INTERVAL_S:
+        return False
+    _refreshed_at[group] = now
+    _secret_json.cache_clear()
+    _previous_secret_json.cache_clear()
+    return True
+
+
 def forget_secrets() -> None:
     _secret_json.cache_clear()
+    _previous_secret_json.cache_clear()
+    _refreshed_at.clear()
 
 
 @dataclass(frozen=True)

@@ -125,9 +125,10 @@ def main() -> None:
 
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     install()
-    from localdev import moto_account
+    from localdev import moto_account, moto_fixes
 
     moto_account.install()  # the account reads moto lacks (python -m infra.preflight)
+    moto_fixes.install()  # where moto answers differently from AWS
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
+import psycopg2.errors
 
 from localdev import ports
 
@@ -114,6 +115,7 @@ def start() -> str:
     base, data, log = _paths()
     if _ready():
         ensure_database(DEFAULT_DB)
+        ensure_password_logins()
         return local_url()
     ports.ensure_free("postgres", port(), "LOCAL_PG_PORT")
     bindir = _bindir()
@@ -141,7 +143,40 @@ def start() -> str:
             raise SystemExit(f"postgres: server did not accept connections; see {log}")
         time.sleep(0.2)
     ensure_database(DEFAULT_DB)
+    ensure_password_logins()
     return local_url()
+
+
+# Local logins are trusted, except members of this role: they must give their password, as every
+# login on RDS must (tests of credential rotation log in with a real password that really changes).
+PASSWORD_LOGIN_GROUP = "julo_password_login"  # noqa: S105 (a role name)
+PASSWORD_RULES = (f"host all +{PASSWORD_LOGIN_GROUP} 127.0.0.1/32 scram-sha-256",
+                  f"local all +{PASSWORD_LOGIN_GROUP} scram-sha-256")
+
+
+def ensure_password_logins() -> None:
+    """The pg_hba.conf rules of PASSWORD_LOGIN_GROUP first (a server initialised before they existed
+    gets them and reloads), and the group role."""
+    conn = psycopg2.connect(local_url("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW hba_file")
+            (hba_file,) = cur.fetchone() or ("",)
+            hba = Path(hba_file)
+            text = hba.read_text()
+            if not all(rule in text for rule in PASSWORD_RULES):
+                hba.write_text("# julo: members of julo_password_login log in with a password\n"
+                               + "\n".join(PASSWORD_RULES) + "\n" + text)
+                cur.execute("SELECT pg_reload_conf()")
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PASSWORD_LOGIN_GROUP,))
+            if cur.fetchone() is None:
+                try:
+                    cur.execute(f"CREATE ROLE {PASSWORD_LOGIN_GROUP} NOLOGIN")
+                except psycopg2.errors.DuplicateObject:
+                    pass  # created meanwhile by another process
+    finally:
+        conn.close()
 
 
 def ensure_database(dbname: str) -> None:

@@ -23,6 +23,12 @@ How a connection lives:
   ``InterfaceError``: server restart, ``statement_timeout``) is closed, never reused.
 - **One URL at a time**: a different ``DATABASE_URL`` (tests switch databases) never gets an
   old URL's connection.
+- **Rotated credentials**: when the server refuses the login (a rotated password), the database
+  secret is read again, once (``config.reread_database_url``: its current version, else its
+  pending one during a rotation), and the connection opened with what it says; a second refusal
+  is ``DatabaseUnavailable``. A container re-reads at most once per ``REREAD_MIN_INTERVAL_S``
+  (a wrong password must not turn every request into a Secrets Manager call); open sessions
+  outlive a password change, so only new connections are concerned.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from chalicelib.logs import get_logger
 logger = get_logger("edge.db")
 
 BROKEN_CONNECTION_ERRORS: tuple[type[Exception], ...] = (psycopg2.OperationalError, psycopg2.InterfaceError)
+REREAD_MIN_INTERVAL_S = 5.0
 PING = "SELECT 1"
 
 
@@ -68,6 +75,7 @@ class ConnectionLifetime:
         connect_timeout_s: int = 5,
         options: Callable[[], str] | None = None,
         dsn: Callable[[], str] | None = None,
+        reread: Callable[[str], str | None] | None = None,
     ) -> None:
         self.application_name = application_name
         self.max_idle = max_idle
@@ -75,23 +83,54 @@ class ConnectionLifetime:
         self.connect_timeout_s = connect_timeout_s
         self._options = options
         self._dsn = dsn or (lambda: config.database_url())
+        self._reread = reread or (config.reread_database_url if dsn is None else (lambda _refused: None))
         self._idle: list[_Idle] = []
         self._lock = threading.Lock()
+        self._last_reread = -REREAD_MIN_INTERVAL_S
         self.opened = 0  # connections opened so far (tests and logs read it)
+        self.rereads = 0  # times the secret was read again after a refused login
 
-    def _open(self, dsn: str) -> psycopg2.extensions.connection:
+    def _connect(self, dsn: str) -> psycopg2.extensions.connection:
         kwargs: dict[str, object] = {"connect_timeout": self.connect_timeout_s,
                                      "application_name": self.application_name}
         if self._options is not None:
             kwargs["options"] = self._options()
+        return db.connect(dsn, **kwargs)
+
+    def _open(self, dsn: str) -> psycopg2.extensions.connection:
         try:
-            conn = db.connect(dsn, **kwargs)
+            conn = self._connect(dsn)
         except psycopg2.OperationalError as exc:
-            logger.warning("database unreachable", extra={"error": type(exc).__name__,
-                                                         "application_name": self.application_name})
-            raise DatabaseUnavailable("database unavailable") from exc
+            fresh = self._after_refused_login(dsn) if db.is_authentication_failure(exc) else None
+            if fresh is None:
+                logger.warning("database unreachable", extra={"error": type(exc).__name__,
+                                                             "application_name": self.application_name})
+                raise DatabaseUnavailable("database unavailable") from exc
+            try:
+                conn = self._connect(fresh)
+            except psycopg2.OperationalError as again:
+                logger.warning("database login refused with the secret read again",
+                               extra={"error": type(again).__name__, "application_name": self.application_name})
+                raise DatabaseUnavailable("database unavailable") from again
+            logger.info("database login refused: connected with the secret read again",
+                        extra={"application_name": self.application_name})
         self.opened += 1
         return conn
+
+    def _after_refused_login(self, refused: str) -> str | None:
+        """The URL to try once more: another thread's fresh read, else the secret read again (at most
+        once per REREAD_MIN_INTERVAL_S)."""
+        current = self._dsn()
+        if current != refused:
+            return current
+        with self._lock:
+            if time.monotonic() - self._last_reread < REREAD_MIN_INTERVAL_S:
+                return None
+            self._last_reread = time.monotonic()
+            self.rereads += 1
+        logger.warning("database login refused: reading the database secret again",
+                       extra={"application_name": self.application_name})
+        return self._reread(refused)
 
     def _alive(self, item: _Idle) -> bool:
         if item.conn.closed:

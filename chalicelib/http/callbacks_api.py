@@ -35,8 +35,8 @@ from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.opt_out import receive_inbound
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_robocall_status, apply_whatsapp_status
 from chalicelib.reminders.providers import MalformedWebhook, WhatsAppInbound, whatsapp_messages, whatsapp_statuses
-from chalicelib.reminders.secrets import provider_secret
-from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
+from chalicelib.reminders.secrets import provider_secret, verified_with
+from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, require, verify, verify_vonage
 
 callbacks = Blueprint(__name__)
 logger = get_logger("reminders")
@@ -78,7 +78,8 @@ def robocall_callback() -> dict[str, Any]:
     request = callbacks.current_request
     raw = _raw_body()
     try:
-        verify_vonage(provider_secret("VONAGE_SIGNATURE_SECRET"), raw, request.headers.get("Authorization"))
+        verified_with("VONAGE_SIGNATURE_SECRET",
+                      lambda secret: verify_vonage(secret, raw, request.headers.get("Authorization")))
     except InvalidSignature as exc:
         raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
     body = _json_object(raw)
@@ -111,8 +112,11 @@ def whatsapp_subscribe() -> Response:
 def whatsapp_callback() -> dict[str, Any]:
     request = callbacks.current_request
     raw = _raw_body()
-    if not verify(provider_secret("WHATSAPP_APP_SECRET"), raw, request.headers.get(SIGNATURE_HEADER)):
-        raise Unauthorized("invalid or missing signature")
+    try:
+        verified_with("WHATSAPP_APP_SECRET", lambda secret: require(verify(secret, raw, request.headers.get(
+            SIGNATURE_HEADER))))
+    except InvalidSignature as exc:
+        raise Unauthorized("invalid or missing signature") from exc
     try:
         body = _json_object(raw)
         statuses, messages = whatsapp_statuses(body), whatsapp_messages(body)

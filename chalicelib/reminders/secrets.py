@@ -9,7 +9,13 @@ verification secrets in ``CALLBACK_SECRETS_ARN`` (the API only), outbound provid
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from chalicelib import settings
+from chalicelib.reminders.signatures import InvalidSignature
+
+R = TypeVar("R")
 
 
 def _group_of(name: str) -> str:
@@ -22,3 +28,22 @@ def _group_of(name: str) -> str:
 
 def provider_secret(name: str) -> str:
     return settings.secret_value(name, _group_of(name))
+
+
+def verified_with(name: str, verify: Callable[[str], R]) -> R:
+    """``verify(secret)`` with the first of ``name``'s values it accepts: the current one, then the
+    previous one during a rotation (``settings.secret_values``); when neither does, the group's
+    secret is read again once (a value put after this container read it; at most once a minute)
+    and its values tried. ``verify`` raises ``InvalidSignature`` to refuse; the last refusal is
+    raised when none accepts."""
+    group = _group_of(name)
+    refusal: InvalidSignature | None = None
+    for attempt in range(2):
+        for value in settings.secret_values(name, group):
+            try:
+                return verify(value)
+            except InvalidSignature as exc:
+                refusal = exc
+        if attempt == 0 and not settings.refresh_secret(group):
+            break
+    raise refusal or InvalidSignature("signature secret is not configured")

@@ -41,6 +41,13 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(sign(secret, body).encode(), given)
 
 
+def require(valid: bool) -> bool:
+    """``valid``, or ``InvalidSignature`` (for a check that answers True/False)."""
+    if not valid:
+        raise InvalidSignature("signature does not match")
+    return True
+
+
 def payload_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
