@@ -6,7 +6,7 @@
 The roles (created by migration ``0600_function_roles.sql``):
 
     julo_api            the HTTP API: partner views, CRM, analytics, key lookups, callback outcomes
-    julo_reminders      reminder-stage and the two dispatch functions
+    julo_reminders      reminder-stage, the two dispatch functions, contact-history-purge
     julo_disbursements  disbursement-events, email-outbox and its sweeper
     julo_report         stuck-disbursement-report
     julo_analytics      analytics-etl
@@ -62,7 +62,7 @@ ROLES: tuple[DatabaseRole, ...] = (
     DatabaseRole("julo_api", "database-api", "ApiDatabaseSecretArn",
                  "the HTTP API: partner views, CRM, analytics, key lookups, callback outcomes"),
     DatabaseRole("julo_reminders", "database-reminders", "RemindersDatabaseSecretArn",
-                 "reminder-stage, reminder-dispatch-robocall, reminder-dispatch-whatsapp"),
+                 "reminder-stage, reminder-dispatch-robocall, reminder-dispatch-whatsapp, contact-history-purge"),
     DatabaseRole("julo_disbursements", "database-disbursements", "DisbursementsDatabaseSecretArn",
                  "disbursement-events, email-outbox, email-outbox-sweeper"),
     DatabaseRole("julo_report", "database-report", "ReportDatabaseSecretArn", "stuck-disbursement-report"),

@@ -538,6 +538,7 @@ class ContactHistorySettings(Settings):
     """contact-history-purge: the daily purge of the contact history past its retention."""
 
     database: ClassVar[bool] = True
+    database_role: ClassVar[str] = "julo_reminders"
     retention_days: int = setting("CONTACT_HISTORY_RETENTION_DAYS", 730, parameter="ContactHistoryRetentionDays",
                                   parameter_type="Number", parameter_default="730",
                                   description="days the contact history (every attempt and policy skip) is kept")
