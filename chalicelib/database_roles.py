@@ -130,6 +130,18 @@ def _sequences_of(cur: psycopg2.extensions.cursor, schema: str, table: str) -> l
     return [(str(a), str(b)) for a, b in cur.fetchall()]
 
 
+def _exists(cur: psycopg2.extensions.cursor, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+    cur.execute("""
+        SELECT count(*) FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+          AND (cardinality(%s::text[]) = 0 OR a.attname = ANY(%s::text[]))
+    """, (schema, table, list(columns), list(columns)))
+    row = cur.fetchone()
+    found = int(row[0]) if row else 0
+    return found > 0 and (not columns or found == len(set(columns)))
+
+
 def _schemas(cur: psycopg2.extensions.cursor) -> list[str]:
     cur.execute("""SELECT nspname FROM pg_namespace
                    WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1""")
@@ -138,7 +150,9 @@ def _schemas(cur: psycopg2.extensions.cursor) -> list[str]:
 
 def apply_grants(conn: psycopg2.extensions.connection, grants: Mapping[str, list[Grant]] | None = None) -> int:
     """Make each role's privileges in this database exactly the map's (not committed); returns how many
-    grants were given. Roles that do not exist (a server where migration 0600 has not run) are skipped."""
+    grants were given. Roles that do not exist (a server where migration 0600 has not run) and tables or
+    columns a partly migrated database lacks yet are skipped (tests/functional/test_database_roles.py
+    checks that the fully migrated schema has every one)."""
     grants = load_grants() if grants is None else grants
     given = 0
     with conn.cursor() as cur:
@@ -159,6 +173,8 @@ def apply_grants(conn: psycopg2.extensions.connection, grants: Mapping[str, list
                 cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), who))
             for g in role_grants:
                 schema, table = g.schema_and_table
+                if not _exists(cur, schema, table, g.columns):
+                    continue  # a database migrated part of the way (tests); the full schema has it
                 target = sql.Identifier(schema, table)
                 if g.columns:
                     cols = sql.SQL(", ").join(sql.Identifier(c) for c in g.columns)
