@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import json
 import os
 import re
@@ -497,8 +498,14 @@ def _api(t: dict[str, Any], api: ApiSpec, manifest: Manifest, queue_ids: dict[st
 def chalice_package(out: Path, stage: str) -> dict[str, Any]:
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "ap-southeast-3")}
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", stage, "--pkg-format", "cloudformation", str(out)],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    # chalice builds in the checkout's .chalice/deployments: two builds at once (a test building a
+    # template while the local day rebuilds dist/) would zip each other's half-written files
+    lock_path = ROOT / ".local" / "chalice-package.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(chalice), "package", "--stage", stage, "--pkg-format", "cloudformation", str(out)],
+                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "sam.json").read_text())
 
 
