@@ -62,7 +62,7 @@ ROLES: tuple[DatabaseRole, ...] = (
     DatabaseRole("julo_api", "database-api", "ApiDatabaseSecretArn",
                  "the HTTP API: partner views, CRM, analytics, key lookups, callback outcomes"),
     DatabaseRole("julo_reminders", "database-reminders", "RemindersDatabaseSecretArn",
-                 "reminder-stage, reminder-dispatch-robocall, reminder-dispatch-whatsapp, contact-history-purge"),
+                 "reminder-stage, reminder-dispatch-robocall, -whatsapp, -sms, contact-history-purge"),
     DatabaseRole("julo_disbursements", "database-disbursements", "DisbursementsDatabaseSecretArn",
                  "disbursement-events, email-outbox, email-outbox-sweeper"),
     DatabaseRole("julo_report", "database-report", "ReportDatabaseSecretArn", "stuck-disbursement-report"),

@@ -27,7 +27,8 @@ from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_sms_status
-from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.secrets import verified_with
+from chalicelib.reminders.signatures import InvalidSignature
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 
 sms_callbacks = Blueprint(__name__)
@@ -55,9 +56,10 @@ def sms_receipt() -> dict[str, Any]:
     raw = request.raw_body or b""
     params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
     try:
-        receipt = verify_sms_signature(params, provider_secret("VONAGE_SIGNATURE_SECRET"),
-                                       config.env_str("VONAGE_SIGNATURE_METHOD", "sha256"))
-    except InvalidSmsSignature as exc:
+        method = config.env_str("VONAGE_SIGNATURE_METHOD", "sha256")
+        receipt = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
+                                refused=(InvalidSmsSignature, InvalidSignature))
+    except (InvalidSmsSignature, InvalidSignature) as exc:
         metrics.emit({"channel": "sms", "result": "refused"}, {metrics.CALLBACKS_RECEIVED: 1})
         raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
     message_id, status = receipt.get("messageId"), receipt.get("status")

@@ -30,19 +30,20 @@ def provider_secret(name: str) -> str:
     return settings.secret_value(name, _group_of(name))
 
 
-def verified_with(name: str, verify: Callable[[str], R]) -> R:
+def verified_with(name: str, verify: Callable[[str], R],
+                  refused: tuple[type[Exception], ...] = (InvalidSignature,)) -> R:
     """``verify(secret)`` with the first of ``name``'s values it accepts: the current one, then the
     previous one during a rotation (``settings.secret_values``); when neither does, the group's
     secret is read again once (a value put after this container read it; at most once a minute)
-    and its values tried. ``verify`` raises ``InvalidSignature`` to refuse; the last refusal is
+    and its values tried. ``verify`` raises one of ``refused`` to refuse; the last refusal is
     raised when none accepts."""
     group = _group_of(name)
-    refusal: InvalidSignature | None = None
+    refusal: Exception | None = None
     for attempt in range(2):
         for value in settings.secret_values(name, group):
             try:
                 return verify(value)
-            except InvalidSignature as exc:
+            except refused as exc:
                 refusal = exc
         if attempt == 0 and not settings.refresh_secret(group):
             break
