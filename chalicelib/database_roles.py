@@ -6,7 +6,7 @@
 The roles (created by migration ``0600_function_roles.sql``):
 
     julo_api            the HTTP API: partner views, CRM, analytics, key lookups, callback outcomes
-    julo_reminders      reminder-stage, the two dispatch functions, contact-history-purge
+    julo_reminders      reminder-stage, the three dispatch functions, contact-history-purge
     julo_disbursements  disbursement-events, email-outbox and its sweeper
     julo_report         stuck-disbursement-report
     julo_analytics      analytics-etl
