@@ -25,6 +25,11 @@ Request faults (at most one per request):
 - ``answer_lost``: PLACED (webhooks follow) but the answer arrives after the client gave up.
 - ``cut``: PLACED, then the connection is dropped without an answer (a crash-like cut).
 - ``slow``: answered correctly after ``slow_sleep`` seconds (within the client timeout).
+- ``401``: good credentials refused once (an auth blip): Vonage's 401 problem, Meta's 401 with
+  OAuthException code 190; nothing placed. Only by ``inject`` (not part of ``FaultRates``).
+
+Credential rotation: ``FakeWhatsApp.rotate_token()`` and ``FakeVoice.rotate_key()`` replace the
+credential; requests with the old one are refused (401) from then on. ``auth_refused`` counts 401s.
 
 Webhook faults (per status sequence): ``duplicate`` (every webhook delivered twice) and
 ``reorder`` (the sequence shuffled). ``FaultRates.duplicate`` / ``.reorder`` or ``inject``.

@@ -27,8 +27,9 @@ from requests.structures import CaseInsensitiveDict
 
 # Request faults (one per request at most). "timeout": nothing placed, no answer before the client
 # gives up; "answer_lost": placed (webhooks follow) but the answer comes too late; "cut": placed,
-# then the connection is dropped without an answer (crash-like); "slow": answered, late but in time.
-REQUEST_FAULTS = ("429", "500", "timeout", "answer_lost", "cut", "slow")
+# then the connection is dropped without an answer (crash-like); "slow": answered, late but in time;
+# "401": the provider refuses good credentials (an auth blip), nothing placed; only by ``inject``.
+REQUEST_FAULTS = ("429", "500", "timeout", "answer_lost", "cut", "slow", "401")
 # Webhook faults (per status sequence): every webhook sent twice; the sequence shuffled.
 WEBHOOK_FAULTS = ("duplicate", "reorder")
 FAULT_KINDS = REQUEST_FAULTS + WEBHOOK_FAULTS
@@ -116,6 +117,7 @@ class FakeProvider(ABC):
         self.faults: list[Fault] = []
         self.forced: dict[str, str] = {}  # recipient -> outcome
         self.callbacks_posted = 0
+        self.auth_refused = 0  # requests answered 401: credentials not (or no longer) valid, or an injected blip
         self.callbacks_failed = 0
         self.callbacks_dropped = 0
         self._rng = random.Random(f"faults|{seed}")
@@ -213,6 +215,10 @@ class FakeProvider(ABC):
     @abstractmethod
     def error_answer(self, status: int) -> dict[str, Any]:
         """The provider's error body for a 429 or 5xx."""
+
+    @abstractmethod
+    def auth_error_answer(self) -> dict[str, Any]:
+        """The provider's 401 body (credentials refused)."""
 
     @abstractmethod
     def webhook_headers(self, body: bytes) -> dict[str, str]:
@@ -361,6 +367,8 @@ class FakeProvider(ABC):
                 raw = self.rfile.read(length)
                 refused = provider.authorize(CaseInsensitiveDict(self.headers.items()))
                 if refused is not None:
+                    with provider._lock:
+                        provider.auth_refused += 1
                     self._answer(*refused)
                     return
                 try:
@@ -374,6 +382,13 @@ class FakeProvider(ABC):
                     provider._record(ProviderRecord(provider.channel, self.path, body, 0, "timeout", None,
                                                     fault=fault))
                     self._no_answer(provider.timeout_sleep)
+                    return
+                if fault == "401":
+                    with provider._lock:
+                        provider.auth_refused += 1
+                    provider._record(ProviderRecord(provider.channel, self.path, body, 401, "http_401", None,
+                                                    fault=fault))
+                    self._answer(401, provider.auth_error_answer())
                     return
                 if fault in ("429", "500"):
                     status = int(fault)

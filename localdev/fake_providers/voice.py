@@ -3,6 +3,7 @@
 - Authentication: ``Authorization: Bearer <JWT>`` RS256, verified against the application's public
   key, with ``application_id`` equal to ours, ``iat``/``exp`` present and current and a ``jti``;
   otherwise ``401`` with Vonage's problem body (``type``, ``title``, ``detail``, ``instance``).
+  ``rotate_key()`` generates a new key pair: JWTs signed with the old private key get 401.
 - Request: ``to[0]`` a phone, ``from`` a phone, an NCCO starting with a ``talk`` action with text,
   ``event_url`` a list of one URL. Otherwise ``400`` with ``invalid_parameters``.
 - Answer: ``201 {"uuid", "status": "started", "direction": "outbound", "conversation_uuid"}``.
@@ -78,12 +79,25 @@ class FakeVoice(FakeProvider):
             return _problem(400, "Bad Request", "The request body is not valid JSON.")
         return _problem(status, "Internal Error", "Something went wrong.")
 
+    def auth_error_answer(self) -> dict[str, Any]:
+        return _problem(401, "Unauthorized", "You did not provide correct credentials.")
+
+    def rotate_key(self) -> str:
+        """A new application key pair (Vonage's "generate new key"): JWTs signed with the old private key are
+        refused (401) from now on. Returns the new private key (PEM)."""
+        private_key, public_key = rsa_key_pair()
+        with self._lock:
+            self.private_key, self.public_key = private_key, public_key
+        return private_key
+
     def authorize(self, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        with self._lock:
+            public_key = self.public_key
         try:
             if scheme != "Bearer" or not token:
                 raise jwt.InvalidTokenError("no bearer token")
-            claims = jwt.decode(token, self.public_key, algorithms=["RS256"],
+            claims = jwt.decode(token, public_key, algorithms=["RS256"],
                                 options={"require": ["iat", "exp", "jti", "application_id"]})
             if claims["application_id"] != self.application_id:
                 raise jwt.InvalidTokenError("wrong application")

@@ -2,6 +2,7 @@
 
 - Authentication: ``Authorization: Bearer <access token>``; otherwise ``401`` with a Graph error
   (``{"error": {"message", "type": "OAuthException", "code": 190, "fbtrace_id"}}``).
+  ``rotate_token()`` regenerates the token: the old one is refused (401, code 190) from then on.
 - Answer: ``200 {"messaging_product": "whatsapp", "contacts": [...], "messages": [{"id": "wamid..."}]}``.
 - Webhooks only after the subscription handshake: before the first delivery the fake calls
   ``GET <webhook>?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`` and needs the challenge
@@ -87,10 +88,21 @@ class FakeWhatsApp(FakeProvider):
             return graph_error(100, "(#100) Invalid parameter")
         return graph_error(1, "An unknown error occurred", "OAuthException")
 
+    def auth_error_answer(self) -> dict[str, Any]:
+        return graph_error(190, "Error validating access token: Session has expired.")
+
     def authorize(self, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
-        if headers.get("Authorization") != f"Bearer {self.token}":
+        with self._lock:
+            valid = headers.get("Authorization") == f"Bearer {self.token}"
+        if not valid:
             return 401, graph_error(190, "Invalid OAuth access token.")
         return None
+
+    def rotate_token(self) -> str:
+        """A new access token (a system user's token regenerated): the old one is refused from now on."""
+        with self._lock:
+            self.token = f"{LOCAL_TOKEN}-{secrets.token_hex(8)}"
+            return self.token
 
     def webhook_headers(self, body: bytes) -> dict[str, str]:
         return {SIGNATURE_HEADER: sign(self.app_secret, body)}

@@ -1,0 +1,103 @@
+"""The WhatsApp access token rotated in the middle of the WhatsApp stage, and a short 401 blip.
+
+The token lives where it does deployed: in the outbound-tokens secret (Secrets Manager in moto,
+``PROVIDER_TOKENS_SECRET_ARN``), read by the dispatch function's warm container. The fake Cloud
+API refuses a revoked token the way Meta does (HTTP 401, OAuthException code 190).
+
+- rotation: after the stage's first chunk the token is regenerated (the old one revoked) and the
+  secret updated; the rest of the stage must go out with the new token;
+- blip: Meta refuses three requests with good credentials; each must be sent again, once.
+
+Nobody may be left without their message or messaged twice, and no borrower's payment is marked
+failed because of our credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+
+import psycopg2.extensions
+import pytest
+
+from chalicelib import aws as aws_clients
+from localdev.bootstrap_aws import bootstrap
+from localdev.fake_providers.whatsapp import LOCAL_TOKEN
+from localdev.reminder_day import LocalReminderStack
+from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries
+from tests.factories import make_loan, make_partner
+
+BUSINESS_DATE = date(2026, 11, 20)
+DUE = date(2026, 11, 23)
+BORROWERS = 12
+WHATSAPP_FUNCTION = "reminder-dispatch-whatsapp"
+INVARIANT = ("every borrower due a WhatsApp message gets exactly one; none is counted place_failed; "
+             "execution SUCCEEDED")
+
+
+def _intl(i: int) -> str:
+    return f"6281311{i:05d}"
+
+
+@pytest.fixture
+def whatsapp_day(aws: str, conn: psycopg2.extensions.connection) -> Iterator[tuple[LocalReminderStack, Day, str]]:
+    """Twelve WIB borrowers who answer no call (all due a WhatsApp message); the WhatsApp token in the secret."""
+    bootstrap()
+    fast_retries()
+    make_partner(conn, 1, "Lendana P2P")
+    for i in range(BORROWERS):
+        make_loan(conn, postcode="10110", phone="0" + _intl(i)[2:], due_dates=[DUE])
+    conn.commit()
+    arn = aws_clients.client("secretsmanager").create_secret(
+        Name="chaos/provider-tokens", SecretString=json.dumps({"WHATSAPP_API_TOKEN": LOCAL_TOKEN}))["ARN"]
+    env = {"REMINDER_CHUNK_SIZE": "4", "PROVIDER_MAX_ATTEMPTS": "3",
+           "PROVIDER_TOKENS_SECRET_ARN": arn, "WHATSAPP_API_TOKEN": ""}  # the token comes from the secret
+    with LocalReminderStack(provider_timeout=0.5, extra_env=env) as stack:
+        for i in range(BORROWERS):
+            stack.voice.force_outcome(_intl(i), "busy")
+        day = Day(stack, BUSINESS_DATE)
+        day.start()
+        for stage in ("robocall_1", "robocall_2", "robocall_3"):
+            day.run_stage_normally(stage)
+        yield stack, day, arn
+
+
+def _check(stack: LocalReminderStack, execution: dict) -> None:
+    messaged = [r.body["to"] for r in stack.whatsapp.records if r.placed]
+    assert sorted(messaged) == sorted(_intl(i) for i in range(BORROWERS)), \
+        f"{len(messaged)} of {BORROWERS} messaged ({stack.whatsapp.auth_refused} requests refused 401)"
+    assert called_twice(stack) == {}
+    assert execution["status"] == "SUCCEEDED", execution
+    whatsapp = assert_summary_adds_up(execution)["whatsapp"]
+    assert (whatsapp["selected"], whatsapp["placed"], whatsapp["place_failed"]) == (BORROWERS, BORROWERS, 0), whatsapp
+
+
+@pytest.mark.chaos(scenario="WhatsApp token rotated after the stage's first chunk (old one revoked, secret updated)",
+                   invariant=INVARIANT)
+def test_a_token_rotated_mid_stage_loses_no_message(whatsapp_day: tuple[LocalReminderStack, Day, str]) -> None:
+    stack, day, arn = whatsapp_day
+    day.send_stage_message(day.take_stage_message("whatsapp"))
+    day.deliver_stage()
+    day.deliver_dispatch_once(WHATSAPP_FUNCTION)   # the first chunk goes out with the token the container read
+    assert stack.whatsapp.wait_idle(30)
+    first = sum(r.placed for r in stack.whatsapp.records)
+    new_token = stack.whatsapp.rotate_token()     # Meta: the old token is refused (401, code 190) from now on
+    aws_clients.client("secretsmanager").put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"WHATSAPP_API_TOKEN": new_token}))
+    execution = day.finish()
+
+    assert first == 4
+    assert stack.whatsapp.auth_refused >= 1, "the rotation was noticed by a refused request"
+    _check(stack, execution)
+
+
+@pytest.mark.chaos(scenario="WhatsApp refuses three requests with a good token (401 code 190 blip)",
+                   invariant=INVARIANT)
+def test_a_401_blip_loses_no_message(whatsapp_day: tuple[LocalReminderStack, Day, str]) -> None:
+    stack, day, _arn = whatsapp_day
+    stack.whatsapp.inject("401", count=3)
+    execution = day.finish()
+
+    assert stack.whatsapp.auth_refused == 3
+    _check(stack, execution)
