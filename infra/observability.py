@@ -6,7 +6,9 @@ subscription), the reminder day's alarms, and a CloudWatch dashboard of the day 
   subscribe (empty: none; the address confirms the subscription from the mail AWS sends).
 - alarms: a stage's success rate (``Succeeded / SummaryPlaced`` of the day, per stage) under
   ``StageSuccessRateThreshold``; the oldest message on a dispatch queue older than
-  ``DispatchQueueMaxAgeSeconds``; (already in the template: every DLQ not empty, API 5xx).
+  ``DispatchQueueMaxAgeSeconds``; a provider refusing the dispatch functions' credentials read afresh
+  (``ProviderCredentialsRefused``, per channel whose client re-reads them: voice, WhatsApp);
+  (already in the template: every DLQ not empty, API 5xx).
 - ``ReminderDashboard``: per zone, what each stage selected, placed, succeeded, failed, did not place,
   skipped and left unknown; provider latency and callbacks received per channel.
 
@@ -19,7 +21,7 @@ import json
 from typing import Any
 
 from chalicelib.reminders import metrics
-from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.stages import Channel, Stage
 from chalicelib.zones import Zone
 from infra.manifest import Manifest
 
@@ -34,6 +36,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                                                   "(a stage's calls or messages are not going out)"},
 }
 DAY_SECONDS = 86_400
+# the channels whose dispatch client re-reads refused credentials and reports CredentialsRefused
+CREDENTIAL_CHANNELS = (str(Channel.ROBOCALL), str(Channel.WHATSAPP))
 COUNT_WIDGETS = (("Placed", "placed"), ("Succeeded", "succeeded"), ("OutcomeFailed", "failed"),
                  ("NotPlaced", "not placed"), ("Skipped", "skipped"), ("Unknown", "unknown"))
 
@@ -52,6 +56,15 @@ def add_observability(t: dict[str, Any], manifest: Manifest, queue_ids: dict[str
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
     for stage in Stage:
         res[f"{_camel(str(stage))}SuccessRateAlarm"] = _success_rate_alarm(str(stage))
+    for channel in CREDENTIAL_CHANNELS:
+        res[f"{_camel(channel)}CredentialsRefusedAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": f"{channel}: the provider refused the credentials read afresh from the secret "
+                                "(a revoked token or key): a configuration error, the payments wait for it",
+            "Namespace": metrics.NAMESPACE, "MetricName": metrics.CREDENTIALS_REFUSED,
+            "Dimensions": [{"Name": "channel", "Value": channel}, {"Name": "service", "Value": metrics.SERVICE}],
+            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+            "AlarmActions": ALARM_ACTIONS}}
     for q in manifest.queues:
         if q.name.startswith("reminder-dispatch-"):
             res[f"{_camel(q.name)}AgeAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
+
+from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from chalicelib import aws, config, resources
 
@@ -76,38 +79,53 @@ def _max_receive_count(queue_url: str, _endpoint: str | None) -> int | None:
     return int(json.loads(policy)["maxReceiveCount"]) if policy else None
 
 
-class TaskCallbacks:
-    """Step Functions callback-task API: report a stage's result or keep its token alive."""
+# Step Functions answers a task's SendTask* calls within its account's API quota; past it (after the
+# SDK's own retries) the call is refused with one of these and nothing happened: try again.
+SFN_RETRY_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException",
+                             "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure", "InternalServerError"})
+# 6 tries, 0.25 s to 4 s apart (~8 s in all): an answer is worth waiting for.
+TASK_CALL_ATTEMPTS = 6
 
-    def __init__(self) -> None:
-        self.sfn = aws.client("stepfunctions")
+
+def _sfn_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in SFN_RETRY_CODES
+
+
+class TaskCallbacks:
+    """Step Functions callback-task API: report a stage's result or keep its token alive.
+
+    Throttled and 5xx calls are tried again with backoff (``TASK_CALL_ATTEMPTS``); what is still
+    refused after that is raised, so the caller's message comes back and the answer is sent again.
+    """
+
+    def __init__(self, attempts: int = TASK_CALL_ATTEMPTS, backoff_base: float = 0.25, *, sfn: Any = None) -> None:
+        self.sfn = sfn if sfn is not None else aws.client("stepfunctions")
+        self.attempts = attempts
+        self.backoff_base = backoff_base
+
+    def _call(self, action: Callable[..., Any], **kwargs: Any) -> bool:
+        closed = (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
+                  self.sfn.exceptions.InvalidToken)
+        try:
+            for attempt in Retrying(retry=retry_if_exception(_sfn_retryable), stop=stop_after_attempt(self.attempts),
+                                    wait=wait_exponential(multiplier=self.backoff_base, max=4.0), reraise=True):
+                with attempt:
+                    action(**kwargs)
+        except closed:
+            return False
+        return True
 
     def succeed(self, task_token: str, output: dict[str, Any]) -> bool:
         """Report the result; False if the task is no longer waiting (timed out and retried, or closed)."""
-        try:
-            self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
-        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
-                self.sfn.exceptions.InvalidToken):
-            return False
-        return True
+        return self._call(self.sfn.send_task_success, taskToken=task_token, output=json.dumps(output))
 
     def fail(self, task_token: str, error: str, cause: str) -> bool:
         """Fail the task (its Retry policy decides what follows); False if it is no longer waiting."""
-        try:
-            self.sfn.send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32_000])
-        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
-                self.sfn.exceptions.InvalidToken):
-            return False
-        return True
+        return self._call(self.sfn.send_task_failure, taskToken=task_token, error=error[:256], cause=cause[:32_000])
 
     def heartbeat(self, task_token: str) -> bool:
         """Keep the stage alive; False if the task has already closed (timed out, retried, done)."""
-        try:
-            self.sfn.send_task_heartbeat(taskToken=task_token)
-        except (self.sfn.exceptions.TaskTimedOut, self.sfn.exceptions.TaskDoesNotExist,
-                self.sfn.exceptions.InvalidToken):
-            return False
-        return True
+        return self._call(self.sfn.send_task_heartbeat, taskToken=task_token)
 
 
 class Executions:

@@ -18,10 +18,26 @@ Then the chunk is counted once on the stage record of its attempt; whoever finis
 completes the stage's task token. A chunk of an attempt that no longer owns the stage is dropped
 without calling anyone. The chunk's own pacing (payments per second) is recorded for sizing the
 next stage's chunks, and no payment is started once the function is about to time out.
+
+A ledger write that fails (throttled past the store's retries, a 5xx) costs that payment's step,
+never the chunk: a claim that did not go through leaves the payment for the chunk's redelivery
+(nothing was sent; ``ChunkDeferred`` once the rest of the chunk is done), a settle that did not go
+through after the send leaves the entry ``attempting``, counted ``unknown`` until the send's signed
+status callback binds it. The redelivered chunk continues where it stopped: payments claimed before
+are counted as they stand, never sent again.
+
+A provider refusing our credentials is retried once with credentials read afresh (see
+``providers``); refused again, it is a configuration error, not the borrower's failure: the
+payment's claim is released (nothing was placed), the rest of the chunk is not tried, an error log
+line and the ``ProviderCredentialsRefused`` metric (the template's alarm) report it, and the
+chunk comes back (``ChunkDeferred``) to be sent once the configuration is fixed; on its last
+receive it fails the stage with that reason. A chunk delivered again after it was counted answers
+the stage's task if the answer has not been taken (``completion.answer_if_finished``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,12 +53,13 @@ from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics, templates
 from chalicelib.reminders.adapters import TaskCallbacks
-from chalicelib.reminders.completion import complete_if_done, fail_stage
+from chalicelib.reminders.completion import answer_if_finished, complete_if_done, fail_stage
 from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
+    CredentialsRefused,
     OutcomeUnknown,
     ProviderError,
     ProviderRejected,
@@ -59,8 +76,10 @@ from chalicelib.reminders.store import (
     PLACED,
     SKIPPED,
     UNCERTAIN,
+    Entry,
     Pacing,
     ReminderStore,
+    StoreUnavailable,
     counter_for,
     skip_error,
 )
@@ -86,7 +105,11 @@ def contact_groups(payments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]
     return [sorted(g, key=lambda m: (int(m["payment_id"]) != key, int(m["payment_id"]))) for key, g in groups.items()]
 
 
-class ChunkOutOfTime(Exception):
+class ChunkDeferred(Exception):
+    """Some payments of the chunk were left for its redelivery (the rest is done and kept)."""
+
+
+class ChunkOutOfTime(ChunkDeferred):
     """The function is about to time out: the rest of the chunk is placed on redelivery."""
 
 
@@ -195,10 +218,10 @@ class Dispatcher:
         return international(p.get("whatsapp_phone") or "" if run.stage is Stage.WHATSAPP else p.get("phone") or "")
 
     def _contact_group(self, run: StageRun, group: list[dict[str, Any]], deadline: float | None,
-                       policy: ContactPolicy) -> list[tuple[str, bool, Contact | None]]:
+                       policy: ContactPolicy, halted: threading.Event) -> list[tuple[str, bool, Contact | None]]:
         """One contact (the payments due of one number, led by the first): the leader is sent once for all;
         each other payment mirrors it (POJK 22/2023 Pasal 62 ayat (2) huruf d: one contact per slot)."""
-        lead = self._one(run, group[0], deadline, policy, group)
+        lead = self._one(run, group[0], deadline, policy, group, halted)
         return [lead, *(self._member(run, m, group[0], lead) for m in group[1:])]
 
     def _member(self, run: StageRun, m: dict[str, Any], leader: dict[str, Any],
@@ -211,31 +234,44 @@ class Dispatcher:
         payment_id, leader_id = int(m["payment_id"]), int(leader["payment_id"])
         number = self._number(run, m)
         at = row.at if row is not None else stage_now(self.clock, run)
-        claim = self.store.claim(run, payment_id)
-        if not claim.fresh:
-            entry = claim.entry
-        elif counter == "place_failed":
-            entry = self.store.settle(run, payment_id, FAILED, attempts=0,
-                                      error=f"the contact of payment {leader_id} was not placed") or claim.entry
-        else:
-            reason = row.reason if counter == "skipped" and row is not None and row.reason else \
-                skip_error("merged", f"reminded in the contact of payment {leader_id}")
-            entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=reason) or claim.entry
+        try:
+            claim = self.store.claim(run, payment_id)
+            if not claim.fresh:
+                entry = claim.entry
+            elif counter == "place_failed":
+                entry = self.store.settle(run, payment_id, FAILED, attempts=0,
+                                          error=f"the contact of payment {leader_id} was not placed") or claim.entry
+            else:
+                reason = row.reason if counter == "skipped" and row is not None and row.reason else \
+                    skip_error("merged", f"reminded in the contact of payment {leader_id}")
+                entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=reason) or claim.entry
+        except StoreUnavailable as exc:  # its step only: left for the chunk's redelivery (nothing is sent for it)
+            logger.warning("ledger write of a merged payment failed; left for the chunk's redelivery",
+                           extra={**run.ids(), "payment_id": payment_id, "error": str(exc)})
+            return "deferred", False, None
         mine = counter_for(entry)
         contact = self._contact(run, m, number, mine, at, entry.error, entry.provider_id)
         return mine, False, replace(contact, contact_of=leader_id)
 
     def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None,
-             policy: ContactPolicy, group: list[dict[str, Any]] | None = None) -> tuple[str, bool, Contact | None]:
+             policy: ContactPolicy, group: list[dict[str, Any]] | None = None,
+             halted: threading.Event | None = None) -> tuple[str, bool, Contact | None]:
         """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now, the
-        contact history row) for one payment (the leader of ``group``: one call or message for all of it)."""
+        contact history row) for one payment (the leader of ``group``: one call or message for all of it).
+        ``halted``: set once the provider refused our credentials (nothing more is tried in this chunk)."""
         group = group or [p]
-        if deadline is not None and time.monotonic() > deadline:
+        halted = halted or threading.Event()
+        if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
             return "deferred", False, None
         payment_id = int(p["payment_id"])
         ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.get("loan_id")}
         number = self._number(run, p)
-        claim = self.store.claim(run, payment_id)
+        try:
+            claim = self.store.claim(run, payment_id)
+        except StoreUnavailable as exc:  # nothing sent: the chunk's redelivery takes this payment up again
+            logger.warning("ledger claim failed; payment left for the chunk's redelivery",
+                           extra={**ids, "error": str(exc)})
+            return "deferred", False, None
         if not claim.fresh:  # claimed before: never sent twice; counted (and recorded, if a crash lost it) as it stands
             logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
             counter = counter_for(claim.entry)
@@ -254,20 +290,46 @@ class Dispatcher:
         except PolicyRefused as refused:
             counter, contact = self._skip(run, p, number, refused.decision, ids)
             return counter, False, contact
+        except CredentialsRefused as exc:  # ours to fix, not the borrower's failure: nothing was placed
+            halted.set()
+            self._credentials_refused(run, ids, exc)
+            return "deferred", True, None
         except OutcomeUnknown as exc:
-            entry = self.store.settle(run, payment_id, UNCERTAIN, attempts=exc.attempts, error=str(exc))
             logger.warning("send outcome unknown; never retried", extra={**ids, "error": str(exc)})
+            counter, entry = self._settle(run, payment_id, ids, UNCERTAIN, attempts=exc.attempts, error=str(exc))
         except ProviderError as exc:
-            entry = self.store.settle(run, payment_id, FAILED, attempts=exc.attempts, error=str(exc))
             logger.warning("provider did not place it", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
+            counter, entry = self._settle(run, payment_id, ids, FAILED, attempts=exc.attempts, error=str(exc))
         else:
-            entry = self.store.settle(run, payment_id, PLACED, attempts=attempts, provider_id=provider_id)
-        # None: a callback got there first (bound the entry); count the entry as it stands
-        entry = entry or self.store.get(run, payment_id)
-        counter = counter_for(entry) if entry else "unknown"
+            counter, entry = self._settle(run, payment_id, ids, PLACED, attempts=attempts, provider_id=provider_id)
         at = sent_at[-1] if sent_at else decision.local
         return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
                                             entry.provider_id if entry else None)
+
+    def _credentials_refused(self, run: StageRun, ids: dict[str, Any], exc: CredentialsRefused) -> None:
+        """The provider refused credentials read afresh: alarm, give the payment back, stop the chunk."""
+        channel = str(run.stage.channel)
+        logger.error("provider refused our credentials (configuration error); the chunk is left for redelivery",
+                     extra={**ids, "alarm": metrics.CREDENTIALS_REFUSED, "channel": channel, "error": str(exc)})
+        metrics.emit({"channel": channel}, {metrics.CREDENTIALS_REFUSED: 1})
+        try:
+            self.store.release_claim(run, int(ids["payment_id"]))
+        except StoreUnavailable as release:  # left attempting: counted unknown, never sent (conservative)
+            logger.warning("could not release the claim", extra={**ids, "error": str(release)})
+
+    def _settle(self, run: StageRun, payment_id: int, ids: dict[str, Any], status: str,
+                **fields: Any) -> tuple[str, Entry | None]:
+        """Record what the send did: how the payment counts and its entry (``unknown`` and None while the entry
+        could not be written)."""
+        try:
+            entry = self.store.settle(run, payment_id, status, **fields)
+            # None: a callback got there first (bound the entry); count the entry as it stands
+            entry = entry or self.store.get(run, payment_id)
+        except StoreUnavailable as exc:  # the send happened: never again; its signed callback binds the entry
+            logger.warning("ledger write failed after the send; counted unknown until its callback binds it",
+                           extra={**ids, "status": status, "error": str(exc)})
+            return "unknown", None
+        return (counter_for(entry) if entry else "unknown"), entry
 
     def _contact(self, run: StageRun, p: dict[str, Any], number: str, counter: str, at: datetime,
                  reason: str | None, provider_id: str | None) -> Contact:
@@ -281,11 +343,10 @@ class Dispatcher:
         """Settle a refused send ``skipped`` with its reason (and record it, at the time it was refused)."""
         reason = str(decision.reason)
         payment_id = int(p["payment_id"])
-        entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=skip_error(reason, decision.detail))
         logger.info("contact policy refused the send", extra={**ids, "reason": reason,
                                                                "local_time": decision.local.isoformat()})
-        entry = entry or self.store.get(run, payment_id)
-        counter = counter_for(entry) if entry else "unknown"
+        counter, _entry = self._settle(run, payment_id, ids, SKIPPED, attempts=0,
+                                       error=skip_error(reason, decision.detail))
         return counter, self._contact(run, p, number, counter, decision.local, skip_error(reason, decision.detail),
                                       None)
 
@@ -294,8 +355,11 @@ class Dispatcher:
         state = self.store.stage(run)
         if state is not None and state.run.attempt > run.attempt:
             return False
-        if state is not None and state.task_token and not state.completed:
-            self.tasks.heartbeat(state.task_token)
+        if state is not None and state.task_token and not state.answered:  # until the answer is taken
+            try:
+                self.tasks.heartbeat(state.task_token)
+            except Exception as exc:  # a lost heartbeat is not worth the chunk: the next one comes soon
+                logger.warning("stage heartbeat failed", extra={**run.ids(), "error": f"{type(exc).__name__}: {exc}"})
         return True
 
     def run(self, chunk: Chunk, *, remaining_seconds: float | None = None) -> dict[str, int]:
@@ -313,9 +377,10 @@ class Dispatcher:
         if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), paced by the shared rate limiter
+        halted = threading.Event()  # the provider refused our credentials: nobody else in this chunk is tried
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             groups = contact_groups(chunk.payments)
-            results = pool.map(lambda g: self._contact_group(run, g, deadline, policy), groups)
+            results = pool.map(lambda g: self._contact_group(run, g, deadline, policy, halted), groups)
             contacts: list[Contact] = []
             for group, answers in zip(groups, results, strict=True):
                 for counter, fresh, contact in answers:
@@ -332,12 +397,22 @@ class Dispatcher:
             self.conn.commit()
         if remaining_seconds is not None and asked >= PACING_SAMPLE_MIN:
             elapsed = max(time.monotonic() - started, 1e-3)
-            self.store.record_pacing(run.stage.channel, Pacing(asked / elapsed, remaining_seconds))
+            try:
+                self.store.record_pacing(run.stage.channel, Pacing(asked / elapsed, remaining_seconds))
+            except StoreUnavailable as exc:  # a sizing hint: the next chunk records it
+                logger.warning("pacing not recorded", extra={**run.ids(), "error": str(exc)})
         if counts["deferred"]:
-            raise ChunkOutOfTime(f"chunk {chunk.chunk_id}: {counts['deferred']} payments left for redelivery")
+            left = f"chunk {chunk.chunk_id}: {counts['deferred']} payments left for redelivery"
+            if halted.is_set():
+                raise ChunkDeferred(f"{left} (the provider refused our credentials: {metrics.CREDENTIALS_REFUSED})")
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            raise (ChunkOutOfTime if out_of_time else ChunkDeferred)(left)
         self._emit_metrics(run, counts)
         state = self.store.finish_chunk(run, chunk.chunk_id, {k: v for k, v in counts.items() if k != "deferred"})
-        complete_if_done(self.store, self.tasks, state)
+        if state is None:  # counted before (a redelivery): answer the stage if its answer was not taken
+            answer_if_finished(self.store, self.tasks, run)
+        else:
+            complete_if_done(self.store, self.tasks, state)
         return counts
 
     def _emit_metrics(self, run: StageRun, counts: dict[str, int]) -> None:
@@ -348,8 +423,15 @@ class Dispatcher:
         if isinstance(client, _Paced):
             metrics.emit_values({"channel": channel}, metrics.PROVIDER_LATENCY, client.take_latencies())
 
-    def fail(self, run: StageRun, cause: str) -> bool:
-        """The chunk can no longer finish: fail its stage's task now, so the retry starts at once."""
+    def fail(self, run: StageRun, cause: str, chunk_id: str | None = None) -> bool:
+        """The chunk can no longer finish: fail its stage's task now, so the retry starts at once.
+
+        A chunk that was counted already (it failed answering the stage, not placing its calls) does not
+        fail the stage: its stage is answered instead.
+        """
+        state = self.store.stage(run) if chunk_id is not None else None
+        if state is not None and state.run.attempt == run.attempt and chunk_id in state.done_chunks:
+            return answer_if_finished(self.store, self.tasks, run)
         return fail_stage(self.store, self.tasks, run, cause)
 
 
@@ -372,5 +454,6 @@ def dispatch_message(dispatcher: Dispatcher, body: dict[str, Any], *, receive_co
     except Exception as exc:
         if max_receives is not None and receive_count >= max_receives:
             dispatcher.fail(chunk.run, f"chunk {chunk.chunk_id} failed on its last receive "
-                                       f"({receive_count} of {max_receives}): {type(exc).__name__}: {exc}")
+                                       f"({receive_count} of {max_receives}): {type(exc).__name__}: {exc}",
+                            chunk.chunk_id)
         raise

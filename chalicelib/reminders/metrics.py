@@ -10,7 +10,9 @@ no API call and no permission needed. Namespace ``NAMESPACE``; every metric also
 - the day's summary, per zone / stage / channel: ``Succeeded``, ``OutcomeFailed``, ``SummaryPlaced``;
   and the same per stage alone (``STAGE_DIMENSIONS``: what the success-rate alarms read);
 - callback routes, per channel and result: ``CallbacksReceived`` (result: succeeded, failed, progress,
-  ignored, refused).
+  ignored, refused);
+- dispatch, per channel: ``ProviderCredentialsRefused`` (the provider refused credentials read afresh
+  from the secret: a configuration error; the template alarms on it).
 
 The dashboard and alarms of the template (``infra/observability.py``) read exactly these names.
 """
@@ -32,6 +34,7 @@ SELECTION_COUNTS = {"selected": "Selected", "not_placed": "NotPlaced", "zone_fal
 SUMMARY_COUNTS = {"placed": "SummaryPlaced", "succeeded": "Succeeded", "failed": "OutcomeFailed"}
 PROVIDER_LATENCY = "ProviderLatency"
 CALLBACKS_RECEIVED = "CallbacksReceived"
+CREDENTIALS_REFUSED = "ProviderCredentialsRefused"
 MAX_VALUES = 100  # EMF: at most 100 values of one metric per line
 
 logger = get_logger("metrics")

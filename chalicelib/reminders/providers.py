@@ -19,6 +19,14 @@ The contract (what ``dispatch`` and the ledger build on):
 - ``OutcomeUnknown``: the request was sent and its answer lost (read timeout, connection reset
   or cut after sending). The call or message may exist: callers must NOT retry; the ledger
   records ``uncertain`` and the first validly signed final status with our reference settles it.
+- ``CredentialsRefused``: the provider refused our credentials twice (Vonage 401; Meta 401 or
+  OAuthException code 190), the second time with credentials read again from the secret. Nothing
+  was placed. A configuration error (a revoked token, a key not rotated everywhere), never the
+  borrower's failure: the caller leaves the payment to be sent once the configuration is fixed.
+
+Rotated credentials: the first refusal makes the client re-read its secret (``secrets.
+refresh_provider_secrets``: at most once a minute per container; within that minute the
+credentials already re-read are used) and send that one request again.
 
 Every request is paced by a ``RateLimiter``; retries back off exponentially (honouring
 ``Retry-After``) up to ``PROVIDER_MAX_ATTEMPTS``.
@@ -55,7 +63,7 @@ from vonage_voice.models import CreateCallRequest, Phone, Talk, ToPhone
 
 from chalicelib import config
 from chalicelib.reminders.ratelimit import RateLimiter
-from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.secrets import provider_secret, refresh_provider_secrets
 
 T = TypeVar("T")
 
@@ -70,6 +78,8 @@ WHATSAPP_RATE_LIMIT_CODES = frozenset({130429, 131056, 80007, 4})
 WHATSAPP_PERMANENT_CODES = frozenset({131026, 131047, 131051, 131052, 131053, 131008, 131009, 100, 190, 131030})
 
 WhatsAppErrorKind = Literal["rate_limited", "permanent", "transient"]
+# Graph API OAuthException: the access token is invalid, expired or revoked (HTTP 401, sometimes 400)
+WHATSAPP_TOKEN_INVALID = 190
 
 
 class ProviderError(Exception):
@@ -94,6 +104,19 @@ class ProviderGaveUp(ProviderError):
 
 class OutcomeUnknown(ProviderError):
     """Sent, answer lost: may have been placed. Never retry."""
+
+
+class CredentialsRefused(ProviderError):
+    """Our credentials were refused again after they were read afresh: a configuration error; nothing placed."""
+
+
+class _Refused(Exception):
+    """One request refused for its credentials (401 / code 190); ``used`` is the credential it carried."""
+
+    def __init__(self, message: str, used: str, code: int | None) -> None:
+        super().__init__(message)
+        self.used = used
+        self.code = code
 
 
 class _Retryable(Exception):
@@ -171,19 +194,45 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class _Paced:
-    """Rate limiting and bounded retries shared by both clients."""
+    """Rate limiting, bounded retries and credentials re-read on refusal, shared by the clients."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.limiter = RateLimiter(policy.rate_per_second)
         self._latencies: list[float] = []  # ms of each request that went out (``take_latencies``)
         self._latency_lock = threading.Lock()
+        self._credentials_lock = threading.Lock()
 
     def take_latencies(self) -> list[float]:
         """The provider's answer times (ms) since the last call, for the ProviderLatency metric."""
         with self._latency_lock:
             taken, self._latencies = self._latencies, []
         return taken
+
+    def _current_credential(self) -> str:
+        """The credential requests carry now (compared with a refused request's); "" for a client that
+        does not re-read its credentials through ``_authenticated``."""
+        return ""
+
+    def _reload_credentials(self) -> None:
+        """Read the credentials from the secret (the cache was dropped, or another thread re-read it);
+        clients that use ``_authenticated`` override it."""
+
+    def _authenticated(self, send: Callable[[], tuple[T, int]]) -> tuple[T, int]:
+        """``send`` (a request with its retries); refused for its credentials: re-read them once and send again."""
+        try:
+            return send()
+        except _Refused as first:
+            with self._credentials_lock:
+                if self._current_credential() == first.used:  # nobody re-read them since this request went out
+                    refresh_provider_secrets()
+                    self._reload_credentials()
+            try:
+                result, attempts = send()
+            except _Refused as second:
+                raise CredentialsRefused(f"credentials refused again after re-reading the secret: {second}",
+                                         attempts=2, code=second.code) from second
+            return result, attempts + 1
 
     def _run(self, once: Callable[[], T], gate: Callable[[], None] | None = None) -> tuple[T, int]:
         """``once`` with the rate limit and bounded retries. ``gate`` (the contact policy's send-time
@@ -267,15 +316,27 @@ class VoiceClient(_Paced):
             raise RuntimeError("VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY must be set")
         self.from_number = from_number or config.env_str("VOICE_FROM_NUMBER", "622150851234")
         self._local = threading.local()  # the SDK's HttpClient keeps per-request state: one per thread
+        self._generation = 0  # bumped when the key is re-read: each thread rebuilds its SDK client
         self._sdk()  # fail fast on a malformed key
 
     def _sdk(self) -> Voice:
         voice: Voice | None = getattr(self._local, "voice", None)
-        if voice is None:
+        if voice is None or getattr(self._local, "generation", -1) != self._generation:
             auth = _ApplicationAuth(self.application_id, self.private_key)
             voice = Voice(HttpClient(auth, _vonage_options(self.base_url, self.policy.timeout)))
-            self._local.voice = voice
+            self._local.voice, self._local.generation = voice, self._generation
         return voice
+
+    def _current_credential(self) -> str:
+        return f"{self.application_id}|{self.private_key}"
+
+    def _reload_credentials(self) -> None:
+        application_id = provider_secret("VONAGE_APPLICATION_ID") or self.application_id
+        private_key = provider_secret("VONAGE_PRIVATE_KEY") or self.private_key
+        if (application_id, private_key) != (self.application_id, self.private_key):
+            _ApplicationAuth(application_id, private_key)  # a malformed new key fails here, not in every thread
+            self.application_id, self.private_key = application_id, private_key
+            self._generation += 1
 
     def request(self, to: str, text: str, event_url: str, *, language: str = "id-ID") -> CreateCallRequest:
         return CreateCallRequest(
@@ -297,10 +358,13 @@ class VoiceClient(_Paced):
             raise ProviderRejected(f"invalid call request: {exc}", attempts=0) from exc
 
         def once() -> str:
+            used = self._current_credential()
             try:
                 return str(self._sdk().create_call(params).uuid)
             except HttpRequestError as exc:
                 status = exc.response.status_code
+                if status == 401:
+                    raise _Refused("HTTP 401 (Vonage refused the application JWT)", used, status) from exc
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
                                      code=status) from exc
@@ -312,7 +376,7 @@ class VoiceClient(_Paced):
             except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
                 raise OutcomeUnknown(f"unreadable answer: {exc}", attempts=0) from exc
 
-        uuid, attempts = self._run(once, gate)
+        uuid, attempts = self._authenticated(lambda: self._run(once, gate))
         return Accepted(provider_id=uuid, attempts=attempts)
 
 
@@ -359,9 +423,10 @@ class WhatsAppClient(_Paced):
         url = f"{self.base_url}/{self.phone_number_id}/messages"
 
         def once() -> str:
+            token = self.token
             try:
                 resp = self.session.post(url, json=payload, timeout=self.policy.timeout,
-                                         headers={"Authorization": f"Bearer {self.token}"})
+                                         headers={"Authorization": f"Bearer {token}"})
             except requests.RequestException as exc:
                 if nothing_sent(exc):
                     raise _Retryable(f"not sent: {type(exc).__name__}") from exc
@@ -372,6 +437,8 @@ class WhatsAppClient(_Paced):
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
                     raise OutcomeUnknown(f"unreadable answer: {resp.text[:200]}", attempts=0) from exc
             code = _graph_error_code(resp)
+            if resp.status_code == 401 or code == WHATSAPP_TOKEN_INVALID:
+                raise _Refused(f"HTTP {resp.status_code} code {code} (access token refused)", token, code)
             kind = whatsapp_error_kind(code)
             if resp.status_code == 429 or kind == "rate_limited" or (resp.status_code >= 500 and kind != "permanent"):
                 raise _Retryable(f"HTTP {resp.status_code} code {code}", retry_after=_retry_after(resp.headers),
@@ -379,8 +446,14 @@ class WhatsAppClient(_Paced):
             raise ProviderRejected(f"HTTP {resp.status_code} code {code}: {resp.text[:200]}", attempts=0,
                                    code=code or resp.status_code)
 
-        message_id, attempts = self._run(once, gate)
+        message_id, attempts = self._authenticated(lambda: self._run(once, gate))
         return Accepted(provider_id=message_id, attempts=attempts)
+
+    def _current_credential(self) -> str:
+        return self.token
+
+    def _reload_credentials(self) -> None:
+        self.token = provider_secret("WHATSAPP_API_TOKEN") or self.token
 
 
 def _graph_error_code(resp: requests.Response) -> int | None:

@@ -5,6 +5,12 @@ key of the Secrets Manager secret of its group (``chalicelib/settings.py``): cal
 verification secrets in ``CALLBACK_SECRETS_ARN`` (the API only), outbound provider tokens in
 ``PROVIDER_TOKENS_SECRET_ARN`` (the dispatch functions only), the Slack token in
 ``SLACK_SECRET_ARN`` (the report only). A function without its group's ARN reads "".
+
+A secret is read once per container and cached. When a provider refuses our credentials (a
+rotated token, a regenerated key), ``refresh_provider_secrets`` drops the cache so the next read
+goes to Secrets Manager again. It is the same mechanism as the webhook secrets' re-read
+(``settings.refresh_secret`` of the group): at most once per ``settings.SECRET_REFRESH_MIN_INTERVAL_S``
+(a minute) per group and container, however many sends were refused at once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from chalicelib import settings
 from chalicelib.reminders.signatures import InvalidSignature
 
 R = TypeVar("R")
+
+PROVIDER_GROUP = "outbound"  # the group of the outbound provider tokens (PROVIDER_TOKENS_SECRET_ARN)
 
 
 def _group_of(name: str) -> str:
@@ -48,3 +56,10 @@ def verified_with(name: str, verify: Callable[[str], R],
         if attempt == 0 and not settings.refresh_secret(group):
             break
     raise refusal or InvalidSignature("signature secret is not configured")
+
+
+def refresh_provider_secrets() -> bool:
+    """Let the next ``provider_secret`` read Secrets Manager again (``settings.refresh_secret`` of the
+    outbound group: at most once per ``settings.SECRET_REFRESH_MIN_INTERVAL_S`` per container); False
+    (nothing dropped) when this container already did so within that interval."""
+    return settings.refresh_secret(PROVIDER_GROUP)

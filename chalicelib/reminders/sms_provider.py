@@ -34,7 +34,7 @@ from vonage_http_client.errors import AuthenticationError, HttpRequestError
 from vonage_sms import PartialFailureError, Sms, SmsError, SmsMessage
 from vonage_utils.errors import VonageError
 
-from chalicelib import config, settings
+from chalicelib import config
 from chalicelib.reminders.providers import (
     E164_DIGITS,
     RETRY_STATUSES,
@@ -47,7 +47,7 @@ from chalicelib.reminders.providers import (
     _Retryable,
     nothing_sent,
 )
-from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.secrets import provider_secret, refresh_provider_secrets
 
 DEFAULT_API_URL = "https://rest.nexmo.com"
 THROTTLED, INTERNAL_ERROR, INVALID_CREDENTIALS = "1", "5", "4"
@@ -96,7 +96,7 @@ class SmsClient(_Paced):
         """Read the credentials again (their secret was rotated); True when they changed."""
         if all(self._given):
             return False
-        settings.forget_secrets()
+        refresh_provider_secrets()  # at most once a minute per container; within it, what was just re-read
         fresh = self._read_credentials()
         with self._lock:
             changed = fresh != self._credentials

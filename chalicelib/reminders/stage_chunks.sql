@@ -4,7 +4,7 @@
 -- in priority order (highest total due first, then the leader's payment id); the first
 -- %(capacity)s contacts cut into chunks (size below) as JSON arrays of
 -- [payment_id, loan_id, phone, name, amount, due_date, product, postcode, contact]; the rest only
--- counted. One row per chunk; chunk -1 carries the payments over capacity (not placed).
+-- counted. One row per chunk, with its payment ids; chunk -1 carries the payments over capacity (not placed).
 -- stage_worker.py prepends "WITH sel AS (<t3_selection.sql>)," to this text.
 grouped AS (
     SELECT sel.*,
@@ -34,7 +34,8 @@ SELECT CASE WHEN rn <= %(capacity)s THEN (rn - 1) / size ELSE -1 END AS chunk,
        count(*) FILTER (WHERE zone_fallback) AS zone_fallback,
        (json_agg(json_build_array(payment_id, loan_id, phone, fullname, due_amount, due_date, product_family,
                                   address_kodepos, contact) ORDER BY rn, payment_id)
-            FILTER (WHERE rn <= %(capacity)s))::text AS rows
+            FILTER (WHERE rn <= %(capacity)s))::text AS rows,
+       array_agg(payment_id ORDER BY rn, payment_id) AS payment_ids
 FROM sized
 GROUP BY 1
 ORDER BY 1

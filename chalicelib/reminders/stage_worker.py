@@ -13,6 +13,14 @@ nothing. The task token is completed (``SendTaskSuccess``) when the *last* dispa
 owning attempt has finished, so "stage done" means "every call of the stage was placed, given up
 or left unknown", not "messages enqueued". A stage with nothing to do completes at once.
 
+Sealed before enqueued: an attempt's selection (ids, chunks, counts) is committed in PostgreSQL
+(``stage_selection.seal``) and its counts written to the stage record (``seal_stage``) before any
+chunk is on the queue. The worker may die at any step; the stage message comes back and the same
+attempt resumes: it re-uses the sealed selection (never selects again), enqueues the sealed chunks
+that have not finished unless all were already enqueued (``record_enqueued``), and completes or
+answers the stage if its chunks are done. So per attempt selected = placed + place_failed +
+unknown + not_placed, whatever step the worker died at.
+
 Chunk size: the payments a dispatch function gets through in half its own timeout at the pacing
 it measured (``Pacing``, recorded by the dispatch function after each chunk); before anything was
 measured, the planned rate and the configured timeout of the channel's function.
@@ -22,26 +30,23 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib import config, db
+from chalicelib import config
 from chalicelib.contact_policy import Clock, ContactPolicy
 from chalicelib.logs import get_logger
-from chalicelib.reminders import capacity, metrics
+from chalicelib.reminders import capacity, metrics, stage_selection
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, stage_output
 from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
 from chalicelib.reminders.ledger import DynamoReminderStore
-from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage, chunk_body
-from chalicelib.reminders.selection import T3_SELECTION_SQL, selection_params
+from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
-from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, SKIPPED, Pacing, ReminderStore, StartOutcome
+from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, SKIPPED, Pacing, ReminderStore, StageState, StartOutcome
 
 logger = get_logger("reminders")
 
@@ -55,9 +60,6 @@ CHUNK_TIME_SHARE = 0.5
 # 256 KB). REMINDER_CHUNK_SIZE overrides.
 MIN_CHUNK, MAX_CHUNK = 10, 4_000
 MERGED_INTO = re.compile(r"^merged: reminded in the contact of payment (\d+)")
-STAGE_CHUNKS_SQL = (Path(__file__).with_name("stage_chunks.sql")).read_text()
-NO_WHATSAPP_SQL = (f"WITH sel AS (\n{T3_SELECTION_SQL}\n)\n"
-                   "SELECT count(*) FROM sel WHERE NOT (is_whatsapp AND has_whatsapp_1) AND NOT is_whatsapp_blasted")
 
 
 def chunk_size_for(pacing: Pacing) -> int:
@@ -81,36 +83,6 @@ def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
     return Pacing(capacity.planned_rate(channel), DISPATCH_TIMEOUT_SECONDS[channel])
 
 
-def iter_chunks(conn: psycopg2.extensions.connection, run: StageRun, capacity_limit: int,
-                chunk_size: int, *, spread: int = 1, min_chunk: int = 1,
-                due_dates: Sequence[date] | None = None,
-                whatsapp_failed: Sequence[int] = ()) -> Iterator[tuple[int, int, int, str | None]]:
-    """(chunk number or -1 for over capacity, payments, zone fallbacks, rows JSON), streamed.
-
-    Chunks hold at most ``chunk_size`` payments and are small enough that the stage makes at least
-    ``spread`` of them (never under ``min_chunk`` payments each).
-    """
-    sql = f"WITH sel AS (\n{T3_SELECTION_SQL}\n),\n{STAGE_CHUNKS_SQL}"
-    params = selection_params(run.zone, run.business_date, only_unsuccessful_robocall=run.stage is not Stage.ROBOCALL_1,
-                              for_whatsapp=run.stage is Stage.WHATSAPP, due_dates=due_dates,
-                              for_sms=run.stage is Stage.SMS, whatsapp_failed=whatsapp_failed)
-    params.update(capacity=capacity_limit, chunk_size=chunk_size, spread=max(1, spread), min_chunk=min_chunk)
-    with conn.cursor(name=f"chunks_{uuid.uuid4().hex[:12]}") as cur:
-        cur.itersize = 50
-        cur.execute(sql, params)
-        yield from cur
-
-
-def count_no_whatsapp(conn: psycopg2.extensions.connection, run: StageRun,
-                      due_dates: Sequence[date] | None = None) -> int:
-    """Borrowers the WhatsApp stage skips because they have no WhatsApp (they failed all robocalls)."""
-    with conn.cursor() as cur:
-        cur.execute(NO_WHATSAPP_SQL, selection_params(run.zone, run.business_date, only_unsuccessful_robocall=True,
-                                                      due_dates=due_dates))
-        (count,) = db.one(cur)
-    return int(count)
-
-
 def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
     """Payments whose WhatsApp message of ``run``'s day failed: nothing was placed, or its final status
     was a failure (131026 undeliverable, 131047 outside the re-engagement window…). The SMS stage
@@ -130,7 +102,7 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
               policy: ContactPolicy | None = None) -> dict[str, Any]:
     """Select, plan and enqueue one stage. The contact policy decides which due dates the day covers
     (none on a closed day) and how much of the stage's window is left (``now``: the clock's, unless
-    given)."""
+    given). A resumed attempt re-uses what its first delivery sealed: plan and selection included."""
     store = store or DynamoReminderStore()
     tasks = tasks or TaskCallbacks()
     run = msg.run
@@ -141,60 +113,70 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
         return {"outcome": str(start.outcome), "chunks": 0}
     if start.outcome is StartOutcome.COMPLETED:
         logger.warning("stage already completed; answering with its result", extra=run.ids())
-        tasks.succeed(msg.task_token, stage_output(start.state))
-        return {"outcome": str(start.outcome), **start.state.counters(), "chunks": 0}
-    if start.outcome is StartOutcome.RESUMED and start.state.chunks_total is not None:
-        logger.info("stage message again for an enqueued attempt; its chunks are on the queue", extra=run.ids())
-        complete_if_done(store, tasks, start.state)
+        answer_completed(store, tasks, start.state, msg.task_token)
         return {"outcome": str(start.outcome), **start.state.counters(), "chunks": 0}
 
-    policy = policy or load_policy(conn, run.business_date)
-    day = policy.plan(run.zone, run.business_date)
-    now = now or stage_now(clock or contact_clock(), run)
-    window = policy.window_left(run.zone, run.business_date, slot_utc(run.zone, run.business_date, run.stage),
-                                run.window_end, now)
-    queue = queue or ChunkQueue(DISPATCH_QUEUES[run.stage.channel])
-    plan = capacity.plan(window, run.stage.channel)
-    pacing = dispatch_pacing(store, run.stage.channel)
-    fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
-    chunk_size = fixed or chunk_size_for(pacing)
-    # sized by the pacing: spread over every dispatch container (each keeps 1/N of the provider
-    # rate, so a stage in one chunk would be placed at 1/N of the rate the plan counted on)
-    spread = 1 if fixed else dispatch_containers()
-    counts = {"selected": 0, "enqueued": 0, "not_placed": 0, "zone_fallback": 0, "no_whatsapp": 0}
+    state = start.state
+    details: dict[str, Any] = {}
+    if state.chunks_total is None:  # not sealed on the stage record yet (in PostgreSQL maybe: re-used then)
+        policy = policy or load_policy(conn, run.business_date)
+        day = policy.plan(run.zone, run.business_date)
+        now = now or stage_now(clock or contact_clock(), run)
+        window = policy.window_left(run.zone, run.business_date, slot_utc(run.zone, run.business_date, run.stage),
+                                    run.window_end, now)
+        plan = capacity.plan(window, run.stage.channel)
+        pacing = dispatch_pacing(store, run.stage.channel)
+        fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
+        size = fixed or chunk_size_for(pacing)
+        # sized by the pacing: spread over every dispatch container (each keeps 1/N of the provider
+        # rate, so a stage in one chunk would be placed at 1/N of the rate the plan counted on)
+        spread = 1 if fixed else dispatch_containers()
+        failed_messages = whatsapp_failed(store, run) if run.stage is Stage.SMS else []
+        selection = stage_selection.seal(conn, run, selection_key(state), capacity=plan.capacity, chunk_size=size,
+                                         spread=spread, min_chunk=1 if fixed else MIN_CHUNK,
+                                         due_dates=day.covers_due_dates, whatsapp_failed=failed_messages)
+        sealed = store.seal_stage(run, selection.chunks, selection.counts)
+        if sealed is None:
+            logger.warning("a newer attempt took the stage over while this one selected", extra=run.ids())
+            return {"outcome": str(StartOutcome.SUPERSEDED), "chunks": 0}
+        state = sealed
+        if selection.fresh:  # counted once per selection, not again by a resumed delivery
+            metrics.emit(metrics.run_dimensions(run.zone.name, str(run.stage), str(run.stage.channel)),
+                         metrics.renamed(selection.counts, metrics.SELECTION_COUNTS))
+        details = {"capacity": selection.capacity, "chunk_size": selection.chunk_size,
+                   "selection": "selected" if selection.fresh else "re-used", "contact_day": day.as_dict(),
+                   "window_seconds": plan.window_seconds, "pacing_per_second": pacing.per_second,
+                   "spread": spread}
+        if selection.counts["not_placed"]:
+            logger.warning("stage over capacity", extra={**run.ids(), "not_placed": selection.counts["not_placed"],
+                                                         "capacity": selection.capacity})
     chunks = 0
+    if not state.enqueued_all:
+        queue = queue or ChunkQueue(DISPATCH_QUEUES[run.stage.channel])
 
-    failed_messages = whatsapp_failed(store, run) if run.stage is Stage.SMS else []
+        def counted(bodies: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            nonlocal chunks
+            for body in bodies:
+                chunks += 1
+                yield body
 
-    def chunk_bodies() -> Iterator[dict[str, Any]]:
-        nonlocal chunks
-        for number, payments, fallbacks, rows in iter_chunks(conn, run, plan.capacity, chunk_size, spread=spread,
-                                                             min_chunk=1 if fixed else MIN_CHUNK,
-                                                             due_dates=day.covers_due_dates,
-                                                             whatsapp_failed=failed_messages):
-            counts["selected"] += payments
-            counts["zone_fallback"] += fallbacks
-            if number < 0:
-                counts["not_placed"] += payments
-                continue
-            counts["enqueued"] += payments
-            chunks += 1
-            yield chunk_body(run, f"{run.attempt}-{number + 1}", rows or "[]")
+        queue.send(counted(stage_selection.chunk_bodies(conn, run, selection_key(state), state.done_chunks)))
+        state = store.record_enqueued(run) or state
+    logger.info("stage dispatched", extra={**run.ids(), **state.counters(), "chunks": state.chunks_total,
+                                           "enqueued_now": chunks, "resumed": start.outcome is StartOutcome.RESUMED,
+                                           **details})
+    complete_if_done(store, tasks, store.stage(run) if chunks else state)
+    return {"outcome": str(start.outcome), **state.counters(), "chunks": chunks, **details}
 
-    queue.send(chunk_bodies())
-    if run.stage is Stage.WHATSAPP:
-        counts["no_whatsapp"] = count_no_whatsapp(conn, run, day.covers_due_dates)
-    conn.commit()
-    state = store.seal_stage(run, chunks, counts)
-    metrics.emit(metrics.run_dimensions(run.zone.name, str(run.stage), str(run.stage.channel)),
-                 metrics.renamed(counts, metrics.SELECTION_COUNTS))
-    logger.info("stage dispatched", extra={**run.ids(), **counts, "chunks": chunks, "chunk_size": chunk_size,
-                                           "spread": spread, "contact_day": day.as_dict(),
-                                           "window_seconds": plan.window_seconds,
-                                           "capacity": plan.capacity, "pacing_per_second": pacing.per_second})
-    if counts["not_placed"]:
-        logger.warning("stage over capacity", extra={**run.ids(), "not_placed": counts["not_placed"],
-                                                     "capacity": plan.capacity})
-    complete_if_done(store, tasks, state)
-    return {"outcome": str(start.outcome), **counts, "chunks": chunks, "capacity": plan.capacity,
-            "chunk_size": chunk_size, "contact_day": day.as_dict()}
+
+def selection_key(state: StageState) -> str:
+    """The name of the stage attempt's sealed selection (a record written before it had one: its key)."""
+    return state.selection_id or f"{state.run.ledger_key}#{state.run.attempt}"
+
+
+def answer_completed(store: ReminderStore, tasks: TaskCallbacks, state: StageState, task_token: str) -> None:
+    """A completed stage's message again (redelivered, or a newer attempt's): its stored answer to that token."""
+    answer = dict(state.answer) if state.answer is not None else stage_output(state)
+    tasks.succeed(task_token, answer)
+    if task_token == state.task_token and not state.answered:
+        store.record_answered(state.run)

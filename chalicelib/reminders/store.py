@@ -15,24 +15,38 @@ Ledger entries (one per payment and stage, whatever the attempt):
 - ``bind`` is the first signed final status carrying our reference: it sets the provider id (if none
   is set) and ``placed`` — also for an entry left ``attempting`` by a crash or ``uncertain``.
 - ``record_outcome`` sets the outcome once, for the bound provider id only.
+- ``release_claim`` removes an entry its own attempt claimed when the provider certainly placed
+  nothing and the payment is not the borrower's failure (our credentials were refused): the
+  payment can be claimed and sent again once the configuration is fixed. Only ``attempting``
+  entries without a provider id, of the caller's attempt.
 
 Stage records (one per zone, day and stage), owned by the newest attempt:
 - ``start_stage``: a newer attempt takes the record over (clean counters); the same attempt
   resumes it (redelivered or duplicated stage message); an older attempt changes nothing
   (``SUPERSEDED``); a completed record is never reset (``COMPLETED``).
-- ``seal_stage`` stores the number of chunks and the selection counts, once per attempt.
+- ``seal_stage`` stores the number of chunks and the selection counts, once per attempt, *before*
+  any chunk is enqueued (the selection itself is sealed in PostgreSQL: ``stage_selection``);
+  ``record_enqueued`` notes that every chunk of the sealed selection is on the queue.
 - ``finish_chunk`` counts a chunk once per attempt; ``claim_completion`` is true for exactly one
-  caller once every chunk of the owning attempt has finished; ``claim_failure`` gives exactly one
-  caller the right to fail the owning attempt's task (not once it completed).
+  caller once every chunk of the owning attempt has finished, and stores the task's answer in the
+  same write; ``record_answered`` notes that Step Functions took the answer (until then any later
+  delivery of a chunk or of the stage message sends the stored answer again);
+  ``claim_failure`` gives exactly one caller the right to fail the owning attempt's task (not once
+  it completed), ``release_failure`` gives that right back when the failure could not be sent.
+
+A store that cannot read or write (after its own retries of throttling) raises ``StoreUnavailable``;
+the operation did not happen, unless the error was one after which it may have (a 5xx): every rule
+above is safe to try again.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.reminders.stages import Channel, StageRun
 
@@ -51,6 +65,10 @@ OUTCOME_FAILED = "failed"
 SELECTION_COUNTERS = ("selected", "enqueued", "not_placed", "zone_fallback", "no_whatsapp")
 DISPATCH_COUNTERS = ("placed", "place_failed", "unknown", "skipped")
 COUNTERS = SELECTION_COUNTERS + DISPATCH_COUNTERS
+
+
+class StoreUnavailable(RuntimeError):
+    """The store did not answer (throttled past its retries, or a server error): try again later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,12 @@ class StageState:
     completed: bool = False
     counts: Mapping[str, int] = field(default_factory=dict)
     failed: bool = False  # this attempt's task was failed (SendTaskFailure): once per attempt
+    enqueued_all: bool = False  # every chunk of the sealed selection was put on the dispatch queue
+    answer: Mapping[str, Any] | None = None  # the task's result, stored when the stage completed
+    answered: bool = False  # Step Functions took the answer (or the task had already closed)
+    # names this record's sealed selection (PostgreSQL): set when an attempt starts the record, shared by
+    # every delivery that resumes it; a record started afresh (another attempt) selects afresh
+    selection_id: str | None = None
 
     @property
     def all_chunks_done(self) -> bool:
@@ -147,6 +171,8 @@ class ReminderStore(Protocol):
     def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
                        provider_status: str) -> bool: ...
 
+    def release_claim(self, run: StageRun, payment_id: int) -> bool: ...
+
     def entries(self, run: StageRun) -> Iterator[Entry]: ...
 
     # --- stage records ---
@@ -156,9 +182,15 @@ class ReminderStore(Protocol):
 
     def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None: ...
 
-    def claim_completion(self, state: StageState) -> bool: ...
+    def record_enqueued(self, run: StageRun) -> StageState | None: ...
+
+    def claim_completion(self, state: StageState, answer: Mapping[str, Any] | None = None) -> bool: ...
+
+    def record_answered(self, run: StageRun) -> None: ...
 
     def claim_failure(self, run: StageRun) -> StageState | None: ...
+
+    def release_failure(self, run: StageRun) -> None: ...
 
     def stage(self, run: StageRun) -> StageState | None: ...
 
@@ -236,6 +268,16 @@ class MemoryReminderStore:
             self._entries[key] = replace(entry, outcome=outcome, provider_status=provider_status)
             return True
 
+    def release_claim(self, run: StageRun, payment_id: int) -> bool:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.status != ATTEMPTING or entry.provider_id is not None \
+                    or entry.attempt != run.attempt:
+                return False
+            del self._entries[key]
+            return True
+
     def entries(self, run: StageRun) -> Iterator[Entry]:
         with self._lock:
             found = [e for (pk, _), e in self._entries.items() if pk == run.ledger_key]
@@ -246,7 +288,7 @@ class MemoryReminderStore:
         with self._lock:
             current = self._stages.get(key)
             if current is None or (current.run.attempt < run.attempt and not current.completed):
-                state = self._stages[key] = StageState(run, task_token)
+                state = self._stages[key] = StageState(run, task_token, selection_id=uuid.uuid4().hex)
                 return StageStart(StartOutcome.STARTED, state)
             return StageStart(start_outcome(current, run), current)
 
@@ -272,7 +314,16 @@ class MemoryReminderStore:
                                                   counts={**current.counts, **added})
             return current
 
-    def claim_completion(self, state: StageState) -> bool:
+    def record_enqueued(self, run: StageRun) -> StageState | None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is None or current.run.attempt != run.attempt or current.chunks_total is None:
+                return None
+            current = self._stages[key] = replace(current, enqueued_all=True)
+            return current
+
+    def claim_completion(self, state: StageState, answer: Mapping[str, Any] | None = None) -> bool:
         if not state.all_chunks_done:
             return False
         key = self._skey(state.run)
@@ -280,8 +331,15 @@ class MemoryReminderStore:
             current = self._stages.get(key)
             if current is None or current.completed or current.run.attempt != state.run.attempt:
                 return False
-            self._stages[key] = replace(current, completed=True)
+            self._stages[key] = replace(current, completed=True, answer=dict(answer) if answer is not None else None)
             return True
+
+    def record_answered(self, run: StageRun) -> None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is not None and current.run.attempt == run.attempt and current.completed:
+                self._stages[key] = replace(current, answered=True)
 
     def claim_failure(self, run: StageRun) -> StageState | None:
         key = self._skey(run)
@@ -291,6 +349,13 @@ class MemoryReminderStore:
                 return None
             current = self._stages[key] = replace(current, failed=True)
             return current
+
+    def release_failure(self, run: StageRun) -> None:
+        key = self._skey(run)
+        with self._lock:
+            current = self._stages.get(key)
+            if current is not None and current.run.attempt == run.attempt and current.failed:
+                self._stages[key] = replace(current, failed=False)
 
     def stage(self, run: StageRun) -> StageState | None:
         with self._lock:

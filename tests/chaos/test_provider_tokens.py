@@ -22,6 +22,7 @@ import psycopg2.extensions
 import pytest
 
 from chalicelib import aws as aws_clients
+from chalicelib import settings
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.whatsapp import LOCAL_TOKEN
 from localdev.reminder_day import LocalReminderStack
@@ -41,8 +42,10 @@ def _intl(i: int) -> str:
 
 
 @pytest.fixture
-def whatsapp_day(aws: str, conn: psycopg2.extensions.connection) -> Iterator[tuple[LocalReminderStack, Day, str]]:
+def whatsapp_day(aws: str, conn: psycopg2.extensions.connection,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalReminderStack, Day, str]]:
     """Twelve WIB borrowers who answer no call (all due a WhatsApp message); the WhatsApp token in the secret."""
+    settings.forget_secrets()  # a fresh dispatch container: nothing read or re-read yet
     bootstrap()
     fast_retries()
     make_partner(conn, 1, "Lendana P2P")
@@ -73,6 +76,7 @@ def _check(stack: LocalReminderStack, execution: dict) -> None:
     assert (whatsapp["selected"], whatsapp["placed"], whatsapp["place_failed"]) == (BORROWERS, BORROWERS, 0), whatsapp
 
 
+@pytest.mark.slow  # fast equivalents: tests/functional/test_provider_credentials.py, unit test_reminder_dispatch
 @pytest.mark.chaos(scenario="WhatsApp token rotated after the stage's first chunk (old one revoked, secret updated)",
                    invariant=INVARIANT)
 def test_a_token_rotated_mid_stage_loses_no_message(whatsapp_day: tuple[LocalReminderStack, Day, str]) -> None:
@@ -92,6 +96,7 @@ def test_a_token_rotated_mid_stage_loses_no_message(whatsapp_day: tuple[LocalRem
     _check(stack, execution)
 
 
+@pytest.mark.slow
 @pytest.mark.chaos(scenario="WhatsApp refuses three requests with a good token (401 code 190 blip)",
                    invariant=INVARIANT)
 def test_a_401_blip_loses_no_message(whatsapp_day: tuple[LocalReminderStack, Day, str]) -> None:

@@ -5,8 +5,8 @@
 - Step Functions throttles the first ``SendTaskSuccess`` (after the SDK's own retries);
 - the write that marks the stage complete fails once (a DynamoDB 500).
 
-Each must end SUCCEEDED without waiting out a heartbeat (compressed here to 10 s, 900 s
-deployed: a ``States.HeartbeatTimeout`` in the history is the 15-minute stall), with every
+Each must end SUCCEEDED without waiting out a heartbeat (compressed here to 30 s, 900 s
+deployed: a ``States.Timeout`` in the history is the 15-minute stall), with every
 selected payment counted by its own attempt and nobody called twice.
 """
 
@@ -28,10 +28,12 @@ from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
-HEARTBEAT_SECONDS = 10
+# compressed (900 s deployed), but longer than a loaded 2-core machine may leave a stage message waiting for
+# the harness to deliver it: what strands a stage waits it out all the same
+HEARTBEAT_SECONDS = 30
 BORROWERS = 6
 NO_DOUBLE = "no (payment, stage) called twice"
-ADDS_UP = "per attempt selected = placed + place_failed + unknown + not_placed"
+ADDS_UP = "per attempt selected = placed + place_failed + unknown + not_placed + skipped"
 NO_STALL = "execution ends SUCCEEDED, never by waiting out a heartbeat"
 
 
@@ -45,7 +47,7 @@ class WorkerKilled(RuntimeError):
 
 @pytest.fixture
 def day_stack(aws: str, conn: psycopg2.extensions.connection) -> Iterator[tuple[LocalReminderStack, Day]]:
-    """Six WIB borrowers due at T-3 who answer no call; the day started; heartbeat 10 s."""
+    """Six WIB borrowers due at T-3 who answer no call; the day started; heartbeat 30 s."""
     bootstrap()
     fast_retries(heartbeat_seconds=HEARTBEAT_SECONDS)
     make_partner(conn, 1, "Lendana P2P")
@@ -66,6 +68,7 @@ def _no_heartbeat_waited(day: Day) -> None:
     assert timeouts == [], f"a stage waited out its heartbeat: {timeouts}"
 
 
+@pytest.mark.slow  # fast equivalent in make test: tests/functional/test_stage_sealing.py (every step)
 @pytest.mark.chaos(scenario="stage worker killed between enqueueing its chunks and sealing the stage (robocall_2)",
                    invariant=f"{ADDS_UP}; the resumed attempt re-uses its selection; {NO_DOUBLE}; {NO_STALL}")
 def test_a_stage_worker_killed_after_enqueueing_resumes_its_own_selection(
@@ -100,6 +103,7 @@ def test_a_stage_worker_killed_after_enqueueing_resumes_its_own_selection(
     _no_heartbeat_waited(day)
 
 
+@pytest.mark.slow  # fast equivalents: tests/unit/test_reminder_dispatch.py (refused answers, TaskCallbacks retries)
 @pytest.mark.chaos(scenario="SendTaskSuccess throttled once (after the SDK's retries)",
                    invariant=f"the stage's answer is not lost: {NO_STALL}; {ADDS_UP}")
 def test_a_throttled_send_task_success_is_sent_again(
@@ -116,6 +120,7 @@ def test_a_throttled_send_task_success_is_sent_again(
     _no_heartbeat_waited(day)
 
 
+@pytest.mark.slow  # fast equivalent: tests/unit/test_reminder_dispatch.py (a failed completion write)
 @pytest.mark.chaos(scenario="the write marking a stage complete fails once (DynamoDB 500)",
                    invariant=f"the stage's answer is not lost: {NO_STALL}; {ADDS_UP}")
 def test_a_failed_completion_write_does_not_strand_the_stage(

@@ -222,6 +222,12 @@ def test_limits_network_logs_and_alarms(packaged):
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         if f.schedule:
             assert res[logical_id(f.name, "ErrorsAlarm")]["Properties"]["MetricName"] == "Errors"
+    for logical, channel in (("RobocallCredentialsRefusedAlarm", "robocall"),
+                             ("WhatsappCredentialsRefusedAlarm", "whatsapp")):
+        alarm = res[logical]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
+            "JuloReminders", "ProviderCredentialsRefused",
+            [{"Name": "channel", "Value": channel}, {"Name": "service", "Value": "julo-reminders"}])
     dispatch = _function(template, "reminder-dispatch-robocall")
     assert dispatch["ReservedConcurrentExecutions"] == {"Ref": "DispatchMaxConcurrency"}
     assert dispatch["Events"]["Sqs0"]["Properties"]["ScalingConfig"] == {"MaximumConcurrency":

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chalicelib.reminders.providers import (
+    CredentialsRefused,
     OutcomeUnknown,
     ProviderGaveUp,
     ProviderRejected,
@@ -104,13 +105,15 @@ def test_an_unanswered_call_ends_without_answered(voice, receiver):
     assert receiver.statuses() == ["started", "ringing", "busy"]
 
 
-def test_the_fake_refuses_a_jwt_not_signed_by_the_application_key(voice):
+def test_the_fake_refuses_a_jwt_not_signed_by_the_application_key(voice, monkeypatch):
     other = FakeVoice()  # another application's key pair
+    monkeypatch.setenv("VONAGE_PRIVATE_KEY", other.private_key)  # the secret holds the wrong key too
     client = VoiceClient(POLICY, base_url=voice.url, application_id=voice.application_id,
                          private_key=other.private_key)
-    with pytest.raises(ProviderRejected) as refused:
+    with pytest.raises(CredentialsRefused) as refused:
         client.call(TO, "Halo", "http://127.0.0.1:9/cb")
-    assert refused.value.code == 401 and voice.auth_failures == 1 and not voice.placed_by_reference()
+    # refused, the key read again from the secret, refused again: a configuration error
+    assert refused.value.code == 401 and voice.auth_failures == 2 and not voice.placed_by_reference()
 
 
 @pytest.mark.parametrize("fault, placed", [("timeout", 0), ("answer_lost", 1), ("cut", 1)])
@@ -174,13 +177,14 @@ def test_whatsapp_webhooks_wait_for_the_handshake_and_are_signed_with_the_app_se
             verify_vonage("local-vonage-signature-secret-32b", r.hooks[0][1], r.hooks[0][0][SIGNATURE_HEADER])
 
 
-def test_whatsapp_rate_limits_are_retried_and_permanent_errors_are_not():
+def test_whatsapp_rate_limits_are_retried_and_refused_credentials_are_not_the_borrowers_failure(monkeypatch):
     fake = FakeWhatsApp(webhook_url="http://127.0.0.1:9/hook").start()
     client = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
     fake.inject("429", count=1)
     assert client.send_template(TO, "t", ["a"], "ref-1").attempts == 2
+    monkeypatch.setenv("WHATSAPP_API_TOKEN", "expired")  # the secret holds the bad token too
     bad_token = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token="expired")
-    with pytest.raises(ProviderRejected) as rejected:
+    with pytest.raises(CredentialsRefused) as rejected:
         bad_token.send_template(TO, "t", ["a"], "ref-2")
     fake.stop()
-    assert rejected.value.code == 190 and rejected.value.attempts == 1
+    assert rejected.value.code == 190 and rejected.value.attempts == 2 and fake.auth_refused == 2

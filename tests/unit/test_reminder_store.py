@@ -131,6 +131,50 @@ def test_an_empty_stage_completes_on_seal(store: ReminderStore) -> None:
     assert store.claim_completion(store.seal_stage(RUN, 0, {"selected": 0}))
 
 
+def test_the_answer_is_stored_with_the_completion_and_taken_once_noted(store: ReminderStore) -> None:
+    store.start_stage(RUN, "token")
+    sealed = store.seal_stage(RUN, 1, {"selected": 2, "enqueued": 2})
+    assert not sealed.enqueued_all and store.record_enqueued(RUN).enqueued_all
+    assert store.record_enqueued(RUN.with_attempt(1)) is None              # not the owner
+    done = store.finish_chunk(RUN, "0-1", {"placed": 2})
+    answer = {"selected": 2, "placed": 2, "next_at": "2026-11-20T03:00:00Z"}
+    assert store.claim_completion(done, answer) and not store.claim_completion(done, {"placed": 0})
+    stored = store.stage(RUN)
+    assert stored.completed and stored.answer == answer and not stored.answered
+    store.record_answered(RUN.with_attempt(1))                              # not the owner: changes nothing
+    assert not store.stage(RUN).answered
+    store.record_answered(RUN)
+    assert store.stage(RUN).answered and store.stage(RUN).answer == answer
+
+
+def test_a_failure_claimed_but_not_sent_can_be_released_and_claimed_again(store: ReminderStore) -> None:
+    store.start_stage(RUN, "token")
+    assert store.claim_failure(RUN) is not None
+    store.release_failure(RUN.with_attempt(1))                              # not the owner
+    assert store.claim_failure(RUN) is None
+    store.release_failure(RUN)
+    assert not store.stage(RUN).failed and store.claim_failure(RUN) is not None
+
+
+def test_an_attempt_names_its_selection_once_and_every_delivery_of_it_shares_the_name(store: ReminderStore) -> None:
+    first = store.start_stage(RUN, "token-0").state.selection_id
+    assert first and store.start_stage(RUN, "token-0").state.selection_id == first      # resumed: the same
+    assert store.seal_stage(RUN, 1, {"selected": 1}).selection_id == first
+    retry = store.start_stage(RUN.with_attempt(1), "token-1").state.selection_id
+    assert retry and retry != first                                                       # a new attempt: a new one
+    assert store.start_stage(RUN, "token-0").state.selection_id == retry  # a late duplicate: the owner's
+
+
+def test_only_an_own_unplaced_claim_is_released(store: ReminderStore) -> None:
+    assert store.claim(RUN, 1).fresh and store.claim(RUN, 2).fresh and store.claim(RUN, 3).fresh
+    store.settle(RUN, 2, PLACED, attempts=1, provider_id="call-2")
+    store.claim(RUN.with_attempt(1), 3)                                    # adopted by a newer attempt
+    assert store.release_claim(RUN, 1) and store.get(RUN, 1) is None
+    assert not store.release_claim(RUN, 2) and store.get(RUN, 2).status == PLACED
+    assert not store.release_claim(RUN, 3) and store.get(RUN, 3) is not None
+    assert store.claim(RUN, 1).fresh                                       # it can be sent once fixed
+
+
 def test_pacing_is_kept_per_channel(store: ReminderStore) -> None:
     assert store.pacing(Channel.WHATSAPP) is None
     store.record_pacing(Channel.WHATSAPP, Pacing(12.5, 300))
