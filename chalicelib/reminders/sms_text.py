@@ -48,7 +48,9 @@ SMS_TEMPLATES: dict[ProductFamily, SmsTemplate] = {
     ),
     ProductFamily.PEDE: SmsTemplate(
         name="pede_t3_sms_v1",
-        with_account="Ponsel Duit: Cicilan ponsel {amount} jatuh tempo {due}. Bayar via VA {bank} {account}. "
+        # "Cicilan", not "Cicilan ponsel": the longest data (Rp 999.999.999.999, "30 September 2100", a
+        # 20-character bank, 24 digits) would take 163 septets, a second part
+        with_account="Ponsel Duit: Cicilan {amount} jatuh tempo {due}. Bayar via VA {bank} {account}. "
                      "Abaikan jika sudah bayar.",
         without_bank="Ponsel Duit: Cicilan ponsel {amount} jatuh tempo {due}. Bayar via VA {account}. "
                      "Abaikan jika sudah bayar.",

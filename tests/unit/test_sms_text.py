@@ -123,6 +123,14 @@ def test_every_reminder_fits_one_sms_and_says_amount_date_and_account(product, a
     assert format_rupiah(amount) in sms.text and long_date(due) in sms.text and account in sms.text
 
 
+@pytest.mark.parametrize("product", ["JULO", "PEDE"])
+def test_the_longest_data_the_text_promises_to_fit_is_one_sms(product):
+    """The bounds at once (hypothesis seldom draws all of them together): the largest amount, the longest
+    date ("30 September 2100"), a 20-character bank name and a 24-digit virtual account."""
+    sms = render_sms(product, 999_999_999_999, date(2100, 9, 30), "B" * 20, "9" * 24)
+    assert sms.segments == 1 and "VA " + "B" * 20 + " " + "9" * 24 in sms.text, (sms.septets, sms.text)
+
+
 @given(st.sampled_from(["JULO", "PEDE"]), AMOUNTS, DUES, st.text(max_size=300), st.text(max_size=300))
 def test_any_data_is_at_most_two_parts_of_gsm7_or_refused(product, amount, due, bank, account):
     try:
