@@ -558,7 +558,10 @@ class KeyAdminSettings(Settings):
 
     database: ClassVar[bool] = True
     partner_key_expiry_days: int = setting("PARTNER_KEY_EXPIRY_DAYS", 365,
-                                           description="days a new API key is valid (--expires-in-days overrides)")
+                                           description="days a new partner key is valid (--expires-in-days overrides)")
+    staff_key_expiry_days: int = setting("STAFF_KEY_EXPIRY_DAYS", 90,
+                                         description="days a new staff key is valid, at most 366 "
+                                                     "(--expires-in-days overrides)")
 
 
 ALL: tuple[type[Settings], ...] = (ApiSettings, ScheduleSettings, StageSettings, DispatchSettings,

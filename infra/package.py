@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.settings import SECRET_GROUPS, Settings, database_group  # noqa: E402
+from infra.api_access import ACCESS_DENIED_MESSAGE, ACCESS_PARAMETERS, method_settings, resource_policy  # noqa: E402
 from infra.manifest import ApiSpec, FunctionSpec, Manifest, load_manifest  # noqa: E402
 from infra.observability import add_observability  # noqa: E402
 
@@ -57,11 +58,13 @@ STACK_PARAMETERS: dict[str, dict[str, Any]] = {
                          "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
                          "Description": "days the functions' and the API's logs are kept"},
     "ApiThrottlingRateLimit": {"Type": "Number", "Default": 200, "MinValue": 1,
-                               "Description": "API stage steady-state requests per second"},
+                               "Description": "requests per second of each API method outside the partner, staff and "
+                                              "callback groups (/health)"},
     "ApiThrottlingBurstLimit": {"Type": "Number", "Default": 400, "MinValue": 1,
-                                "Description": "API stage burst (requests)"},
+                                "Description": "burst of each of those methods (requests)"},
     "ApiReservedConcurrency": {"Type": "Number", "Default": 50, "MinValue": 1,
                                "Description": "Lambda containers the API may use (keeps the rest for the workers)"},
+    **ACCESS_PARAMETERS,
     "AlarmTopicArn": {"Type": "String", "Default": "",
                       "Description": "another SNS topic the alarms notify besides the stack's AlarmTopic"},
     "CreateSenderIdentity": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
@@ -315,16 +318,23 @@ GATEWAY_RESPONSES = {
     # unknown paths and methods: API Gateway's own 403 becomes our 404 shape
     "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
     "THROTTLED": ("429", "throttled"),
+    # the resource policy refused the caller (a staff route from outside StaffSourceCidrs)
+    "ACCESS_DENIED": ("403", "forbidden"),
     "DEFAULT_4XX": (None, "bad_request"),
     "DEFAULT_5XX": (None, "internal_error"),
 }
+
+
+# fixed messages (API Gateway's own names the API's ARN and says "User: anonymous is not authorized")
+GATEWAY_MESSAGES = {"ACCESS_DENIED": ACCESS_DENIED_MESSAGE}
 
 
 def gateway_responses() -> dict[str, Any]:
     """API Gateway's own errors in our ``{"error": {"code", "message"}}`` shape."""
     out: dict[str, Any] = {}
     for kind, (status, code) in GATEWAY_RESPONSES.items():
-        body = '{"error": {"code": "' + code + '", "message": $context.error.messageString}}'
+        message = json.dumps(GATEWAY_MESSAGES[kind]) if kind in GATEWAY_MESSAGES else "$context.error.messageString"
+        body = '{"error": {"code": "' + code + '", "message": ' + message + '}}'
         response: dict[str, Any] = {"responseTemplates": {"application/json": body},
                                     "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"}}
         if status:
@@ -485,9 +495,9 @@ def _api(t: dict[str, Any], api: ApiSpec, manifest: Manifest, queue_ids: dict[st
     rest = res["RestAPI"]["Properties"]
     rest["EndpointConfiguration"] = "REGIONAL"
     rest["TracingEnabled"] = True
-    rest["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
-                               "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
-                               "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"}}]
+    # partner, staff and callback routes: each its group's throttle; staff routes: staff networks only
+    rest["MethodSettings"] = method_settings(rest["DefinitionBody"]["paths"])
+    rest["DefinitionBody"]["x-amazon-apigateway-policy"] = resource_policy()
     rest["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
                                 "Format": ACCESS_LOG_FORMAT}
     rest["DefinitionBody"]["x-amazon-apigateway-gateway-responses"] = gateway_responses()

@@ -11,6 +11,8 @@ chain; ``AWS_ENDPOINT_URL`` points it at moto):
 
 - **parameters**: every required one given, each value as its ``AllowedPattern`` /
   ``AllowedValues`` / ``MinValue`` demand (CloudFormation would refuse the stack), none unknown;
+- **staff-networks**: ``StaffSourceCidrs`` are networks (a host address with a prefix such as
+  ``203.0.113.7/24`` is refused); a ``/0`` range (staff routes open to everyone) is a warning;
 - **stack**: not left in ``ROLLBACK_COMPLETE`` (cannot be updated) nor mid-operation;
 - **api-gateway-logging**: the account's API Gateway CloudWatch Logs role is set and exists
   (a stage with access logging fails to create without it: ``dist/bootstrap.json`` sets it);
@@ -51,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import config, settings  # noqa: E402
+from infra.api_access import STAFF_CIDRS_PARAMETER  # noqa: E402
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 LAMBDA_MIN_UNRESERVED = 100  # Lambda keeps this much of the account's concurrency unreserved
@@ -152,8 +155,10 @@ def _parameter_problem(name: str, spec: dict[str, Any], value: str) -> str | Non
         return f"{name} must be one of {', '.join(map(str, spec['AllowedValues']))}"
     if "MinLength" in spec and len(value) < int(spec["MinLength"]):
         return f"{name} must not be empty"
-    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
-        return f"{name} does not match its AllowedPattern {spec['AllowedPattern']}"
+    items = [v.strip() for v in value.split(",")] if spec.get("Type") == "CommaDelimitedList" else [value]
+    for item in items:  # CloudFormation matches a list's pattern on each value
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], item):
+            return f"{name}: {item!r} does not match its AllowedPattern {spec['AllowedPattern']}"
     return None
 
 
@@ -170,6 +175,32 @@ def check_parameters(ctx: Context) -> list[Finding]:
     if problems:
         return [Finding("parameters", FAIL, p) for p in problems]
     return [Finding("parameters", OK, f"{len(ctx.given)} given, every required one present and valid")]
+
+
+# --- the staff networks ----------------------------------------------------------------------------
+
+
+def check_staff_networks(ctx: Context) -> list[Finding]:
+    """``StaffSourceCidrs``: the API's resource policy admits staff routes from these ranges only."""
+    value = ctx.parameters.get(STAFF_CIDRS_PARAMETER)
+    if STAFF_CIDRS_PARAMETER not in ctx.template.get("Parameters", {}) or not value:
+        return []  # check_parameters names a missing one
+    problems, everywhere = [], []
+    for item in (v.strip() for v in str(value).split(",")):
+        try:
+            network = ipaddress.ip_network(item, strict=True)
+        except ValueError as exc:
+            problems.append(f"{item!r} is not a network API Gateway can match ({exc})")
+            continue
+        if network.prefixlen == 0:
+            everywhere.append(item)
+    if problems:
+        return [Finding("staff-networks", FAIL, f"{STAFF_CIDRS_PARAMETER}: {p}") for p in problems]
+    if everywhere:
+        return [Finding("staff-networks", WARN, f"{STAFF_CIDRS_PARAMETER} includes {', '.join(everywhere)}: the "
+                                                "staff routes (CRM, analytics exports) are open to the whole "
+                                                "internet; give the office and VPN egress ranges")]
+    return [Finding("staff-networks", OK, f"staff routes reachable from {value} only")]
 
 
 # --- the stack -----------------------------------------------------------------------------------
@@ -588,7 +619,7 @@ def check_artifact_bucket(ctx: Context) -> list[Finding]:
 
 
 CHECKS: tuple[Callable[[Context], list[Finding]], ...] = (
-    check_parameters, check_stack, check_api_gateway_logging, check_lambda_concurrency, check_ses,
+    check_parameters, check_staff_networks, check_stack, check_api_gateway_logging, check_lambda_concurrency, check_ses,
     check_secrets, check_vpc, check_database, check_artifact_bucket,
 )
 

@@ -10,6 +10,7 @@ secret and verify token, …); without them the callback routes refuse every web
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import subprocess
@@ -55,7 +56,7 @@ def main() -> int:
             if old.created_by == API_ACTOR:
                 revoke_key(conn, old.key_prefix, actor=API_ACTOR)
         key = create_partner_key(conn, partner_id, actor=API_ACTOR)
-        staff = create_staff_key(conn, actor=API_ACTOR)
+        staff = create_staff_key(conn, owner=f"{getpass.getuser()} (make api)", actor=API_ACTOR)
     finally:
         conn.close()
     chalice = shutil.which("chalice", path=str(Path(sys.executable).parent)) or "chalice"

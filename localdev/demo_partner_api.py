@@ -24,7 +24,7 @@ def step_partner_api(ctx: DemoContext) -> None:
         partners = cur.fetchall()
     ctx.conn.commit()
     keys = {name: create_partner_key(ctx.conn, partner_id, actor=DEMO_ACTOR) for partner_id, name in partners}
-    staff = create_staff_key(ctx.conn, actor=DEMO_ACTOR)
+    staff = create_staff_key(ctx.conn, owner="demo collections lead", actor=DEMO_ACTOR)
     path = ctx.out_dir / KEYS_FILE
     path.write_text(json.dumps({"partners": keys, "staff": staff}, indent=2) + "\n")
     path.chmod(0o600)

@@ -191,12 +191,30 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _serve_api(conn: Connection, port: int) -> None:
+def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> None:
+    from urllib.parse import urlsplit
+
     from chalice.config import Config
     from chalice.local import ChaliceRequestHandler, LocalDevServer
 
+    from localdev.resource_policy import allows
+
     class _NoDelayHandler(ChaliceRequestHandler):
         disable_nagle_algorithm = True
+
+        def _generic_handle(self) -> None:
+            # API Gateway's resource policy, before the function (the template's ACCESS_DENIED answer)
+            if gateway and not allows(gateway["policy"], api_arn=gateway["api_arn"], stage=gateway["stage"],
+                                      method=self.command, path=urlsplit(self.path).path,
+                                      source_ip=self.client_address[0]):
+                self._parse_payload()
+                self._send_http_response(gateway["denied_status"], {"Content-Type": "application/json"},
+                                         gateway["denied_body"])
+                return
+            super()._generic_handle()
+
+        # the base class binds its own _generic_handle to each verb
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
     from app import app  # the cold start: app.py checks ApiSettings in Lambda
 
@@ -218,7 +236,7 @@ def main() -> int:
 
             by_name(init["settings"]).load()
         if init.get("api_port"):
-            _serve_api(conn, int(init["api_port"]))
+            _serve_api(conn, int(init["api_port"]), init.get("gateway"))
         else:
             module_name, _, attr = init["handler"].rpartition(".")
             handler = getattr(importlib.import_module(module_name), attr)

@@ -25,6 +25,11 @@
   killed invocation comes back after the queue's visibility timeout, as in Lambda. At most
   ``ReservedConcurrentExecutions`` containers of a function run at once, so a provider rate
   divided among them holds across containers.
+- **API Gateway's resource policy.** The API container applies the template's
+  ``x-amazon-apigateway-policy`` to each request's source address (``localdev/resource_policy.py``)
+  and answers a refused one with the template's ``ACCESS_DENIED`` gateway response, as API
+  Gateway does before the function runs. ``StaffSourceCidrs`` is ``127.0.0.0/8`` locally unless
+  the values name another range.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ IDLE_POLL_MIN, IDLE_POLL_MAX = 0.05, 0.4  # seconds between polls of an empty qu
 LOG_DIR = ROOT / ".local" / "lambda-logs"
 
 LOCAL_VOICE_FROM_NUMBER = "6281100000001"
+# template parameters of the stack itself that have no default: their local values
+LOCAL_STACK_PARAMETERS = {"StaffSourceCidrs": "127.0.0.0/8"}  # the local API's callers: this machine
 
 
 # --- local values the fakes do not hand out themselves -----------------------------------------
@@ -224,6 +231,7 @@ class LocalFunction:
     batch_size: int = 10
     schedules: list[dict[str, Any]] = field(default_factory=list)
     api: bool = False
+    gateway: dict[str, Any] | None = None  # the API: resource policy, ARN, stage, ACCESS_DENIED response
 
 
 class LocalAccessDenied(RuntimeError):
@@ -295,7 +303,8 @@ class Container:
         child.close()
         self.conn = Connection(parent.detach())
         self.conn.send({"name": fn.name, "handler": fn.handler, "timeout": fn.timeout, "memory": fn.memory,
-                        "statements": fn.statements, "settings": fn.settings, "api_port": api_port})
+                        "statements": fn.statements, "settings": fn.settings, "api_port": api_port,
+                        "gateway": fn.gateway})
         reply = self._recv(INIT_TIMEOUT)
         if reply is None or "init_error" in reply:
             self.kill()
@@ -396,6 +405,8 @@ class TemplateRuntime:
                 params[name] = self.values[by_setting[name]]
             elif name in self.values:
                 params[name] = self.values[name]
+            elif name in LOCAL_STACK_PARAMETERS:
+                params[name] = LOCAL_STACK_PARAMETERS[name]
             elif "Default" in spec:
                 params[name] = spec["Default"]
             elif spec.get("Type") == "CommaDelimitedList":  # VPC subnets and groups: no VPC locally
@@ -406,6 +417,8 @@ class TemplateRuntime:
                 raise KeyError(f"template parameter {name} ({by_setting.get(name, 'no setting')}) has no local value")
             if isinstance(params[name], int | float):
                 params[name] = str(params[name])
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(params[name], str):
+                params[name] = [v.strip() for v in params[name].split(",")]
         return params
 
     def _secret(self, group: str) -> str:
@@ -459,6 +472,8 @@ class TemplateRuntime:
         self._state_machines(res, by_type.get("AWS::StepFunctions::StateMachine", []))
         for logical in functions:
             self._function(logical, res[logical])
+        for logical in by_type.get("AWS::Serverless::Api", []):
+            self._gateway(logical, res[logical]["Properties"])
         for logical in by_type.get("AWS::SES::EmailIdentity", []):
             if "Condition" in res[logical] and not r.condition(res[logical]["Condition"]):
                 continue
@@ -590,6 +605,24 @@ class TemplateRuntime:
                 fn.schedules.append({"rule": rule, "schedule": eprops["Schedule"],
                                      "input": json.loads(eprops["Input"]) if "Input" in eprops else None})
         self.functions[name] = fn
+
+    def _gateway(self, logical: str, props: dict[str, Any]) -> None:
+        """What API Gateway decides before the API function runs: the resource policy."""
+        r = self.resolver
+        assert r is not None
+        body = props.get("DefinitionBody", {})
+        policy = body.get("x-amazon-apigateway-policy")
+        api = next((f for f in self.functions.values() if f.api), None)
+        if api is None or policy is None:
+            return
+        denied = body.get("x-amazon-apigateway-gateway-responses", {}).get("ACCESS_DENIED", {})
+        api.gateway = {
+            "policy": r.value(policy), "stage": r.value(props.get("StageName", "api")),
+            "api_arn": f"arn:aws:execute-api:{self.region}:{ACCOUNT}:{r.physical[logical]['Ref']}",
+            "denied_status": int(denied.get("statusCode", 403)),
+            "denied_body": denied.get("responseTemplates", {}).get("application/json",
+                                                                   '{"message": "Forbidden"}'),
+        }
 
     # --- containers --------------------------------------------------------------------------------
 

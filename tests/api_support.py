@@ -40,7 +40,7 @@ def partner_key(conn: psycopg2.extensions.connection, partner_id: int) -> str:
 
 
 def staff_key(conn: psycopg2.extensions.connection) -> str:
-    key = create_key(conn, scope="staff")
+    key = create_key(conn, scope="staff", owner="Test Staff <staff@julo.test>")
     conn.commit()
     return key
 

@@ -54,6 +54,9 @@ from chalicelib.partners.rate_limit import RateLimit, take
 logger = get_logger("api")
 
 NO_STORE = "no-store"
+# (path, method) -> the key scope of every route these decorators registered (infra/api_access.py
+# puts staff routes behind the staff networks; a test checks both agree)
+ROUTE_SCOPES: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ def _route(blueprint: Blueprint, path: str, *, scope: str, params: tuple[str, ..
             return response
 
         blueprint.route(path, methods=[method])(handler)
+        ROUTE_SCOPES[(path, method)] = scope
         return handler
 
     return decorate

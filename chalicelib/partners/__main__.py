@@ -1,14 +1,16 @@
 """API keys from the command line (the plain key is printed once, only its hash is stored).
 
     python -m chalicelib.partners create-key --partner 2     # a partner's key
-    python -m chalicelib.partners create-key --staff         # a staff key (CRM, push notifications)
+    python -m chalicelib.partners create-key --staff --owner "Ayu Lestari <ayu@julo.co.id>"  # a staff key
     python -m chalicelib.partners rotate-key --partner 2     # a new key; the old one ends in 7 days
     python -m chalicelib.partners revoke-key jk_AbCdEfGh     # by the key's first 11 characters
     python -m chalicelib.partners list-keys [--partner 2] [--all]
 
 Every change is recorded with who made it (``--by``, default the operating-system user) in the
-keys' audit trail. Keys expire ``PARTNER_KEY_EXPIRY_DAYS`` (default 365) days after creation
-unless ``--expires-in-days`` says otherwise.
+keys' audit trail. Partner keys expire ``PARTNER_KEY_EXPIRY_DAYS`` (default 365) days after
+creation, staff keys ``STAFF_KEY_EXPIRY_DAYS`` (default 90, at most 366), unless
+``--expires-in-days`` says otherwise. A staff key names the person who holds it (``--owner``);
+``--by`` is who issued it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from chalicelib.partners.keys import (
 )
 
 DEFAULT_GRACE_DAYS = 7
-LIST_COLUMNS = ("key", "scope", "partner", "state", "created", "created_by", "expires", "last_used",
+LIST_COLUMNS = ("key", "scope", "partner", "owner", "state", "created", "created_by", "expires", "last_used",
                 "revoked", "revoked_by")
 
 
@@ -55,12 +57,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="who does this, for the audit trail (default: the operating-system user)")
     expiry = argparse.ArgumentParser(add_help=False)
     expiry.add_argument("--expires-in-days", type=_positive, default=None, metavar="DAYS",
-                        help="lifetime of the new key (default: PARTNER_KEY_EXPIRY_DAYS, 365)")
+                        help="lifetime of the new key (default: PARTNER_KEY_EXPIRY_DAYS, 365; a staff key: "
+                             "STAFF_KEY_EXPIRY_DAYS, 90, at most 366)")
 
     create = commands.add_parser("create-key", parents=[by, expiry], help="create an API key and print it once")
     who = create.add_mutually_exclusive_group(required=True)
     who.add_argument("--partner", type=int, metavar="ID", help="partner id the key reads for")
-    who.add_argument("--staff", action="store_true", help="a staff key (CRM, push notifications)")
+    who.add_argument("--staff", action="store_true", help="a staff key (CRM, push notifications, analytics)")
+    create.add_argument("--owner", metavar="NAME", help="a staff key's holder: the person's name and e-mail "
+                                                        "(required with --staff)")
 
     rotate = commands.add_parser("rotate-key", parents=[by, expiry],
                                  help="a new key for a partner; its current key expires after a grace period")
@@ -84,7 +89,8 @@ def _when(value: datetime | None) -> str:
 
 def format_keys(keys: list[KeyInfo]) -> str:
     rows = [LIST_COLUMNS] + [
-        (k.key_prefix, k.scope, "-" if k.partner_id is None else str(k.partner_id), k.state, _when(k.created_at),
+        (k.key_prefix, k.scope, "-" if k.partner_id is None else str(k.partner_id), k.owner or "-",
+         k.state, _when(k.created_at),
          k.created_by or "-", _when(k.expires_at), _when(k.last_used_at), _when(k.revoked_at), k.revoked_by or "-")
         for k in keys
     ]
@@ -104,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
                     key = rotate_partner_key(conn, args.partner, actor=actor, expires_in=lifetime,
                                              grace=timedelta(days=args.grace_days))
                 elif args.staff:
-                    key = create_staff_key(conn, actor=actor, expires_in=lifetime)
+                    key = create_staff_key(conn, owner=args.owner or "", actor=actor, expires_in=lifetime)
+                elif args.owner:
+                    raise ValueError("--owner is for staff keys (a partner key is the partner's)")
                 else:
                     key = create_partner_key(conn, args.partner, actor=actor, expires_in=lifetime)
-            except (UnknownPartner, TooManyLiveKeys) as exc:
+            except (UnknownPartner, TooManyLiveKeys, ValueError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(key)

@@ -8,6 +8,9 @@ Lifecycle (migration 0211): every key has an expiry (a partner key ``PARTNER_KEY
 after its creation, default 365); the API records its last use at most once a minute; triggers
 write who created, revoked or re-dated it, and when, to the append-only ``partner_api_key_event``;
 a partner holds at most two live keys (the old and the new one during a rotation).
+
+Staff keys (migration 0601) name their owner, the person who holds the key (``owner``, never
+changed), and live ``STAFF_KEY_EXPIRY_DAYS`` (default 90, at most 366: the database refuses more).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-]{11,128}")
 SCOPES = ("partner", "staff")
 MAX_LIVE_PARTNER_KEYS = 2
 DEFAULT_EXPIRY_DAYS = 365
+DEFAULT_STAFF_EXPIRY_DAYS = 90
+MAX_STAFF_EXPIRY_DAYS = 366
+MAX_OWNER_CHARS = 200
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 FIND_KEY_BY_PREFIX = """
@@ -42,8 +48,8 @@ FROM partner_api_key
 WHERE key_prefix = %s AND revoked_at IS NULL
 """
 INSERT_KEY = """
-INSERT INTO partner_api_key (partner_id, scope, key_prefix, key_hash, expires_at)
-VALUES (%s, %s, %s, %s, now() + %s) RETURNING api_key_id
+INSERT INTO partner_api_key (partner_id, scope, key_prefix, key_hash, expires_at, owner)
+VALUES (%s, %s, %s, %s, now() + %s, %s) RETURNING api_key_id
 """
 SET_ACTOR = "SELECT set_config('julo.actor', %s, true)"
 LOCK_PARTNER = "SELECT name FROM partner WHERE partner_id = %s FOR UPDATE"
@@ -68,7 +74,7 @@ UPDATE partner_api_key SET last_used_at = clock_timestamp()
 WHERE api_key_id = %s AND (last_used_at IS NULL OR last_used_at <= clock_timestamp() - %s)
 """
 LIST_KEYS = """
-SELECT k.key_prefix, k.scope, k.partner_id, k.cdate, c.actor AS created_by, k.expires_at, k.last_used_at,
+SELECT k.key_prefix, k.scope, k.partner_id, k.owner, k.cdate, c.actor AS created_by, k.expires_at, k.last_used_at,
        k.revoked_at, r.actor AS revoked_by,
        CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' WHEN k.expires_at <= now() THEN 'expired'
             ELSE 'live' END AS state
@@ -102,6 +108,7 @@ class KeyInfo:
     key_prefix: str
     scope: str
     partner_id: int | None
+    owner: str | None  # a staff key's holder
     created_at: datetime
     created_by: str | None
     expires_at: datetime
@@ -147,29 +154,55 @@ def default_key_lifetime() -> timedelta:
     return timedelta(days=days)
 
 
+def default_staff_key_lifetime() -> timedelta:
+    """How long a new staff key lives: ``STAFF_KEY_EXPIRY_DAYS`` (default 90, at most 366)."""
+    days = config.env_int("STAFF_KEY_EXPIRY_DAYS", DEFAULT_STAFF_EXPIRY_DAYS)
+    if not 1 <= days <= MAX_STAFF_EXPIRY_DAYS:
+        raise ValueError(f"STAFF_KEY_EXPIRY_DAYS must be between 1 and {MAX_STAFF_EXPIRY_DAYS}")
+    return timedelta(days=days)
+
+
+def _owner(scope: str, owner: str | None) -> str | None:
+    if scope != "staff":
+        if owner is not None:
+            raise ValueError("only a staff key names an owner (a partner key is the partner's)")
+        return None
+    name = (owner or "").strip()
+    if not name:
+        raise ValueError("a staff key must name its owner: the person who holds it (--owner)")
+    if len(name) > MAX_OWNER_CHARS:
+        raise ValueError(f"owner: at most {MAX_OWNER_CHARS} characters")
+    return name
+
+
 def _insert_key(conn: psycopg2.extensions.connection, scope: str, partner_id: int | None,
-                expires_in: timedelta) -> tuple[str, int]:
+                expires_in: timedelta, owner: str | None = None) -> tuple[str, int]:
     if scope not in SCOPES:
         raise ValueError("scope must be 'partner' or 'staff'")
     if (scope == "partner") != (partner_id is not None):
         raise ValueError("a partner key needs a partner_id; a staff key must not have one")
     if expires_in <= timedelta(0):
         raise ValueError("a key must expire after it is created")
+    if scope == "staff" and expires_in > timedelta(days=MAX_STAFF_EXPIRY_DAYS):
+        raise ValueError(f"a staff key lives at most {MAX_STAFF_EXPIRY_DAYS} days")
+    holder = _owner(scope, owner)
     key = new_key()
     with conn.cursor() as cur:
-        cur.execute(INSERT_KEY, (partner_id, scope, key[:PREFIX_CHARS], hash_key(key), expires_in))
+        cur.execute(INSERT_KEY, (partner_id, scope, key[:PREFIX_CHARS], hash_key(key), expires_in, holder))
         (api_key_id,) = db.one(cur)
     return key, api_key_id
 
 
 def create_key(conn: psycopg2.extensions.connection, *, scope: str, partner_id: int | None = None,
-               expires_in: timedelta | None = None) -> str:
+               expires_in: timedelta | None = None, owner: str | None = None) -> str:
     """Store a new key's hash and return the plain key (the only time it exists); not committed.
 
-    Expires after ``expires_in`` (default: ``default_key_lifetime()``). The creation is audited
-    under the transaction's actor (``set_config('julo.actor', ...)``; the database user when none
-    is set)."""
-    return _insert_key(conn, scope, partner_id, expires_in or default_key_lifetime())[0]
+    A staff key names its ``owner`` (required). Expires after ``expires_in`` (default:
+    ``default_key_lifetime()`` for a partner key, ``default_staff_key_lifetime()`` for a staff
+    key). The creation is audited under the transaction's actor (``set_config('julo.actor', ...)``;
+    the database user when none is set)."""
+    default = default_staff_key_lifetime if scope == "staff" else default_key_lifetime
+    return _insert_key(conn, scope, partner_id, expires_in or default(), owner)[0]
 
 
 def find_key(conn: psycopg2.extensions.connection, key: str) -> Principal | None:
@@ -229,10 +262,11 @@ def rotate_partner_key(conn: psycopg2.extensions.connection, partner_id: int, *,
         return key
 
 
-def create_staff_key(conn: psycopg2.extensions.connection, *, actor: str,
+def create_staff_key(conn: psycopg2.extensions.connection, *, owner: str, actor: str,
                      expires_in: timedelta | None = None) -> str:
+    """A new staff key held by ``owner`` (committed); ``actor`` is who issued it."""
     with _as_actor(conn, actor):
-        return create_key(conn, scope="staff", expires_in=expires_in)
+        return create_key(conn, scope="staff", expires_in=expires_in, owner=owner)
 
 
 def revoke_key(conn: psycopg2.extensions.connection, key_prefix: str, *, actor: str) -> int:

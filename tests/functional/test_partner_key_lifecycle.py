@@ -75,7 +75,7 @@ def test_a_key_lives_a_year_by_default_and_the_setting_changes_it(conn, partner)
 
 def test_an_expired_key_is_a_401_key_expired(conn, partner):
     key = create_partner_key(conn, partner, actor="alice")
-    staff = create_staff_key(conn, actor="alice")
+    staff = create_staff_key(conn, owner="Alice Staff", actor="alice")
     with api_client() as client:
         assert get(client, "/v1/partner/summary", key)[0] == 200
         with conn.cursor() as cur:
@@ -159,7 +159,8 @@ def test_a_partner_holds_two_live_keys_during_a_rotation(conn, partner):
     create_partner_key(conn, partner, actor="alice")
     with pytest.raises(TooManyLiveKeys):
         rotate_partner_key(conn, partner, actor="alice", grace=timedelta(days=1))
-    staff = [create_staff_key(conn, actor="alice") for _ in range(3)]  # staff keys are not partner-limited
+    # staff keys are not partner-limited
+    staff = [create_staff_key(conn, owner="Alice Staff", actor="alice") for _ in range(3)]
     assert len(set(staff)) == 3
 
 

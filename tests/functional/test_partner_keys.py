@@ -20,7 +20,7 @@ def test_create_key_prints_a_working_key_and_stores_only_its_hash(conn):
     make_partner(conn, 3, "Mitra Dana Sejahtera")
     conn.commit()
     partner = _cli("create-key", "--partner", "3")
-    staff = _cli("create-key", "--staff")
+    staff = _cli("create-key", "--staff", "--owner", "Ayu Lestari <ayu@julo.co.id>")
     assert partner.returncode == 0 and staff.returncode == 0, partner.stderr + staff.stderr
     partner_key, staff_key = partner.stdout.strip(), staff.stdout.strip()
     assert partner_key != staff_key and len(partner_key) >= 40

@@ -126,6 +126,7 @@ def ready_account(template: dict[str, Any]) -> dict[str, str]:
 
     sesv2_backends[ACCOUNT][REGION].production_access_enabled = True
     params = {"SubnetIds": ",".join(private), "SecurityGroupIds": functions_sg, "SenderEmail": "no-reply@julo.co.id",
+              "StaffSourceCidrs": "203.0.113.0/24,198.51.100.16/28",
               "VoiceFromNumber": "6281234567890", "WhatsAppPhoneNumberId": "987654321098765"}
     sm = _c("secretsmanager")
     for group in settings.SECRET_GROUPS.values():
