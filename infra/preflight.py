@@ -158,7 +158,8 @@ def _parameter_problem(name: str, spec: dict[str, Any], value: str) -> str | Non
     items = [v.strip() for v in value.split(",")] if spec.get("Type") == "CommaDelimitedList" else [value]
     for item in items:  # CloudFormation matches a list's pattern on each value
         if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], item):
-            return f"{name}: {item!r} does not match its AllowedPattern {spec['AllowedPattern']}"
+            which = f" ({item!r})" if len(items) > 1 else ""
+            return f"{name} does not match its AllowedPattern {spec['AllowedPattern']}{which}"
     return None
 
 

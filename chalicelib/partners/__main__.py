@@ -34,8 +34,8 @@ from chalicelib.partners.keys import (
 )
 
 DEFAULT_GRACE_DAYS = 7
-LIST_COLUMNS = ("key", "scope", "partner", "owner", "state", "created", "created_by", "expires", "last_used",
-                "revoked", "revoked_by")
+LIST_COLUMNS = ("key", "scope", "partner", "state", "created", "created_by", "expires", "last_used",
+                "revoked", "revoked_by", "owner")
 
 
 def _operator() -> str:
@@ -89,9 +89,9 @@ def _when(value: datetime | None) -> str:
 
 def format_keys(keys: list[KeyInfo]) -> str:
     rows = [LIST_COLUMNS] + [
-        (k.key_prefix, k.scope, "-" if k.partner_id is None else str(k.partner_id), k.owner or "-",
-         k.state, _when(k.created_at),
-         k.created_by or "-", _when(k.expires_at), _when(k.last_used_at), _when(k.revoked_at), k.revoked_by or "-")
+        (k.key_prefix, k.scope, "-" if k.partner_id is None else str(k.partner_id), k.state, _when(k.created_at),
+         k.created_by or "-", _when(k.expires_at), _when(k.last_used_at), _when(k.revoked_at), k.revoked_by or "-",
+         k.owner or "-")  # last: a staff key's owner is a name with spaces
         for k in keys
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(LIST_COLUMNS))]
