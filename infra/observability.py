@@ -7,7 +7,7 @@ subscription), the reminder day's alarms, and a CloudWatch dashboard of the day 
 - alarms: a stage's success rate (``Succeeded / SummaryPlaced`` of the day, per stage) under
   ``StageSuccessRateThreshold``; the oldest message on a dispatch queue older than
   ``DispatchQueueMaxAgeSeconds``; a provider refusing the dispatch functions' credentials read afresh
-  (``ProviderCredentialsRefused``, per channel whose client re-reads them: voice, WhatsApp);
+  (``ProviderCredentialsRefused``, per channel: voice, WhatsApp, SMS);
   (already in the template: every DLQ not empty, API 5xx).
 - ``ReminderDashboard``: per zone, what each stage selected, placed, succeeded, failed, did not place,
   skipped and left unknown; provider latency and callbacks received per channel.
@@ -36,8 +36,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                                                   "(a stage's calls or messages are not going out)"},
 }
 DAY_SECONDS = 86_400
-# the channels whose dispatch client re-reads refused credentials and reports CredentialsRefused
-CREDENTIAL_CHANNELS = (str(Channel.ROBOCALL), str(Channel.WHATSAPP))
+# the channels whose dispatch client re-reads refused credentials and reports CredentialsRefused: every one
+CREDENTIAL_CHANNELS = tuple(str(c) for c in Channel)
 COUNT_WIDGETS = (("Placed", "placed"), ("Succeeded", "succeeded"), ("OutcomeFailed", "failed"),
                  ("NotPlaced", "not placed"), ("Skipped", "skipped"), ("Unknown", "unknown"))
 

@@ -14,8 +14,11 @@ The answer is HTTP 200 whatever happened; each part of the message has its own `
   (a two-part message half sent) → accepted too: the borrower got something, never send again;
 - ``1`` throttled, ``5`` internal error, HTTP 429 / 5xx, connection refused → retried with backoff,
   then ``ProviderGaveUp`` (nothing was sent);
-- ``4`` invalid credentials or HTTP 401 → the credentials are read again (a rotated secret) and the
-  request retried; still refused after the retries → ``ProviderGaveUp``;
+- ``4`` invalid credentials or HTTP 401 → the credentials are read again from the secret (a rotated
+  API secret; ``providers._Paced._authenticated``, the voice and WhatsApp clients' rule: at most one
+  Secrets Manager read a minute per container) and that request sent once more; refused again →
+  ``CredentialsRefused`` (a configuration error: dispatch releases the payment's claim, nobody is
+  marked failed, the alarm metric is emitted);
 - any other status (invalid number, barred, message too long…) → ``ProviderRejected``;
 - the request went out and its answer was lost, or a 2xx that cannot be read → ``OutcomeUnknown``.
 """
@@ -43,11 +46,12 @@ from chalicelib.reminders.providers import (
     ProviderRejected,
     RetryPolicy,
     _Paced,
+    _Refused,
     _retry_after,
     _Retryable,
     nothing_sent,
 )
-from chalicelib.reminders.secrets import provider_secret, refresh_provider_secrets
+from chalicelib.reminders.secrets import provider_secret
 
 DEFAULT_API_URL = "https://rest.nexmo.com"
 THROTTLED, INTERNAL_ERROR, INVALID_CREDENTIALS = "1", "5", "4"
@@ -92,16 +96,18 @@ class SmsClient(_Paced):
             raise RuntimeError("VONAGE_API_KEY and VONAGE_API_SECRET must be set")
         return key, secret
 
-    def reread_credentials(self) -> bool:
-        """Read the credentials again (their secret was rotated); True when they changed."""
+    def _current_credential(self) -> str:
+        with self._lock:
+            return "|".join(self._credentials)
+
+    def _reload_credentials(self) -> None:
+        """After ``refresh_provider_secrets`` (in ``_authenticated``): what the secret holds now; each thread
+        rebuilds its SDK client when the credentials changed (``_sdk``)."""
         if all(self._given):
-            return False
-        refresh_provider_secrets()  # at most once a minute per container; within it, what was just re-read
+            return
         fresh = self._read_credentials()
         with self._lock:
-            changed = fresh != self._credentials
             self._credentials = fresh
-        return changed
 
     def _sdk(self) -> Sms:
         with self._lock:
@@ -130,6 +136,7 @@ class SmsClient(_Paced):
             raise ProviderRejected(f"invalid SMS request: {exc}", attempts=0) from exc
 
         def once() -> str:
+            used = self._current_credential()
             sms = self._sdk()
             try:
                 answer = sms.send(message)
@@ -143,11 +150,13 @@ class SmsClient(_Paced):
                 body = _last_answer(sms)
                 parts = body.get("messages") if isinstance(body, dict) else None
                 code = str(parts[0].get("status")) if isinstance(parts, list) and parts else ""
-                self._refused(code, str(exc))
+                if code == INVALID_CREDENTIALS:
+                    raise _Refused(f"status {code} {RESPONSE_CODES[code]}", used, int(code)) from exc
+                self._refused(code)
                 raise  # not reached: _refused always raises
             except AuthenticationError as exc:
-                self._refused(INVALID_CREDENTIALS, f"HTTP {exc.response.status_code}")
-                raise
+                status = exc.response.status_code
+                raise _Refused(f"HTTP {status} (Vonage refused the API key and secret)", used, status) from exc
             except HttpRequestError as exc:
                 status = exc.response.status_code
                 if status in RETRY_STATUSES:
@@ -161,18 +170,15 @@ class SmsClient(_Paced):
             except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
                 raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
 
-        message_id, attempts = self._run(once, gate)
+        message_id, attempts = self._authenticated(lambda: self._run(once, gate))
         return Accepted(provider_id=message_id, attempts=attempts)
 
-    def _refused(self, code: str, detail: str) -> None:
-        """A part refused with SMS API status ``code``: retry (throttled, internal error, credentials
-        re-read) or reject."""
+    def _refused(self, code: str) -> None:
+        """A part refused with SMS API status ``code`` (not 4, the credentials): retry (throttled, internal
+        error) or reject."""
         name = RESPONSE_CODES.get(code, "Unknown")
         if code in RETRY_CODES:
             raise _Retryable(f"status {code} {name}", code=int(code))
-        if code == INVALID_CREDENTIALS:
-            self.reread_credentials()  # a rotated secret: the retry goes out with the new one
-            raise _Retryable(f"status {code} {name} ({detail[:80]})", code=int(code))
         raise ProviderRejected(f"status {code or '?'} {name}", attempts=0, code=int(code) if code.isdigit() else None)
 
 

@@ -28,8 +28,9 @@ Request faults (at most one per request):
 - ``401``: good credentials refused once (an auth blip): Vonage's 401 problem, Meta's 401 with
   OAuthException code 190; nothing placed. Only by ``inject`` (not part of ``FaultRates``).
 
-Credential rotation: ``FakeWhatsApp.rotate_token()`` and ``FakeVoice.rotate_key()`` replace the
-credential; requests with the old one are refused (401) from then on. ``auth_refused`` counts 401s.
+Credential rotation: ``FakeWhatsApp.rotate_token()``, ``FakeVoice.rotate_key()`` and
+``FakeSms.rotate_secret()`` replace the credential; requests with the old one are refused (401; the
+SMS API: status 4) from then on. ``auth_refused`` counts the refusals.
 
 Webhook faults (per status sequence): ``duplicate`` (every webhook delivered twice) and
 ``reorder`` (the sequence shuffled). ``FaultRates.duplicate`` / ``.reorder`` or ``inject``.

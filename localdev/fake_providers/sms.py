@@ -16,7 +16,9 @@
   or ``expired`` (``err-code`` 2, absent subscriber).
 - Faults (the voice fake's modes, ``base.FakeProvider``): a ``429`` fault is answered the SMS API's
   way (HTTP 200, ``status`` ``1`` Throttled), ``500`` as a gateway 500; ``timeout``, ``answer_lost``,
-  ``cut``, ``slow``; receipts ``duplicate`` / ``reorder``.
+  ``cut``, ``slow``; ``401`` (only by ``inject``: good credentials refused once, HTTP 401 with the
+  API's problem body); receipts ``duplicate`` / ``reorder``. ``auth_refused`` counts every refusal
+  (status 4 and 401), ``auth_failures`` the status-4 answers to wrong credentials.
 """
 
 from __future__ import annotations
@@ -146,9 +148,10 @@ class FakeSms(FakeProvider):
         return hmac.compare_digest(f"{key}:{secret}".encode(), f"{expected[0]}:{expected[1]}".encode())
 
     def _bad_credentials(self) -> dict[str, Any]:
+        """Status 4; counted in ``auth_failures`` (``auth_refused`` also counts injected ``401`` blips: the
+        base class counts a refusal by ``authorize``, ``handle`` one by parameters)."""
         with self._lock:
             self.auth_failures += 1
-            self.auth_refused += 1
         return _part("4", "Bad Credentials")
 
     def recipient(self, body: dict[str, Any]) -> str | None:
@@ -167,6 +170,8 @@ class FakeSms(FakeProvider):
             return Handled(404, {"title": "Not Found"}, [], "http_404", None)
         if "api_key" in body or "api_secret" in body:
             if not self._good(str(body.get("api_key", "")), str(body.get("api_secret", ""))):
+                with self._lock:
+                    self.auth_refused += 1
                 return Handled(200, self._bad_credentials(), [], "status_4", None)
         problem = self._problem(body)
         if problem is not None:

@@ -223,7 +223,7 @@ def test_limits_network_logs_and_alarms(packaged):
         if f.schedule:
             assert res[logical_id(f.name, "ErrorsAlarm")]["Properties"]["MetricName"] == "Errors"
     for logical, channel in (("RobocallCredentialsRefusedAlarm", "robocall"),
-                             ("WhatsappCredentialsRefusedAlarm", "whatsapp")):
+                             ("WhatsappCredentialsRefusedAlarm", "whatsapp"), ("SmsCredentialsRefusedAlarm", "sms")):
         alarm = res[logical]["Properties"]
         assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
             "JuloReminders", "ProviderCredentialsRefused",

@@ -1,5 +1,6 @@
 """Provider credentials that rotate, against the strict fakes (Meta: 401 with OAuthException code 190 for a
-revoked token; Vonage: 401 for a JWT signed with a replaced key).
+revoked token; Vonage voice: 401 for a JWT signed with a replaced key; Vonage SMS: status 4 for a deleted
+API secret).
 
 - a refusal makes the client re-read its secret and send that one request again: a rotated token or
   key costs one extra request, nobody's message;
@@ -20,7 +21,8 @@ from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.reminders import secrets
 from chalicelib.reminders.providers import CredentialsRefused, RetryPolicy, VoiceClient, WhatsAppClient
-from localdev.fake_providers import FakeVoice, FakeWhatsApp
+from chalicelib.reminders.sms_provider import SmsClient
+from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
 TO = "6281300000009"
@@ -90,6 +92,34 @@ def test_a_regenerated_vonage_key_is_read_from_the_secret_and_the_call_goes_out(
         assert client.call(TO, "Halo", "http://127.0.0.1:9/cb?ref=3").attempts == 1
     finally:
         voice.stop()
+
+
+def test_a_new_vonage_api_secret_is_read_from_the_secret_and_the_sms_goes_out(
+        aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sms = FakeSms(receipt_url="http://127.0.0.1:9/receipts").start()
+    try:
+        sm = aws_clients.client("secretsmanager")
+        arn = sm.create_secret(Name="tokens", SecretString=json.dumps(
+            {"VONAGE_API_KEY": sms.api_key, "VONAGE_API_SECRET": sms.api_secret}))["ARN"]
+        for key, value in sms.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("VONAGE_API_KEY")
+        monkeypatch.delenv("VONAGE_API_SECRET")
+        monkeypatch.setenv("PROVIDER_TOKENS_SECRET_ARN", arn)
+        client = SmsClient(POLICY)                          # key and secret from the secret
+        assert client.send(TO, "Halo", "ref-1").attempts == 1
+        new = sms.rotate_secret()                           # Vonage: the old API secret deleted
+        sm.put_secret_value(SecretId=arn, SecretString=json.dumps(
+            {"VONAGE_API_KEY": sms.api_key, "VONAGE_API_SECRET": new}))
+        assert client.send(TO, "Halo", "ref-2").attempts == 2
+        assert client.send(TO, "Halo", "ref-3").attempts == 1     # the new secret from now on
+        sms.rotate_secret()                                 # deleted again, and nobody updated the secret
+        with pytest.raises(CredentialsRefused) as refused:
+            client.send(TO, "Halo", "ref-4")
+        assert refused.value.code == 4 and sms.auth_refused == 3
+        assert sms.placed_by_reference() == {"ref-1": 1, "ref-2": 1, "ref-3": 1}
+    finally:
+        sms.stop()
 
 
 def test_secrets_are_re_read_at_most_once_a_minute_per_container(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:

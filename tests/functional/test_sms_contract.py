@@ -2,7 +2,8 @@
 
 The rules: an SMS that may have gone out is never sent again (``OutcomeUnknown``); refusals where
 nothing went out are retried (``ProviderGaveUp`` when they persist); a refusal that will not change
-is ``ProviderRejected``; a rotated API secret is read again, not blamed on the borrower. Receipts
+is ``ProviderRejected``; a rotated API secret is read again, and credentials refused again after that
+are ``CredentialsRefused`` (our configuration error), never blamed on the borrower. Receipts
 are signed the SMS API's way and our verification accepts exactly those.
 """
 
@@ -12,7 +13,13 @@ import json
 
 import pytest
 
-from chalicelib.reminders.providers import OutcomeUnknown, ProviderGaveUp, ProviderRejected, RetryPolicy
+from chalicelib.reminders.providers import (
+    CredentialsRefused,
+    OutcomeUnknown,
+    ProviderGaveUp,
+    ProviderRejected,
+    RetryPolicy,
+)
 from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 from localdev.fake_providers import FakeSms
@@ -110,11 +117,18 @@ def test_throttling_that_persists_gives_up_with_nothing_sent(sms):
     assert gave_up.value.attempts == 3 and gave_up.value.code == 1 and not sms.placed_by_reference()
 
 
-def test_wrong_credentials_give_up_without_blaming_the_number(sms, monkeypatch):
+def test_wrong_credentials_are_a_configuration_error_not_the_numbers(sms, monkeypatch):
     monkeypatch.setenv("VONAGE_API_SECRET", "not-the-secret")
-    with pytest.raises(ProviderGaveUp) as gave_up:
+    with pytest.raises(CredentialsRefused) as refused:      # read again once, refused again
         _client().send(TO, TEXT, REF)
-    assert gave_up.value.code == 4 and sms.auth_failures == 3 and not sms.placed_by_reference()
+    assert refused.value.code == 4 and refused.value.attempts == 2 and sms.auth_failures == 2
+    assert not sms.placed_by_reference()
+
+
+def test_a_401_blip_costs_one_request(sms):
+    sms.inject("401", count=1)
+    assert _client().send(TO, TEXT, REF).attempts == 2
+    assert sms.auth_refused == 1 and sms.placed_by_reference() == {REF: 1}
 
 
 def test_a_rotated_api_secret_is_read_again_and_the_sms_goes_out_once(sms, monkeypatch):
@@ -122,7 +136,7 @@ def test_a_rotated_api_secret_is_read_again_and_the_sms_goes_out_once(sms, monke
     assert client.send(TO, TEXT, REF).attempts == 1
     monkeypatch.setenv("VONAGE_API_SECRET", sms.rotate_secret())  # the secret store now has the new one
     accepted = client.send(TO, TEXT, REF + "b")
-    assert accepted.attempts == 2 and sms.auth_failures == 1
+    assert accepted.attempts == 2 and sms.auth_failures == 1 and sms.auth_refused == 1
     assert sms.placed_by_reference() == {REF: 1, REF + "b": 1}
 
 

@@ -361,3 +361,53 @@ def test_credentials_refused_twice_leave_the_payments_for_later_and_mark_nobody_
     assert dispatcher.run(chunk) == {"placed": 3, "place_failed": 0, "unknown": 0, "skipped": 0, "deferred": 0}
     assert voice.calls == ["628120001", "628120002", "628120002", "628120003"]
     assert tasks.succeeded == ["token-0"]
+
+
+class Sms:
+    """The SMS client's interface, answering per number from a script: an id, or an exception to raise."""
+
+    def __init__(self, script: dict[str, Any]) -> None:
+        self.script = script
+        self.sent: list[str] = []
+
+    def send(self, to: str, text: str, client_ref: str, callback_url: str | None = None, *,
+             gate: Any = None) -> Accepted:
+        if gate is not None:
+            gate()
+        self.sent.append(to)
+        answer = self.script.get(to, f"sms-{to}")
+        if isinstance(answer, Exception):
+            raise answer
+        return Accepted(answer, 1)
+
+
+def test_an_sms_refused_for_our_credentials_is_released_alarmed_and_sent_once_they_are_fixed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SMS channel follows the same rule as calls and WhatsApp: status 4 / 401 after the re-read is
+    a configuration error (the alarm's metric, per channel), never the borrower's failure."""
+    from chalicelib.reminders import dispatch, metrics
+    from chalicelib.reminders.providers import CredentialsRefused
+
+    emitted: list[tuple[dict[str, str], dict[str, int]]] = []
+    monkeypatch.setattr(dispatch.templates, "add_whatsapp_details", lambda conn, payments: None)  # no database
+    monkeypatch.setattr(dispatch.metrics, "emit", lambda dims, values, *a, **k: emitted.append((dims, values)))
+    run = StageRun(Zone.WIB, date(2026, 11, 20), Stage.SMS)
+    store, tasks = MemoryReminderStore(), Tasks()
+    sms = Sms({"628120002": CredentialsRefused("status 4 Invalid Credentials, again after the re-read",
+                                               attempts=2, code=4)})
+    store.start_stage(run, "token-sms")
+    store.seal_stage(run, 1, {"selected": 3, "enqueued": 3})
+    in_the_slot = FixedClock(slot_utc(run.zone, run.business_date, run.stage) + timedelta(minutes=1))
+    dispatcher = Dispatcher(None, store=store, sms=sms, tasks=tasks,  # type: ignore[arg-type]
+                            clock=in_the_slot, policy=ContactPolicy(), records=MemoryContactRecords())
+    dispatcher.concurrency = 1
+    chunk = Chunk.parse(_chunk(run, [1, 2, 3]))
+    with pytest.raises(ChunkDeferred, match="ProviderCredentialsRefused"):
+        dispatcher.run(chunk)
+    assert sms.sent == ["628120001", "628120002"], "nobody tried after the refusal"
+    assert store.get(run, 2) is None and store.get(run, 3) is None, "no payment marked failed: released"
+    assert ({"channel": "sms"}, {metrics.CREDENTIALS_REFUSED: 1}) in emitted
+    sms.script.clear()                          # the secret is fixed; the chunk comes back
+    assert dispatcher.run(chunk) == {"placed": 3, "place_failed": 0, "unknown": 0, "skipped": 0, "deferred": 0}
+    assert sms.sent == ["628120001", "628120002", "628120002", "628120003"]
+    assert tasks.succeeded == ["token-sms"]
