@@ -3,7 +3,8 @@
 A body signed with our own secrets is either the provider's or a caller holding a leaked secret;
 either way a body that is not the provider's schema is refused with a JSON 4xx and changes
 nothing. It used to be a 500 for two shapes: a body nested 200,000 deep (the JSON parser's
-RecursionError) and a WhatsApp ``"statuses": 5`` (iterated without a type check).
+RecursionError) and a WhatsApp ``"statuses": 5`` (iterated without a type check). The SMS delivery
+receipts (issue 23; the signature is a body parameter over text values) are held to the same rule.
 
 The property behind the two named cases: each field of Meta's status webhook whose type Meta
 documents, given a value of another JSON type, is a 400.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
+from chalicelib.reminders.sms_signatures import sign_sms_params
 from localdev.bootstrap_aws import bootstrap
 from tests.api_support import api_client
 
@@ -71,6 +74,7 @@ def client(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     bootstrap()
     monkeypatch.setenv("VONAGE_SIGNATURE_SECRET", VONAGE_SECRET)
     monkeypatch.setenv("WHATSAPP_APP_SECRET", META_SECRET)
+    monkeypatch.setenv("VONAGE_SIGNATURE_METHOD", "sha256")
     with api_client() as c:
         yield c
 
@@ -86,6 +90,18 @@ def _vonage(client: Client, raw: bytes) -> tuple[int, Any]:
     response = client.http.post(f"/v1/callbacks/robocall?ref={REF}", body=raw, headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     return response.status_code, _json(response.body)
+
+
+def _sms(client: Client, raw: bytes) -> tuple[int, Any]:
+    response = client.http.post("/v1/callbacks/sms", body=raw, headers={"Content-Type": "application/json"})
+    return response.status_code, _json(response.body)
+
+
+def _signed_sms(params: dict[str, Any]) -> bytes:
+    """A receipt signed the SMS API's way (``sig`` over the other parameters, as text)."""
+    stamped = {**params, "timestamp": str(int(time.time())), "nonce": "chaos-nonce"}
+    return json.dumps({**stamped, "sig": sign_sms_params({k: str(v) for k, v in stamped.items()},
+                                                          VONAGE_SECRET, "sha256")}).encode()
 
 
 def _json(body: bytes) -> Any:
@@ -106,10 +122,17 @@ def test_the_two_malformed_signed_webhooks_are_a_4xx(client: Client) -> None:
                                 "entry": [{"id": "1", "changes": [{"field": "messages",
                                                                    "value": {"statuses": 5}}]}]}).encode()
     answers = {"vonage, 200k deep": _vonage(client, deep), "meta, 200k deep": _meta(client, deep),
-               "meta, statuses: 5": _meta(client, statuses_five)}
+               "meta, statuses: 5": _meta(client, statuses_five),
+               # the SMS receipts (issue 23): the signature is in the body, every value text
+               "vonage sms, 200k deep": _sms(client, deep),
+               "vonage sms, status an object": _sms(client, _signed_sms(
+                   {"messageId": "0A0000000123ABCD1", "status": {"delivered": 1}, "client-ref": REF})),
+               "vonage sms, no status": _sms(client, _signed_sms({"messageId": "0A0000000123ABCD1",
+                                                                   "client-ref": REF}))}
     wrong = {case: (status, str(body)[:120]) for case, (status, body) in answers.items()
              if not _is_json_4xx(status, body)}
     assert wrong == {}, f"not a JSON 4xx: {wrong}"
+    assert answers["vonage sms, no status"][0] == 400, "signed, read, refused for its shape"
 
 
 def _set(hook: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
