@@ -1,20 +1,33 @@
-"""The provider rate holds across dispatch containers: what the voice provider sees.
+"""What the voice provider sees from 1, 2, 4 and 8 dispatch containers sharing one contract.
 
     .venv/bin/python -m localdev.services --moto -- .venv/bin/python bench/provider_rate.py \\
-        [--calls-per-second 5] [--containers 4] [--loans 1500] [--chunk-size 5]
+        [--rates 5 50] [--containers 1 2 4 8] [--calls 240] [--runs 1]
 
-Runs the WIB reminder day from the packaged template (``localdev/template_stack.py``): the
-dispatch functions get ``ReservedConcurrentExecutions = DispatchMaxConcurrency = --containers``
-and run that many containers in parallel, each keeping ``CallsPerSecond / containers``. Prints
-the calls the fake voice provider received: the busiest one-second window and the mean rate
-over the robocall waves, against the contract's ``--calls-per-second``.
+For each contract rate and container count: the WIB reminder day from the packaged template
+(``localdev/template_stack.py``: the dispatch functions run ``ReservedConcurrentExecutions =
+DispatchMaxConcurrency = N`` containers, each a process with its own IAM role, taking its send
+times from the provider-rate grid in moto's DynamoDB), against a fake Vonage in strict mode (429
+above the contract in any rolling second). The book is sized so that the robocall_1 wave has
+about ``--calls`` calls at 5 calls/s and ten times as many at 50 (a wave of about 50 s either way).
+
+Printed per run:
+
+- ``mean``: calls per second while work was queued, over the three robocall waves (each wave's
+  calls over the time from its first call to its last), and ``share`` = mean / contract;
+- ``busiest``: the most calls the provider received in any rolling one-second window;
+- ``429``: the strict fake's refusals (over the rate);
+- ``ddb/send``: the limiter's own DynamoDB requests (the dispatch containers' calls on the
+  ``provider-rate`` table, from the runtime's record of every AWS call) per call placed.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import statistics
 import sys
-from datetime import timedelta
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -22,12 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev import moto_server
 from localdev.datagen.lending import load
 from localdev.reminder_day import LocalReminderStack, run_day
 
+# T-3 WIB robocall_1 calls per loan of the generated book (measured: 600 loans -> 25 calls)
+CALLS_PER_LOAN = 25 / 600
+
 
 def busiest_second(times: list[float]) -> int:
+    """The most events in any rolling one-second window (t - 1, t]."""
     times = sorted(times)
     best, j = 0, 0
     for i, t in enumerate(times):
@@ -37,33 +54,82 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
+@dataclass
+class Run:
+    rate: float
+    containers: int
+    design: str
+    calls: int
+    mean: float
+    busiest: int
+    refusals: int
+    ddb_per_send: float
+    waves: list[tuple[int, float]]
+    wall: float
+
+    def row(self) -> str:
+        waves = ", ".join(f"{n}@{r:.1f}/s" for n, r in self.waves)
+        return (f"{self.rate:>5g} {self.containers:>4} {self.design:>6} {self.calls:>6} {self.mean:>7.2f} "
+                f"{self.mean / self.rate:>6.1%} {self.busiest:>8} {self.refusals:>5} {self.ddb_per_send:>9.3f}"
+                f" {self.wall:>6.0f}s  {waves}")
+
+
+HEADER = (f"{'rate':>5} {'cont':>4} {'design':>6} {'calls':>6} {'mean':>7} {'share':>6} {'busiest':>8} "
+          f"{'429':>5} {'ddb/send':>9} {'wall':>7}  waves (calls@mean)")
+
+
+def one_run(rate: float, containers: int, loans: int) -> Run:
+    business_date = default_demo_date()
+    moto_server.reset()
+    conn = db.connect()
+    load(conn, loans, 7, business_date)
+    conn.close()
+    marks: list[int] = []
+    env = {"DISPATCH_MAX_CONCURRENCY": str(containers)}
+    started = time.perf_counter()
+    with LocalReminderStack(calls_per_second=rate, strict=True, extra_env=env) as stack:
+        run_day(business_date, stack, zones=[Zone.WIB], timeout=3600,
+                between_stages=lambda: marks.append(len(stack.voice.records)))
+        records = sorted(stack.voice.records, key=lambda r: r.received_at)
+        refusals = stack.voice.limit_refusals()
+        assert stack.runtime is not None
+        limiter_calls = sum(1 for name, calls in stack.runtime.calls.items() if name.startswith("reminder-dispatch")
+                            for c in calls if any("table/provider-rate" in r for r in c.get("resources") or ()))
+    wall = time.perf_counter() - started
+    # the robocall waves: the records between two "stage done" marks
+    stamps = [r.received_at for r in stack.voice.records]
+    bounds = sorted(set([0, *marks, len(stamps)]))
+    waves = []
+    for a, b in itertools.pairwise(bounds):
+        wave = sorted(stamps[a:b])
+        if len(wave) >= 2:
+            waves.append((len(wave), (len(wave) - 1) / (wave[-1] - wave[0])))
+    spans = sum((n - 1) / r for n, r in waves)
+    placed = sum(1 for r in records if r.placed)
+    return Run(rate, containers, "grid", len(records),
+               sum(n - 1 for n, _ in waves) / spans if spans else 0.0, busiest_second([r.received_at for r in records]),
+               refusals, limiter_calls / max(1, placed), waves, wall)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/provider_rate.py")
-    parser.add_argument("--calls-per-second", type=float, default=5.0)
-    parser.add_argument("--containers", type=int, default=4)
-    parser.add_argument("--loans", type=int, default=1500)
-    parser.add_argument("--chunk-size", type=int, default=5, help="payments per dispatch chunk (enough chunks "
-                        "to keep every container busy)")
+    parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 50.0])
+    parser.add_argument("--containers", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--calls", type=int, default=240, help="robocall_1 calls at 5 calls/s (x rate/5 above)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per configuration (medians printed)")
     args = parser.parse_args(argv)
-    business_date = default_demo_date()
-    conn = db.connect()
-    load(conn, args.loans, 7, business_date)
-    conn.close()
-    bootstrap()
-    with LocalReminderStack(calls_per_second=args.calls_per_second, strict=True,
-                            extra_env={"DISPATCH_MAX_CONCURRENCY": str(args.containers),
-                                       "REMINDER_CHUNK_SIZE": str(args.chunk_size)}) as stack:
-        run_day(business_date, stack, zones=[Zone.WIB], timeout=1800)
-        times = [r.received_at for r in stack.voice.records]
-        containers = stack.runtime.functions["reminder-dispatch-robocall"].concurrency if stack.runtime else 1
-        cold = stack.runtime.cold_starts.get("reminder-dispatch-robocall", 0) if stack.runtime else 0
-    if not times:
-        print("no calls placed")
-        return 1
-    span = max(times) - min(times)
-    print(f"contract {args.calls_per_second:g} calls/s; dispatch containers allowed {containers}, started {cold}")
-    print(f"voice provider received {len(times)} calls in {timedelta(seconds=round(span))}: "
-          f"busiest second {busiest_second(times)} calls, mean {len(times) / max(span, 1e-9):.2f} calls/s")
+    print(HEADER, flush=True)
+    results: list[Run] = []
+    for rate in args.rates:
+        loans = max(200, round(args.calls * max(1.0, rate / 5) / CALLS_PER_LOAN))
+        for containers in args.containers:
+            runs = [one_run(rate, containers, loans) for _ in range(args.runs)]
+            for r in runs:
+                print(r.row(), flush=True)
+            if len(runs) > 1:
+                print(f"{'':>12} median: mean {statistics.median(r.mean for r in runs):.2f}, busiest "
+                      f"{statistics.median(r.busiest for r in runs):g}", flush=True)
+            results.extend(runs)
     return 0
 
 

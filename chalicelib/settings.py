@@ -390,19 +390,29 @@ class ScheduleSettings(Settings):
 class _Rates(Settings):
     calls_per_second: float = setting(
         "CALLS_PER_SECOND", 1.0, parameter="CallsPerSecond", parameter_type="Number", parameter_default="1",
-        description="voice calls per second the provider contract allows (all dispatch containers together)")
+        description="voice calls the provider contract allows in any rolling second (all dispatch containers "
+                    "together: they share one slot grid)")
     whatsapp_messages_per_second: float = setting(
         "WHATSAPP_MESSAGES_PER_SECOND", 20.0, parameter="WhatsAppMessagesPerSecond", parameter_type="Number",
-        parameter_default="20", description="WhatsApp messages per second (all dispatch containers together)")
+        parameter_default="20", description="WhatsApp messages per rolling second (all dispatch containers together)")
     sms_messages_per_second: float = setting(
         "SMS_MESSAGES_PER_SECOND", 30.0, parameter="SmsMessagesPerSecond", parameter_type="Number",
         parameter_default="30",
-        description="SMS per second the Vonage SMS API allows the account (all dispatch containers together)")
+        description="SMS per rolling second the Vonage SMS API allows the account (all dispatch containers "
+                    "together: they share one slot grid)")
+    voice_max_concurrent_calls: int = setting(
+        "VOICE_MAX_CONCURRENT_CALLS", 0, parameter="VoiceMaxConcurrentCalls", parameter_type="Number",
+        parameter_default="0",
+        description="voice calls the provider contract allows in progress at once (0: no such limit)")
+    voice_max_call_seconds: int = setting(
+        "VOICE_MAX_CALL_SECONDS", 120, parameter="VoiceMaxCallSeconds", parameter_type="Number",
+        parameter_default="120",
+        description="the longest a robocall may last once it rings (Vonage ringing_timer + length_timer)")
     max_concurrency: int = setting(
         "DISPATCH_MAX_CONCURRENCY", 2, parameter="DispatchMaxConcurrency", parameter_type="Number",
         parameter_default="2",
         description="containers per dispatch function (reserved concurrency and SQS maximum concurrency); "
-                    "each container keeps 1/N of the provider rate, and a stage makes at least N chunks")
+                    "a stage makes at least N chunks, so every container has calls in flight")
 
 
 @dataclass(frozen=True)
@@ -481,6 +491,8 @@ class DispatchSettings(_Rates, _ContactPolicy):
     provider_timeout: float = setting("PROVIDER_TIMEOUT_SECONDS", 10.0, description="provider request timeout (s)")
     ledger_table: str = resource("table", "reminder-ledger", description="the reminder ledger")
     stages_table: str = resource("table", "reminder-stages", description="stage progress")
+    provider_rate_table: str = resource("table", "provider-rate",
+                                        description="the providers' slot grids, shared by every dispatch container")
     state_machine: str = resource("state_machine", "t3-reminders", description="the T-3 workflow")
     vonage_application_id: str = secret("VONAGE_APPLICATION_ID", "outbound",
                                         description="Vonage application id (JWT of each Voice API request)")
@@ -493,10 +505,6 @@ class DispatchSettings(_Rates, _ContactPolicy):
                                     description="Vonage account API secret (SMS API, HTTP Basic)")
     voice_api_token: str = secret("VOICE_API_TOKEN", "outbound", required=False,
                                   description="legacy bearer token of the voice API")
-
-    def per_container(self, rate: float) -> float:
-        """The share of a provider-wide rate one container may use."""
-        return rate / max(1, self.max_concurrency)
 
 
 @dataclass(frozen=True)

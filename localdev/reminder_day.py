@@ -107,13 +107,21 @@ class LocalReminderStack:
     their template environment and their own IAM role's credentials, moto enforcing IAM.
     ``template`` runs from another template file (``DEMO_TEMPLATE`` does the same). Without it
     the API and the handlers run in this process (tests that patch inside one handler).
+
+    The fakes enforce the contract the functions are given, as the providers do: 429 (the SMS API:
+    status 1 Throttled) above ``calls_per_second`` / ``messages_per_second`` / ``sms_per_second``
+    (0: ``messages_per_second``) in any rolling second, and above ``max_concurrent_calls`` calls in
+    progress (each lasting ``call_seconds``) when that is set.
     """
 
     seed: int = 7
     calls_per_second: float = 200.0
     messages_per_second: float = 200.0
+    sms_per_second: float = 0.0
     provider_timeout: float = 2.0
     backoff_base: float = 0.01
+    max_concurrent_calls: int = 0
+    call_seconds: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)
     strict: bool = False
     template: str | None = None
@@ -127,16 +135,23 @@ class LocalReminderStack:
     _saved_env: dict[str, str | None] = field(init=False, default_factory=dict)
     _clock_dir: str = field(init=False, default="")
 
+    @property
+    def sms_rate(self) -> float:
+        return self.sms_per_second or self.messages_per_second
+
     def __enter__(self) -> LocalReminderStack:
         self._clock_dir = tempfile.mkdtemp(prefix="contact-clock-")
         self.clock = ReplayClock(os.path.join(self._clock_dir, "clock.json"))
         api_port = free_port() if self.strict else None
         self.app = ApiContainerUrl(f"http://127.0.0.1:{api_port}") if api_port else AppServer().start()
-        self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5).start()
+        self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5,
+                               strict_rate=self.calls_per_second, max_concurrent=self.max_concurrent_calls or None,
+                               call_seconds=self.call_seconds).start()
         self.whatsapp = FakeWhatsApp(seed=self.seed, webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
-                                     timeout_sleep=self.provider_timeout * 1.5).start()
+                                     timeout_sleep=self.provider_timeout * 1.5,
+                                     strict_rate=self.messages_per_second).start()
         self.sms = FakeSms(seed=self.seed, receipt_url=f"{self.app.url}/v1/callbacks/sms",
-                           timeout_sleep=self.provider_timeout * 1.5).start()
+                           timeout_sleep=self.provider_timeout * 1.5, strict_rate=self.sms_rate).start()
         self.slack = FakeSlack().start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,
@@ -148,7 +163,8 @@ class LocalReminderStack:
             **self.sms.env(),
             "CALLS_PER_SECOND": str(self.calls_per_second),
             "WHATSAPP_MESSAGES_PER_SECOND": str(self.messages_per_second),
-            "SMS_MESSAGES_PER_SECOND": str(self.messages_per_second),
+            "SMS_MESSAGES_PER_SECOND": str(self.sms_rate),
+            "VOICE_MAX_CONCURRENT_CALLS": str(self.max_concurrent_calls),
             "PROVIDER_TIMEOUT_SECONDS": str(self.provider_timeout),
             "PROVIDER_BACKOFF_BASE_SECONDS": str(self.backoff_base),
             "CONTACT_CLOCK": f"replay:{self.clock.path}",

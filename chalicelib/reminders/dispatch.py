@@ -40,6 +40,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime
@@ -372,14 +373,16 @@ class Dispatcher:
         deadline = None if remaining_seconds is None else started + remaining_seconds - STOP_MARGIN_SECONDS
         delivered: list[int] = []
         asked = 0
-        _ = self.client_for(run.stage)  # build the client before the threads
+        client = self.client_for(run.stage)  # built before the threads
         policy = self.policy or load_policy(self.conn, run.business_date)
         if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account
             templates.add_whatsapp_details(self.conn, chunk.payments)
-        # a few calls in flight at once (provider latency), paced by the shared rate limiter
+        # a few calls in flight at once (provider latency), on the slots of the provider's grid that
+        # every dispatch container shares (the chunk's contacts tell it how many to claim ahead)
         halted = threading.Event()  # the provider refused our credentials: nobody else in this chunk is tried
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            groups = contact_groups(chunk.payments)
+        groups = contact_groups(chunk.payments)
+        pacing = client.chunk(len(groups)) if isinstance(client, _Paced) else nullcontext()
+        with pacing, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = pool.map(lambda g: self._contact_group(run, g, deadline, policy, halted), groups)
             contacts: list[Contact] = []
             for group, answers in zip(groups, results, strict=True):

@@ -28,8 +28,13 @@ Rotated credentials: the first refusal makes the client re-read its secret (``se
 refresh_provider_secrets``: at most once a minute per container; within that minute the
 credentials already re-read are used) and send that one request again.
 
-Every request is paced by a ``RateLimiter``; retries back off exponentially (honouring
-``Retry-After``) up to ``PROVIDER_MAX_ATTEMPTS``.
+Every request, retries included, leaves on a slot of the provider's limiter, taken by the HTTP
+connection right before the request goes on the wire (the JWT is signed, the body encoded and the
+TLS connection up by then, so nothing slow stands between the slot and the provider): in the
+dispatch containers the grid they all share (``provider_rate.py``), to which a 429 is reported so
+that every container slows down; a client built with an explicit ``RetryPolicy`` paces itself
+alone (``RateLimiter``). Retries back off exponentially (honouring ``Retry-After``) up to
+``PROVIDER_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,7 +58,10 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from vonage_http_client import Auth, HttpClient, HttpClientOptions
 from vonage_http_client.errors import HttpRequestError
@@ -62,8 +71,10 @@ from vonage_voice import Voice
 from vonage_voice.models import CreateCallRequest, Phone, Talk, ToPhone
 
 from chalicelib import config
+from chalicelib.reminders.provider_rate import Limiter, LimiterUnavailable, RateContract, shared_limiter
 from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.secrets import provider_secret, refresh_provider_secrets
+from chalicelib.reminders.stages import Channel
 
 T = TypeVar("T")
 
@@ -75,6 +86,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 # WhatsApp Cloud API error codes (Graph API ``error.code``; status webhook ``errors[].code``).
 WHATSAPP_RATE_LIMIT_CODES = frozenset({130429, 131056, 80007, 4})
+# the ones about our whole sending rate (131056 is one recipient's pair limit: no reason to slow everyone)
+WHATSAPP_THROUGHPUT_CODES = frozenset({130429, 80007, 4})
 WHATSAPP_PERMANENT_CODES = frozenset({131026, 131047, 131051, 131052, 131053, 131008, 131009, 100, 190, 131030})
 
 WhatsAppErrorKind = Literal["rate_limited", "permanent", "transient"]
@@ -120,10 +133,12 @@ class _Refused(Exception):
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, code: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, code: int | None = None,
+                 throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.code = code
+        self.throttled = throttled  # the provider said we exceed its rate: the shared limiter slows down
 
 
 @dataclass(frozen=True)
@@ -143,9 +158,7 @@ class RetryPolicy:
     @classmethod
     def from_env(cls, rate_setting: str, default_rate: float) -> RetryPolicy:
         return cls(
-            # the rate is provider-wide: each of the DISPATCH_MAX_CONCURRENCY containers keeps its share
-            rate_per_second=config.env_float(rate_setting, default_rate)
-            / max(1, config.env_int("DISPATCH_MAX_CONCURRENCY", 1)),
+            rate_per_second=config.env_float(rate_setting, default_rate),
             max_attempts=max(1, config.env_int("PROVIDER_MAX_ATTEMPTS", 4)),
             backoff_base=config.env_float("PROVIDER_BACKOFF_BASE_SECONDS", 0.5),
             backoff_max=config.env_float("PROVIDER_BACKOFF_MAX_SECONDS", 8.0),
@@ -196,12 +209,16 @@ def _retry_after(headers: Any) -> float | None:
 class _Paced:
     """Rate limiting, bounded retries and credentials re-read on refusal, shared by the clients."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, limiter: Limiter) -> None:
         self.policy = policy
-        self.limiter = RateLimiter(policy.rate_per_second)
+        self.limiter = limiter
         self._latencies: list[float] = []  # ms of each request that went out (``take_latencies``)
         self._latency_lock = threading.Lock()
         self._credentials_lock = threading.Lock()
+
+    def chunk(self, expected: int) -> AbstractContextManager[None]:
+        """Around a dispatch chunk of about ``expected`` sends (lets the limiter claim slots ahead)."""
+        return self.limiter.chunk(expected)
 
     def take_latencies(self) -> list[float]:
         """The provider's answer times (ms) since the last call, for the ProviderLatency metric."""
@@ -236,24 +253,28 @@ class _Paced:
 
     def _run(self, once: Callable[[], T], gate: Callable[[], None] | None = None) -> tuple[T, int]:
         """``once`` with the rate limit and bounded retries. ``gate`` (the contact policy's send-time
-        check) runs after each wait for the limiter, just before the request goes out: it raises to stop
-        the send (and no request is made)."""
+        check) runs after each wait for the limiter (in the connection, once it has its slot), just
+        before the request goes out: it raises to stop the send (and no request is made)."""
         p = self.policy
         attempts = 0
         backoff = wait_exponential(multiplier=p.backoff_base, max=p.backoff_max)
 
         def attempt() -> T:
             nonlocal attempts
-            self.limiter.acquire()
-            if gate is not None:
-                gate()
-            attempts += 1
-            sent = time.monotonic()
+            # the connection runs the gate once it has its slot, and notes when the request left
+            _turn.gate, _turn.refused, _turn.sent_at = gate, False, None
             try:
                 return once()
+            except _Retryable as exc:
+                if exc.throttled:
+                    self.limiter.throttled(exc.retry_after)
+                raise
             finally:
-                with self._latency_lock:
-                    self._latencies.append((time.monotonic() - sent) * 1000)
+                attempts += not _turn.refused  # a refused send made no request
+                if _turn.sent_at is not None:  # from the request on the wire to its answer (no slot wait)
+                    with self._latency_lock:
+                        self._latencies.append((time.monotonic() - _turn.sent_at) * 1000)
+                _turn.gate, _turn.sent_at = None, None
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -292,6 +313,67 @@ class _ApplicationAuth(Auth):
         return token
 
 
+class _Turn(threading.local):
+    """This thread's send in progress: the gate to run once it has its slot, whether it refused, and
+    when the request went on the wire (``time.monotonic``)."""
+
+    gate: Callable[[], None] | None = None
+    refused: bool = False
+    sent_at: float | None = None
+
+
+_turn = _Turn()
+
+
+def _paced_pools(limiter: Limiter) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pools whose connections take a slot of ``limiter`` once connected, then run the send's
+    gate, before each request."""
+
+    def paced(base: type[HTTPConnection]) -> type[HTTPConnection]:
+        class Paced(base):  # type: ignore[misc,valid-type]
+            def request(self, *args: Any, **kwargs: Any) -> None:
+                if self.is_closed:  # plain HTTP connects lazily: a connect is not part of the slot
+                    self.connect()
+                limiter.acquire()
+                if _turn.gate is not None:
+                    try:
+                        _turn.gate()
+                    except BaseException:  # the gate stops the send: nothing goes out
+                        _turn.refused = True
+                        raise
+                _turn.sent_at = time.monotonic()
+                super().request(*args, **kwargs)
+
+        return Paced
+
+    class Http(HTTPConnectionPool):
+        ConnectionCls = paced(HTTPConnection)
+
+    class Https(HTTPSConnectionPool):
+        ConnectionCls = paced(HTTPSConnection)  # type: ignore[assignment]
+
+    return {"http": Http, "https": Https}
+
+
+class _PacedAdapter(HTTPAdapter):
+    """requests' adapter whose every request takes a slot of the provider's limiter on the wire."""
+
+    def __init__(self, limiter: Limiter, **kwargs: Any) -> None:
+        self.limiter = limiter  # before HTTPAdapter.__init__, which builds the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _paced_pools(self.limiter)
+
+
+def _limiter(policy: RetryPolicy | None, limiter: Limiter | None, channel: Channel) -> Limiter:
+    """The limiter given; else a client with its own policy paces itself; else the shared grid."""
+    if limiter is not None:
+        return limiter
+    return RateLimiter(policy.rate_per_second) if policy is not None else shared_limiter(channel)
+
+
 def _vonage_options(base_url: str, timeout: float) -> HttpClientOptions:
     host = urlsplit(base_url).netloc or base_url
     # pool_maxsize=1: the SDK re-sends a request after RemoteDisconnected up to pool_maxsize times;
@@ -307,8 +389,11 @@ class VoiceClient(_Paced):
 
     def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
                  application_id: str | None = None, private_key: str | None = None,
-                 from_number: str | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("CALLS_PER_SECOND", 1.0))
+                 from_number: str | None = None, limiter: Limiter | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("CALLS_PER_SECOND", 1.0),
+                         _limiter(policy, limiter, Channel.ROBOCALL))
+        # Vonage ends every call within VOICE_MAX_CALL_SECONDS: what the concurrent-call limit counts on
+        self.ringing_timer, self.length_timer = RateContract.from_env(Channel.ROBOCALL).call_timers()
         self.base_url = (base_url or config.env_str("VOICE_API_URL", "https://api.nexmo.com")).rstrip("/")
         self.application_id = application_id or provider_secret("VONAGE_APPLICATION_ID")
         self.private_key = private_key or provider_secret("VONAGE_PRIVATE_KEY")
@@ -323,7 +408,11 @@ class VoiceClient(_Paced):
         voice: Voice | None = getattr(self._local, "voice", None)
         if voice is None or getattr(self._local, "generation", -1) != self._generation:
             auth = _ApplicationAuth(self.application_id, self.private_key)
-            voice = Voice(HttpClient(auth, _vonage_options(self.base_url, self.policy.timeout)))
+            http = HttpClient(auth, _vonage_options(self.base_url, self.policy.timeout))
+            # the SDK's own adapter, with the same pool (one connection, no urllib3 retries), paced
+            http._session.mount("https://", _PacedAdapter(self.limiter, pool_connections=1, pool_maxsize=1,
+                                                          max_retries=0))
+            voice = Voice(http)
             self._local.voice, self._local.generation = voice, self._generation
         return voice
 
@@ -346,6 +435,8 @@ class VoiceClient(_Paced):
             event_url=[event_url],
             event_method="POST",
             machine_detection="hangup",
+            ringing_timer=self.ringing_timer,
+            length_timer=self.length_timer,
         )
 
     def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID",
@@ -361,13 +452,15 @@ class VoiceClient(_Paced):
             used = self._current_credential()
             try:
                 return str(self._sdk().create_call(params).uuid)
+            except LimiterUnavailable as exc:
+                raise _Retryable(f"not sent: {exc}") from exc
             except HttpRequestError as exc:
                 status = exc.response.status_code
                 if status == 401:
                     raise _Refused("HTTP 401 (Vonage refused the application JWT)", used, status) from exc
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
-                                     code=status) from exc
+                                     code=status, throttled=status == 429) from exc
                 raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
             except requests.RequestException as exc:
                 if nothing_sent(exc):
@@ -384,14 +477,19 @@ class WhatsAppClient(_Paced):
     """WhatsApp Business Cloud API: approved template message."""
 
     def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None, token: str | None = None,
-                 phone_number_id: str | None = None, session: requests.Session | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("WHATSAPP_MESSAGES_PER_SECOND", 20.0))
+                 phone_number_id: str | None = None, session: requests.Session | None = None,
+                 limiter: Limiter | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("WHATSAPP_MESSAGES_PER_SECOND", 20.0),
+                         _limiter(policy, limiter, Channel.WHATSAPP))
         self.base_url = (base_url or config.env_str("WHATSAPP_API_URL", "")).rstrip("/")
         if not self.base_url:
             raise RuntimeError("WHATSAPP_API_URL is not configured")
         self.token = token or provider_secret("WHATSAPP_API_TOKEN")
         self.phone_number_id = phone_number_id or config.env_str("WHATSAPP_PHONE_NUMBER_ID", "106540352242922")
         self.session = session or requests.Session()
+        paced = _PacedAdapter(self.limiter, max_retries=0)
+        for prefix in ("https://", "http://"):
+            self.session.mount(prefix, paced)
 
     @staticmethod
     def payload(to: str, template: str, parameters: list[str], callback_data: str,
@@ -427,6 +525,8 @@ class WhatsAppClient(_Paced):
             try:
                 resp = self.session.post(url, json=payload, timeout=self.policy.timeout,
                                          headers={"Authorization": f"Bearer {token}"})
+            except LimiterUnavailable as exc:
+                raise _Retryable(f"not sent: {exc}") from exc
             except requests.RequestException as exc:
                 if nothing_sent(exc):
                     raise _Retryable(f"not sent: {type(exc).__name__}") from exc
@@ -441,8 +541,9 @@ class WhatsAppClient(_Paced):
                 raise _Refused(f"HTTP {resp.status_code} code {code} (access token refused)", token, code)
             kind = whatsapp_error_kind(code)
             if resp.status_code == 429 or kind == "rate_limited" or (resp.status_code >= 500 and kind != "permanent"):
+                over_rate = code in WHATSAPP_THROUGHPUT_CODES or (resp.status_code == 429 and code != 131056)
                 raise _Retryable(f"HTTP {resp.status_code} code {code}", retry_after=_retry_after(resp.headers),
-                                 code=code or resp.status_code)
+                                 code=code or resp.status_code, throttled=over_rate)
             raise ProviderRejected(f"HTTP {resp.status_code} code {code}: {resp.text[:200]}", attempts=0,
                                    code=code or resp.status_code)
 

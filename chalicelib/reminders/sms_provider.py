@@ -38,6 +38,7 @@ from vonage_sms import PartialFailureError, Sms, SmsError, SmsMessage
 from vonage_utils.errors import VonageError
 
 from chalicelib import config
+from chalicelib.reminders.provider_rate import Limiter, LimiterUnavailable
 from chalicelib.reminders.providers import (
     E164_DIGITS,
     RETRY_STATUSES,
@@ -45,13 +46,16 @@ from chalicelib.reminders.providers import (
     OutcomeUnknown,
     ProviderRejected,
     RetryPolicy,
+    _limiter,
     _Paced,
+    _PacedAdapter,
     _Refused,
     _retry_after,
     _Retryable,
     nothing_sent,
 )
 from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.stages import Channel
 
 DEFAULT_API_URL = "https://rest.nexmo.com"
 THROTTLED, INTERNAL_ERROR, INVALID_CREDENTIALS = "1", "5", "4"
@@ -77,11 +81,14 @@ def _options(base_url: str, timeout: float) -> HttpClientOptions:
 
 
 class SmsClient(_Paced):
-    """Vonage SMS API (``vonage_sms.Sms``), paced by ``SMS_MESSAGES_PER_SECOND``."""
+    """Vonage SMS API (``vonage_sms.Sms``), paced by ``SMS_MESSAGES_PER_SECOND``: in the dispatch
+    containers on the SMS grid they all share (its own lanes, apart from voice and WhatsApp)."""
 
     def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
-                 api_key: str | None = None, api_secret: str | None = None, sender: str | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("SMS_MESSAGES_PER_SECOND", 30.0))
+                 api_key: str | None = None, api_secret: str | None = None, sender: str | None = None,
+                 limiter: Limiter | None = None) -> None:
+        super().__init__(policy or RetryPolicy.from_env("SMS_MESSAGES_PER_SECOND", 30.0),
+                         _limiter(policy, limiter, Channel.SMS))
         self.base_url = (base_url or config.env_str("SMS_API_URL", DEFAULT_API_URL)).rstrip("/")
         self._given = (api_key, api_secret)
         self.sender = sender or config.env_str("SMS_SENDER_ID", "JULO")
@@ -116,6 +123,10 @@ class SmsClient(_Paced):
         if cached is None or cached[0] != credentials:
             client = HttpClient(Auth(api_key=credentials[0], api_secret=credentials[1]),
                                 _options(self.base_url, self.policy.timeout))
+            # the SDK's own adapter, with the same pool (one connection, no urllib3 retries), paced:
+            # the slot is taken on the connection, right before the request goes on the wire
+            client._session.mount("https://", _PacedAdapter(self.limiter, pool_connections=1, pool_maxsize=1,
+                                                            max_retries=0))
             cached = (credentials, Sms(client))
             self._local.sms = cached
         return cached[1]
@@ -154,6 +165,8 @@ class SmsClient(_Paced):
                     raise _Refused(f"status {code} {RESPONSE_CODES[code]}", used, int(code)) from exc
                 self._refused(code)
                 raise  # not reached: _refused always raises
+            except LimiterUnavailable as exc:
+                raise _Retryable(f"not sent: {exc}") from exc
             except AuthenticationError as exc:
                 status = exc.response.status_code
                 raise _Refused(f"HTTP {status} (Vonage refused the API key and secret)", used, status) from exc
@@ -161,7 +174,7 @@ class SmsClient(_Paced):
                 status = exc.response.status_code
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
-                                     code=status) from exc
+                                     code=status, throttled=status == 429) from exc
                 raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
             except requests.RequestException as exc:
                 if nothing_sent(exc):
@@ -177,8 +190,8 @@ class SmsClient(_Paced):
         """A part refused with SMS API status ``code`` (not 4, the credentials): retry (throttled, internal
         error) or reject."""
         name = RESPONSE_CODES.get(code, "Unknown")
-        if code in RETRY_CODES:
-            raise _Retryable(f"status {code} {name}", code=int(code))
+        if code in RETRY_CODES:  # status 1: over the account's rate, so every container slows down
+            raise _Retryable(f"status {code} {name}", code=int(code), throttled=code == THROTTLED)
         raise ProviderRejected(f"status {code or '?'} {name}", attempts=0, code=int(code) if code.isdigit() else None)
 
 

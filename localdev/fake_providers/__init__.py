@@ -32,6 +32,11 @@ Credential rotation: ``FakeWhatsApp.rotate_token()``, ``FakeVoice.rotate_key()``
 ``FakeSms.rotate_secret()`` replace the credential; requests with the old one are refused (401; the
 SMS API: status 4) from then on. ``auth_refused`` counts the refusals.
 
+Strict mode, as the providers enforce their contract: ``FakeVoice(strict_rate=5, max_concurrent=30,
+call_seconds=40)`` / ``FakeWhatsApp(strict_rate=80)`` answer ``429`` (with ``Retry-After``) to a
+request over the rate in a rolling second or over the concurrent calls in progress; those records
+have ``fault`` ``rate_limit`` / ``concurrency`` and ``limit_refusals()`` counts them.
+
 Webhook faults (per status sequence): ``duplicate`` (every webhook delivered twice) and
 ``reorder`` (the sequence shuffled). ``FaultRates.duplicate`` / ``.reorder`` or ``inject``.
 
@@ -42,9 +47,10 @@ webhooks the app refused after retries; ``callbacks_dropped`` WhatsApp webhooks 
 because the subscription handshake failed.
 """
 
-from localdev.fake_providers.base import FAULT_KINDS, Fault, FaultRates, ProviderRecord
+from localdev.fake_providers.base import FAULT_KINDS, LIMIT_FAULTS, Fault, FaultRates, ProviderRecord
 from localdev.fake_providers.sms import FakeSms
 from localdev.fake_providers.voice import FakeVoice
 from localdev.fake_providers.whatsapp import FakeWhatsApp
 
-__all__ = ["FAULT_KINDS", "FakeSms", "FakeVoice", "FakeWhatsApp", "Fault", "FaultRates", "ProviderRecord"]
+__all__ = ["FAULT_KINDS", "LIMIT_FAULTS", "FakeSms", "FakeVoice", "FakeWhatsApp", "Fault", "FaultRates",
+           "ProviderRecord"]

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import queue
 import random
 import ssl
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
@@ -30,6 +32,9 @@ from requests.structures import CaseInsensitiveDict
 # then the connection is dropped without an answer (crash-like); "slow": answered, late but in time;
 # "401": the provider refuses good credentials (an auth blip), nothing placed; only by ``inject``.
 REQUEST_FAULTS = ("429", "500", "timeout", "answer_lost", "cut", "slow", "401")
+# What a strict fake answers 429 for (``ProviderRecord.fault``): over the contracted rate in a rolling
+# second, or (voice) over the concurrent-call limit.
+LIMIT_FAULTS = ("rate_limit", "concurrency")
 # Webhook faults (per status sequence): every webhook sent twice; the sequence shuffled.
 WEBHOOK_FAULTS = ("duplicate", "reorder")
 FAULT_KINDS = REQUEST_FAULTS + WEBHOOK_FAULTS
@@ -107,8 +112,14 @@ class FakeProvider(ABC):
 
     def __init__(self, *, seed: int = 7, callback_delay: float = 0.02, timeout_sleep: float = 2.0,
                  slow_sleep: float = 0.2, callback_workers: int = 4, rates: FaultRates | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, strict_rate: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.seed = seed
+        # strict mode: more than ``strict_rate`` requests in a rolling second get 429 (Retry-After: the
+        # whole seconds until the window has room), as Vonage and the Cloud API enforce a contract
+        self.strict_rate = strict_rate
+        self.clock = clock
+        self._window: deque[float] = deque()  # arrival times of the requests admitted in the last second
         self.callback_delay = callback_delay
         self.timeout_sleep = timeout_sleep
         self.slow_sleep = slow_sleep
@@ -184,6 +195,28 @@ class FakeProvider(ABC):
                 return True
             time.sleep(0.01)
         return False
+
+    def limit_refusals(self) -> int:
+        """How many requests the strict mode answered 429 (over the rate or the concurrent-call limit)."""
+        with self._lock:
+            return sum(1 for r in self.records if r.fault in LIMIT_FAULTS)
+
+    def _admit(self, arrived: float) -> tuple[str, float] | None:
+        """None when the contract admits a request arriving now; else (fault, seconds until it would)."""
+        with self._lock:
+            while self._window and self._window[0] <= arrived - 1.0:
+                self._window.popleft()
+            if self.strict_rate is not None and len(self._window) + 1 > self.strict_rate:
+                return "rate_limit", self._window[0] + 1.0 - arrived
+            busy = self.busy_until(arrived)
+            if busy is not None:
+                return "concurrency", busy - arrived
+            self._window.append(arrived)
+        return None
+
+    def busy_until(self, now: float) -> float | None:
+        """When a request refused for concurrency could go (None: not refused). Voice overrides it."""
+        return None
 
     def placed_by_reference(self) -> dict[str, int]:
         """How many calls/messages were placed per callback reference (2+ means someone got it twice)."""
@@ -363,6 +396,7 @@ class FakeProvider(ABC):
                 self.wfile.flush()
 
             def do_POST(self) -> None:
+                arrived = provider.clock()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 refused = provider.authorize(CaseInsensitiveDict(self.headers.items()))
@@ -377,23 +411,32 @@ class FakeProvider(ABC):
                     self._answer(400, provider.error_answer(400))
                     return
                 recipient = provider.recipient(body)
+                over = provider._admit(arrived)
+                if over is not None:
+                    limit, wait = over
+                    # 429, or the provider's own way of saying it (the SMS API: HTTP 200, status 1 Throttled)
+                    provider._record(ProviderRecord(provider.channel, self.path, body, provider.fault_status(429),
+                                                    "http_429", None, received_at=arrived, fault=limit))
+                    self._answer(provider.fault_status(429), provider.error_answer(429),
+                                 {"Retry-After": str(max(1, math.ceil(wait)))})
+                    return
                 fault = provider._take_fault(recipient, REQUEST_FAULTS)
                 if fault == "timeout":
                     provider._record(ProviderRecord(provider.channel, self.path, body, 0, "timeout", None,
-                                                    fault=fault))
+                                                    received_at=arrived, fault=fault))
                     self._no_answer(provider.timeout_sleep)
                     return
                 if fault == "401":
                     with provider._lock:
                         provider.auth_refused += 1
                     provider._record(ProviderRecord(provider.channel, self.path, body, 401, "http_401", None,
-                                                    fault=fault))
+                                                    received_at=arrived, fault=fault))
                     self._answer(401, provider.auth_error_answer())
                     return
                 if fault in ("429", "500"):
                     status = int(fault)
                     provider._record(ProviderRecord(provider.channel, self.path, body, provider.fault_status(status),
-                                                    f"http_{fault}", None, fault=fault))
+                                                    f"http_{fault}", None, received_at=arrived, fault=fault))
                     self._answer(provider.fault_status(status), provider.error_answer(status),
                                  {"Retry-After": "0"} if status == 429 else None)
                     return
@@ -401,7 +444,7 @@ class FakeProvider(ABC):
                 placed = done.provider_id is not None
                 answered = not (placed and fault in ("answer_lost", "cut"))
                 provider._record(ProviderRecord(provider.channel, self.path, body, done.status if answered else 0,
-                                                done.outcome, done.provider_id, fault=fault))
+                                                done.outcome, done.provider_id, received_at=arrived, fault=fault))
                 provider._enqueue(done.webhooks, recipient)
                 if not answered:
                     self._no_answer(provider.timeout_sleep if fault == "answer_lost" else 0.0)

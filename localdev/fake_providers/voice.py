@@ -5,7 +5,12 @@
   otherwise ``401`` with Vonage's problem body (``type``, ``title``, ``detail``, ``instance``).
   ``rotate_key()`` generates a new key pair: JWTs signed with the old private key get 401.
 - Request: ``to[0]`` a phone, ``from`` a phone, an NCCO starting with a ``talk`` action with text,
-  ``event_url`` a list of one URL. Otherwise ``400`` with ``invalid_parameters``.
+  ``event_url`` a list of one URL, ``ringing_timer`` 1–120 and ``length_timer`` 1–7200 when given.
+  Otherwise ``400`` with ``invalid_parameters``.
+- Strict mode (``strict_rate``, ``max_concurrent``): more than ``strict_rate`` calls in a rolling
+  second, or a call while ``max_concurrent`` are in progress, get ``429`` with Vonage's throttled
+  problem and ``Retry-After``. A placed call is in progress for ``call_seconds``, cut short by the
+  request's ``ringing_timer + length_timer`` (Vonage hangs up then).
 - Answer: ``201 {"uuid", "status": "started", "direction": "outbound", "conversation_uuid"}``.
 - Then the call's event webhooks to ``event_url[0]``, each signed like Vonage's signed webhooks
   (``Authorization: Bearer`` HS256 JWT with the signature secret and ``payload_hash``):
@@ -45,7 +50,8 @@ class FakeVoice(FakeProvider):
     channel = "robocall"
 
     def __init__(self, *, signature_secret: str = LOCAL_SIGNATURE_SECRET, application_id: str | None = None,
-                 mix: tuple[tuple[str, float], ...] = DEFAULT_MIX, **kwargs: Any) -> None:
+                 mix: tuple[tuple[str, float], ...] = DEFAULT_MIX, max_concurrent: int | None = None,
+                 call_seconds: float = 0.0, **kwargs: Any) -> None:
         context, self.ca_bundle = local_tls()
         super().__init__(tls=context, **kwargs)
         self.signature_secret = signature_secret
@@ -53,6 +59,28 @@ class FakeVoice(FakeProvider):
         self.private_key, self.public_key = rsa_key_pair()
         self.mix = mix
         self.auth_failures = 0
+        self.max_concurrent = max_concurrent
+        self.call_seconds = call_seconds
+        self._call_ends: list[float] = []  # when each call in progress ends
+        self.most_in_progress = 0
+
+    def busy_until(self, now: float) -> float | None:
+        self._call_ends = [end for end in self._call_ends if end > now]
+        if self.max_concurrent is not None and len(self._call_ends) >= self.max_concurrent:
+            return min(self._call_ends)
+        return None
+
+    def _call_started(self, body: dict[str, Any]) -> None:
+        timers = [body.get("ringing_timer"), body.get("length_timer")]
+        duration = self.call_seconds
+        if all(isinstance(t, int) for t in timers):
+            duration = min(duration, float(sum(t for t in timers if isinstance(t, int))))
+        with self._lock:
+            now = self.clock()
+            self._call_ends = [end for end in self._call_ends if end > now]
+            if duration > 0:
+                self._call_ends.append(now + duration)
+            self.most_in_progress = max(self.most_in_progress, len(self._call_ends))
 
     def env(self) -> dict[str, str]:
         """Settings that make the app's VoiceClient and robocall callback talk to this fake."""
@@ -128,6 +156,10 @@ class FakeVoice(FakeProvider):
         if not (isinstance(event_url, list) and len(event_url) == 1 and str(event_url[0]).startswith("http")):
             problems.append({"name": "event_url", "reason": "must be a list with one URL"})
             event_url = [""]
+        for name, top in (("ringing_timer", 120), ("length_timer", 7200)):
+            value = body.get(name)
+            if value is not None and not (isinstance(value, int) and 1 <= value <= top):
+                problems.append({"name": name, "reason": f"must be a whole number of seconds, 1 to {top}"})
         if problems:
             answer = {**_problem(400, "Bad Request", "The request failed due to validation errors"),
                       "invalid_parameters": problems}
@@ -140,6 +172,7 @@ class FakeVoice(FakeProvider):
         hooks = [Webhook(url, json.dumps(self._event(call_uuid, conversation, status, body, i)).encode())
                  for i, status in enumerate(statuses)]
         answer = {"uuid": call_uuid, "status": "started", "direction": "outbound", "conversation_uuid": conversation}
+        self._call_started(body)
         return Handled(201, answer, hooks, outcome, call_uuid)
 
     @staticmethod

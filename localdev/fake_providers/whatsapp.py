@@ -10,7 +10,8 @@
 - Status webhooks, each signed ``X-Hub-Signature-256`` with the app secret: ``sent → delivered →
   read``, or ``sent → failed`` with an error code (``FAILURE_CODES``); and, at ``foreign_rate``, a
   status for a message we did not send (no ``biz_opaque_callback_data``).
-- Rate limits answer ``400``/``429`` with code 130429 and ``Retry-After``.
+- Rate limits answer ``400``/``429`` with code 130429 and ``Retry-After``; in strict mode
+  (``strict_rate``) every message over that many in a rolling second gets ``429`` code 130429.
 - Inbound messages: ``inbound(number, text)`` posts a signed ``messages`` webhook as if the user had
   written to us, and opens that number's 24-hour customer-service window; a free-form ``text``
   message is accepted only inside it (otherwise ``400`` code 131047, "Re-engagement message", as

@@ -75,5 +75,5 @@ def test_a_missing_required_setting_fails_naming_it():
     with pytest.raises(SettingError, match="WHATSAPP_API_TOKEN"):
         DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "WHATSAPP_API_TOKEN": ""})
     s = DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "CALLS_PER_SECOND": "6",
-                               "DISPATCH_MAX_CONCURRENCY": "3"})
-    assert s.per_container(s.calls_per_second) == 2.0
+                               "DISPATCH_MAX_CONCURRENCY": "3", "VOICE_MAX_CONCURRENT_CALLS": "40"})
+    assert (s.calls_per_second, s.max_concurrency, s.voice_max_concurrent_calls) == (6.0, 3, 40)

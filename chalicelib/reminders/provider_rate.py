@@ -1,0 +1,366 @@
+"""One provider rate for every dispatch container: send times taken from a slot grid they share.
+
+The contract, as the providers define it: at most ``R`` requests in any *rolling* one-second
+window (Vonage: "a cap on how many new outbound calls can be initiated within any rolling
+one-second window"; above it, 429), and for voice, when the contract has one, at most ``C`` calls
+in progress.
+
+**The grid.** Time is cut into slots ``interval`` seconds apart, numbered from the epoch (slot
+``n`` starts at ``n × interval``); a request may leave only at the start of a slot it holds, and
+every slot is held by at most one container. ``interval = 1 / (R × RATE_HEADROOM)``: R
+consecutive slots span ``1 / RATE_HEADROOM`` ≈ 1.04 s, so no rolling second contains more than R
+of them, even if each request reaches the provider up to ``JITTER_BUDGET`` (41 ms) later than its
+slot relative to the others. A request more than ``LATE_SECONDS`` behind its slot is not sent on
+it (the slot is dropped and the next one taken), which keeps our own part of that budget bounded.
+
+**Lanes.** The slots are dealt into ``lanes`` (slot ``n`` is on lane ``n mod lanes``), and the
+shared state is one counter per lane: the next slot of that lane nobody holds. A container takes
+``k`` consecutive slots of one lane with one conditional write (``claim``), so it pays one
+DynamoDB call per ``k`` sends, and containers working side by side take different lanes instead
+of waiting for each other's blocks. A busy lane's counter only moves forward (``ADD``); an idle
+lane (its counter behind now) is restarted at the first slot from now (``SET`` when still
+behind). Whoever has work takes the earliest lane, so a container without work leaves its share
+to the others, and the whole grid is used while work is queued. ``lanes`` grows with the rate
+(one lane per ``LANE_RATE`` calls per second, at most ``MAX_LANES``): at 5 calls/s a single
+lane, at 400 calls/s sixteen.
+
+**Concurrent calls.** Each call is placed with Vonage's ``ringing_timer`` and ``length_timer`` so
+that it ends within ``VOICE_MAX_CALL_SECONDS`` (plus ``CALL_SETUP_SECONDS`` before it rings).
+Starts at least ``(VOICE_MAX_CALL_SECONDS + CALL_SETUP_SECONDS) / C`` apart put at most ``C``
+starts, hence at most ``C`` calls in progress, in any stretch of that length: when that spacing is
+wider than the rate's, it is the grid's interval.
+
+**429.** A 429 pauses the grid for every container until its ``Retry-After`` (or
+``DEFAULT_PAUSE_SECONDS`` without one), and for ``SLOW_SECONDS`` after that every tenth slot number
+stays unused (90% of the rate, and ~150 ms more tolerance of jitter); a 429 during a slowdown
+leaves every fifth, then every second unused (``SLOWDOWN``). Other containers learn the pause and
+the slowdown from the answer of their next claim (at most ``CLAIM_HORIZON_SECONDS`` away).
+
+The grid's state lives behind ``LaneStore`` (``DynamoLaneStore`` deployed, ``MemoryLaneStore``
+for tests); clocks are the containers' wall clocks (synchronised in Lambda by the Amazon Time
+Sync Service).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from chalicelib import config
+from chalicelib.logs import get_logger
+from chalicelib.reminders.stages import Channel
+
+logger = get_logger("reminders")
+
+RATE_HEADROOM = 0.96          # slots at 96% of the contract: R slots span 1.042 s
+JITTER_BUDGET = 1 / RATE_HEADROOM - 1
+LATE_SECONDS = 0.015          # a slot more than this far behind is dropped, not used late
+CLAIM_HORIZON_SECONDS = 1.0   # a claim covers about this much of its lane
+LANE_RATE = 8.0               # calls per second per lane
+MAX_LANES = 16
+DEFAULT_PAUSE_SECONDS = 1.0   # a 429 without Retry-After
+MAX_PAUSE_SECONDS = 60.0
+SLOW_SECONDS = 20.0           # after a 429: slower for this long
+SLOWDOWN = (0, 10, 5, 2)      # every n-th slot left unused (0: none): each 429 moves one step right
+CALL_SETUP_SECONDS = 10       # from our request to the phone ringing, at most (Vonage's timers start there)
+DEFAULT_MAX_CALL_SECONDS = 120
+
+
+class LimiterUnavailable(Exception):
+    """The grid could not be reached: no slot, so nothing was sent (the client may retry)."""
+
+
+class Limiter(Protocol):
+    """What a provider client needs from a limiter."""
+
+    def acquire(self) -> float:
+        """Block until this thread may send one request; the slot's time."""
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The provider answered 429 (``Retry-After`` seconds, if it said)."""
+
+    def chunk(self, expected: int) -> AbstractContextManager[None]:
+        """Around a chunk of about ``expected`` sends (how much to claim ahead)."""
+
+
+@dataclass(frozen=True)
+class RateContract:
+    """What a provider allows a channel: calls per second, and (voice) calls in progress."""
+
+    per_second: float
+    max_concurrent: int = 0            # 0: the contract has no concurrent-call limit
+    max_call_seconds: int = DEFAULT_MAX_CALL_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0:
+            raise ValueError("the contract's rate must be positive")
+
+    @classmethod
+    def from_env(cls, channel: Channel) -> RateContract:
+        if channel is Channel.ROBOCALL:
+            return cls(config.env_float("CALLS_PER_SECOND", 1.0),
+                       max(0, config.env_int("VOICE_MAX_CONCURRENT_CALLS", 0)),
+                       max(2, config.env_int("VOICE_MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS)))
+        if channel is Channel.SMS:  # the Vonage SMS API's rate per API key (its own grid, apart from voice)
+            return cls(config.env_float("SMS_MESSAGES_PER_SECOND", 30.0))
+        return cls(config.env_float("WHATSAPP_MESSAGES_PER_SECOND", 20.0))
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two slots of the grid."""
+        spacing = 1.0 / (self.per_second * RATE_HEADROOM)
+        if self.max_concurrent > 0:
+            spacing = max(spacing, (self.max_call_seconds + CALL_SETUP_SECONDS) / self.max_concurrent)
+        return spacing
+
+    @property
+    def send_rate(self) -> float:
+        """Calls per second the grid hands out (what a capacity plan may count on)."""
+        return 1.0 / self.interval
+
+    @property
+    def lanes(self) -> int:
+        return max(1, min(MAX_LANES, math.floor(self.send_rate / LANE_RATE)))
+
+    def call_timers(self) -> tuple[int, int]:
+        """Vonage's (ringing_timer, length_timer) that end a call within ``max_call_seconds``."""
+        ringing = min(60, max(1, self.max_call_seconds // 2))
+        return ringing, max(1, self.max_call_seconds - ringing)
+
+
+@dataclass(frozen=True)
+class GridView:
+    """The shared state as of one answer: each lane's next free slot, the pause and the slowdown."""
+
+    lanes: dict[int, int] = field(default_factory=dict)
+    paused_until: float = 0.0
+    slow_until: float = 0.0
+    skip: int = 0  # every skip-th slot number is left unused until slow_until (0: none)
+
+    def skip_at(self, now: float) -> int:
+        return self.skip if now < self.slow_until else 0
+
+
+def slower(skip: int) -> int:
+    """The next step of ``SLOWDOWN`` after ``skip``."""
+    steps = list(SLOWDOWN)
+    return steps[min(len(steps) - 1, steps.index(skip) + 1)] if skip in steps else SLOWDOWN[1]
+
+
+class LaneStore(Protocol):
+    """The grid's shared state: every method is one conditional write (or one read)."""
+
+    calls: int  # requests made to the store (the limiter's cost)
+
+    def claim(self, lane: int, floor: int, advance: int, *, busy: bool) -> tuple[int, GridView] | None:
+        """Take ``advance`` slot numbers of ``lane``: the first slot taken, and the state after.
+
+        ``busy``: only if the lane's counter is at or past ``floor`` (it moves forward by
+        ``advance``); otherwise only if it is behind ``floor`` or unset (it becomes ``floor +
+        advance``). None when that condition does not hold.
+        """
+
+    def throttle(self, paused_until: float, slow_until: float, skip: int) -> GridView:
+        """Pause every container until ``paused_until``; leave every ``skip``-th slot unused until
+        ``slow_until``."""
+
+    def read(self) -> GridView:
+        """The current state."""
+
+
+class MemoryLaneStore:
+    """``LaneStore`` in memory (unit tests; several limiters in one process share one)."""
+
+    def __init__(self) -> None:
+        self.view = GridView()
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def claim(self, lane: int, floor: int, advance: int, *, busy: bool) -> tuple[int, GridView] | None:
+        with self._lock:
+            self.calls += 1
+            current = self.view.lanes.get(lane)
+            if busy and current is not None and current >= floor:
+                start = current
+            elif not busy and (current is None or current < floor):
+                start = floor
+            else:
+                return None
+            self.view = replace(self.view, lanes={**self.view.lanes, lane: start + advance})
+            return start, self.view
+
+    def throttle(self, paused_until: float, slow_until: float, skip: int) -> GridView:
+        with self._lock:
+            self.calls += 1
+            if paused_until > self.view.paused_until:
+                self.view = replace(self.view, paused_until=paused_until, slow_until=slow_until, skip=skip)
+            return self.view
+
+    def read(self) -> GridView:
+        with self._lock:
+            self.calls += 1
+            return self.view
+
+
+def first_slot(at: float, lane: int, lanes: int, interval: float) -> int:
+    """The number of the first slot of ``lane`` that starts at or after ``at``."""
+    n = math.ceil(at / interval - 1e-9)
+    return n + (lane - n) % lanes
+
+
+class SharedRateLimiter:
+    """The grid as one container sees it: slots it holds, handed to its threads in time order.
+
+    No lock is held during a request to the store: a thread sleeping towards its slot never waits
+    behind another thread's claim.
+    """
+
+    def __init__(self, store: LaneStore, contract: RateContract, *, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.store = store
+        self.contract = contract
+        self.interval = contract.interval
+        self.lanes = contract.lanes
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()        # the held slots and the counters (never held across a store call)
+        self._claiming = threading.Lock()    # one claim at a time per container
+        self._held: list[float] = []         # send times of the slots this container holds, ascending
+        self._generation = 0                 # bumped whenever slots are added
+        self._view = GridView()
+        self._expected = 0                   # sends still expected in the current chunk (0: unknown)
+        self.sent = 0                        # slots used
+        self.dropped = 0                     # slots not used: we were late, or a 429 paused the grid
+        self.claims = 0                      # claims that got slots
+
+    # --- sending ---
+    def acquire(self) -> float:
+        while True:
+            slot = self._take()
+            now = self._clock()
+            if slot > now:
+                self._sleep(slot - now)
+                now = self._clock()
+            usable = slot >= self._view.paused_until and now - slot <= LATE_SECONDS
+            with self._lock:
+                if usable:
+                    self.sent += 1
+                    return slot
+                self.dropped += 1  # we are late, or a 429 paused the grid meanwhile: the next slot
+
+    def _take(self) -> float:
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._held and (self._held[0] < now - LATE_SECONDS or self._held[0] < self._view.paused_until):
+                    self._held.pop(0)
+                    self.dropped += 1
+                enough = bool(self._expected) and len(self._held) >= self._expected
+                if self._held and (enough or not self._earlier_lane(self._held[0], now)):
+                    if self._expected:
+                        self._expected -= 1
+                    return self._held.pop(0)
+                generation = self._generation
+            with self._claiming:
+                if self._generation == generation:  # nobody added slots while we waited: claim
+                    self._claim()
+
+    def _earlier_lane(self, held: float, now: float) -> bool:
+        """Whether some lane (as last seen) would give a slot clearly earlier than ``held``: then a
+        thread claims that lane rather than wait (a container with work takes idle lanes)."""
+        if self.lanes == 1 or held - now <= self.interval:
+            return False
+        earliest = min(self._lane_start(self._view, j, now) for j in range(self.lanes))
+        return earliest * self.interval < held - self.interval
+
+    def _lane_start(self, view: GridView, lane: int, now: float) -> int:
+        floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
+        known = view.lanes.get(lane)
+        return max(floor, known) if known is not None else floor
+
+    def _claim(self) -> None:
+        with self._lock:
+            now, view, held = self._clock(), self._view, len(self._held)
+            expected = self._expected
+        skip = view.skip_at(now)
+        lane = min(range(self.lanes), key=lambda j: (self._lane_start(view, j, now), j))
+        k = max(1, math.ceil(CLAIM_HORIZON_SECONDS / (self.interval * self.lanes)))
+        if expected:  # no more than the chunk still needs, spread over the lanes so that its tail ends soon
+            k = max(1, min(k, math.ceil((expected - held) / self.lanes)))
+        if skip:  # every skip-th slot number stays unused: claim that many more
+            k += k // (skip - 1)
+        floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
+        known = view.lanes.get(lane)
+        busy = known is not None and known >= floor
+        advance = k * self.lanes
+        try:
+            got = self.store.claim(lane, floor, advance, busy=busy)
+            if got is None:
+                got = self.store.claim(lane, floor, advance, busy=not busy)
+            if got is None:  # it moved between our two writes: learn where it stands, the caller tries again
+                fresh = self.store.read()
+                with self._lock:
+                    self._view = fresh
+                return
+        except Exception as exc:
+            raise LimiterUnavailable(f"provider-rate grid unavailable: {type(exc).__name__}: {exc}") from exc
+        start, fresh = got
+        numbers = [start + i * self.lanes for i in range(k)]
+        skip = fresh.skip_at(now)
+        slots = [n * self.interval for n in numbers if not (skip and n % skip == 0)]
+        with self._lock:
+            self._view = fresh
+            self._held = sorted(self._held + slots)
+            self._generation += 1
+            self.claims += 1
+
+    # --- feedback and hints ---
+    def throttled(self, retry_after: float | None) -> None:
+        """A 429: pause every container until ``Retry-After``, then leave slots unused for a while."""
+        now = self._clock()
+        pause = DEFAULT_PAUSE_SECONDS if retry_after is None else min(MAX_PAUSE_SECONDS, max(0.0, retry_after))
+        view = self._view
+        # a 429 for a request sent before the pause was known is the same episode: pause, no further slowdown
+        skip = view.skip_at(now) if now < view.paused_until else slower(view.skip_at(now))
+        try:
+            fresh = self.store.throttle(now + pause, now + pause + SLOW_SECONDS, skip)
+        except Exception as exc:  # the others will hear the provider themselves; this container pauses anyway
+            logger.warning("provider throttled; the grid could not be told", extra={"error": str(exc)})
+            fresh = replace(self._view, paused_until=now + pause, slow_until=now + pause + SLOW_SECONDS, skip=skip)
+        with self._lock:
+            self._view = fresh
+            self._held = [t for t in self._held if t >= fresh.paused_until]
+        logger.warning("provider throttled: every container pauses, then slows down", extra={
+            "retry_after": retry_after, "paused_seconds": round(fresh.paused_until - now, 3),
+            "skip_every": fresh.skip_at(now + pause)})
+
+    @contextmanager
+    def chunk(self, expected: int) -> Iterator[None]:
+        with self._lock:
+            self._expected = max(0, expected)
+            before = (self.sent, self.dropped, self.store.calls)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._expected = 0
+                sent, dropped, calls = (self.sent - before[0], self.dropped - before[1],
+                                        self.store.calls - before[2])
+                held = len(self._held)
+            logger.info("provider slots of the chunk", extra={
+                "slots_used": sent, "slots_dropped": dropped, "slots_held": held, "grid_requests": calls,
+                "grid_requests_per_send": round(calls / sent, 3) if sent else None})
+
+
+def shared_limiter(channel: Channel, *, store: LaneStore | None = None) -> SharedRateLimiter:
+    """The channel's limiter for this container, on the deployed grid unless a store is given."""
+    contract = RateContract.from_env(channel)
+    if store is None:
+        from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore
+
+        store = DynamoLaneStore(channel, contract)
+    return SharedRateLimiter(store, contract)
