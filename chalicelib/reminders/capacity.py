@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import config
+from chalicelib.reminders.provider_rate import RateContract
 from chalicelib.reminders.stages import Channel
 
 
@@ -28,14 +29,13 @@ class CapacityPlan:
 
 
 def planned_rate(channel: Channel) -> float:
-    """Calls per second to plan with: the provider's rate unless a planning override is set."""
+    """Calls per second to plan with: what the shared provider grid hands out (the contract less its
+    headroom, or the concurrent-call limit's pace) unless a planning override is set."""
+    rate = RateContract.from_env(channel).send_rate
     if channel is Channel.ROBOCALL:
-        rate = config.env_float("CALLS_PER_SECOND", 1.0)
         return config.env_float("VOICE_PLANNED_CALLS_PER_SECOND", rate) or rate
     if channel is Channel.SMS:
-        rate = config.env_float("SMS_MESSAGES_PER_SECOND", 30.0)
         return config.env_float("SMS_PLANNED_MESSAGES_PER_SECOND", rate) or rate
-    rate = config.env_float("WHATSAPP_MESSAGES_PER_SECOND", 20.0)
     return config.env_float("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", rate) or rate
 
 

@@ -21,8 +21,8 @@ counted AS (
     FROM ranked
 ),
 -- a chunk holds at most %(chunk_size)s contacts, and few enough that the enqueued contacts make at
--- least %(spread)s chunks (one per dispatch container: each keeps only its share of the provider
--- rate), never fewer than %(min_chunk)s
+-- least %(spread)s chunks (one per dispatch container: all of them have calls in flight on the
+-- provider grid they share), never fewer than %(min_chunk)s
 sized AS (
     SELECT counted.*,
            GREATEST(%(min_chunk)s, LEAST(%(chunk_size)s,

@@ -128,8 +128,8 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
         pacing = dispatch_pacing(store, run.stage.channel)
         fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
         size = fixed or chunk_size_for(pacing)
-        # sized by the pacing: spread over every dispatch container (each keeps 1/N of the provider
-        # rate, so a stage in one chunk would be placed at 1/N of the rate the plan counted on)
+        # sized by the pacing: spread over every dispatch container, so that each has calls in flight
+        # (they share one provider grid: a container alone gets the whole rate only if its threads keep up)
         spread = 1 if fixed else dispatch_containers()
         failed_messages = whatsapp_failed(store, run) if run.stage is Stage.SMS else []
         selection = stage_selection.seal(conn, run, selection_key(state), capacity=plan.capacity, chunk_size=size,
