@@ -270,12 +270,14 @@ class SharedRateLimiter:
                     self._claim()
 
     def _earlier_lane(self, held: float, now: float) -> bool:
-        """Whether some lane (as last seen) would give a slot clearly earlier than ``held``: then a
-        thread claims that lane rather than wait (a container with work takes idle lanes)."""
-        if self.lanes == 1 or held - now <= self.interval:
+        """Whether this thread would wait more than a lane's period for ``held`` while some lane (as
+        last seen) has a slot clearly earlier: then it claims that lane (a container whose threads
+        outrun its lanes takes idle ones). A container slower than its lanes claims nothing more."""
+        period = self.interval * self.lanes
+        if self.lanes == 1 or held - now <= period:
             return False
         earliest = min(self._lane_start(self._view, j, now) for j in range(self.lanes))
-        return earliest * self.interval < held - self.interval
+        return earliest * self.interval < held - period
 
     def _lane_start(self, view: GridView, lane: int, now: float) -> int:
         floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
@@ -288,14 +290,15 @@ class SharedRateLimiter:
             expected = self._expected
         skip = view.skip_at(now)
         lane = min(range(self.lanes), key=lambda j: (self._lane_start(view, j, now), j))
-        k = max(1, math.ceil(CLAIM_HORIZON_SECONDS / (self.interval * self.lanes)))
-        if expected:  # no more than the chunk still needs, spread over the lanes so that its tail ends soon
-            k = max(1, min(k, math.ceil((expected - held) / self.lanes)))
-        if skip:  # every skip-th slot number stays unused: claim that many more
-            k += k // (skip - 1)
         floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
         known = view.lanes.get(lane)
         busy = known is not None and known >= floor
+        k = max(1, math.ceil(CLAIM_HORIZON_SECONDS / (self.interval * self.lanes)))
+        if expected:  # no more than the chunk still needs; on a busy grid, spread over the lanes so
+            # that the chunk's tail ends soon (an idle grid: a container slower than a lane takes one)
+            k = max(1, min(k, math.ceil((expected - held) / self.lanes) if busy else expected - held))
+        if skip:  # every skip-th slot number stays unused: claim that many more
+            k += k // (skip - 1)
         advance = k * self.lanes
         try:
             got = self.store.claim(lane, floor, advance, busy=busy)
