@@ -22,7 +22,10 @@ lane (its counter behind now) is restarted at the first slot from now (``SET`` w
 behind). Whoever has work takes the earliest lane, so a container without work leaves its share
 to the others, and the whole grid is used while work is queued. ``lanes`` grows with the rate
 (one lane per ``LANE_RATE`` calls per second, at most ``MAX_LANES``): at 5 calls/s a single
-lane, at 400 calls/s sixteen.
+lane, at 50 six, at 400 forty-eight, so that a container sending slower than the contract still
+uses most of the slots of the lane it claims. Among lanes whose next slot comes within one lane
+period, each container has its own order of preference, so that containers starting together
+pick different lanes.
 
 **Concurrent calls.** Each call is placed with Vonage's ``ringing_timer`` and ``length_timer`` so
 that it ends within ``VOICE_MAX_CALL_SECONDS`` (plus ``CALL_SETUP_SECONDS`` before it rings).
@@ -44,6 +47,7 @@ Sync Service).
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,9 +64,9 @@ logger = get_logger("reminders")
 RATE_HEADROOM = 0.96          # slots at 96% of the contract: R slots span 1.042 s
 JITTER_BUDGET = 1 / RATE_HEADROOM - 1
 LATE_SECONDS = 0.015          # a slot more than this far behind is dropped, not used late
-CLAIM_HORIZON_SECONDS = 1.0   # a claim covers about this much of its lane
+CLAIM_HORIZON_SECONDS = 2.0   # a claim covers about this much of its lane
 LANE_RATE = 8.0               # calls per second per lane
-MAX_LANES = 16
+MAX_LANES = 64
 DEFAULT_PAUSE_SECONDS = 1.0   # a 429 without Retry-After
 MAX_PAUSE_SECONDS = 60.0
 SLOW_SECONDS = 20.0           # after a 429: slower for this long
@@ -221,7 +225,7 @@ class SharedRateLimiter:
     """
 
     def __init__(self, store: LaneStore, contract: RateContract, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
         self.store = store
         self.contract = contract
         self.interval = contract.interval
@@ -232,6 +236,7 @@ class SharedRateLimiter:
         self._held: list[float] = []         # send times of the slots this container holds, ascending
         self._generation = 0                 # bumped whenever slots are added
         self._view = GridView()
+        self._preference = (rng or random.Random()).sample(range(self.lanes), self.lanes)  # this container's lane order
         self._expected = 0                   # sends still expected in the current chunk (0: unknown)
         self.sent = 0                        # slots used
         self.dropped = 0                     # slots not used: we were late, or a 429 paused the grid
@@ -289,14 +294,17 @@ class SharedRateLimiter:
             now, view, held = self._clock(), self._view, len(self._held)
             expected = self._expected
         skip = view.skip_at(now)
-        lane = min(range(self.lanes), key=lambda j: (self._lane_start(view, j, now), j))
+        starts = {j: self._lane_start(view, j, now) for j in range(self.lanes)}
+        soon = min(starts.values()) + self.lanes  # within one lane period of the earliest: as good
+        lane = next(j for j in self._preference if starts[j] <= soon)
         floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
         known = view.lanes.get(lane)
         busy = known is not None and known >= floor
         k = max(1, math.ceil(CLAIM_HORIZON_SECONDS / (self.interval * self.lanes)))
-        if expected:  # no more than the chunk still needs; on a busy grid, spread over the lanes so
-            # that the chunk's tail ends soon (an idle grid: a container slower than a lane takes one)
-            k = max(1, min(k, math.ceil((expected - held) / self.lanes) if busy else expected - held))
+        if expected:  # no more than the chunk still needs; on a saturated grid, spread over the lanes
+            # so that the chunk's tail ends soon (on an idle one, a container slower than a lane takes one)
+            saturated = sum(1 for j, n in starts.items() if view.lanes.get(j, -1) >= n) * 2 > self.lanes
+            k = max(1, min(k, math.ceil((expected - held) / self.lanes) if saturated else expected - held))
         if skip:  # every skip-th slot number stays unused: claim that many more
             k += k // (skip - 1)
         advance = k * self.lanes

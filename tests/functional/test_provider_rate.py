@@ -34,7 +34,7 @@ def lanes(aws: str) -> Iterator[DynamoLaneStore]:
     yield DynamoLaneStore(Channel.ROBOCALL, RateContract(1.0))
 
 
-@pytest.mark.parametrize(("rate", "most"), [(5.0, 0.25), (50.0, 0.2)])
+@pytest.mark.parametrize(("rate", "most"), [(5.0, 0.15), (50.0, 0.15)])
 def test_four_containers_keep_the_contract_busy_through_dynamodb(aws: str, rate: float, most: float) -> None:
     bootstrap()
     rules.test_containers_together_keep_the_contract_busy_and_never_exceed_it(
