@@ -50,6 +50,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -66,6 +67,8 @@ JITTER_BUDGET = 1 / RATE_HEADROOM - 1
 LATE_SECONDS = 0.015          # a slot more than this far behind is dropped, not used late
 CLAIM_HORIZON_SECONDS = 2.0   # a claim covers about this much of its lane
 LANE_RATE = 8.0               # calls per second per lane
+IDLE_DENSITY = 2.0            # on an idle grid a claim takes lanes for twice the container's pace,
+IDLE_MIN_RATE = 32.0          # and at least this many slots a second (a thread waits ~1/64 s for one)
 MAX_LANES = 64
 DEFAULT_PAUSE_SECONDS = 1.0   # a 429 without Retry-After
 MAX_PAUSE_SECONDS = 60.0
@@ -156,17 +159,22 @@ def slower(skip: int) -> int:
     return steps[min(len(steps) - 1, steps.index(skip) + 1)] if skip in steps else SLOWDOWN[1]
 
 
+@dataclass(frozen=True)
+class LaneClaim:
+    floor: int   # the lane's first slot from now (and after any pause)
+    busy: bool   # the lane's counter is (as last seen) at or past floor
+
+
 class LaneStore(Protocol):
     """The grid's shared state: every method is one conditional write (or one read)."""
 
     calls: int  # requests made to the store (the limiter's cost)
 
-    def claim(self, lane: int, floor: int, advance: int, *, busy: bool) -> tuple[int, GridView] | None:
-        """Take ``advance`` slot numbers of ``lane``: the first slot taken, and the state after.
-
-        ``busy``: only if the lane's counter is at or past ``floor`` (it moves forward by
-        ``advance``); otherwise only if it is behind ``floor`` or unset (it becomes ``floor +
-        advance``). None when that condition does not hold.
+    def claim(self, lanes: dict[int, LaneClaim], advance: int) -> tuple[dict[int, int], GridView] | None:
+        """Take ``advance`` slot numbers of each lane, all or none: the first slot taken per lane,
+        and the state after. A ``busy`` lane only if its counter is at or past the claim's
+        ``floor`` (it moves forward by ``advance``); an idle one only if its counter is behind
+        ``floor`` or unset (it becomes ``floor + advance``). None when a condition does not hold.
         """
 
     def throttle(self, paused_until: float, slow_until: float, skip: int) -> GridView:
@@ -185,18 +193,20 @@ class MemoryLaneStore:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def claim(self, lane: int, floor: int, advance: int, *, busy: bool) -> tuple[int, GridView] | None:
+    def claim(self, lanes: dict[int, LaneClaim], advance: int) -> tuple[dict[int, int], GridView] | None:
         with self._lock:
             self.calls += 1
-            current = self.view.lanes.get(lane)
-            if busy and current is not None and current >= floor:
-                start = current
-            elif not busy and (current is None or current < floor):
-                start = floor
-            else:
-                return None
-            self.view = replace(self.view, lanes={**self.view.lanes, lane: start + advance})
-            return start, self.view
+            starts: dict[int, int] = {}
+            for lane, c in lanes.items():
+                current = self.view.lanes.get(lane)
+                if c.busy and current is not None and current >= c.floor:
+                    starts[lane] = current
+                elif not c.busy and (current is None or current < c.floor):
+                    starts[lane] = c.floor
+                else:
+                    return None
+            self.view = replace(self.view, lanes={**self.view.lanes, **{j: n + advance for j, n in starts.items()}})
+            return starts, self.view
 
     def throttle(self, paused_until: float, slow_until: float, skip: int) -> GridView:
         with self._lock:
@@ -238,6 +248,9 @@ class SharedRateLimiter:
         self._view = GridView()
         self._preference = (rng or random.Random()).sample(range(self.lanes), self.lanes)  # this container's lane order
         self._expected = 0                   # sends still expected in the current chunk (0: unknown)
+        self._recent: deque[float] = deque()  # when this container's recent sends left (its pace)
+        self._mine: dict[int, int] = {}       # lane -> its counter as this container's last claim left it
+        self._saturated = False               # most lanes busy with others' claims (as of our last claim)
         self.sent = 0                        # slots used
         self.dropped = 0                     # slots not used: we were late, or a 429 paused the grid
         self.claims = 0                      # claims that got slots
@@ -254,6 +267,7 @@ class SharedRateLimiter:
             with self._lock:
                 if usable:
                     self.sent += 1
+                    self._recent.append(now)
                     return slot
                 self.dropped += 1  # we are late, or a 429 paused the grid meanwhile: the next slot
 
@@ -264,7 +278,9 @@ class SharedRateLimiter:
                 while self._held and (self._held[0] < now - LATE_SECONDS or self._held[0] < self._view.paused_until):
                     self._held.pop(0)
                     self.dropped += 1
-                enough = bool(self._expected) and len(self._held) >= self._expected
+                # on a saturated grid a container claims no more than it needs; on an idle one, more
+                # lanes whenever a thread would wait long (unused slots cost nobody anything there)
+                enough = self._saturated and bool(self._expected) and len(self._held) >= self._expected
                 if self._held and (enough or not self._earlier_lane(self._held[0], now)):
                     if self._expected:
                         self._expected -= 1
@@ -275,14 +291,15 @@ class SharedRateLimiter:
                     self._claim()
 
     def _earlier_lane(self, held: float, now: float) -> bool:
-        """Whether this thread would wait more than a lane's period for ``held`` while some lane (as
-        last seen) has a slot clearly earlier: then it claims that lane (a container whose threads
-        outrun its lanes takes idle ones). A container slower than its lanes claims nothing more."""
-        period = self.interval * self.lanes
-        if self.lanes == 1 or held - now <= period:
+        """Whether this thread would wait long for ``held`` (more than a lane's period on a saturated
+        grid, more than ``1 / IDLE_MIN_RATE`` on an idle one) while some lane (as last seen) has a slot
+        clearly earlier: then it claims lanes (a container whose threads outrun its lanes takes idle
+        ones). A container slower than its lanes claims nothing more."""
+        patience = self.interval * self.lanes if self._saturated else max(self.interval, 1.0 / IDLE_MIN_RATE)
+        if self.lanes == 1 or held - now <= patience:
             return False
         earliest = min(self._lane_start(self._view, j, now) for j in range(self.lanes))
-        return earliest * self.interval < held - period
+        return earliest * self.interval < held - patience
 
     def _lane_start(self, view: GridView, lane: int, now: float) -> int:
         floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
@@ -293,41 +310,60 @@ class SharedRateLimiter:
         with self._lock:
             now, view, held = self._clock(), self._view, len(self._held)
             expected = self._expected
+            pace = self._pace(now)
         skip = view.skip_at(now)
         starts = {j: self._lane_start(view, j, now) for j in range(self.lanes)}
+        floors = {j: first_slot(max(now, view.paused_until), j, self.lanes, self.interval) for j in range(self.lanes)}
+        others = sum(1 for j in range(self.lanes)
+                     if view.lanes.get(j, -1) >= floors[j] and view.lanes.get(j) != self._mine.get(j))
+        saturated = others * 2 > self.lanes  # most lanes busy with other containers' claims
+        self._saturated = saturated
+        lane_rate = 1.0 / (self.interval * self.lanes)
+        # on an idle grid, lanes enough for twice this container's pace (a thread waits little for its
+        # slot: over-claiming costs nothing there); on a saturated one, one lane a claim (more when its
+        # threads wait longer than a lane's period: _earlier_lane)
+        density = max(IDLE_DENSITY * pace, IDLE_MIN_RATE)
+        width = 1 if saturated else max(1, min(self.lanes, math.ceil(density / lane_rate)))
         soon = min(starts.values()) + self.lanes  # within one lane period of the earliest: as good
-        lane = next(j for j in self._preference if starts[j] <= soon)
-        floor = first_slot(max(now, view.paused_until), lane, self.lanes, self.interval)
-        known = view.lanes.get(lane)
-        busy = known is not None and known >= floor
-        k = max(1, math.ceil(CLAIM_HORIZON_SECONDS / (self.interval * self.lanes)))
-        if expected:  # no more than the chunk still needs; on a saturated grid, spread over the lanes
-            # so that the chunk's tail ends soon (on an idle one, a container slower than a lane takes one)
-            saturated = sum(1 for j, n in starts.items() if view.lanes.get(j, -1) >= n) * 2 > self.lanes
-            k = max(1, min(k, math.ceil((expected - held) / self.lanes) if saturated else expected - held))
+        order = [j for j in self._preference if starts[j] <= soon] + sorted(
+            (j for j in self._preference if starts[j] > soon), key=lambda j: starts[j])
+        chosen = order[:width]
+        k = max(1, math.ceil(CLAIM_HORIZON_SECONDS * lane_rate))
+        if expected and saturated:  # no more than the chunk still needs, spread over the lanes so that
+            # the chunk's tail ends soon (on an idle grid a whole horizon: unused slots cost nobody)
+            k = max(1, min(k, math.ceil(max(1, expected - held) / self.lanes)))
         if skip:  # every skip-th slot number stays unused: claim that many more
             k += k // (skip - 1)
-        advance = k * self.lanes
+        claims = {j: LaneClaim(floors[j], view.lanes.get(j, -1) >= floors[j]) for j in chosen}
         try:
-            got = self.store.claim(lane, floor, advance, busy=busy)
-            if got is None:
-                got = self.store.claim(lane, floor, advance, busy=not busy)
-            if got is None:  # it moved between our two writes: learn where it stands, the caller tries again
+            got = self.store.claim(claims, k * self.lanes)
+            if got is None and len(claims) == 1:  # one lane: the other way round
+                (j, c), = claims.items()
+                got = self.store.claim({j: LaneClaim(c.floor, not c.busy)}, k * self.lanes)
+            if got is None:  # it moved meanwhile: learn where it stands, the caller tries again
                 fresh = self.store.read()
                 with self._lock:
                     self._view = fresh
                 return
         except Exception as exc:
             raise LimiterUnavailable(f"provider-rate grid unavailable: {type(exc).__name__}: {exc}") from exc
-        start, fresh = got
-        numbers = [start + i * self.lanes for i in range(k)]
+        firsts, fresh = got
         skip = fresh.skip_at(now)
+        numbers = [n + i * self.lanes for n in firsts.values() for i in range(k)]
         slots = [n * self.interval for n in numbers if not (skip and n % skip == 0)]
         with self._lock:
             self._view = fresh
             self._held = sorted(self._held + slots)
             self._generation += 1
             self.claims += 1
+            for j, n in firsts.items():
+                self._mine[j] = n + k * self.lanes  # the lane's counter as our claim left it
+
+    def _pace(self, now: float) -> float:
+        """This container's sends per second over the last claim horizon."""
+        while self._recent and self._recent[0] < now - CLAIM_HORIZON_SECONDS:
+            self._recent.popleft()
+        return len(self._recent) / CLAIM_HORIZON_SECONDS
 
     # --- feedback and hints ---
     def throttled(self, retry_after: float | None) -> None:

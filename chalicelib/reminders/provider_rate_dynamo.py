@@ -5,7 +5,8 @@ so a deploy that changes the rate starts a fresh grid instead of reading slot nu
 interval). Attributes: ``l<j>`` the next free slot number of lane ``j``; ``paused_until``,
 ``slow_until``, ``skip`` (the 429 feedback); ``expires_at`` (TTL: a contract nobody uses any
 more disappears). Each claim is one ``UpdateItem`` with a condition and ``ReturnValues=ALL_NEW``,
-so its answer also tells the container where every other lane stands and whether a pause is on.
+so its answer also tells the container where every other lane stands and whether a pause is on;
+a claim of several lanes is one ``UpdateItem`` too (every lane's condition, all or none).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib import aws, resources
-from chalicelib.reminders.provider_rate import GridView, RateContract
+from chalicelib.reminders.provider_rate import GridView, LaneClaim, RateContract
 from chalicelib.reminders.stages import Channel
 
 PROVIDER_RATE_TABLE = "provider-rate"
@@ -60,19 +61,26 @@ class DynamoLaneStore:
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return None
 
-    def claim(self, lane: int, floor: int, advance: int, *, busy: bool) -> tuple[int, GridView] | None:
-        names = {"#l": f"l{lane}"}
-        if busy:
-            item = self._update("ADD #l :adv SET expires_at = :exp", "#l >= :floor", names,
-                                {":adv": {"N": str(advance)}, ":floor": {"N": str(floor)}, ":exp": self._expires()})
-            if item is None:
-                return None
-            view = _view(item)
-            return view.lanes[lane] - advance, view
-        item = self._update("SET #l = :next, expires_at = :exp", "attribute_not_exists(#l) OR #l < :floor", names,
-                            {":next": {"N": str(floor + advance)}, ":floor": {"N": str(floor)},
-                             ":exp": self._expires()})
-        return None if item is None else (floor, _view(item))
+    def claim(self, lanes: dict[int, LaneClaim], advance: int) -> tuple[dict[int, int], GridView] | None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":adv": {"N": str(advance)}, ":exp": self._expires()}
+        sets, adds, conditions = ["expires_at = :exp"], [], []
+        for lane, c in lanes.items():
+            names[f"#l{lane}"] = f"l{lane}"
+            values[f":f{lane}"] = {"N": str(c.floor)}
+            if c.busy:
+                adds.append(f"#l{lane} :adv")
+                conditions.append(f"#l{lane} >= :f{lane}")
+            else:
+                values[f":n{lane}"] = {"N": str(c.floor + advance)}
+                sets.append(f"#l{lane} = :n{lane}")
+                conditions.append(f"(attribute_not_exists(#l{lane}) OR #l{lane} < :f{lane})")
+        expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+        item = self._update(expression, " AND ".join(conditions), names, values)
+        if item is None:
+            return None
+        view = _view(item)
+        return {lane: view.lanes[lane] - advance if c.busy else c.floor for lane, c in lanes.items()}, view
 
     def throttle(self, paused_until: float, slow_until: float, skip: int) -> GridView:
         item = self._update("SET paused_until = :p, slow_until = :s, skip = :sk, expires_at = :exp",
