@@ -63,12 +63,13 @@ class DynamoLaneStore:
 
     def claim(self, lanes: dict[int, LaneClaim], advance: int) -> tuple[dict[int, int], GridView] | None:
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":adv": {"N": str(advance)}, ":exp": self._expires()}
+        values: dict[str, Any] = {":exp": self._expires()}
         sets, adds, conditions = ["expires_at = :exp"], [], []
         for lane, c in lanes.items():
             names[f"#l{lane}"] = f"l{lane}"
             values[f":f{lane}"] = {"N": str(c.floor)}
             if c.busy:
+                values[":adv"] = {"N": str(advance)}
                 adds.append(f"#l{lane} :adv")
                 conditions.append(f"#l{lane} >= :f{lane}")
             else:
