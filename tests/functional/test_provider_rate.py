@@ -4,16 +4,18 @@ where a 429 heard by one container pauses and slows down the others."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from chalicelib.reminders.provider_rate import RateContract, SharedRateLimiter
-from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore
+from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore, grid_key
 from chalicelib.reminders.providers import ProviderGaveUp, RetryPolicy, VoiceClient, WhatsAppClient
+from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.stages import Channel
 from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers import FakeVoice, FakeWhatsApp
+from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 from tests.unit import test_provider_rate as rules
 from tests.unit.test_provider_rate import (  # noqa: F401 (collected here against DynamoDB)
     T0,
@@ -31,7 +33,9 @@ TO = "6281300000001"
 @pytest.fixture(params=["dynamodb"])
 def lanes(aws: str) -> Iterator[DynamoLaneStore]:
     bootstrap()
-    yield DynamoLaneStore(Channel.ROBOCALL, RateContract(1.0))
+    store = DynamoLaneStore(Channel.ROBOCALL, RateContract(1.0))
+    store.key = {"pk": {"S": f"test#{uuid.uuid4()}"}}  # a grid of its own (a moto server may be shared)
+    yield store
 
 
 @pytest.mark.parametrize(("rate", "most"), [(5.0, 0.15), (50.0, 0.15)])
@@ -103,6 +107,52 @@ def test_the_strict_whatsapp_fake_answers_the_cloud_api_rate_limit() -> None:
             client.send_template("6281300000002", "julo_t3_reminder_v2", ["a"], "ref-2")
         assert refused.value.code == 130429
         assert fake.records[-1].fault == "rate_limit"
+
+
+def test_the_strict_sms_fake_throttles_the_sms_api_way_and_every_container_slows_down(
+        monkeypatch: pytest.MonkeyPatch, aws: str) -> None:
+    """Vonage's SMS API above the account's rate: "rejected with status code 1 - Throttled" (HTTP 200,
+    the status in the part, no Retry-After). The SMS client gives up on it as nothing sent and tells
+    the SMS grid, which pauses every container sending SMS for the default second, then slows down."""
+    bootstrap()
+    contract = RateContract(1.0)
+    store_a, store_b = (DynamoLaneStore(Channel.SMS, contract) for _ in range(2))
+    t = VirtualTime()
+    a = SharedRateLimiter(store_a, contract, clock=t.clock, sleep=t.sleep)
+    clock = FixedClock()
+    with FakeSms(strict_rate=1, clock=clock, callback_delay=60) as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+        client = SmsClient(ONCE, base_url=fake.url, api_key=fake.api_key, api_secret=fake.api_secret, limiter=a)
+        client.send(TO, "JULO: angsuran", "ref-1")
+        with pytest.raises(ProviderGaveUp) as refused:  # the fake's clock stands still: a second one is over
+            client.send("6281300000002", "JULO: angsuran", "ref-2")
+        assert refused.value.code == 1
+        assert [(r.http_status, r.fault) for r in fake.records] == [(200, None), (200, "rate_limit")]
+        assert fake.limit_refusals() == 1
+    seen = store_b.read()
+    assert seen.paused_until >= t.now + 1.0 and seen.skip == 10
+
+
+def test_the_sms_dispatch_client_has_a_grid_of_its_own(monkeypatch: pytest.MonkeyPatch, aws: str) -> None:
+    """SMS_MESSAGES_PER_SECOND is its own contract: the SMS client claims lanes on its own grid item,
+    apart from the voice and WhatsApp grids."""
+    bootstrap()
+    monkeypatch.setenv("SMS_MESSAGES_PER_SECOND", "30")
+    monkeypatch.setenv("CALLS_PER_SECOND", "30")
+    monkeypatch.setenv("WHATSAPP_MESSAGES_PER_SECOND", "30")
+    with FakeSms(strict_rate=30) as fake:
+        for key, value in fake.env().items():
+            monkeypatch.setenv(key, value)
+        client = SmsClient()
+        assert isinstance(client.limiter, SharedRateLimiter) and isinstance(client.limiter.store, DynamoLaneStore)
+        assert client.limiter.contract == RateContract(30.0) and client.limiter.lanes == 3
+        client.send(TO, "JULO: angsuran", "ref-1")
+        assert client.limiter.sent == 1 and fake.records[0].placed
+    keys = {grid_key(channel, RateContract(30.0)) for channel in Channel}
+    assert len(keys) == 3 and client.limiter.store.key == {"pk": {"S": grid_key(Channel.SMS, RateContract(30.0))}}
+    voice = DynamoLaneStore(Channel.ROBOCALL, RateContract(30.0)).read()
+    assert voice.lanes == {}  # the SMS send took nothing from the voice grid
+    assert DynamoLaneStore(Channel.SMS, RateContract(30.0)).read().lanes  # and did claim on its own
 
 
 def test_a_429_heard_by_one_container_pauses_the_others(monkeypatch: pytest.MonkeyPatch, aws: str) -> None:
