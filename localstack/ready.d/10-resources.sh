@@ -102,6 +102,7 @@ ensure_queue email-outbox 60 email-outbox-dlq 10
 # --- tables
 ensure_table reminder-ledger pk payment_id expires_at
 ensure_table reminder-stages pk stage expires_at
+ensure_table provider-rate pk '' expires_at
 # --- SES sender identity (SES only sends from verified identities)
 awslocal ses verify-email-identity --email-address "$SENDER_EMAIL"
 # --- state machines
