@@ -72,6 +72,9 @@ def _get_account(self: Any) -> str:
 
 def install() -> None:
     """Add the two reads to moto (idempotent; before the server builds its URL maps)."""
+    from localdev.moto_fixes import assert_moto_version
+
+    assert_moto_version()
     from moto.awslambda import urls as lambda_urls
     from moto.awslambda.responses import LambdaResponse
     from moto.sesv2.responses import SESV2Response

@@ -13,8 +13,28 @@ from __future__ import annotations
 
 from typing import Any
 
+# Every patch of moto in localdev (this module, moto_iam.py, moto_account.py) replaces a moto
+# internal that was read in this version; requirements-dev.txt pins the same one (a test checks).
+MOTO_VERSION = "5.2.5"
+
+
+def assert_moto_version() -> None:
+    """Refuse to patch another moto: its internals (names, signatures, behaviour) may have moved."""
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"moto {moto.__version__} is installed, but localdev's moto patches were written for moto "
+            f"{MOTO_VERSION}. On upgrade, re-check each patch against the new moto: "
+            "localdev/moto_fixes.py (does GetSecretValue follow AWSCURRENT after UpdateSecretVersionStage now?), "
+            "localdev/moto_iam.py (access_control.create_access_key, the werkzeug backend lookup, "
+            "ConditionExpressionParser lexing), localdev/moto_account.py (Lambda GetAccountSettings, "
+            "SESv2 GetAccount still unanswered?); drop the ones moto fixed, then set MOTO_VERSION "
+            "in localdev/moto_fixes.py")
+
 
 def install() -> None:
+    assert_moto_version()
     from moto.secretsmanager.models import SecretsManagerBackend
 
     original = SecretsManagerBackend.update_secret_version_stage

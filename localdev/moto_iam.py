@@ -118,6 +118,9 @@ def main() -> None:
     # .local/moto-<port>.log)
     if os.environ.get("MOTO_ACCESS_LOG") != "1":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from localdev import moto_account, moto_fixes
+
+    moto_fixes.assert_moto_version()  # every patch below was written for one moto version
     _cache_backend_lookup()
     _cache_condition_lexing()
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
@@ -125,8 +128,6 @@ def main() -> None:
 
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     install()
-    from localdev import moto_account, moto_fixes
-
     moto_account.install()  # the account reads moto lacks (python -m infra.preflight)
     moto_fixes.install()  # where moto answers differently from AWS
     from moto.server import main as moto_main
