@@ -163,30 +163,37 @@ def apply_grants(conn: psycopg2.extensions.connection, grants: Mapping[str, list
             if role not in existing:
                 continue
             who = sql.Identifier(role)
-            for schema in schemas:
-                s = sql.Identifier(schema)
-                cur.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, who))
-                cur.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, who))
-                if schema != "public":
-                    cur.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, who))
+            _revoke_all(cur, who, schemas)
             for schema in sorted({g.schema_and_table[0] for g in role_grants} - {"public"}):
                 cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), who))
-            for g in role_grants:
-                schema, table = g.schema_and_table
-                if not _exists(cur, schema, table, g.columns):
-                    continue  # a database migrated part of the way (tests); the full schema has it
-                target = sql.Identifier(schema, table)
-                if g.columns:
-                    cols = sql.SQL(", ").join(sql.Identifier(c) for c in g.columns)
-                    cur.execute(sql.SQL("GRANT {} ({}) ON {} TO {}").format(sql.SQL(g.privilege), cols, target, who))
-                else:
-                    cur.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(g.privilege), target, who))
-                given += 1
-                if g.privilege == "INSERT":
-                    for seq_schema, seq in _sequences_of(cur, schema, table):
-                        cur.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
-                            sql.Identifier(seq_schema, seq), who))
+            given += sum(_grant(cur, who, g) for g in role_grants)
     return given
+
+
+def _revoke_all(cur: psycopg2.extensions.cursor, who: sql.Identifier, schemas: list[str]) -> None:
+    for schema in schemas:
+        s = sql.Identifier(schema)
+        cur.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, who))
+        cur.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, who))
+        if schema != "public":
+            cur.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, who))
+
+
+def _grant(cur: psycopg2.extensions.cursor, who: sql.Identifier, g: Grant) -> bool:
+    """One grant of the map (with its sequences for an INSERT); False when its table or columns are missing."""
+    schema, table = g.schema_and_table
+    if not _exists(cur, schema, table, g.columns):
+        return False  # a database migrated part of the way (tests); the full schema has it
+    target = sql.Identifier(schema, table)
+    if g.columns:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in g.columns)
+        cur.execute(sql.SQL("GRANT {} ({}) ON {} TO {}").format(sql.SQL(g.privilege), cols, target, who))
+    else:
+        cur.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(g.privilege), target, who))
+    if g.privilege == "INSERT":
+        for seq_schema, seq in _sequences_of(cur, schema, table):
+            cur.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.Identifier(seq_schema, seq), who))
+    return True
 
 
 # --- the roles' secrets ------------------------------------------------------------------------------

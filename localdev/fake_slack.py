@@ -259,76 +259,79 @@ class FakeSlack:
             return 200, f"OK - {len(body)}"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+        return type("Handler", (_SlackHandler,), {"fake": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                return
 
-            def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+class _SlackHandler(BaseHTTPRequestHandler):
+    """The Web API and upload URLs of one ``FakeSlack`` (bound by ``FakeSlack._handler_class``)."""
 
-            def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
+    fake: FakeSlack
 
-            def _fault_answer(self, fault: Fault) -> None:
-                if fault.kind == "429":
-                    self._send(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(),
-                               "application/json; charset=utf-8", {"Retry-After": str(fault.retry_after)})
-                else:
-                    self._send(int(fault.kind), b"<html><body>Service Unavailable</body></html>", "text/html")
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        return
 
-            def _params(self, body: bytes) -> dict[str, str]:
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    raw = json.loads(body or b"{}")
-                    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
-                return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def do_GET(self) -> None:
-                self.do_POST()
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
-            def do_POST(self) -> None:
-                path, _, query = self.path.partition("?")
-                body = self._body()
-                if path.startswith("/upload/v1/"):
-                    self._serve(UPLOAD, lambda: fake._upload(path.rsplit("/", 1)[-1], body), text=True)
-                    return
-                if not path.startswith("/api/"):
-                    self._send(404, b"Not Found", "text/plain")
-                    return
-                method = path[len("/api/"):]
-                params = {**dict(parse_qsl(query)), **self._params(body)}
-                auth = self.headers.get("Authorization")
-                self._serve(method, lambda: (200, json.dumps(fake._api(method, params, auth))), params, auth)
+    def _fault_answer(self, fault: Fault) -> None:
+        if fault.kind == "429":
+            self._send(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(),
+                       "application/json; charset=utf-8", {"Retry-After": str(fault.retry_after)})
+        else:
+            self._send(int(fault.kind), b"<html><body>Service Unavailable</body></html>", "text/html")
 
-            def _serve(self, method: str, run: Any, params: dict[str, str] | None = None,
-                       auth: str | None = None, text: bool = False) -> None:
-                call = Call(method, params or {}, auth)
-                with fake._lock:
-                    fake.recorded.calls.append(call)
-                fault = fake._take_fault(method)
-                if fault is not None and fault.kind != "lost":
-                    call.answered = f"http_{fault.kind}"
-                    self._fault_answer(fault)
-                    return
-                status, answer = run()
-                if fault is not None:  # processed, but the answer never arrives
-                    call.answered = "lost"
-                    self.close_connection = True
-                    return
-                if not text:
-                    decoded = json.loads(answer)
-                    call.answered = "ok" if decoded.get("ok") else str(decoded.get("error"))
-                ctype = "text/plain; charset=utf-8" if text else "application/json; charset=utf-8"
-                self._send(status, answer.encode(), ctype)
+    def _params(self, body: bytes) -> dict[str, str]:
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            raw = json.loads(body or b"{}")
+            return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
 
-        return Handler
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_POST(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self._body()
+        if path.startswith("/upload/v1/"):
+            self._serve(UPLOAD, lambda: self.fake._upload(path.rsplit("/", 1)[-1], body), text=True)
+            return
+        if not path.startswith("/api/"):
+            self._send(404, b"Not Found", "text/plain")
+            return
+        method = path[len("/api/"):]
+        params = {**dict(parse_qsl(query)), **self._params(body)}
+        auth = self.headers.get("Authorization")
+        self._serve(method, lambda: (200, json.dumps(self.fake._api(method, params, auth))), params, auth)
+
+    def _serve(self, method: str, run: Any, params: dict[str, str] | None = None,
+               auth: str | None = None, text: bool = False) -> None:
+        call = Call(method, params or {}, auth)
+        with self.fake._lock:
+            self.fake.recorded.calls.append(call)
+        fault = self.fake._take_fault(method)
+        if fault is not None and fault.kind != "lost":
+            call.answered = f"http_{fault.kind}"
+            self._fault_answer(fault)
+            return
+        status, answer = run()
+        if fault is not None:  # processed, but the answer never arrives
+            call.answered = "lost"
+            self.close_connection = True
+            return
+        if not text:
+            decoded = json.loads(answer)
+            call.answered = "ok" if decoded.get("ok") else str(decoded.get("error"))
+        ctype = "text/plain; charset=utf-8" if text else "application/json; charset=utf-8"
+        self._send(status, answer.encode(), ctype)
 
 
 def main() -> int:

@@ -62,31 +62,43 @@ def verify_sms_signature(params: Mapping[str, object], secret: str, method: str,
         raise InvalidSmsSignature("signature secret is not configured")
     if method not in SIGNATURE_METHODS:
         raise InvalidSmsSignature(f"signature method {method!r} is not one Vonage offers")
+    values = _signed_values(params)
+    _check_fresh(values, time.time() if now is None else now)
+    if not _signature_matches(values, secret, method):
+        raise InvalidSmsSignature("sig does not match the parameters")
+    return values
+
+
+def _signed_values(params: Mapping[str, object]) -> dict[str, str]:
+    """The parameters as strings, with a ``sig`` and a ``nonce``."""
     if any(not isinstance(v, str | int) or isinstance(v, bool) for v in params.values()):
         raise InvalidSmsSignature("parameters must be strings")
     values = {str(k): str(v) for k, v in params.items()}
-    given = values.get("sig", "")
-    if not given:
+    if not values.get("sig", ""):
         raise InvalidSmsSignature("no sig parameter")
     if not values.get("nonce"):
         raise InvalidSmsSignature("no nonce parameter")
+    return values
+
+
+def _check_fresh(values: Mapping[str, str], current: float) -> None:
     try:
         stamp = float(values.get("timestamp", ""))
     except ValueError:
         raise InvalidSmsSignature("no timestamp parameter") from None
-    current = time.time() if now is None else now
     if not math.isfinite(stamp) or abs(current - stamp) > MAX_AGE_SECONDS:
         raise InvalidSmsSignature("signed outside the 5 minute window")
+
+
+def _signature_matches(values: dict[str, str], secret: str, method: str) -> bool:
+    given = values["sig"]
     if method == "md5hash":
-        ok = hmac.compare_digest(given.lower().encode("utf-8", "replace"),
-                                 sign_sms_params(values, secret, method).encode())
-    else:  # the SDK's check: HMAC over the same string, compared case-insensitively
-        auth = Auth(api_key=values.get("api-key") or "-", signature_secret=secret,
-                    signature_method=cast(Literal["md5", "sha1", "sha256", "sha512"], method))
-        try:
-            ok = auth.check_signature(dict(values))
-        except (TypeError, ValueError):  # compare_digest refuses a non-ASCII sig
-            ok = False
-    if not ok:
-        raise InvalidSmsSignature("sig does not match the parameters")
-    return values
+        return hmac.compare_digest(given.lower().encode("utf-8", "replace"),
+                                   sign_sms_params(values, secret, method).encode())
+    # the SDK's check: HMAC over the same string, compared case-insensitively
+    auth = Auth(api_key=values.get("api-key") or "-", signature_secret=secret,
+                signature_method=cast(Literal["md5", "sha1", "sha256", "sha512"], method))
+    try:
+        return bool(auth.check_signature(dict(values)))
+    except (TypeError, ValueError):  # compare_digest refuses a non-ASCII sig
+        return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 
@@ -57,8 +58,9 @@ def book(conn):
 FORCED = {1: "human", 2: "busy", 3: "unanswered", 4: "machine", 5: "busy", 8: "human", 10: "busy"}
 
 
-def test_a_whole_business_day(aws, conn, book):
-    bootstrap()
+def _play_the_day(conn, book) -> tuple[Any, list[Any], list[dict[str, Any]], list[tuple[str, str]]]:
+    """The day from the template (IAM enforced): the run's result, the providers' records, the
+    demo's call rows and the Slack reports; the paying borrower pays after the 08:00 call."""
     paid = []
 
     def borrower_pays_between_slots() -> None:
@@ -83,8 +85,12 @@ def test_a_whole_business_day(aws, conn, book):
         assert stack.sms.callbacks_failed == 0
         rows = call_rows(conn, records, stack.clock)
         reports = [(m.channel, m.text) for m in stack.slack.recorded.messages]
+    assert paid, "the paying borrower was called at 08:00"
+    return result, records, rows, reports
 
-    # one reminder-day report per zone to the collections channel, counts only
+
+def _assert_day_reports(reports: list[tuple[str, str]], book) -> None:
+    """One reminder-day report per zone to the collections channel, counts only."""
     assert sorted(text.splitlines()[0] for _c, text in reports) == [
         f"*T-3 reminders {z} 2026-11-20*" for z in ("WIB", "WIT", "WITA")]
     assert {channel for channel, _t in reports} == {"C0COLLECTIONS"}
@@ -93,14 +99,13 @@ def test_a_whole_business_day(aws, conn, book):
             assert name.title() not in text
         assert "628120000" not in text
 
-    assert paid, "the paying borrower was called at 08:00"
-    assert {z: d["status"] for z, d in result.executions.items()} == {"WIB": "SUCCEEDED", "WITA": "SUCCEEDED",
-                                                                       "WIT": "SUCCEEDED"}
+
+def _assert_who_got_what(rows: list[dict[str, Any]], pid: dict[str, int]) -> None:
+    """Each borrower's stages, templates and slot times, in the borrower's own zone."""
     assert all(tuple(r) == CALL_KEYS for r in rows)
     by_payment: dict[int, list[str]] = defaultdict(list)
     for r in rows:
         by_payment[r["payment_id"]].append(r["stage"])
-    pid = {name: loan.payment_ids[0] for name, loan in book.items()}
 
     assert by_payment[pid["answers"]] == ["robocall_1"]
     assert by_payment[pid["no_postcode"]] == ["robocall_1"]
@@ -110,12 +115,7 @@ def test_a_whole_business_day(aws, conn, book):
     # no WhatsApp number: an SMS instead; a WhatsApp message that failed: an SMS after it
     assert by_payment[pid["no_wa"]] == ["robocall_1", "robocall_2", "robocall_3", "sms"]
     assert by_payment[pid["wa_fails"]] == ["robocall_1", "robocall_2", "robocall_3", "whatsapp", "sms"]
-    sms = [r for r in rows if r["channel"] == "sms"]
-    assert {r["template"] for r in sms} == {"julo_t3_sms_v1"}
-    for row in sms:
-        assert row["text"].startswith("JULO: Angsuran Rp ") and "23 November 2026" in row["text"]
-        assert row["parameters"] is None and "Wa_Fails" not in row["text"] and "No_Wa" not in row["text"]
-    assert [r["outcome"] for r in sms if r["payment_id"] == pid["no_wa"]] == ["delivered"]
+    _assert_sms(rows, pid)
     for name in ("inactive", "other_day", "already_paid"):
         assert pid[name] not in by_payment
 
@@ -135,6 +135,25 @@ def test_a_whole_business_day(aws, conn, book):
         sent = datetime.fromisoformat(row["sent_local"])
         assert sent >= datetime.fromisoformat(row["scheduled_local"]) and sent.date() == BUSINESS_DATE
         assert time(8) <= sent.time() < time(20), row
+
+
+def _assert_sms(rows: list[dict[str, Any]], pid: dict[str, int]) -> None:
+    sms = [r for r in rows if r["channel"] == "sms"]
+    assert {r["template"] for r in sms} == {"julo_t3_sms_v1"}
+    for row in sms:
+        assert row["text"].startswith("JULO: Angsuran Rp ") and "23 November 2026" in row["text"]
+        assert row["parameters"] is None and "Wa_Fails" not in row["text"] and "No_Wa" not in row["text"]
+    assert [r["outcome"] for r in sms if r["payment_id"] == pid["no_wa"]] == ["delivered"]
+
+
+def test_a_whole_business_day(aws, conn, book):
+    bootstrap()
+    result, records, rows, reports = _play_the_day(conn, book)
+    _assert_day_reports(reports, book)
+    assert {z: d["status"] for z, d in result.executions.items()} == {"WIB": "SUCCEEDED", "WITA": "SUCCEEDED",
+                                                                       "WIT": "SUCCEEDED"}
+    pid = {name: loan.payment_ids[0] for name, loan in book.items()}
+    _assert_who_got_what(rows, pid)
 
     # the WhatsApp message carries the loan details and how to pay (bank and virtual account)
     wa = [rec for rec in records if rec.channel == "whatsapp" and rec.body["to"] == _intl(3)]
