@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlparse, urlunparse
@@ -24,7 +23,7 @@ import pytest
 
 from chalicelib import aws as aws_clients
 from chalicelib import db
-from localdev import moto_server
+from localdev import moto_server, ports
 from localdev.fake_slack import FakeSlack
 
 # The suite sends a partner's requests in bursts no funder's script would (hypothesis, schemathesis,
@@ -97,12 +96,6 @@ def conn(pg_url: str) -> Iterator[psycopg2.extensions.connection]:
 _started_moto_port: list[int] = []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -114,7 +107,7 @@ def aws_endpoint() -> Iterator[str]:
         _started_moto_port.clear()
         yield existing
         return
-    port = _free_port()
+    port = ports.free_port()
     _started_moto_port[:] = [port]
     proc: subprocess.Popen = moto_server.start_process(port)
     previous = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "MOTO_PORT")}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from localdev import ports
 
 
 def _bindir() -> Path:
@@ -22,17 +23,11 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgInstance:
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="chaos-pg-", dir="/var/tmp"))
         self.data, self.log = self.base / "data", self.base / "server.log"
-        self.port = _free_port()
+        self.port = ports.free_port()
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres", "postgres")
 

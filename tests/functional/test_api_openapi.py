@@ -5,7 +5,6 @@ free 127.0.0.1 port, never gets a 5xx and every answer matches the document."""
 from __future__ import annotations
 
 import functools
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from app import app
 from chalicelib import paging
+from localdev import ports
 from localdev.datagen.lending import load
 from tests.api_support import local_server, partner_key, staff_key
 
@@ -84,12 +84,6 @@ class GatewayLikeHandler(ChaliceRequestHandler):
         self.wfile.write(body)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(pg_url) -> Iterator[dict[str, str]]:
     """The real app under ``chalice local`` (API Gateway emulation) with a small demo book."""
@@ -97,7 +91,7 @@ def served(pg_url) -> Iterator[dict[str, str]]:
     load(conn, 300, 3, date(2026, 11, 20))
     keys = {"partner": partner_key(conn, 1), "staff": staff_key(conn)}
     conn.close()
-    port = _free_port()
+    port = ports.free_port()
     config = Config.create(chalice_stage="dev", app_name=app.app_name)
     server = local_server(app, "127.0.0.1", port)
     server.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)

@@ -12,23 +12,14 @@ from typing import Any
 import pytest
 
 from app import app
+from localdev.lambda_runtime import LambdaContext
 from tests.events import load_event
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nowhere"
 
 
-class LambdaContext:
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-    function_name = "julo-reminders-dev"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-3:123456789012:function:julo-reminders-dev"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def _call(event: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    response = app(event, LambdaContext())
+    response = app(event, LambdaContext("julo-reminders-dev"))
     return response["statusCode"], response["headers"], json.loads(response["body"])
 
 

@@ -18,19 +18,10 @@ import pytest
 from chalicelib.reminders.scheduling import StartResult
 from chalicelib.zones import Zone
 from functions import disbursement_events, reminder_schedule, stuck_disbursement_report
+from localdev.lambda_runtime import LambdaContext
 from tests.events import load_event, with_bodies
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nowhere"
-
-
-class LambdaContext:
-    function_name = "julo-functions"
-    memory_limit_in_mb = 512
-    aws_request_id = "7f1c5e2a-0000-4000-8000-000000000001"
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-3:123456789012:function:julo-functions"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 class RecordedVisibility:
@@ -73,7 +64,7 @@ def test_a_database_outage_loses_no_disbursement_event(
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     event = load_event("sqs_disbursement_events")
-    response = disbursement_events.handler(event, LambdaContext())
+    response = disbursement_events.handler(event, LambdaContext("julo-functions"))
     # nothing is acknowledged: the good record comes back later (backoff by its receive count);
     # the malformed one is poison whatever the database does, so it comes back at once
     assert _failed_ids(response) == sorted(r["messageId"] for r in event["Records"])
@@ -91,7 +82,7 @@ def test_malformed_disbursement_events_go_to_the_dlq_without_waiting(
         {"event_id": "evt-3", "disbursement_id": 501, "status": "COMPLETED", "occurred_at": "2026-11-24 10:15"},
     ]
     event = with_bodies(load_event("sqs_disbursement_events"), bodies)
-    response = disbursement_events.handler(event, LambdaContext())
+    response = disbursement_events.handler(event, LambdaContext("julo-functions"))
     assert _failed_ids(response) == sorted(r["messageId"] for r in event["Records"])
     assert set(visibility.hidden.values()) == {0}  # visible at once: maxReceiveCount tries in seconds
 
@@ -109,7 +100,7 @@ def test_the_stuck_report_runs_for_the_wib_date_the_schedule_fired_on(monkeypatc
     monkeypatch.setattr(stuck_disbursement_report.handler, "lifetime", StandInLease())
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")  # the cold start checks the report's settings
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
-    result = stuck_disbursement_report.handler(load_event("eventbridge_scheduled"), LambdaContext())
+    result = stuck_disbursement_report.handler(load_event("eventbridge_scheduled"), LambdaContext("julo-functions"))
     assert runs == [date(2026, 11, 24)]  # fired 02:00Z = 09:00 WIB on the 24th
     assert result["report_date"] == "2026-11-24"
     assert result["rows"] == 3 and result["slack"] == "posted"
@@ -125,7 +116,7 @@ def test_a_replayed_zone_schedule_starts_that_zones_day(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(reminder_schedule, "start_day", start_day)
     event = {**load_event("schedule_input_reminder_wita"), "business_date": "2026-11-20"}
-    result = reminder_schedule.handler(event, LambdaContext())
+    result = reminder_schedule.handler(event, LambdaContext("julo-functions"))
     assert started == [("WITA", date(2026, 11, 20))]
     assert json.loads(json.dumps(result))["execution_name"] == "t3-WITA-2026-11-20"
     assert result["started"] is True
