@@ -208,3 +208,35 @@ def test_the_stage_adds_up_whatever_step_the_worker_died_at(conn: psycopg2.exten
         assert state.completed and state.answer is not None, where
         assert tasks.answers and tasks.answers[-1][1]["selected"] == summary["selected"], f"{where}: {tasks.answers}"
         assert {output["placed"] for _token, output in tasks.answers} == {summary["placed"]}, where
+
+
+def test_the_stage_functions_role_seals_reads_and_purges_its_selections(conn: psycopg2.extensions.connection,
+                                                                       pg_url: str) -> None:
+    """As deployed: the stage function logs in as ``julo_reminders`` (the grant map); it seals a day's
+    selection, reads its chunks back and purges the selections older than the retention (their chunks go by
+    the cascade), and may not touch the chunks otherwise."""
+    from localdev.template_stack import with_user
+
+    make_partner(conn, 1, "Lendana P2P")
+    for i in range(3):
+        make_loan(conn, postcode="10110", phone=f"08129900{i:04d}", due_dates=[DUE])
+    conn.commit()
+    old_day = BUSINESS_DATE - timedelta(days=stage_selection.SELECTION_RETENTION_DAYS + 1)
+    old = StageRun(Zone.WIB, old_day, Stage.ROBOCALL_1)
+    today = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+    role = psycopg2.connect(with_user(pg_url, "julo_reminders"))
+    try:
+        stale = stage_selection.seal(role, old, "old-selection", capacity=100, chunk_size=2, due_dates=[DUE])
+        assert stale.chunks == 2
+        sealed = stage_selection.seal(role, today, "today-selection", capacity=100, chunk_size=2)  # purges
+        bodies = list(stage_selection.chunk_bodies(role, today, "today-selection"))
+        assert sealed.counts["selected"] == 3 and len(bodies) == 2
+        assert len(stage_selection.selected_ids(role, "today-selection")) == 3
+        with role.cursor() as cur:
+            cur.execute("SELECT count(*) FROM reminder_stage_chunk WHERE selection_id = 'old-selection'")
+            assert cur.fetchone() == (0,), "the old selection's chunks went with it"
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("DELETE FROM reminder_stage_chunk")
+        role.rollback()
+    finally:
+        role.close()
