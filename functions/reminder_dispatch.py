@@ -1,5 +1,5 @@
 """Dispatch queue consumer (robocall, WhatsApp and SMS queues): place the calls and messages of one chunk; on
-the WhatsApp queue also the opt-out confirmations owed (``chalicelib.reminders.opt_out``).
+the WhatsApp and SMS queues also the opt-out confirmations owed (``chalicelib.reminders.opt_out``).
 
 A chunk that fails on its queue's last allowed receive fails its stage's task at once
 (``dispatch_message``); the function's remaining time bounds how long a chunk may run.
@@ -18,7 +18,7 @@ from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
 from chalicelib.reminders.adapters import max_receive_count
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message, logger
 from chalicelib.reminders.messages import DISPATCH_QUEUES, PoisonChunk
-from chalicelib.reminders.opt_out import is_reply, send_reply
+from chalicelib.reminders.opt_out import is_reply, send_reply, text_sender
 from chalicelib.reminders.stages import Stage
 from chalicelib.settings import DispatchSettings
 
@@ -38,8 +38,8 @@ def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
 
 def _record(ctx: RecordContext[DispatchSettings]) -> None:
     body = json.loads(ctx.body)
-    if is_reply(body):  # an opt-out confirmation owed (WhatsApp queue)
-        send_reply(ctx.conn, _get_dispatcher(ctx.conn).whatsapp, body)
+    if is_reply(body):  # an opt-out confirmation owed (WhatsApp or SMS queue)
+        send_reply(ctx.conn, text_sender(_get_dispatcher(ctx.conn), body), body)
         return
     stage = body.get("stage") if isinstance(body, dict) else None
     queue = DISPATCH_QUEUES[Stage(stage).channel] if stage in set(Stage) else None

@@ -151,6 +151,7 @@ class LocalReminderStack:
                                      timeout_sleep=self.provider_timeout * 1.5,
                                      strict_rate=self.messages_per_second).start()
         self.sms = FakeSms(seed=self.seed, receipt_url=f"{self.app.url}/v1/callbacks/sms",
+                           inbound_url=f"{self.app.url}/v1/callbacks/sms/inbound",
                            timeout_sleep=self.provider_timeout * 1.5, strict_rate=self.sms_rate).start()
         self.slack = FakeSlack().start()
         env = {

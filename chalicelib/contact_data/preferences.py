@@ -1,7 +1,8 @@
-"""Contact preferences per phone number: WhatsApp opted out, calls ignored (table ``contact_preference``).
+"""Contact preferences per phone number: WhatsApp or SMS opted out, calls ignored (table ``contact_preference``).
 
 ``GET /v1/crm/contact-preferences?phone=<digits>`` answers ``{"phone", "whatsapp": "allowed"|"opted_out",
-"calls": "allowed"|"ignored", "changed_at", "source"}`` (the last change of either channel). Every
+"sms": "allowed"|"opted_out", "calls": "allowed"|"ignored", "changed_at", "source"}`` (the last change of
+any channel). Every
 change appends an audit row (staff key or inbound message, time, reason); a change to the state a
 number already has changes nothing and audits nothing.
 """
@@ -18,8 +19,9 @@ import psycopg2.extensions
 from chalicelib import db
 from chalicelib.errors import InvalidInput
 
-CHANNEL_STATES = {"whatsapp": ("allowed", "opted_out"), "calls": ("allowed", "ignored")}
-SOURCES = ("whatsapp_inbound", "staff")
+CHANNEL_STATES = {"whatsapp": ("allowed", "opted_out"), "sms": ("allowed", "opted_out"),
+                  "calls": ("allowed", "ignored")}
+SOURCES = ("whatsapp_inbound", "sms_inbound", "staff")
 MAX_REASON = 500
 
 SELECT_SQL = "SELECT channel, state, source, changed_at FROM contact_preference WHERE phone = %s"
@@ -93,8 +95,8 @@ def preference(conn: psycopg2.extensions.connection, phone: str) -> dict[str, An
     with conn.cursor() as cur:
         cur.execute(SELECT_SQL, (number,))
         rows = cur.fetchall()
-    out: dict[str, Any] = {"phone": number, "whatsapp": "allowed", "calls": "allowed", "changed_at": None,
-                           "source": None}
+    out: dict[str, Any] = {"phone": number, **{channel: states[0] for channel, states in CHANNEL_STATES.items()},
+                           "changed_at": None, "source": None}
     latest = None
     for channel, state, source, changed_at in rows:
         out[channel] = state
@@ -105,7 +107,7 @@ def preference(conn: psycopg2.extensions.connection, phone: str) -> dict[str, An
 
 
 def parse_changes(body: Mapping[str, Any]) -> dict[str, str]:
-    """``{"whatsapp": ..., "calls": ...}`` of a request body (at least one), each a state of its channel."""
+    """``{"whatsapp": ..., "sms": ..., "calls": ...}`` of a request body (at least one), each a state of its channel."""
     unknown = sorted(set(body) - {*CHANNEL_STATES, "reason"})
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(k[:40] for k in unknown[:5])}", code="invalid_body")
@@ -116,7 +118,7 @@ def parse_changes(body: Mapping[str, Any]) -> dict[str, str]:
                 raise InvalidInput(f"{channel} must be one of {', '.join(states)}", code="invalid_body")
             changes[channel] = str(body[channel])
     if not changes:
-        raise InvalidInput("give whatsapp and/or calls", code="invalid_body")
+        raise InvalidInput("give whatsapp, sms and/or calls", code="invalid_body")
     return changes
 
 

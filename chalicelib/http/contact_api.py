@@ -2,8 +2,8 @@
 key, the time and the reason given.
 
 - ``GET /v1/crm/contact-preferences?phone=<digits>`` → ``{"phone", "whatsapp": "allowed"|"opted_out",
-  "calls": "allowed"|"ignored", "changed_at", "source"}``;
-- ``PUT /v1/crm/contact-preferences?phone=<digits>`` body ``{"whatsapp"?, "calls"?, "reason"}``: set
+  "sms": "allowed"|"opted_out", "calls": "allowed"|"ignored", "changed_at", "source"}``;
+- ``PUT /v1/crm/contact-preferences?phone=<digits>`` body ``{"whatsapp"?, "sms"?, "calls"?, "reason"}``: set
   (``opted_out`` / ``ignored``) or clear (``allowed``); answers the preference as GET does;
 - ``GET /v1/crm/payments/{payment_id}/contacts``: the payment's contact history (every attempt and
   every policy skip, oldest first);

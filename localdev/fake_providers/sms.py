@@ -14,6 +14,10 @@
   parameter with the signature secret and method, plus ``timestamp`` and ``nonce``:
   ``accepted`` then ``delivered`` (``err-code`` 0), ``failed`` (``err-code`` from ``FAILURE_CODES``)
   or ``expired`` (``err-code`` 2, absent subscriber).
+- Inbound SMS (``inbound(number, text)``): the borrower texts our virtual number (``LOCAL_VIRTUAL_NUMBER``);
+  the fake posts Vonage's inbound webhook to ``inbound_url`` (the dashboard's inbound URL), as JSON:
+  ``msisdn``, ``to``, ``messageId``, ``text``, ``type`` (``text`` or ``unicode``), ``keyword`` (first word,
+  upper case), ``message-timestamp``, signed like the receipts (``timestamp``, ``nonce``, ``sig``).
 - Faults (the voice fake's modes, ``base.FakeProvider``): a ``429`` fault is answered the SMS API's
   way (HTTP 200, ``status`` ``1`` Throttled), ``500`` as a gateway 500; ``timeout``, ``answer_lost``,
   ``cut``, ``slow``; ``401`` (only by ``inject``: good credentials refused once, HTTP 401 with the
@@ -50,6 +54,7 @@ EXPIRED_CODE = 2  # Absent Subscriber - Temporary
 LOCAL_API_KEY = "localkey"
 LOCAL_API_SECRET = "local-sms-api-secret"  # noqa: S105 (the local fake's own values)
 LOCAL_SIGNATURE_METHOD = "sha256"
+LOCAL_VIRTUAL_NUMBER = "6281299990000"  # the long number borrowers text back (a Vonage virtual number)
 SINGLE, PART = 160, 153
 _GSM = Codec()
 
@@ -78,12 +83,14 @@ def _part(status: str, text: str) -> dict[str, Any]:
 class FakeSms(FakeProvider):
     channel = "sms"
 
-    def __init__(self, *, receipt_url: str = "", api_key: str = LOCAL_API_KEY, api_secret: str = LOCAL_API_SECRET,
+    def __init__(self, *, receipt_url: str = "", inbound_url: str = "", api_key: str = LOCAL_API_KEY,
+                 api_secret: str = LOCAL_API_SECRET,
                  signature_secret: str = LOCAL_SIGNATURE_SECRET, signature_method: str = LOCAL_SIGNATURE_METHOD,
                  mix: tuple[tuple[str, float], ...] = DEFAULT_MIX, **kwargs: Any) -> None:
         context, self.ca_bundle = local_tls()
         super().__init__(tls=context, **kwargs)
         self.receipt_url = receipt_url
+        self.inbound_url = inbound_url
         self.api_key = api_key
         self.api_secret = api_secret
         self.signature_secret = signature_secret
@@ -212,6 +219,28 @@ class FakeSms(FakeProvider):
             except UnicodeEncodeError:
                 return "6", "Invalid Message: text has characters outside GSM 03.38"
         return None
+
+    def inbound(self, number: str, text: str, *, to: str = LOCAL_VIRTUAL_NUMBER, url: str | None = None) -> str:
+        """``number`` texts ``text`` to our number: Vonage's signed inbound webhook (queued); its messageId."""
+        target = url or self.inbound_url
+        if not target:
+            raise ValueError("the fake has no inbound_url")
+        now = time.time()
+        stamp = datetime.fromtimestamp(now, UTC)
+        message_id = f"{uuid.uuid4().hex[:16].upper()}"
+        try:
+            _GSM.encode(text)
+            kind = "text"
+        except UnicodeEncodeError:
+            kind = "unicode"
+        words = text.split()
+        params = {"msisdn": number, "to": to, "messageId": message_id, "text": text, "type": kind,
+                  "keyword": words[0].upper() if words else "",
+                  "message-timestamp": stamp.strftime("%Y-%m-%d %H:%M:%S"), "timestamp": str(int(now)),
+                  "nonce": str(uuid.uuid4())}
+        params["sig"] = sign_sms_params(params, self.signature_secret, self.signature_method)
+        self._enqueue([Webhook(target, json.dumps(params).encode())], number)
+        return message_id
 
     def _receipt(self, url: str, body: dict[str, Any], message_id: str, status: str) -> Webhook:
         now = time.time()

@@ -73,7 +73,7 @@ def calls_per_pair(stack: LocalReminderStack) -> Counter[tuple[int, str]]:
     pairs: Counter[tuple[int, str]] = Counter()
     for rec in [*stack.voice.records, *stack.whatsapp.records, *stack.sms.records]:
         ref = _ref_text(rec)
-        if ref and _placed(rec):
+        if ref and "|" in ref and _placed(rec):  # a reminder's reference (an opt-out confirmation has none)
             payment_id, _day, stage = ref.split("|")[:3]
             pairs[(int(payment_id), stage)] += 1
     return pairs

@@ -40,15 +40,17 @@ def test_a_staff_key_reads_sets_and_clears_a_preference_and_each_change_is_audit
     with api_client() as client:
         status, body, headers = get(client, f"{PREFS}?phone=081234567890", key)
         assert status == 200 and headers["cache-control"] == "no-store"
-        assert body == {"phone": "6281234567890", "whatsapp": "allowed", "calls": "allowed", "changed_at": None,
-                        "source": None}
+        assert body == {"phone": "6281234567890", "whatsapp": "allowed", "sms": "allowed", "calls": "allowed",
+                        "changed_at": None, "source": None}
         status, body = send(client, "PUT", f"{PREFS}?phone=081234567890", key,
-                            {"whatsapp": "opted_out", "calls": "ignored", "reason": "complaint CS-1234"})
-        assert status == 200 and (body["whatsapp"], body["calls"], body["source"]) == ("opted_out", "ignored", "staff")
+                            {"whatsapp": "opted_out", "sms": "opted_out", "calls": "ignored",
+                             "reason": "complaint CS-1234"})
+        assert status == 200 and (body["whatsapp"], body["sms"], body["calls"], body["source"]) == (
+            "opted_out", "opted_out", "ignored", "staff")
         assert get(client, f"{PREFS}?phone=6281234567890", key)[1] == body  # the same number, either form
         status, body = send(client, "PUT", f"{PREFS}?phone=6281234567890", key,
                             {"whatsapp": "allowed", "reason": "borrower opted in again by phone"})
-        assert status == 200 and (body["whatsapp"], body["calls"]) == ("allowed", "ignored")
+        assert status == 200 and (body["whatsapp"], body["sms"], body["calls"]) == ("allowed", "opted_out", "ignored")
         status, body = send(client, "PUT", f"{PREFS}?phone=6281234567890", key,
                             {"whatsapp": "allowed", "reason": "no change"})
         assert status == 200
@@ -58,6 +60,7 @@ def test_a_staff_key_reads_sets_and_clears_a_preference_and_each_change_is_audit
         audit = cur.fetchall()
     conn.rollback()
     assert audit == [("whatsapp", "allowed", "opted_out", "staff", "complaint CS-1234", True),
+                     ("sms", "allowed", "opted_out", "staff", "complaint CS-1234", True),
                      ("calls", "allowed", "ignored", "staff", "complaint CS-1234", True),
                      ("whatsapp", "opted_out", "allowed", "staff", "borrower opted in again by phone", True)]
 
@@ -72,7 +75,8 @@ def test_preference_routes_refuse_bad_input_and_the_wrong_key(conn) -> None:
             assert get(client, f"{PREFS}?phone={bad}", key)[0] == 400, bad
         assert get(client, PREFS, key)[0] == 400
         for body in ({"whatsapp": "opted_out"}, {"whatsapp": "maybe", "reason": "x"}, {"reason": "nothing to do"},
-                     {"whatsapp": "opted_out", "reason": "x", "sms": "opted_out"}, "not json", [1, 2]):
+                     {"whatsapp": "opted_out", "reason": "x", "email": "opted_out"}, {"sms": "ignored", "reason": "x"},
+                     "not json", [1, 2]):
             status, answer = send(client, "PUT", f"{PREFS}?phone=081234567890", key, body)
             assert status == 400 and answer["error"]["code"], body
         assert send(client, "PUT", f"{PREFS}?phone=081234567890", partner,
