@@ -60,6 +60,7 @@ from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
+    Accepted,
     CredentialsRefused,
     OutcomeUnknown,
     ProviderError,
@@ -79,6 +80,7 @@ from chalicelib.reminders.store import (
     UNCERTAIN,
     Entry,
     Pacing,
+    Parts,
     ReminderStore,
     StoreUnavailable,
     counter_for,
@@ -188,7 +190,7 @@ class Dispatcher:
         return gate
 
     def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None],
-               group: list[dict[str, Any]]) -> tuple[str, int]:
+               group: list[dict[str, Any]]) -> Accepted:
         """One call or message for the contact led by ``p``: the total of ``group`` (its payments) and its loans."""
         ref = CallbackRef(int(p["payment_id"]), run)
         dues = [date.fromisoformat(m["due_date"]) for m in group]
@@ -201,6 +203,8 @@ class Dispatcher:
                 sms = render_sms(p.get("product"), total, min(dues), p.get("bank"), accounts or None)
             except SmsTooLong as exc:
                 raise ProviderRejected(str(exc), attempts=0) from exc
+            if sms.segments > 1:  # a receipt per part: the entry knows how many before any receipt can come
+                self.store.expect_parts(run, ref.payment_id, sms.segments)  # StoreUnavailable: nothing sent
             accepted = self.sms.send(international(p.get("phone") or ""), sms.text, ref.encode(), sms_receipt_url(),
                                      gate=gate)
         elif run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
@@ -212,7 +216,7 @@ class Dispatcher:
             text = templates.robocall_text(p.get("product"), p["name"], total, dues, loans)
             accepted = self.voice.call(international(p.get("phone") or ""), text,
                                        robocall_event_url(ref, tpl.robocall_template), gate=gate)
-        return accepted.provider_id, accepted.attempts
+        return accepted
 
     def _number(self, run: StageRun, p: dict[str, Any]) -> str:
         """The number this payment's contact goes to: the one with WhatsApp, or the robocall number."""
@@ -287,10 +291,15 @@ class Dispatcher:
             return counter, False, contact
         sent_at: list[datetime] = []
         try:
-            provider_id, attempts = self._place(run, p, self._gate(policy, run, send, sent_at), group)
+            accepted = self._place(run, p, self._gate(policy, run, send, sent_at), group)
         except PolicyRefused as refused:
             counter, contact = self._skip(run, p, number, refused.decision, ids)
             return counter, False, contact
+        except StoreUnavailable as exc:  # the SMS's part count was not recorded: nothing sent; given back
+            logger.warning("ledger write failed before the send; payment left for the chunk's redelivery",
+                           extra={**ids, "error": str(exc)})
+            self._release(run, ids)
+            return "deferred", False, None
         except CredentialsRefused as exc:  # ours to fix, not the borrower's failure: nothing was placed
             halted.set()
             self._credentials_refused(run, ids, exc)
@@ -302,7 +311,9 @@ class Dispatcher:
             logger.warning("provider did not place it", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
             counter, entry = self._settle(run, payment_id, ids, FAILED, attempts=exc.attempts, error=str(exc))
         else:
-            counter, entry = self._settle(run, payment_id, ids, PLACED, attempts=attempts, provider_id=provider_id)
+            parts = Parts(accepted.part_ids, accepted.refused_parts) if accepted.part_ids else None
+            counter, entry = self._settle(run, payment_id, ids, PLACED, attempts=accepted.attempts,
+                                          provider_id=accepted.provider_id, parts=parts)
         at = sent_at[-1] if sent_at else decision.local
         return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
                                             entry.provider_id if entry else None)
@@ -313,6 +324,10 @@ class Dispatcher:
         logger.error("provider refused our credentials (configuration error); the chunk is left for redelivery",
                      extra={**ids, "alarm": metrics.CREDENTIALS_REFUSED, "channel": channel, "error": str(exc)})
         metrics.emit({"channel": channel}, {metrics.CREDENTIALS_REFUSED: 1})
+        self._release(run, ids)
+
+    def _release(self, run: StageRun, ids: dict[str, Any]) -> None:
+        """Give a claim back (nothing was sent): the payment is claimed and sent afresh later."""
         try:
             self.store.release_claim(run, int(ids["payment_id"]))
         except StoreUnavailable as release:  # left attempting: counted unknown, never sent (conservative)

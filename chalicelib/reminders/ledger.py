@@ -40,6 +40,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.constants import NONE
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.models import Model
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -48,10 +49,14 @@ from chalicelib.reminders.stages import Channel, Stage, StageRun
 from chalicelib.reminders.store import (
     ATTEMPTING,
     COUNTERS,
+    OUTCOME_FAILED,
     PLACED,
+    REFUSED_PART_STATUS,
+    SUCCEEDED,
     Claim,
     Entry,
     Pacing,
+    Parts,
     StageStart,
     StageState,
     StartOutcome,
@@ -115,6 +120,11 @@ class _LedgerEntry(Model):
     error = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)
+    # an SMS of several parts only (store.Entry): how many, their ids, and the parts' final receipts
+    parts = NumberAttribute(null=True)
+    part_ids = UnicodeSetAttribute(null=True)
+    parts_delivered = UnicodeSetAttribute(null=True)
+    parts_failed = UnicodeSetAttribute(null=True)
 
 
 class _StageRecord(Model):
@@ -181,7 +191,9 @@ def _is_condition_failure(exc: Exception) -> bool:
 
 def _entry(item: _LedgerEntry) -> Entry:
     return Entry(int(item.payment_id), int(item.attempt or 0), item.channel, item.status, item.provider_id,
-                 item.outcome, item.provider_status, int(item.attempts or 0), item.error)
+                 item.outcome, item.provider_status, int(item.attempts or 0), item.error,
+                 parts=int(item.parts or 1), part_ids=frozenset(item.part_ids or ()),
+                 parts_delivered=frozenset(item.parts_delivered or ()), parts_failed=frozenset(item.parts_failed or ()))
 
 
 def _state(item: _StageRecord) -> StageState:
@@ -241,15 +253,21 @@ class DynamoReminderStore:
 
     @_reliable
     def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
-               provider_id: str | None = None, error: str | None = None) -> Entry | None:
+               provider_id: str | None = None, error: str | None = None, parts: Parts | None = None) -> Entry | None:
         m = self.models.entry
         # the usual case, one cheap write: the entry is still as this attempt claimed it (no callback
-        # bound it, no newer attempt adopted it), so the settled entry replaces it whole
+        # bound it, no newer attempt adopted it, no parts expected), so the settled entry replaces it whole
         whole = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
                   status=status, attempts=attempts, provider_id=provider_id or None,
                   error=error[:500] if error else None, updated_at=_now(), expires_at=RETENTION)
+        if parts is not None:
+            whole.parts, whole.part_ids = parts.count, set(parts.ids) | set(parts.refused_markers)
+            if parts.refused:
+                whole.parts_failed = set(parts.refused_markers)
+                whole.outcome, whole.provider_status = OUTCOME_FAILED, REFUSED_PART_STATUS
         try:
-            whole.save(condition=(m.status == ATTEMPTING) & (m.attempt == run.attempt) & m.provider_id.does_not_exist())
+            whole.save(condition=(m.status == ATTEMPTING) & (m.attempt == run.attempt) & m.provider_id.does_not_exist()
+                       & m.parts.does_not_exist())
             return _entry(whole)
         except PutError as exc:
             if not _is_condition_failure(exc):
@@ -260,6 +278,11 @@ class DynamoReminderStore:
             actions.append(m.provider_id.set(provider_id))
         if error:
             actions.append(m.error.set(error[:500]))
+        if parts is not None:  # the answer's part ids join those receipts bound already (never fewer parts)
+            actions += [m.parts.set(m.parts | parts.count), m.part_ids.add(set(parts.ids) | set(parts.refused_markers))]
+            if parts.refused:  # a part refused when sent is a final failure: the message failed, now
+                actions += [m.parts_failed.add(set(parts.refused_markers)), m.outcome.set(m.outcome | OUTCOME_FAILED),
+                            m.provider_status.set(m.provider_status | REFUSED_PART_STATUS)]
         if status == PLACED:
             condition = m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id))
         else:
@@ -294,7 +317,67 @@ class DynamoReminderStore:
             m._get_connection().update_item(
                 run.ledger_key, str(payment_id), return_values=NONE,
                 actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
-                condition=m.outcome.does_not_exist() & (m.provider_id == provider_id))
+                condition=m.outcome.does_not_exist() & (m.provider_id == provider_id) & m.parts.does_not_exist())
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    # --- the parts of an SMS (store.Entry.parts) ---
+    @_reliable
+    def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool:
+        m = self.models.entry
+        try:
+            self._item(run, payment_id).update(actions=[m.parts.set(count)], condition=m.status == ATTEMPTING)
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    @_reliable
+    def bind_part(self, run: StageRun, payment_id: int, part_id: str) -> Entry | None:
+        m = self.models.entry
+        entry = self.get(run, payment_id)
+        if entry is None:
+            return None
+        item = self._item(run, payment_id)
+        # one more id while fewer are known than the message has parts (read above: the write is refused if
+        # another part was bound meanwhile, and the next receipt reads again)
+        known = m.part_ids.does_not_exist() if not entry.part_ids else (size(m.part_ids) == len(entry.part_ids))
+        try:
+            item.update(actions=[m.part_ids.add({part_id}), m.provider_id.set(m.provider_id | part_id),
+                                 m.status.set(PLACED), m.updated_at.set(_now())],
+                        condition=m.outcome.does_not_exist() & m.parts_failed.does_not_exist() & known
+                        & (m.parts > len(entry.part_ids)) & ~m.part_ids.contains(part_id))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _entry(item)
+
+    @_reliable
+    def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: str) -> Entry | None:
+        m = self.models.entry
+        target = m.parts_delivered if outcome == SUCCEEDED else m.parts_failed
+        item = self._item(run, payment_id)
+        try:
+            item.update(actions=[target.add({part_id}), m.updated_at.set(_now())],
+                        condition=m.outcome.does_not_exist() & m.part_ids.contains(part_id))
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _entry(item)
+
+    @_reliable
+    def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: str, provider_status: str) -> bool:
+        m = self.models.entry
+        try:
+            self._item(run, payment_id).update(
+                actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
+                condition=m.outcome.does_not_exist() & m.parts.exists())
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False

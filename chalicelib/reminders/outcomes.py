@@ -10,7 +10,9 @@ failure, ``sent`` is progress.
 
 SMS (Vonage SMS API delivery receipt): ``delivered`` is a success; ``failed``, ``expired`` and
 ``rejected`` are failures (``err-code`` says why); ``accepted``, ``buffered`` and ``unknown`` change
-nothing (``unknown`` may still be followed by a final receipt).
+nothing (``unknown`` may still be followed by a final receipt). A message sent in several parts has a
+message id and a receipt per part: it succeeded when every part was delivered, failed as soon as one
+part finally failed, and is settled once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import psycopg2.extensions
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import OUTCOME_FAILED, SUCCEEDED, Entry, ReminderStore
+from chalicelib.reminders.store import (
+    OUTCOME_FAILED,
+    REFUSED_PART_STATUS,
+    SUCCEEDED,
+    Entry,
+    ReminderStore,
+    parts_outcome,
+)
 from chalicelib.zones import Zone
 
 logger = get_logger("reminders")
@@ -198,6 +207,55 @@ def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: st
 def apply_sms_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
     """Record an SMS delivery receipt's final status; returns the outcome recorded (None otherwise).
 
-    A message of two parts has two message ids and a receipt for each: the first part's id (the one
-    the send recorded, or the first final receipt's when the send's answer was lost) settles it."""
+    A message of one part follows the other channels' rule (``_apply_status``). A message of several
+    parts (the ledger entry knows how many: ``ReminderStore.expect_parts`` before the send) has a message
+    id and a receipt per part: each part's final status is kept on the entry (``record_part``), a part id
+    the send's lost answer did not give is bound while fewer ids are known than parts (``bind_part``),
+    and the entry's outcome is set once: failed as soon as a part failed, succeeded when all were
+    delivered (``parts_outcome``). Counted once, whatever order and however often the receipts come."""
+    outcome = sms_outcome(status)
+    if outcome is None:
+        _received("sms", "progress")
+        return None
+    if store.record_outcome(ref.run, ref.payment_id, message_id, outcome, status):  # one part, bound to this id
+        logger.info("sms outcome", extra={"payment_id": ref.payment_id, "stage": str(ref.run.stage),
+                                           "status": status, "outcome": outcome})
+        _received("sms", outcome)
+        return outcome
+    entry = store.get(ref.run, ref.payment_id)
+    if entry is not None and entry.multipart:
+        return _apply_sms_part(store, ref, entry, message_id, outcome, status)
     return _apply_status(store, ref, message_id, status, "sms", sms_outcome)
+
+
+def _apply_sms_part(store: ReminderStore, ref: CallbackRef, entry: Entry, part_id: str, outcome: str,
+                    status: str) -> str | None:
+    ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status, "parts": entry.parts}
+    if part_id not in entry.part_ids:
+        bound = store.bind_part(ref.run, ref.payment_id, part_id)
+        if bound is None:  # another part bound meanwhile (read again), or not a part of this message
+            latest = store.get(ref.run, ref.payment_id)
+            if latest is None or part_id not in latest.part_ids:
+                logger.warning("sms receipt for an unknown part ignored", extra=ids)
+                _received("sms", "ignored")
+                return None
+        else:
+            logger.info("sms part id bound by its receipt", extra=ids)
+    updated = store.record_part(ref.run, ref.payment_id, part_id, outcome)
+    if updated is None:
+        logger.info("sms receipt after the message's outcome changes nothing", extra=ids)
+        _received("sms", "repeat")
+        return None
+    final = parts_outcome(updated)
+    if final is None:
+        logger.info("sms part receipt recorded; the other parts' receipts settle it",
+                    extra={**ids, "delivered": len(updated.parts_delivered)})
+        _received("sms", "part")
+        return None
+    provider_status = status if final == outcome else REFUSED_PART_STATUS
+    if not store.record_parts_outcome(ref.run, ref.payment_id, final, provider_status):
+        _received("sms", "repeat")
+        return None
+    logger.info("sms outcome", extra={**ids, "outcome": final})
+    _received("sms", final)
+    return final

@@ -145,6 +145,10 @@ class _Retryable(Exception):
 class Accepted:
     provider_id: str
     attempts: int
+    # an SMS sent in several parts: every sent part's message id, in order (the first is provider_id), and
+    # how many parts the provider refused (a half-sent message); () for a message of one part
+    part_ids: tuple[str, ...] = ()
+    refused_parts: int = 0
 
 
 @dataclass(frozen=True)

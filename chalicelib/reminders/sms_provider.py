@@ -10,8 +10,10 @@ The answer is HTTP 200 whatever happened; each part of the message has its own `
 (Vonage, "SMS API response codes"). The contract is the voice and WhatsApp clients' (see
 ``providers``):
 
-- every part ``0`` → ``Accepted(message-id of the first part)``; some parts ``0`` and others not
-  (a two-part message half sent) → accepted too: the borrower got something, never send again;
+- every part ``0`` → ``Accepted(message-id of the first part)``, with every part's message id when the
+  text took more than one SMS (each part gets its own delivery receipt); some parts ``0`` and others not
+  (a two-part message half sent) → accepted too (the sent parts' ids, and how many were refused): the
+  borrower got something, never send again;
 - ``1`` throttled, ``5`` internal error, HTTP 429 / 5xx, connection refused → retried with backoff,
   then ``ProviderGaveUp`` (nothing was sent);
 - ``4`` invalid credentials or HTTP 401 → the credentials are read again from the secret (a rotated
@@ -146,17 +148,17 @@ class SmsClient(_Paced):
         except (ValidationError, VonageError) as exc:
             raise ProviderRejected(f"invalid SMS request: {exc}", attempts=0) from exc
 
-        def once() -> str:
+        def once() -> tuple[list[str], int]:
             used = self._current_credential()
             sms = self._sdk()
             try:
                 answer = sms.send(message)
-                return str(answer.messages[0].message_id)
+                return [str(part.message_id) for part in answer.messages], 0
             except PartialFailureError as exc:  # some parts went out: the borrower got it, maybe in part
-                sent = _first_sent(exc.response)
-                if sent is None:
+                sent, refused = _sent_parts(exc.response)
+                if not sent:
                     raise OutcomeUnknown("partial failure without a sent part", attempts=0) from exc
-                return sent
+                return sent, refused
             except SmsError as exc:
                 body = _last_answer(sms)
                 parts = body.get("messages") if isinstance(body, dict) else None
@@ -183,8 +185,9 @@ class SmsClient(_Paced):
             except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
                 raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
 
-        message_id, attempts = self._authenticated(lambda: self._run(once, gate))
-        return Accepted(provider_id=message_id, attempts=attempts)
+        (ids, refused), attempts = self._authenticated(lambda: self._run(once, gate))
+        return Accepted(provider_id=ids[0], attempts=attempts,
+                        part_ids=tuple(ids) if len(ids) > 1 or refused else (), refused_parts=refused)
 
     def _refused(self, code: str) -> None:
         """A part refused with SMS API status ``code`` (not 4, the credentials): retry (throttled, internal
@@ -203,9 +206,13 @@ def _last_answer(sms: Sms) -> Any:
         return None
 
 
-def _first_sent(body: Any) -> str | None:
+def _sent_parts(body: Any) -> tuple[list[str], int]:
+    """The message ids of the parts sent (status 0), in order, and how many parts were refused."""
     parts = body.get("messages") if isinstance(body, dict) else None
+    sent, refused = [], 0
     for part in parts if isinstance(parts, list) else []:
         if isinstance(part, dict) and str(part.get("status")) == "0" and part.get("message-id"):
-            return str(part["message-id"])
-    return None
+            sent.append(str(part["message-id"]))
+        else:
+            refused += 1
+    return sent, refused

@@ -14,11 +14,19 @@ Ledger entries (one per payment and stage, whatever the attempt):
   ``uncertain`` only replace ``attempting``; ``placed`` never replaces another provider id.
 - ``bind`` is the first signed final status carrying our reference: it sets the provider id (if none
   is set) and ``placed`` — also for an entry left ``attempting`` by a crash or ``uncertain``.
-- ``record_outcome`` sets the outcome once, for the bound provider id only.
+- ``record_outcome`` sets the outcome once, for the bound provider id only (a message of one part).
 - ``release_claim`` removes an entry its own attempt claimed when the provider certainly placed
   nothing and the payment is not the borrower's failure (our credentials were refused): the
   payment can be claimed and sent again once the configuration is fixed. Only ``attempting``
   entries without a provider id, of the caller's attempt.
+- An SMS of several parts is settled on every part's receipt: ``expect_parts`` records, before the
+  request goes out, how many parts the text takes (so no receipt of one part can settle it alone,
+  however early it comes); ``settle`` adds the parts' ids from the answer (``Parts``); ``bind_part``
+  binds a part id the send's answer did not give (lost answer) while fewer ids are known than parts;
+  ``record_part`` adds a part's final status (once per part id, until the entry has an
+  outcome); ``record_parts_outcome`` sets the entry's outcome once: ``failed`` as soon as a part failed,
+  ``succeeded`` when every part was delivered (``parts_outcome``). A part refused when sent (a half-sent
+  message) fails the message at ``settle``.
 
 Stage records (one per zone, day and stage), owned by the newest attempt:
 - ``start_stage``: a newer attempt takes the record over (clean counters); the same attempt
@@ -61,6 +69,7 @@ UNRESOLVED = (ATTEMPTING, UNCERTAIN)
 # outcomes
 SUCCEEDED = "succeeded"
 OUTCOME_FAILED = "failed"
+REFUSED_PART_STATUS = "rejected"  # provider_status of a message a part of which the provider refused when sent
 
 SELECTION_COUNTERS = ("selected", "enqueued", "not_placed", "zone_fallback", "no_whatsapp")
 DISPATCH_COUNTERS = ("placed", "place_failed", "unknown", "skipped")
@@ -82,6 +91,43 @@ class Entry:
     provider_status: str | None = None
     attempts: int = 0
     error: str | None = None
+    # an SMS of several parts (1: one part, or a channel without parts): the parts' ids as far as known, and
+    # the ids whose final receipt said delivered / failed (a part refused when sent: "refused#<n>")
+    parts: int = 1
+    part_ids: frozenset[str] = frozenset()
+    parts_delivered: frozenset[str] = frozenset()
+    parts_failed: frozenset[str] = frozenset()
+
+    @property
+    def multipart(self) -> bool:
+        return self.parts > 1 or bool(self.part_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """How an SMS went out in parts (the provider's answer): the sent parts' message ids and how many
+    parts the provider refused."""
+
+    ids: tuple[str, ...]
+    refused: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) + self.refused
+
+    @property
+    def refused_markers(self) -> frozenset[str]:
+        return frozenset(f"refused#{i + 1}" for i in range(self.refused))
+
+
+def parts_outcome(entry: Entry) -> str | None:
+    """The outcome of a message of several parts from its parts' receipts: failed once any part failed (or
+    was refused), succeeded once every part was delivered, None while receipts are missing."""
+    if entry.parts_failed:
+        return OUTCOME_FAILED
+    if len(entry.part_ids) >= entry.parts and entry.part_ids <= entry.parts_delivered:
+        return SUCCEEDED
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +210,8 @@ class ReminderStore(Protocol):
     def get(self, run: StageRun, payment_id: int) -> Entry | None: ...
 
     def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
-               provider_id: str | None = None, error: str | None = None) -> Entry | None: ...
+               provider_id: str | None = None, error: str | None = None, parts: Parts | None = None) -> Entry | None:
+        ...
 
     def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None: ...
 
@@ -172,6 +219,14 @@ class ReminderStore(Protocol):
                        provider_status: str) -> bool: ...
 
     def release_claim(self, run: StageRun, payment_id: int) -> bool: ...
+
+    def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool: ...
+
+    def bind_part(self, run: StageRun, payment_id: int, part_id: str) -> Entry | None: ...
+
+    def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: str) -> Entry | None: ...
+
+    def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: str, provider_status: str) -> bool: ...
 
     def entries(self, run: StageRun) -> Iterator[Entry]: ...
 
@@ -233,7 +288,7 @@ class MemoryReminderStore:
             return self._entries.get(self._ekey(run, payment_id))
 
     def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
-               provider_id: str | None = None, error: str | None = None) -> Entry | None:
+               provider_id: str | None = None, error: str | None = None, parts: Parts | None = None) -> Entry | None:
         key = self._ekey(run, payment_id)
         with self._lock:
             entry = self._entries.get(key)
@@ -247,6 +302,14 @@ class MemoryReminderStore:
             entry = self._entries[key] = replace(
                 entry, status=status, attempts=attempts, provider_id=provider_id or entry.provider_id,
                 error=error[:500] if error else entry.error)
+            if parts is not None:
+                entry = self._entries[key] = replace(
+                    entry, parts=max(entry.parts, parts.count),
+                    part_ids=entry.part_ids | frozenset(parts.ids) | parts.refused_markers,
+                    parts_failed=entry.parts_failed | parts.refused_markers)
+                if parts.refused and entry.outcome is None:  # a part refused when sent: the message failed, now
+                    entry = self._entries[key] = replace(entry, outcome=OUTCOME_FAILED,
+                                                         provider_status=REFUSED_PART_STATUS)
             return entry
 
     def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None:
@@ -263,7 +326,49 @@ class MemoryReminderStore:
         key = self._ekey(run, payment_id)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.outcome is not None or entry.provider_id != provider_id:
+            if entry is None or entry.outcome is not None or entry.provider_id != provider_id or entry.multipart:
+                return False
+            self._entries[key] = replace(entry, outcome=outcome, provider_status=provider_status)
+            return True
+
+    def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.status != ATTEMPTING:
+                return False
+            self._entries[key] = replace(entry, parts=count)
+            return True
+
+    def bind_part(self, run: StageRun, payment_id: int, part_id: str) -> Entry | None:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.outcome is not None or entry.parts_failed or part_id in entry.part_ids \
+                    or len(entry.part_ids) >= entry.parts:
+                return None
+            entry = self._entries[key] = replace(entry, part_ids=entry.part_ids | {part_id}, status=PLACED,
+                                                 provider_id=entry.provider_id or part_id)
+            return entry
+
+    def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: str) -> Entry | None:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.outcome is not None or part_id not in entry.part_ids:
+                return None
+            if outcome == SUCCEEDED:
+                entry = replace(entry, parts_delivered=entry.parts_delivered | {part_id})
+            else:
+                entry = replace(entry, parts_failed=entry.parts_failed | {part_id})
+            self._entries[key] = entry
+            return entry
+
+    def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: str, provider_status: str) -> bool:
+        key = self._ekey(run, payment_id)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.outcome is not None or not entry.multipart:
                 return False
             self._entries[key] = replace(entry, outcome=outcome, provider_status=provider_status)
             return True

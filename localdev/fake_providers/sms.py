@@ -99,6 +99,19 @@ class FakeSms(FakeProvider):
         self.auth_failures = 0
         self.auth_refused = 0
         self.receipts_sent = 0
+        self.part_outcomes: dict[str, list[str]] = {}  # recipient -> final status per part (else one for all)
+        self.refused_parts: dict[str, int] = {}       # recipient -> how many last parts the answer refuses
+
+    def force_part_outcomes(self, recipient: str, outcomes: list[str]) -> None:
+        """The final receipt of each part of the next messages to ``recipient`` (parts beyond the list: the last)."""
+        with self._lock:
+            self.part_outcomes[recipient] = list(outcomes)
+
+    def refuse_parts(self, recipient: str, count: int = 1) -> None:
+        """Messages to ``recipient`` go out half: the last ``count`` parts are refused in the answer (status 5,
+        the SDK's ``PartialFailureError``) and get no receipt."""
+        with self._lock:
+            self.refused_parts[recipient] = count
 
     def env(self) -> dict[str, str]:
         """Settings that make the app's SmsClient and receipt route talk to this fake."""
@@ -185,17 +198,24 @@ class FakeSms(FakeProvider):
             return Handled(200, _part(*problem), [], f"status_{problem[0]}", None)
         to, text, ref = str(body["to"]), str(body["text"]), str(body.get("client-ref") or "")
         count = parts_of(text)
-        ids = [f"{uuid.uuid4().hex[:16].upper()}" for _ in range(count)]
+        with self._lock:
+            refused = min(self.refused_parts.get(to, 0), count - 1) if count > 1 else 0
+            per_part = list(self.part_outcomes.get(to, ()))
+        ids = [f"{uuid.uuid4().hex[:16].upper()}" for _ in range(count - refused)]
         outcome = self.pick_outcome(self.mix, to, ref or ids[0])
+        finals = [per_part[min(i, len(per_part) - 1)] if per_part else outcome for i in range(len(ids))]
         url = str(body.get("callback") or self.receipt_url)
         hooks = []
         if url and str(body.get("status-report-req", "true")).lower() not in ("false", "0"):
-            for message_id in ids:
-                hooks += [self._receipt(url, body, message_id, status) for status in ("accepted", outcome)]
+            for message_id, final in zip(ids, finals, strict=True):
+                hooks += [self._receipt(url, body, message_id, status) for status in ("accepted", final)]
+        common = {"to": to, "remaining-balance": "15.53590000", "message-price": "0.03330000", "network": "51010",
+                  **({"client-ref": ref} if ref else {})}
         answer = {"message-count": str(count), "messages": [
-            {"to": to, "message-id": mid, "status": "0", "remaining-balance": "15.53590000",
-             "message-price": "0.03330000", "network": "51010", **({"client-ref": ref} if ref else {})}
-            for mid in ids]}
+            *({**common, "message-id": mid, "status": "0"} for mid in ids),
+            *({"to": to, "status": "5", "error-text": "Internal Error"} for _ in range(refused))]}
+        if per_part or refused:  # the message as a whole: delivered only if every part was
+            outcome = "failed" if refused else next((f for f in finals if f != "delivered"), "delivered")
         return Handled(200, answer, hooks, outcome, ids[0])
 
     @staticmethod
