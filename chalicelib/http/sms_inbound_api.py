@@ -5,7 +5,8 @@ Vonage posts each inbound SMS to the number's (or the account's) inbound webhook
 ``text``, ``type`` (``text`` / ``unicode`` / ``binary``), ``keyword`` (the first word, upper case),
 ``message-timestamp`` and, signed webhooks being on, ``timestamp``, ``nonce`` and ``sig``: the same
 signing as the delivery receipts (``chalicelib.reminders.sms_signatures``: the account's signature
-secret and method), so one secret and one rule serve both routes.
+secret and method; during a rotation the current or the previous secret, ``secrets.verified_with``), so
+one secret and one rule serve both routes.
 
 - unsigned, wrongly signed, signed with another method or outside the 5 minute window: 401, nothing
   read or written;
@@ -38,7 +39,8 @@ from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized,
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.opt_out import receive_inbound
-from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.secrets import verified_with
+from chalicelib.reminders.signatures import InvalidSignature
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 
 sms_inbound = Blueprint(__name__)
@@ -74,9 +76,10 @@ def sms_inbound_message() -> dict[str, Any]:
     raw = request.raw_body or b""
     params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
     try:
-        message = verify_sms_signature(params, provider_secret("VONAGE_SIGNATURE_SECRET"),
-                                       config.env_str("VONAGE_SIGNATURE_METHOD", "sha256"))
-    except InvalidSmsSignature as exc:
+        method = config.env_str("VONAGE_SIGNATURE_METHOD", "sha256")
+        message = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
+                                refused=(InvalidSmsSignature, InvalidSignature))
+    except (InvalidSmsSignature, InvalidSignature) as exc:
         metrics.emit({"channel": "sms", "result": "refused"}, {metrics.CALLBACKS_RECEIVED: 1})
         raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
     if not message.get("messageId") or not message.get("msisdn"):
