@@ -14,14 +14,16 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders import gsm7
 from chalicelib.reminders.contact import PgContactRecords
-from chalicelib.reminders.dispatch import Dispatcher
+from chalicelib.reminders.dispatch import ChunkDeferred, Dispatcher
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, chunk_body
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import OUTCOME_FAILED, PLACED, SUCCEEDED
+from chalicelib.reminders.store import OUTCOME_FAILED, PLACED, SUCCEEDED, StoreUnavailable
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
@@ -95,3 +97,41 @@ def test_a_two_part_sms_is_settled_on_both_parts_receipts_once(aws, conn) -> Non
     }
     summary = stage_summary(store, RUN)
     assert (summary["placed"], summary["succeeded"], summary["failed"]) == (5, 2, 3)  # each message once
+
+
+class _PartsNotWritten(DynamoReminderStore):
+    """The ledger refuses the part count once (DynamoDB throttling past the retries, say)."""
+
+    failures = 1
+
+    def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("expect_parts: ProvisionedThroughputExceededException")
+        return super().expect_parts(run, payment_id, count)
+
+
+def test_a_two_part_sms_whose_part_count_cannot_be_written_is_not_sent_and_goes_out_on_redelivery(aws, conn) -> None:
+    bootstrap()
+    make_partner(conn, 1, "Lendana P2P")
+    loan = make_loan(conn, postcode="10110", phone="081355580001", due_dates=[DUE], has_whatsapp=False,
+                     bank_name=LONG_BANK)
+    conn.commit()
+    rows = [[loan.payment_ids[0], loan.loan_id, "081355580001", "Budi Santoso", 1_250_000, DUE.isoformat(),
+             "JULO", "10110", loan.payment_ids[0]]]
+    store = _PartsNotWritten()
+    store.start_stage(RUN, "token")
+    store.seal_stage(RUN, 1, {"selected": 1, "enqueued": 1})
+    chunk = Chunk.parse(chunk_body(RUN, "0-1", json.dumps(rows)))
+    with LocalReminderStack() as stack:
+        stack.sms.force_part_outcomes("6281355580001", ["delivered", "delivered"])
+        dispatcher = Dispatcher(conn, store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
+                                records=PgContactRecords(conn))
+        with pytest.raises(ChunkDeferred):
+            dispatcher.run(chunk)
+        assert stack.sms.records == [] and store.get(RUN, loan.payment_ids[0]) is None  # nothing sent, given back
+        assert dispatcher.run(chunk)["placed"] == 1   # the chunk's redelivery sends it, once
+        assert stack.sms.wait_idle(60)
+        sent = len(stack.sms.records)
+    entry = store.get(RUN, loan.payment_ids[0])
+    assert sent == 1 and entry is not None and (entry.parts, entry.outcome) == (2, SUCCEEDED)
