@@ -34,6 +34,11 @@ def table_name(name: str) -> str:
     return os.environ.get(_env_key("TABLE_NAME_", name)) or name
 
 
+def index_name(attribute: str) -> str:
+    """The global secondary index that finds a table's items by ``attribute`` (manifest ``indexes``)."""
+    return f"by-{attribute}"
+
+
 def state_machine_arn(name: str) -> str:
     return os.environ.get(_env_key("STATE_MACHINE_ARN_", name)) or _lookup_state_machine(
         name, config.aws_endpoint_url()

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from chalicelib.resources import index_name
 from chalicelib.settings import Settings
 from chalicelib.settings import by_name as settings_by_name
 
@@ -26,10 +27,36 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
+    """A DynamoDB table (string keys, on demand). ``indexes``: string attributes, each with a
+    global secondary index of its own (``index_name``, keys only) to find items by that value."""
+
     name: str
     hash_key: str
     range_key: str | None = None
     ttl_attribute: str | None = None
+    indexes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indexes", tuple(self.indexes))
+
+    def key_schema(self) -> dict[str, Any]:
+        """KeySchema, AttributeDefinitions and GlobalSecondaryIndexes (create_table's and the template's
+        shape): the template, the local runtime and the bootstrap create the same table."""
+        keys = [{"AttributeName": self.hash_key, "KeyType": "HASH"}]
+        names = [self.hash_key]
+        if self.range_key:
+            keys.append({"AttributeName": self.range_key, "KeyType": "RANGE"})
+            names.append(self.range_key)
+        names += [a for a in self.indexes if a not in names]
+        out: dict[str, Any] = {"KeySchema": keys,
+                               "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in names]}
+        if self.indexes:
+            out["GlobalSecondaryIndexes"] = [
+                {"IndexName": index_name(a), "KeySchema": [{"AttributeName": a, "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "KEYS_ONLY"}} for a in self.indexes]
+        return out
+
+
 
 
 @dataclass(frozen=True)

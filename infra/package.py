@@ -114,6 +114,8 @@ def settings_parameters(classes: list[type[Settings]]) -> dict[str, dict[str, An
     for cls in classes:
         for group in secret_groups(cls):
             g = SECRET_GROUPS[group]
+            if g.generated:  # the template creates it: no parameter
+                continue
             params[g.parameter] = {"Type": "String", "AllowedPattern": SECRET_ARN_PATTERN,
                                    "Description": f"Secrets Manager ARN: {g.description}"}
         for _attr, spec in cls.specs():
@@ -179,6 +181,20 @@ def dynamodb_permissions(declared: Any) -> dict[str, tuple[str, ...]]:
     return {t: tuple(f"dynamodb:{a}" for a in DYNAMODB_DEFAULT_ACTIONS) for t in declared}
 
 
+def _dynamodb_resources(declared: str, indexed: set[str], queries: bool) -> list[Any]:
+    """The ARNs of a ``dynamodb`` permission's key: ``<table>`` (and its indexes when Query is among the
+    actions and the table has some: IAM checks a Query on an index against the index's ARN), or
+    ``<table>/index/<index>`` (that index only)."""
+    table, _, index = declared.partition("/index/")
+    arn = "${" + logical_id(table, "Table") + ".Arn}"
+    if index:
+        return [{"Fn::Sub": f"{arn}/index/{index}"}]
+    out: list[Any] = [{"Fn::GetAtt": [logical_id(table, "Table"), "Arn"]}]
+    if queries and table in indexed:
+        out.append({"Fn::Sub": f"{arn}/index/*"})
+    return out
+
+
 def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queue_ids: dict[str, str],
                      sqs_queue: str | None, manifest: Manifest) -> list[dict[str, Any]]:
     log_group = {"Fn::GetAtt": [logical_id(name, "LogGroup"), "Arn"]}
@@ -188,6 +204,11 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
     secrets = [{"Ref": SECRET_GROUPS[g].parameter} for g in secret_groups(cls)]
     if secrets:
         statements.append(_statement("Secrets", ["secretsmanager:GetSecretValue"], secrets))
+    if any(SECRET_GROUPS[g].generated for g in secret_groups(cls)):  # encrypted with the stack's key
+        key = _statement("GeneratedSecretKey", ["kms:Decrypt"], [{"Fn::GetAtt": ["PiiKey", "Arn"]}])
+        key["Condition"] = {"StringEquals": {"kms:ViaService": {
+            "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
+        statements.append(key)
     if cls.database:
         statements.append(_statement("VpcNetworkInterfaces", [
             "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
@@ -208,12 +229,13 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
         statements.append(_statement("PiiQueueKey", actions, [{"Fn::GetAtt": ["PiiKey", "Arn"]}]))
     if perms.get("dynamodb"):
         # one statement per set of actions: "Ledger" for the first, "Ledger2", … for the others
-        by_actions: dict[tuple[str, ...], list[str]] = {}
+        indexed = {t.name for t in manifest.tables if t.indexes}
+        by_actions: dict[tuple[str, ...], list[Any]] = {}
         for table, table_actions in dynamodb_permissions(perms["dynamodb"]).items():
-            by_actions.setdefault(table_actions, []).append(table)
-        for i, (table_actions, tables) in enumerate(by_actions.items()):
-            statements.append(_statement("Ledger" + (str(i + 1) if i else ""), list(table_actions),
-                                         [{"Fn::GetAtt": [logical_id(t, "Table"), "Arn"]} for t in tables]))
+            by_actions.setdefault(table_actions, []).extend(
+                _dynamodb_resources(table, indexed, "dynamodb:Query" in table_actions))
+        for i, (table_actions, resources) in enumerate(by_actions.items()):
+            statements.append(_statement("Ledger" + (str(i + 1) if i else ""), list(table_actions), resources))
     if perms.get("states_start"):
         machines = [{"Ref": logical_id(sm, "StateMachine")} for sm in perms["states_start"]]
         executions = [
@@ -394,12 +416,7 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
         res[queue_ids[q.name]] = {"Type": "AWS::SQS::Queue", "Metadata": {"Name": q.name}, "Properties": props}
 
     for tbl in manifest.tables:
-        keys = [{"AttributeName": tbl.hash_key, "KeyType": "HASH"}]
-        attrs = [{"AttributeName": tbl.hash_key, "AttributeType": "S"}]
-        if tbl.range_key:
-            keys.append({"AttributeName": tbl.range_key, "KeyType": "RANGE"})
-            attrs.append({"AttributeName": tbl.range_key, "AttributeType": "S"})
-        props = {"BillingMode": "PAY_PER_REQUEST", "KeySchema": keys, "AttributeDefinitions": attrs,
+        props = {"BillingMode": "PAY_PER_REQUEST", **tbl.key_schema(),
                  "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                  "SSESpecification": {"SSEEnabled": True}}
         if tbl.ttl_attribute:
@@ -453,12 +470,45 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
                 f"{spec.name} failed (a scheduled run raised or timed out)", "AWS/Lambda", "Errors",
                 [{"Name": "FunctionName", "Value": {"Ref": fid}}])
 
+    _generated_secrets(res, manifest)
     if any(f.permissions.get("ses_send") for f in manifest.functions):
         t["Conditions"]["CreatesSenderIdentity"] = {"Fn::Equals": [{"Ref": "CreateSenderIdentity"}, "true"]}
         res["SenderIdentity"] = {"Type": "AWS::SES::EmailIdentity", "Condition": "CreatesSenderIdentity",
                                  "Properties": {"EmailIdentity": {"Ref": "SenderEmail"}}}
     add_observability(t, manifest, queue_ids)
     return t
+
+
+def _generated_secrets(res: dict[str, Any], manifest: Manifest) -> None:
+    """Each generated secret group some role reads: the secret (a random key under the stack's KMS
+    key) and a resource policy that refuses GetSecretValue to every principal but those roles."""
+    readers: dict[str, list[Any]] = {}
+    roles = [(manifest.api.settings_class, res[API_LOGICAL_ID]["Properties"]["Role"]["Fn::GetAtt"][0])
+             ] if API_LOGICAL_ID in res else []
+    roles += [(f.settings_class, logical_id(f.name, "Role")) for f in manifest.functions if f.settings]
+    for cls, role in roles:
+        for group in secret_groups(cls):
+            if SECRET_GROUPS[group].generated and {"Fn::GetAtt": [role, "Arn"]} not in readers.get(group, []):
+                readers.setdefault(group, []).append({"Fn::GetAtt": [role, "Arn"]})
+    for group, arns in readers.items():
+        g = SECRET_GROUPS[group]
+        keys = sorted({spec.env for cls, _r in roles for _a, spec in cls.specs()
+                       if spec.secret == group and spec.required})
+        if len(keys) != 1:
+            raise ValueError(f"generated secret group {group} must have exactly one required key, has {keys}")
+        res[g.parameter] = {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Description": f"julo-reminders: {g.description}",
+            "KmsKeyId": {"Ref": "PiiKey"},
+            "GenerateSecretString": {"SecretStringTemplate": "{}", "GenerateStringKey": keys[0],
+                                     "PasswordLength": 64, "ExcludePunctuation": True},
+        }}
+        res[g.parameter + "Policy"] = {"Type": "AWS::SecretsManager::ResourcePolicy", "Properties": {
+            "SecretId": {"Ref": g.parameter}, "BlockPublicPolicy": True,
+            "ResourcePolicy": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "OnlyItsReaders", "Effect": "Deny", "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": arns}}}]},
+        }}
 
 
 def _encryption(pii: bool) -> dict[str, Any]:

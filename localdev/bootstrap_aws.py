@@ -78,12 +78,7 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
     for t in manifest.tables:
         name = resources.table_name(t.name)
         if name not in existing_tables:
-            keys = [{"AttributeName": t.hash_key, "KeyType": "HASH"}]
-            attrs = [{"AttributeName": t.hash_key, "AttributeType": "S"}]
-            if t.range_key:
-                keys.append({"AttributeName": t.range_key, "KeyType": "RANGE"})
-                attrs.append({"AttributeName": t.range_key, "AttributeType": "S"})
-            ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+            ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **t.key_schema())
             ddb.get_waiter("table_exists").wait(TableName=name)
             if t.ttl_attribute:
                 ddb.update_time_to_live(

@@ -49,6 +49,8 @@ def resource_of(service: str, operation: str, params: dict[str, Any], region: st
             for op in item.values():
                 if isinstance(op, dict) and "TableName" in op:
                     names.append(str(op["TableName"]))
+        if names and params.get("IndexName"):  # a query on an index: IAM checks the index's ARN
+            return [_arn("dynamodb", region, f"table/{names[0]}/index/{params['IndexName']}")]
         return [_arn("dynamodb", region, f"table/{n}") for n in names] or None
     if service == "states":
         for key in ("stateMachineArn", "executionArn"):

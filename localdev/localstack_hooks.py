@@ -18,6 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from chalicelib.resources import index_name
 from localdev.bootstrap_aws import LOCAL_ROLE_ARN, PLACEHOLDER
 from localdev.manifest import ROOT, Manifest, load_manifest
 
@@ -86,6 +87,20 @@ ensure_table() {{
   echo "table $1${{4:+ (ttl on $4)}}"
 }}
 
+# ensure_index TABLE ATTRIBUTE INDEX_NAME   (a keys-only global secondary index on a string attribute)
+ensure_index() {{
+  local spec
+  if ! awslocal dynamodb describe-table --table-name "$1" --query "Table.GlobalSecondaryIndexes[].IndexName" \\
+      --output text | tr '\\t' '\\n' | grep -qx "$3"; then
+    spec="$(printf '[{{"Create":{{"IndexName":"%s","KeySchema":[{{"AttributeName":"%s","KeyType":"HASH"}}],%s}}}}]' \\
+      "$3" "$2" '"Projection":{{"ProjectionType":"KEYS_ONLY"}}')"
+    awslocal dynamodb update-table --table-name "$1" \\
+      --attribute-definitions "AttributeName=$2,AttributeType=S" \\
+      --global-secondary-index-updates "$spec" >/dev/null
+  fi
+  echo "index $1.$3"
+}}
+
 # ensure_state_machine NAME ASL_PATH QUEUE...   (QUEUE: the queues the ASL's placeholders name)
 ensure_state_machine() {{
   local name="$1" asl="$JULO_ROOT/$2" rendered arn queue
@@ -129,6 +144,7 @@ def render_hook(manifest: Manifest, root: Path = ROOT) -> str:
     lines.append("# --- tables")
     for t in manifest.tables:
         lines.append(f"ensure_table {_args(t.name, t.hash_key, t.range_key or '', t.ttl_attribute or '')}")
+        lines += [f"ensure_index {_args(t.name, a, index_name(a))}" for a in t.indexes]
     lines.append("# --- SES sender identity (SES only sends from verified identities)")
     lines.append('awslocal ses verify-email-identity --email-address "$SENDER_EMAIL"')
     lines.append("# --- state machines")

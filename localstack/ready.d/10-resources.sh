@@ -59,6 +59,20 @@ ensure_table() {
   echo "table $1${4:+ (ttl on $4)}"
 }
 
+# ensure_index TABLE ATTRIBUTE INDEX_NAME   (a keys-only global secondary index on a string attribute)
+ensure_index() {
+  local spec
+  if ! awslocal dynamodb describe-table --table-name "$1" --query "Table.GlobalSecondaryIndexes[].IndexName" \
+      --output text | tr '\t' '\n' | grep -qx "$3"; then
+    spec="$(printf '[{"Create":{"IndexName":"%s","KeySchema":[{"AttributeName":"%s","KeyType":"HASH"}],%s}}]' \
+      "$3" "$2" '"Projection":{"ProjectionType":"KEYS_ONLY"}')"
+    awslocal dynamodb update-table --table-name "$1" \
+      --attribute-definitions "AttributeName=$2,AttributeType=S" \
+      --global-secondary-index-updates "$spec" >/dev/null
+  fi
+  echo "index $1.$3"
+}
+
 # ensure_state_machine NAME ASL_PATH QUEUE...   (QUEUE: the queues the ASL's placeholders name)
 ensure_state_machine() {
   local name="$1" asl="$JULO_ROOT/$2" rendered arn queue
@@ -101,8 +115,10 @@ ensure_queue disbursement-events 60 disbursement-events-dlq 10
 ensure_queue email-outbox 60 email-outbox-dlq 10
 # --- tables
 ensure_table reminder-ledger pk payment_id expires_at
+ensure_index reminder-ledger provider_id by-provider_id
 ensure_table reminder-stages pk stage expires_at
 ensure_table provider-rate pk '' expires_at
+ensure_table callback-replay pk '' expires_at
 # --- SES sender identity (SES only sends from verified identities)
 awslocal ses verify-email-identity --email-address "$SENDER_EMAIL"
 # --- state machines
