@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlparse
 import psycopg2.extensions
 
 from chalicelib.contact_policy import ReplayClock
+from chalicelib.reminders import references
 from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef
@@ -56,10 +57,10 @@ def _ref_and_template(rec: ProviderRecord) -> tuple[CallbackRef | None, str | No
     try:
         if rec.channel == "robocall":
             query = parse_qs(urlparse(rec.body["event_url"][0]).query)
-            return CallbackRef.decode(query["ref"][0]), query.get("template", [None])[0]
+            return references.unverified(query["ref"][0]), query.get("template", [None])[0]
         if rec.channel == "sms":
-            return CallbackRef.decode(rec.body["client-ref"]), None
-        return CallbackRef.decode(rec.body["biz_opaque_callback_data"]), rec.body["template"]["name"]
+            return references.unverified(rec.body["client-ref"]), None
+        return references.unverified(rec.body["biz_opaque_callback_data"]), rec.body["template"]["name"]
     except (KeyError, IndexError, TypeError, ValueError):
         return None, None
 

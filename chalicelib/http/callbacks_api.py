@@ -3,16 +3,23 @@
 - ``POST /v1/callbacks/robocall``: Vonage Voice event webhook. ``Authorization: Bearer <JWT>``
   (HS256, ``VONAGE_SIGNATURE_SECRET``) whose ``payload_hash`` is the SHA-256 of the raw body and
   whose ``iat`` is within 5 minutes. Anything else (including a Meta ``X-Hub-Signature-256``) is
-  a 401 and changes nothing. Our reference is the ``ref`` query parameter of the event URL.
+  a 401 and changes nothing. Our reference is the ``ref`` query parameter of the event URL, signed
+  by us (``chalicelib.reminders.references``): Vonage's signature covers the body, not the URL, so
+  a reference whose MAC does not verify is a 403. A token (``jti``) is accepted once: a replay is a
+  409 ``replayed``; a call id already bound to another payment's entry is a 409 ``conflict``.
+  Nothing is read from or written to the ledger or PostgreSQL before these checks pass.
 - ``GET /v1/callbacks/whatsapp``: Meta's subscription handshake: ``hub.mode=subscribe`` and
   ``hub.verify_token`` equal to ``WHATSAPP_VERIFY_TOKEN`` → 200 ``hub.challenge`` as text/plain;
   otherwise 403.
 - ``POST /v1/callbacks/whatsapp``: ``X-Hub-Signature-256`` with ``WHATSAPP_APP_SECRET``. Statuses
-  without our reference (``biz_opaque_callback_data``) are skipped and counted, never a 4xx (Meta
-  retries failed webhooks and can disable the subscription). A body that is JSON but not the
-  shape Meta documents (``whatsapp_webhook.schema.json``) is a 400 and changes nothing. Inbound
-  messages (``value.messages``) are stored; an opt-out keyword opts the number out of WhatsApp and
-  earns one confirmation reply (``chalicelib.reminders.opt_out``).
+  without our signed reference (``biz_opaque_callback_data``) are skipped and counted, never a 4xx
+  (Meta retries failed webhooks and can disable the subscription); so are statuses whose reference
+  does not verify or whose message id is bound to another payment's entry (counted as ``refused``).
+  Meta's signature covers the whole body, reference included, and carries no token id: a replayed
+  body repeats statuses the ledger has already recorded once, which change nothing. A body that is
+  JSON but not the shape Meta documents (``whatsapp_webhook.schema.json``) is a 400 and changes nothing.
+  Inbound messages (``value.messages``) are stored; an opt-out keyword opts the number out of
+  WhatsApp and earns one confirmation reply (``chalicelib.reminders.opt_out``).
 
 Every signed body that is JSON but not the provider's shape (nested deeper than the parser goes,
 a documented field of another type, a required field missing) is a JSON 400, never a 500.
@@ -29,12 +36,27 @@ from chalice import Blueprint, Response
 
 from chalicelib.contact_data.inbound import InboundText, timestamp
 from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.http.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthorized,
+    json_errors,
+)
 from chalicelib.logs import get_logger
+from chalicelib.reminders import references
 from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.opt_out import receive_inbound
-from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_robocall_status, apply_whatsapp_status
+from chalicelib.reminders.outcomes import (
+    CallbackRef,
+    OutcomeNotReady,
+    ProviderIdTaken,
+    apply_robocall_status,
+    apply_whatsapp_status,
+)
 from chalicelib.reminders.providers import MalformedWebhook, WhatsAppInbound, whatsapp_messages, whatsapp_statuses
+from chalicelib.reminders.replay import DynamoReplayCache, vonage_token_key
 from chalicelib.reminders.secrets import provider_secret, verified_with
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, require, verify, verify_vonage
 
@@ -63,13 +85,22 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _verification_keys() -> list[str]:
+    keys = references.verification_keys()
+    if not keys:
+        raise ServiceUnavailable("callback reference key is not configured")
+    return keys
+
+
 def _ref(text: str | None) -> CallbackRef:
+    """The reference we signed (403 when its MAC does not verify: not one we gave out)."""
     if not text:
         raise BadRequest("missing callback reference")
     try:
-        return CallbackRef.decode(text)
-    except ValueError as exc:
-        raise BadRequest("malformed callback reference") from exc
+        return references.verify(text, _verification_keys())
+    except references.InvalidReference as exc:
+        logger.warning("callback refused: reference not signed by us", extra={"reason": str(exc)})
+        raise Forbidden(f"callback reference refused: {exc}") from exc
 
 
 @callbacks.route("/v1/callbacks/robocall", methods=["POST"])
@@ -78,8 +109,8 @@ def robocall_callback() -> dict[str, Any]:
     request = callbacks.current_request
     raw = _raw_body()
     try:
-        verified_with("VONAGE_SIGNATURE_SECRET",
-                      lambda secret: verify_vonage(secret, raw, request.headers.get("Authorization")))
+        claims = verified_with("VONAGE_SIGNATURE_SECRET",
+                               lambda secret: verify_vonage(secret, raw, request.headers.get("Authorization")))
     except InvalidSignature as exc:
         raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
     body = _json_object(raw)
@@ -87,10 +118,22 @@ def robocall_callback() -> dict[str, Any]:
     call_uuid, status = body.get("uuid"), body.get("status")
     if not isinstance(call_uuid, str) or not isinstance(status, str):
         raise BadRequest("uuid and status are required")
+    replay = DynamoReplayCache()
+    token, until = vonage_token_key(claims)
+    if not replay.first_use(token, until):
+        logger.warning("callback refused: webhook token replayed", extra={"payment_id": ref.payment_id,
+                                                                          "stage": str(ref.stage)})
+        raise Conflict("this webhook token was already used", code="replayed")
     try:
         outcome = apply_robocall_status(request_connection, Ledger(), ref, call_uuid, status)
+    except ProviderIdTaken as exc:
+        raise Conflict(str(exc)) from exc
     except OutcomeNotReady as exc:
+        replay.release(token)  # the provider retries; the same token may come back
         raise ServiceUnavailable(str(exc)) from exc
+    except Exception:
+        replay.release(token)
+        raise
     return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome}
 
 
@@ -125,22 +168,28 @@ def whatsapp_callback() -> dict[str, Any]:
     inbound = _receive_inbound(messages) if messages else {}
     ledger = Ledger()
     recorded: list[dict[str, Any]] = []
-    skipped = 0
+    skipped = refused = 0
+    keys = _verification_keys() if statuses else []
     for status in statuses:
         try:
-            ref = CallbackRef.decode(status.reference or "")
-        except ValueError:
+            references.split(status.reference or "")
+        except references.InvalidReference:
             skipped += 1  # not a message we sent (or not through this system): nothing to record
             continue
         try:
+            ref = references.verify(status.reference or "", keys)
             outcome = apply_whatsapp_status(ledger, ref, status.message_id, status.status)
+        except (references.InvalidReference, ProviderIdTaken) as exc:
+            refused += 1  # looks like ours but is not: a forged reference or a cross-bound message id
+            logger.warning("whatsapp status refused", extra={"reason": type(exc).__name__})
+            continue
         except OutcomeNotReady as exc:
             raise ServiceUnavailable(str(exc)) from exc
         recorded.append({"payment_id": ref.payment_id, "status": status.status, "outcome": outcome,
                          "error_code": status.error_code, "error_kind": status.error_kind})
     if skipped:
         logger.info("whatsapp statuses without our reference skipped", extra={"skipped": skipped})
-    return {"statuses": recorded, "skipped": skipped, **inbound}
+    return {"statuses": recorded, "skipped": skipped, "refused": refused, **inbound}
 
 
 def _receive_inbound(messages: list[WhatsAppInbound]) -> dict[str, int]:

@@ -61,6 +61,10 @@ class NotAcceptable(ApiError):
     status, code = 406, "not_acceptable"
 
 
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
 

@@ -45,6 +45,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg2.extensions
 
@@ -52,7 +53,7 @@ from chalicelib import config
 from chalicelib.contact_data.history import Contact
 from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
-from chalicelib.reminders import metrics, templates
+from chalicelib.reminders import metrics, references, templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import answer_if_finished, complete_if_done, fail_stage
 from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
@@ -128,8 +129,11 @@ def callback_base_url() -> str:
     return config.env_str("REMINDER_CALLBACK_BASE_URL", "").rstrip("/")
 
 
-def robocall_event_url(ref: CallbackRef, template: str) -> str:
-    return f"{callback_base_url()}/v1/callbacks/robocall?ref={ref.encode()}&template={template}"
+def robocall_event_url(signed_ref: str, template: str) -> str:
+    """Where Vonage posts the call's events, with our signed reference (Vonage signs the body only,
+    so the reference in the URL carries our own MAC: ``chalicelib.reminders.references``)."""
+    query = urlencode({"ref": signed_ref, "template": template})
+    return f"{callback_base_url()}/v1/callbacks/robocall?{query}"
 
 
 def sms_receipt_url() -> str:
@@ -142,7 +146,7 @@ class Dispatcher:
                  voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
                  tasks: TaskCallbacks | None = None, clock: Clock | None = None,
                  policy: ContactPolicy | None = None, records: ContactRecords | None = None,
-                 sms: SmsClient | None = None) -> None:
+                 sms: SmsClient | None = None, reference_key: str | None = None) -> None:
         self.conn = conn
         self.store = store or DynamoReminderStore()
         self.tasks = tasks or TaskCallbacks()
@@ -150,7 +154,15 @@ class Dispatcher:
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
         self.records: ContactRecords = records or PgContactRecords(conn)
         self._voice, self._whatsapp, self._sms = voice, whatsapp, sms
+        self._reference_key = reference_key
         self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
+
+    @property
+    def reference_key(self) -> str:
+        """The key our callback references are signed with (``CALLBACK_REFERENCE_KEY``)."""
+        if self._reference_key is None:
+            self._reference_key = references.signing_key()
+        return self._reference_key
 
     @property
     def voice(self) -> VoiceClient:
@@ -193,6 +205,7 @@ class Dispatcher:
                group: list[dict[str, Any]]) -> Accepted:
         """One call or message for the contact led by ``p``: the total of ``group`` (its payments) and its loans."""
         ref = CallbackRef(int(p["payment_id"]), run)
+        signed = references.sign(ref, self.reference_key)
         dues = [date.fromisoformat(m["due_date"]) for m in group]
         total = sum(int(m["amount"]) for m in group)
         loans = list(dict.fromkeys(int(m["loan_id"]) for m in group))
@@ -205,17 +218,17 @@ class Dispatcher:
                 raise ProviderRejected(str(exc), attempts=0) from exc
             if sms.segments > 1:  # a receipt per part: the entry knows how many before any receipt can come
                 self.store.expect_parts(run, ref.payment_id, sms.segments)  # StoreUnavailable: nothing sent
-            accepted = self.sms.send(international(p.get("phone") or ""), sms.text, ref.encode(), sms_receipt_url(),
+            accepted = self.sms.send(international(p.get("phone") or ""), sms.text, signed, sms_receipt_url(),
                                      gate=gate)
         elif run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
             params = templates.whatsapp_parameters(p["name"], total, dues, loans, p.get("bank"),
                                                    [m.get("virtual_account") for m in group])
             accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
-                                                   tpl.whatsapp_template, params, ref.encode(), gate=gate)
+                                                   tpl.whatsapp_template, params, signed, gate=gate)
         else:
             text = templates.robocall_text(p.get("product"), p["name"], total, dues, loans)
             accepted = self.voice.call(international(p.get("phone") or ""), text,
-                                       robocall_event_url(ref, tpl.robocall_template), gate=gate)
+                                       robocall_event_url(signed, tpl.robocall_template), gate=gate)
         return accepted
 
     def _number(self, run: StageRun, p: dict[str, Any]) -> str:
@@ -390,6 +403,7 @@ class Dispatcher:
         asked = 0
         client = self.client_for(run.stage)  # built before the threads
         policy = self.policy or load_policy(self.conn, run.business_date)
+        _ = self.reference_key
         if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account
             templates.add_whatsapp_details(self.conn, chunk.payments)
         # a few calls in flight at once (provider latency), on the slots of the provider's grid that

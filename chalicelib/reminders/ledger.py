@@ -41,6 +41,7 @@ from pynamodb.attributes import (
 from pynamodb.constants import NONE
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import size
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -66,6 +67,7 @@ from chalicelib.reminders.store import (
 from chalicelib.zones import Zone
 
 LEDGER_TABLE = "reminder-ledger"
+PROVIDER_ID = "provider_id"  # the ledger's indexed attribute (infra/functions.yaml: indexes)
 STAGES_TABLE = "reminder-stages"
 PACING_PK = "pacing"
 RETENTION = timedelta(days=90)
@@ -107,7 +109,18 @@ def _reliable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+class _ProviderIdIndex(GlobalSecondaryIndex["_LedgerEntry"]):
+    """Which entries a provider id is bound to (keys only; at most one, unless someone cross-binds)."""
+
+    class Meta:
+        index_name = resources.index_name(PROVIDER_ID)
+        projection = KeysOnlyProjection()
+
+    provider_id = UnicodeAttribute(hash_key=True)
+
+
 class _LedgerEntry(Model):
+    by_provider_id = _ProviderIdIndex()
     pk = UnicodeAttribute(hash_key=True)     # StageRun.ledger_key: "<zone>#<business_date>#<stage>"
     payment_id = UnicodeAttribute(range_key=True)
     attempt = NumberAttribute(default=0)
@@ -395,6 +408,10 @@ class DynamoReminderStore:
                 return False
             raise
         return True
+
+    @_reliable
+    def bound_to(self, provider_id: str) -> set[tuple[str, int]]:
+        return {(item.pk, int(item.payment_id)) for item in self.models.entry.by_provider_id.query(provider_id)}
 
     def entries(self, run: StageRun) -> Iterator[Entry]:
         for item in self.models.entry.query(run.ledger_key, consistent_read=True, attributes_to_get=[

@@ -109,24 +109,39 @@ class OutcomeNotReady(Exception):
     """A callback that cannot be applied yet and should be retried by the provider (HTTP 503)."""
 
 
+class ProviderIdTaken(Exception):
+    """The callback's provider id is bound to another ledger entry: a genuine status of one call or
+    message presented with another payment's reference (cross-binding). Refused; nothing changes."""
+
+
 def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Entry | None:
     """The ledger entry this callback is about, bound to ``provider_id``; None if it is not ours.
 
     The first validly signed final status carrying our reference binds the provider's id to an
     entry that has none yet: the send's answer was lost (``uncertain``) or the worker crashed between the
     provider's accept and the ledger write (``attempting``). A different id on a bound entry is
-    not ours.
+    not ours. An id that another entry already holds is never bound here: ``ProviderIdTaken``.
     """
     entry = store.get(ref.run, ref.payment_id)
     if entry is None:
         return None
+    if entry.provider_id == provider_id:
+        return entry
+    # the id is not this entry's: whose is it? (the ledger's by-provider_id index; rare: a lost
+    # answer, or someone replaying another call's status with this reference)
+    others = store.bound_to(provider_id) - {(ref.run.ledger_key, ref.payment_id)}
+    if others:
+        logger.warning("callback refused: its provider id is bound to another entry",
+                       extra={**ref.run.ids(), "payment_id": ref.payment_id,
+                              "bound_payment_ids": sorted(p for _k, p in others)})
+        raise ProviderIdTaken("the provider id of this status is bound to another reminder")
     if entry.provider_id is None:
         bound = store.bind(ref.run, ref.payment_id, provider_id)
         if bound is not None:
             logger.info("provider id bound by its callback",
                         extra={**ref.run.ids(), "payment_id": ref.payment_id, "was": entry.status})
         return bound
-    return entry if entry.provider_id == provider_id else None
+    return None
 
 
 def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,

@@ -27,6 +27,8 @@ Ledger entries (one per payment and stage, whatever the attempt):
   outcome); ``record_parts_outcome`` sets the entry's outcome once: ``failed`` as soon as a part failed,
   ``succeeded`` when every part was delivered (``parts_outcome``). A part refused when sent (a half-sent
   message) fails the message at ``settle``.
+- ``bound_to`` answers which entries hold a provider id (the DynamoDB store asks the ledger's
+  ``by-provider_id`` index): a callback may bind only an id no other entry holds.
 
 Stage records (one per zone, day and stage), owned by the newest attempt:
 - ``start_stage``: a newer attempt takes the record over (clean counters); the same attempt
@@ -228,6 +230,10 @@ class ReminderStore(Protocol):
 
     def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: str, provider_status: str) -> bool: ...
 
+    def bound_to(self, provider_id: str) -> set[tuple[str, int]]:
+        """(ledger key, payment id) of every entry holding ``provider_id``."""
+        ...
+
     def entries(self, run: StageRun) -> Iterator[Entry]: ...
 
     # --- stage records ---
@@ -382,6 +388,10 @@ class MemoryReminderStore:
                 return False
             del self._entries[key]
             return True
+
+    def bound_to(self, provider_id: str) -> set[tuple[str, int]]:
+        with self._lock:
+            return {key for key, e in self._entries.items() if e.provider_id == provider_id}
 
     def entries(self, run: StageRun) -> Iterator[Entry]:
         with self._lock:

@@ -8,6 +8,7 @@ from datetime import date
 
 import requests
 
+from chalicelib.reminders import references
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
@@ -20,11 +21,17 @@ from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.reminder_day import LocalReminderStack
+from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
 RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
 WHATSAPP_RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.WHATSAPP)
+
+
+def _signed(payment_id: int, run: StageRun) -> str:
+    """The reference dispatch gives the provider: signed with the local runs' key."""
+    return references.sign(CallbackRef(payment_id, run), LOCAL_CALLBACK_REFERENCE_KEY)
 
 
 def _placed_call(conn, stage: Stage = Stage.ROBOCALL_1, provider_id: str = "call-uuid-1") -> int:
@@ -66,7 +73,7 @@ def _success_flag(conn, payment_id: int) -> bool:
 def test_robocall_callback_with_bad_signature_changes_nothing(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn)
-    ref = CallbackRef(payment_id, RUN).encode()
+    ref = _signed(payment_id, RUN)
     event = {"uuid": "call-uuid-1", "status": "human"}
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
@@ -94,7 +101,7 @@ def test_robocall_callback_with_bad_signature_changes_nothing(aws, conn):
 def test_robocall_failure_statuses_and_bad_input(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn)
-    ref = CallbackRef(payment_id, RUN).encode()
+    ref = _signed(payment_id, RUN)
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/robocall"
         progress = _vonage(url, {"uuid": "call-uuid-1", "status": "ringing"}, {"ref": ref})
@@ -104,8 +111,8 @@ def test_robocall_failure_statuses_and_bad_input(aws, conn):
         bad_ref = _vonage(url, {"uuid": "call-uuid-1", "status": "busy"}, {"ref": "x|y"})
     assert progress.json()["outcome"] is None and wrong_call.json()["outcome"] is None
     assert machine.json()["outcome"] == "failed"
-    assert no_ref.status_code == 400 and bad_ref.status_code == 400
-    assert no_ref.json()["error"]["code"] == "bad_request"
+    assert no_ref.status_code == 400 and no_ref.json()["error"]["code"] == "bad_request"
+    assert bad_ref.status_code == 403 and bad_ref.json()["error"]["code"] == "forbidden"
     assert _success_flag(conn, payment_id) is False
     results = stage_summary(DynamoReminderStore(), RUN)
     assert (results["succeeded"], results["failed"]) == (0, 1)
@@ -114,7 +121,7 @@ def test_robocall_failure_statuses_and_bad_input(aws, conn):
 def test_whatsapp_status_webhook(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn, Stage.WHATSAPP, "wamid.abc")
-    ref = CallbackRef(payment_id, WHATSAPP_RUN).encode()
+    ref = _signed(payment_id, WHATSAPP_RUN)
     hook = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "statuses": [{"id": "wamid.abc", "status": "delivered", "biz_opaque_callback_data": ref}]}}]}]}
     with LocalReminderStack() as stack:
@@ -123,14 +130,14 @@ def test_whatsapp_status_webhook(aws, conn):
         ok = _post(url, hook, WHATSAPP_SECRET)
     assert forged.status_code == 401
     assert ok.status_code == 200 and ok.json()["statuses"][0]["outcome"] == "succeeded"
-    assert ok.json()["skipped"] == 0
+    assert (ok.json()["skipped"], ok.json()["refused"]) == (0, 0)
     assert DynamoReminderStore().get(WHATSAPP_RUN, payment_id).provider_status == "delivered"
 
 
 def test_whatsapp_statuses_not_ours_are_skipped_and_counted_never_refused(aws, conn):
     bootstrap()
     payment_id = _placed_call(conn, Stage.WHATSAPP, "wamid.ours")
-    ref = CallbackRef(payment_id, WHATSAPP_RUN).encode()
+    ref = _signed(payment_id, WHATSAPP_RUN)
     statuses = [{"id": "wamid.agent", "status": "delivered", "recipient_id": "6281100000000"},  # sent by a person
                 {"id": "wamid.other", "status": "read", "biz_opaque_callback_data": "campaign-42"},
                 {"id": "wamid.ours", "status": "failed", "biz_opaque_callback_data": ref,

@@ -26,6 +26,7 @@ from chalicelib.zones import Zone
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
 IN_THE_SLOT = FixedClock(slot_utc(RUN.zone, RUN.business_date, RUN.stage) + timedelta(minutes=1))  # 08:01 WIB
+REFERENCE_KEY = "unit-test-callback-reference-key-0123456789"
 
 
 class Tasks:
@@ -84,7 +85,7 @@ def _setup(script: dict[str, Any], chunks: int = 1) -> tuple[MemoryReminderStore
     store.seal_stage(RUN, chunks, {"selected": 3, "enqueued": 3})
     return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
                                            clock=IN_THE_SLOT, policy=ContactPolicy(),
-                                           records=MemoryContactRecords())
+                                           records=MemoryContactRecords(), reference_key=REFERENCE_KEY)
 
 
 def test_a_lost_answer_is_uncertain_and_a_redelivered_chunk_never_sends_it_again() -> None:
