@@ -5,7 +5,8 @@ database has no partners (``DEMO_LOANS``, default 20000; ``DEMO_SEED``), creates
 first partner, prints a working ``curl`` line, then runs ``chalice local`` until interrupted.
 Settings: ``API_HOST`` (127.0.0.1), ``API_PORT`` (8000). The provider webhook settings are taken
 from the environment as they are (``PROVIDER_SETTINGS``: Vonage signature secret, WhatsApp app
-secret and verify token, …); without them the callback routes refuse every webhook.
+secret and verify token, the callback reference key, …); without them the callback routes refuse
+every webhook.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 API_ACTOR = "make api"
 PROVIDER_SETTINGS = ("VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY", "VONAGE_SIGNATURE_SECRET",
                      "VONAGE_SIGNATURE_METHOD", "VONAGE_API_KEY", "VONAGE_API_SECRET", "WHATSAPP_API_TOKEN",
-                     "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID")
+                     "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
+                     "CALLBACK_REFERENCE_KEY", "CALLBACK_REFERENCE_KEY_PREVIOUS")
 
 
 def _ensure_demo_data(conn: psycopg2.extensions.connection) -> tuple[int, str]:
