@@ -446,11 +446,11 @@ class VoiceClient(_Paced):
     def call(self, to: str, text: str, event_url: str, *, language: str = "id-ID",
              gate: Callable[[], None] | None = None) -> Accepted:
         if not E164_DIGITS.match(to):
-            raise ProviderRejected(f"not a phone number Vonage can call: {to!r}", attempts=0)
+            raise ProviderRejected("invalid_number: not an E.164 number Vonage can call", attempts=0)
         try:
             params = self.request(to, text, event_url, language=language)
         except (ValidationError, VonageError) as exc:
-            raise ProviderRejected(f"invalid call request: {exc}", attempts=0) from exc
+            raise ProviderRejected(f"invalid_request: {_invalid_fields(exc)}", attempts=0) from exc
 
         def once() -> str:
             used = self._current_credential()
@@ -465,13 +465,14 @@ class VoiceClient(_Paced):
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
                                      code=status, throttled=status == 429) from exc
-                raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
+                raise ProviderRejected(f"HTTP {status}{_vonage_problem(exc.response)}", attempts=0,
+                                       code=status) from exc
             except requests.RequestException as exc:
                 if nothing_sent(exc):
                     raise _Retryable(f"not sent: {type(exc).__name__}") from exc
                 raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
             except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
-                raise OutcomeUnknown(f"unreadable answer: {exc}", attempts=0) from exc
+                raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
 
         uuid, attempts = self._authenticated(lambda: self._run(once, gate))
         return Accepted(provider_id=uuid, attempts=attempts)
@@ -539,7 +540,7 @@ class WhatsAppClient(_Paced):
                 try:
                     return str(resp.json()["messages"][0]["id"])
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
-                    raise OutcomeUnknown(f"unreadable answer: {resp.text[:200]}", attempts=0) from exc
+                    raise OutcomeUnknown("unreadable answer: HTTP 200 without messages[0].id", attempts=0) from exc
             code = _graph_error_code(resp)
             if resp.status_code == 401 or code == WHATSAPP_TOKEN_INVALID:
                 raise _Refused(f"HTTP {resp.status_code} code {code} (access token refused)", token, code)
@@ -548,7 +549,7 @@ class WhatsAppClient(_Paced):
                 over_rate = code in WHATSAPP_THROUGHPUT_CODES or (resp.status_code == 429 and code != 131056)
                 raise _Retryable(f"HTTP {resp.status_code} code {code}", retry_after=_retry_after(resp.headers),
                                  code=code or resp.status_code, throttled=over_rate)
-            raise ProviderRejected(f"HTTP {resp.status_code} code {code}: {resp.text[:200]}", attempts=0,
+            raise ProviderRejected(f"HTTP {resp.status_code} code {code}{_graph_error_ids(resp)}", attempts=0,
                                    code=code or resp.status_code)
 
         message_id, attempts = self._authenticated(lambda: self._run(once, gate))
@@ -559,6 +560,47 @@ class WhatsAppClient(_Paced):
 
     def _reload_credentials(self) -> None:
         self.token = provider_secret("WHATSAPP_API_TOKEN") or self.token
+
+
+# Provider errors are recorded (ledger ``error``, logs) as codes and ids only: a provider's error text
+# or a request validation message can echo the number, the name or the message we sent.
+_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,80}$")
+
+
+def _safe_id(value: Any) -> str | None:
+    return str(value) if isinstance(value, str | int) and _ID.match(str(value)) else None
+
+
+def _invalid_fields(exc: Exception) -> str:
+    """Which fields a request failed validation on (never their values)."""
+    if isinstance(exc, ValidationError):
+        return ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})) or "request"
+    return type(exc).__name__
+
+
+def _vonage_problem(resp: requests.Response) -> str:
+    """`` <type> instance <id>`` of a Vonage problem answer: the error's kind and its id, no text."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    kind = _safe_id(str(body.get("type") or "").rsplit("#", 1)[-1].rsplit("/", 1)[-1])
+    instance = _safe_id(body.get("instance"))
+    return (f" {kind}" if kind else "") + (f" instance {instance}" if instance else "")
+
+
+def _graph_error_ids(resp: requests.Response) -> str:
+    """`` subcode <n> fbtrace <id>`` of a Graph API error answer (its message may name the recipient)."""
+    try:
+        error = resp.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(error, dict):
+        return ""
+    subcode, trace = _safe_id(error.get("error_subcode")), _safe_id(error.get("fbtrace_id"))
+    return (f" subcode {subcode}" if subcode else "") + (f" fbtrace {trace}" if trace else "")
 
 
 def _graph_error_code(resp: requests.Response) -> int | None:
