@@ -15,7 +15,11 @@ repayment transactions, application history) with a book of ``--loans`` loans:
 - disbursements in every status, including INITIATED ones whose application is stuck at
   170 (legal agreement signed) or 181 (fund disbursal failed);
 - repayment transactions for paid (and some partly paid) installments, allocated late fee →
-  interest → principal and shared lender/platform so that every component adds up.
+  interest → principal and shared lender/platform so that every component adds up;
+- promise-to-pay numbers as agents type them on a few payments (``ptp_robocall_phone_number``,
+  robocalled instead of the application's number): with hyphens, or (1 in 40 installments due at
+  T-3) two numbers typed into the one field, which no provider can call: the reminder day records
+  those as failed, naming no number.
 
 The same ``--seed`` and business date give the same rows.
 """
@@ -185,6 +189,7 @@ class Generator:
         self.t3_due = business_date + timedelta(days=3)
         self.t3_dues = tuple(due_dates) or (self.t3_due,)
         self.t3_share = t3_share
+        self.t3_payments = 0
         self.next_payment_id = 40_000_001
         self.repayments: list[PendingRepayment] = []
         self.prefixes_by_zone = {
@@ -194,6 +199,19 @@ class Generator:
         self.partner_weights = [p.weight for p in PARTNERS]
 
     # --- small pickers -------------------------------------------------------------
+    def promise_to_pay_number(self, payment_id: int, phone: str, due: date) -> str | None:
+        """An agent-typed promise-to-pay number, chosen without the random stream (the rest of the
+        book is the same with or without them): two numbers typed into the one field on the 1st,
+        41st, 81st… installment due at T-3 (never callable: every demo day has some), the borrower's
+        number with hyphens on 1 payment in 67 (callable once normalised)."""
+        if due == self.t3_due:
+            self.t3_payments += 1
+            if self.t3_payments % 40 == 1:
+                return f"{phone} / {phone[:4]}{phone[:-5:-1]}{phone[4:8]}"
+        if payment_id % 67 == 0:
+            return f"{phone[:4]}-{phone[4:8]}-{phone[8:]}"
+        return None
+
     def postcode(self) -> str | None:
         r = self.rng.random()
         acc = 0.0
@@ -364,7 +382,7 @@ class Generator:
                 payment_id, loan_id, n, int(status), due.isoformat(), outstanding.total, principal, interest,
                 outstanding.late_fee, paid_on.isoformat() if paid_on else None, paid.total, paid.principal,
                 paid.interest, paid.late_fee, robocall_active_loan and rng.random() < 0.97, False,
-                has_whatsapp, False, None, None,
+                has_whatsapp, False, self.promise_to_pay_number(payment_id, phone, due), None,
             ))
 
         if not disbursed:

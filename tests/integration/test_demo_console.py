@@ -1,6 +1,8 @@
 """``make demo`` as a newcomer sees it: the step tables, the time per step and where the output
 is, in at most 150 console lines; the handlers' JSON logs and the HTTP access lines go to
-``out/demo/logs/`` instead. Runs the real demo (a small book) in a subprocess against its own
+``out/demo/logs/`` instead. And as an attacker reading logs sees it: no phone number, name or
+e-mail address of the book in any log line, console line or DynamoDB item (the ledger keeps
+codes and ids, issue 21). Runs the real demo (a small book) once, in a subprocess against its own
 database and this test's moto server."""
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+import psycopg2
+
 from localdev import postgres
+from localdev.template_stack import _admin
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_CONSOLE_LINES = 150
@@ -44,3 +49,45 @@ def test_demo_console_is_short_and_logs_go_to_files(pg_url, aws, tmp_path):
     assert "step" in console and "total" in console  # the time each step took
     logged = logs.read_text().splitlines()
     assert any(line.startswith("{") and json.loads(line).get("service") for line in logged)  # handler logs
+
+    # no PII of the book in any log line, console line or DynamoDB item
+    needles = _book_pii(env["DATABASE_URL"])
+    items = _dynamodb_items()
+    assert len(items) > 100 and len(logged) > 100  # the demo wrote a ledger and logs: the grep sees them
+    haystacks = {"log": "\n".join(logged), "console": console, "dynamodb": "\n".join(items)}
+    hits = sorted((where, needle) for where, text in haystacks.items() for needle in needles if needle in text)
+    assert hits == [], f"{len(hits)} PII hits, e.g. {hits[:5]}"
+
+
+def _book_pii(url: str) -> set[str]:
+    """Every borrower's full name and e-mail address, and each phone number (the application's and
+    the agent-typed promise-to-pay ones) as written, as digits, in international form (62…) and
+    without its leading 0."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT fullname, email, mobile_phone_1 FROM application")
+            rows = cur.fetchall()
+            cur.execute("SELECT NULL, NULL, ptp_robocall_phone_number FROM payment "
+                        "WHERE ptp_robocall_phone_number IS NOT NULL")
+            rows += cur.fetchall()
+    finally:
+        conn.close()
+    needles: set[str] = set()
+    for fullname, email, phone in rows:
+        needles.update(v for v in (fullname, email) if v)
+        if phone:
+            digits = "".join(ch for ch in phone if ch.isdigit())
+            needles.update({phone, digits, "62" + digits.removeprefix("0"), digits.removeprefix("0")})
+    assert len(needles) > 1000
+    return needles
+
+
+def _dynamodb_items() -> list[str]:
+    """Every item of every table, as JSON text."""
+    ddb = _admin("dynamodb")
+    out: list[str] = []
+    for table in ddb.list_tables()["TableNames"]:
+        for page in ddb.get_paginator("scan").paginate(TableName=table):
+            out += [json.dumps(item) for item in page["Items"]]
+    return out
