@@ -64,7 +64,8 @@ def test_a_missing_required_setting_fails_naming_it():
     env = {"DATABASE_URL": "postgresql://a@h/db", "VOICE_FROM_NUMBER": "6281100000001",
            "WHATSAPP_PHONE_NUMBER_ID": "1234", "VONAGE_APPLICATION_ID": "app",
            "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
-           "WHATSAPP_API_TOKEN": "t", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}
+           "WHATSAPP_API_TOKEN": "t", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s",
+           "CALLBACK_REFERENCE_KEY": "local-callback-reference-key-of-32-chars"}
     with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL"):
         DispatchSettings.load(env)
     with pytest.raises(SettingError, match="REMINDER_CALLBACK_BASE_URL must be an absolute"):
@@ -74,6 +75,9 @@ def test_a_missing_required_setting_fails_naming_it():
                                "WHATSAPP_PHONE_NUMBER_ID": "106540352242922"})
     with pytest.raises(SettingError, match="WHATSAPP_API_TOKEN"):
         DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "WHATSAPP_API_TOKEN": ""})
+    with pytest.raises(SettingError, match="CALLBACK_REFERENCE_KEY must be at least 32 characters"):
+        DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example",
+                               "CALLBACK_REFERENCE_KEY": "short"})
     s = DispatchSettings.load({**env, "REMINDER_CALLBACK_BASE_URL": "https://api.example", "CALLS_PER_SECOND": "6",
                                "DISPATCH_MAX_CONCURRENCY": "3", "VOICE_MAX_CONCURRENT_CALLS": "40"})
     assert (s.calls_per_second, s.max_concurrency, s.voice_max_concurrent_calls) == (6.0, 3, 40)

@@ -105,7 +105,7 @@ def _dispatch_required() -> dict[str, str]:
     return {"REMINDER_CALLBACK_BASE_URL": "https://api.example.co.id", "VOICE_FROM_NUMBER": "6281100000001",
             "WHATSAPP_PHONE_NUMBER_ID": "100000000000001", "VONAGE_APPLICATION_ID": "app",
             "VONAGE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----x", "WHATSAPP_API_TOKEN": "t",
-            "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}
+            "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s", "CALLBACK_REFERENCE_KEY": "k" * 32}
 
 
 def test_replay_clock_starts_each_scene_at_its_slot_and_can_be_anchored(tmp_path) -> None:
