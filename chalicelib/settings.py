@@ -392,9 +392,6 @@ class ApiSettings(Settings):
                                    description="WhatsApp dispatch queue (opt-out confirmations owed)")
     callback_reference_key: str = secret("CALLBACK_REFERENCE_KEY", "reference", check=hmac_key,
                                          description="HMAC key of our callback references (verifies them)")
-    callback_reference_key_previous: str = secret(
-        "CALLBACK_REFERENCE_KEY_PREVIOUS", "reference", required=False, check=hmac_key,
-        description="the key before a rotation: references signed with it still verify")
     replay_table: str = resource("table", "callback-replay", description="Vonage webhook token ids seen (jti)")
 
 

@@ -31,7 +31,7 @@ API_ACTOR = "make api"
 PROVIDER_SETTINGS = ("VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY", "VONAGE_SIGNATURE_SECRET",
                      "VONAGE_SIGNATURE_METHOD", "VONAGE_API_KEY", "VONAGE_API_SECRET", "WHATSAPP_API_TOKEN",
                      "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
-                     "CALLBACK_REFERENCE_KEY", "CALLBACK_REFERENCE_KEY_PREVIOUS")
+                     "CALLBACK_REFERENCE_KEY")
 
 
 def _ensure_demo_data(conn: psycopg2.extensions.connection) -> tuple[int, str]:

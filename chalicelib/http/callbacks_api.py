@@ -85,11 +85,12 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _verification_keys() -> list[str]:
-    keys = references.verification_keys()
-    if not keys:
-        raise ServiceUnavailable("callback reference key is not configured")
-    return keys
+def _verified(text: str) -> CallbackRef:
+    """The reference we signed, or ``InvalidReference``; 503 when no key is configured."""
+    try:
+        return references.verify_current(text)
+    except references.ReferenceKeyMissing as exc:
+        raise ServiceUnavailable("callback reference key is not configured") from exc
 
 
 def _ref(text: str | None) -> CallbackRef:
@@ -97,7 +98,7 @@ def _ref(text: str | None) -> CallbackRef:
     if not text:
         raise BadRequest("missing callback reference")
     try:
-        return references.verify(text, _verification_keys())
+        return _verified(text)
     except references.InvalidReference as exc:
         logger.warning("callback refused: reference not signed by us", extra={"reason": str(exc)})
         raise Forbidden(f"callback reference refused: {exc}") from exc
@@ -169,7 +170,6 @@ def whatsapp_callback() -> dict[str, Any]:
     ledger = Ledger()
     recorded: list[dict[str, Any]] = []
     skipped = refused = 0
-    keys = _verification_keys() if statuses else []
     for status in statuses:
         try:
             references.split(status.reference or "")
@@ -177,7 +177,7 @@ def whatsapp_callback() -> dict[str, Any]:
             skipped += 1  # not a message we sent (or not through this system): nothing to record
             continue
         try:
-            ref = references.verify(status.reference or "", keys)
+            ref = _verified(status.reference or "")
             outcome = apply_whatsapp_status(ledger, ref, status.message_id, status.status)
         except (references.InvalidReference, ProviderIdTaken) as exc:
             refused += 1  # looks like ours but is not: a forged reference or a cross-bound message id

@@ -11,8 +11,11 @@ give a provider — the ``ref`` parameter of the Vonage ``event_url``, the Whats
 
 The key (``CALLBACK_REFERENCE_KEY``) is in a secret the template generates and that only the
 dispatch functions (which sign) and the API (which verifies) may read. The API verifies the MAC
-before it reads or writes the ledger; during a key rotation it also accepts the previous key
-(``CALLBACK_REFERENCE_KEY_PREVIOUS``), so references handed out before the rotation still verify.
+before it reads or writes the ledger; during a key rotation it also accepts the previous key (the
+secret's AWSPREVIOUS version: ``settings.secret_values``, the rotation rule of every secret that
+verifies), so references handed out before the rotation still verify, and a reference signed with
+a key rotated in after the container read the secret makes it read the secret again
+(``settings.refresh_secret``: at most once a minute).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from chalicelib import settings
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.secrets import provider_secret
 
@@ -29,11 +33,14 @@ DOMAIN = b"julo-callback-ref-v1|"  # what the MAC is for: a key reused elsewhere
 MAC_CHARS = 43
 MAX_CHARS = 256  # a reference is under 100 characters; anything longer is not one of ours
 KEY_SETTING = "CALLBACK_REFERENCE_KEY"
-PREVIOUS_KEY_SETTING = "CALLBACK_REFERENCE_KEY_PREVIOUS"
 
 
 class InvalidReference(ValueError):
     """Not a reference we signed (malformed, unsigned, or its MAC does not verify)."""
+
+
+class MacMismatch(InvalidReference):
+    """Well formed, but no key we hold made its MAC (forged, or signed with a key rotated in since)."""
 
 
 class ReferenceKeyMissing(RuntimeError):
@@ -71,7 +78,7 @@ def verify(signed: str, keys: Sequence[str]) -> CallbackRef:
         raise ReferenceKeyMissing(f"{KEY_SETTING} is not set: callback references cannot be verified")
     given_bytes = given.encode("utf-8", "replace")
     if not any(hmac.compare_digest(mac(k, reference).encode(), given_bytes) for k in usable):
-        raise InvalidReference("callback reference signature does not verify")
+        raise MacMismatch("callback reference signature does not verify")
     try:
         return CallbackRef.decode(reference)
     except ValueError as exc:  # signed by us, so only a format we no longer read
@@ -91,6 +98,18 @@ def signing_key() -> str:
     return key
 
 
-def verification_keys() -> list[str]:
-    """The current key, then the previous one during a rotation."""
-    return [k for k in (provider_secret(KEY_SETTING), provider_secret(PREVIOUS_KEY_SETTING)) if k]
+def verification_keys() -> tuple[str, ...]:
+    """The current key, then the previous one during a rotation (deployed: the secret's AWSCURRENT and
+    AWSPREVIOUS versions)."""
+    return settings.secret_values(KEY_SETTING, "reference")
+
+
+def verify_current(signed: str) -> CallbackRef:
+    """``verify`` with this container's keys; a MAC no key made is checked once more against the
+    secret as it is now (a rotation since the container read it), then refused."""
+    try:
+        return verify(signed, verification_keys())
+    except MacMismatch:
+        if not settings.refresh_secret("reference"):  # read again under a minute ago: forged
+            raise
+        return verify(signed, verification_keys())
