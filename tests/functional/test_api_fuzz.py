@@ -29,7 +29,7 @@ import psycopg2
 import pytest
 import schemathesis
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, create_local_server
+from chalice.local import ChaliceRequestHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,7 +46,7 @@ from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
-from tests.api_support import partner_key, staff_key
+from tests.api_support import local_server, partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
@@ -119,8 +119,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(pg_url: str) -> Iterator[str]:
     port = _free_port()
+    local = local_server(app, "127.0.0.1", port)
     config = Config.create(chalice_stage="dev", app_name=app.app_name)
-    local = create_local_server(app, config, "127.0.0.1", port)
     local.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)
     thread = threading.Thread(target=local.server.serve_forever, daemon=True)
     thread.start()

@@ -44,7 +44,8 @@ def test_the_defaults_are_ten_per_second_with_bursts_of_twenty(monkeypatch):
     monkeypatch.delenv("PARTNER_RATE_LIMIT_PER_SECOND", raising=False)
     monkeypatch.delenv("PARTNER_RATE_LIMIT_BURST", raising=False)
     assert RateLimit.from_environment() == RateLimit(10.0, 20) == RateLimit(DEFAULT_PER_SECOND, DEFAULT_BURST)
-    secrets = {"VONAGE_SIGNATURE_SECRET": "s", "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "s"}
+    secrets = {"VONAGE_SIGNATURE_SECRET": "s", "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "s",
+               "CALLBACK_REFERENCE_KEY": "k" * 32}
     settings = ApiSettings.load({"DATABASE_URL": "postgresql://x/y", **secrets})
     assert (settings.partner_rate_per_second, settings.partner_rate_burst) == (10.0, 20)
 
