@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -191,7 +192,8 @@ class LambdaContext:
 
 
 ROUTES = sorted((path, method) for path, methods in app.routes.items() for method in methods)
-segment = st.one_of(st.sampled_from(["champions", "at_risk", "%00", "..", "é", "a" * 300]),
+segment = st.one_of(st.sampled_from(["champions", "at_risk", "2026-11-20", "400123", "-1", "99999999999999999999",
+                                     "%00", "..", "é", "a" * 300]),
                     any_text.filter(lambda t: t and "/" not in t))
 unicode_headers = st.dictionaries(st.one_of(st.sampled_from(HEADER_NAMES), any_text.filter(bool)), any_text,
                                   max_size=6)
@@ -211,16 +213,20 @@ bodies = st.one_of(st.none(), any_text, json_values.map(json.dumps), st.binary(m
                                                 max_size=5), max_size=3)))
 
 
-def _event(path: str, method: str, segment_value: str, headers: dict[str, str], params: dict[str, str] | None,
-           body: str | bytes | None) -> dict[str, Any]:
-    concrete = path.replace("{segment}", segment_value)
+def _event(path: str, method: str, segments: dict[str, str], headers: dict[str, str],
+           params: dict[str, str] | None, body: str | bytes | None) -> dict[str, Any]:
+    """An API Gateway REST proxy event (every ``{name}`` of the resource path given a value, as API
+    Gateway always does)."""
+    concrete = path
+    for name, value in segments.items():
+        concrete = concrete.replace("{" + name + "}", value)
     encoded = isinstance(body, bytes)
     return {
         "resource": path, "path": concrete, "httpMethod": method,
         "headers": headers or None, "multiValueHeaders": {k: [v, v] for k, v in headers.items()} or None,
         "queryStringParameters": params, "multiValueQueryStringParameters": (
             {k: [v] for k, v in params.items()} if params else None),
-        "pathParameters": {"segment": segment_value} if "{segment}" in path else None, "stageVariables": None,
+        "pathParameters": segments or None, "stageVariables": None,
         "requestContext": {"resourcePath": path, "httpMethod": method, "path": f"/api{concrete}", "stage": "api",
                            "requestId": "fuzz", "identity": {"sourceIp": "203.0.113.10"}, "accountId": "123456789012",
                            "apiId": "abcdef1234", "domainName": "abcdef1234.execute-api.ap-southeast-3.amazonaws.com"},
@@ -249,7 +255,8 @@ def gateway_events(draw: st.DrawFn, path: str, method: str) -> dict[str, Any]:
     if draw(st.booleans()):
         params = {**(params or {}), "ref": references.sign(CallbackRef(draw(st.integers(1, 2**62)), RUN),
                                                            LOCAL_CALLBACK_REFERENCE_KEY)}
-    return _event(path, method, draw(segment), headers, params, body)
+    names = re.findall(r"{(\w+)}", path)
+    return _event(path, method, {name: draw(segment) for name in names}, headers, params, body)
 
 
 def send_gateway_event(path: str, method: str, data: st.DataObject, with_key: str | None,
