@@ -54,7 +54,8 @@ def _dispatch(rows: list[list[Any]], voice: Voice) -> tuple[MemoryReminderStore,
     store.start_stage(RUN, "t")
     store.seal_stage(RUN, 1, {"selected": len(rows), "enqueued": len(rows)})
     dispatcher = Dispatcher(None, store=store, voice=voice, tasks=Tasks(), clock=CLOCK,  # type: ignore[arg-type]
-                            policy=ContactPolicy(), records=records)
+                            policy=ContactPolicy(), records=records,
+                            reference_key="unit-test-callback-reference-key-0123456789")
     dispatcher.run(Chunk.parse(chunk_body(RUN, "0-1", json.dumps(rows))))
     return store, records
 
