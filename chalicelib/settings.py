@@ -392,7 +392,8 @@ class ApiSettings(Settings):
                                    description="WhatsApp dispatch queue (opt-out confirmations owed)")
     callback_reference_key: str = secret("CALLBACK_REFERENCE_KEY", "reference", check=hmac_key,
                                          description="HMAC key of our callback references (verifies them)")
-    replay_table: str = resource("table", "callback-replay", description="Vonage webhook token ids seen (jti)")
+    replay_table: str = resource("table", "callback-replay",
+                                 description="Vonage webhook token ids (jti) and SMS receipt nonces seen")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ and ``sig`` (``chalicelib.reminders.sms_signatures``: the SMS API's scheme, not 
 - signed, without ``messageId`` or ``status``: 400;
 - signed, without our reference (``client-ref``: a message not sent by this system): 200, skipped
   (Vonage retries a receipt that is not answered 2xx);
+- signed, with a reference in our format without our MAC or whose MAC does not verify
+  (``chalicelib.reminders.references``), or a message id already bound to another payment's entry:
+  200, ``refused``, nothing changes;
+- a receipt's ``nonce`` is accepted once while its ``timestamp`` is in the window (the replay cache,
+  ``chalicelib.reminders.replay``): a replay is a 409 ``replayed`` (a 5xx gives the nonce back);
 - otherwise the receipt's final status is recorded once in the ledger (``apply_sms_status``).
 """
 
@@ -22,11 +27,12 @@ from urllib.parse import parse_qsl
 from chalice import Blueprint
 
 from chalicelib import config
-from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
-from chalicelib.reminders import metrics
+from chalicelib.reminders import metrics, references
 from chalicelib.reminders.ledger import Ledger
-from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, apply_sms_status
+from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, ProviderIdTaken, apply_sms_status
+from chalicelib.reminders.replay import DynamoReplayCache, sms_nonce_key
 from chalicelib.reminders.secrets import verified_with
 from chalicelib.reminders.signatures import InvalidSignature
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
@@ -48,6 +54,14 @@ def _params(raw: bytes, content_type: str) -> dict[str, Any]:
         raise Unauthorized("not a signed Vonage delivery receipt") from exc
 
 
+def _unsigned_reference(reference: str) -> bool:
+    try:
+        CallbackRef.decode(reference)
+    except ValueError:
+        return False
+    return True
+
+
 @sms_callbacks.route("/v1/callbacks/sms", methods=["POST"],
                      content_types=["application/json", "application/x-www-form-urlencoded"])
 @json_errors
@@ -66,14 +80,36 @@ def sms_receipt() -> dict[str, Any]:
     if not message_id or not status:
         raise BadRequest("messageId and status are required")
     error_code = receipt.get("err-code")
+    reference = receipt.get("client-ref") or ""
     try:
-        ref = CallbackRef.decode(receipt.get("client-ref") or "")
-    except ValueError:
+        references.split(reference)
+    except references.InvalidReference:
+        if _unsigned_reference(reference):  # our format without our MAC: what the attack would send
+            logger.warning("sms receipt refused: reference not signed by us", extra={"status": status})
+            return {"refused": 1, "status": status, "outcome": None}
         logger.info("sms receipt without our reference skipped", extra={"status": status})
         return {"skipped": 1, "status": status, "outcome": None}
     try:
+        ref = references.verify_current(reference)
+    except references.ReferenceKeyMissing as exc:
+        raise ServiceUnavailable("callback reference key is not configured") from exc
+    except references.InvalidReference:
+        logger.warning("sms receipt refused: reference not signed by us", extra={"status": status})
+        return {"refused": 1, "status": status, "outcome": None}
+    replay = DynamoReplayCache()
+    token, until = sms_nonce_key(receipt)
+    if not replay.first_use(token, until):
+        logger.warning("sms receipt refused: nonce replayed", extra={"payment_id": ref.payment_id})
+        raise Conflict("this receipt's nonce was already used", code="replayed")
+    try:
         outcome = apply_sms_status(Ledger(), ref, message_id, status)
+    except ProviderIdTaken:
+        return {"refused": 1, "status": status, "outcome": None}
     except OutcomeNotReady as exc:
+        replay.release(token)
         raise ServiceUnavailable(str(exc)) from exc
+    except Exception:
+        replay.release(token)
+        raise
     return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome,
             "error_code": int(error_code) if error_code and error_code.isdigit() else None}

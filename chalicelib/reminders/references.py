@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from chalicelib import settings
 from chalicelib.reminders.outcomes import CallbackRef
-from chalicelib.reminders.secrets import provider_secret
+from chalicelib.reminders.secrets import provider_secret, verified_with
 
 DOMAIN = b"julo-callback-ref-v1|"  # what the MAC is for: a key reused elsewhere cannot make one
 MAC_CHARS = 43
@@ -105,11 +105,9 @@ def verification_keys() -> tuple[str, ...]:
 
 
 def verify_current(signed: str) -> CallbackRef:
-    """``verify`` with this container's keys; a MAC no key made is checked once more against the
-    secret as it is now (a rotation since the container read it), then refused."""
-    try:
-        return verify(signed, verification_keys())
-    except MacMismatch:
-        if not settings.refresh_secret("reference"):  # read again under a minute ago: forged
-            raise
-        return verify(signed, verification_keys())
+    """``verify`` with this container's keys (current, then previous); a MAC neither made is checked
+    once more against the secret as it is now (a rotation since the container read it; at most
+    once a minute), then refused: ``secrets.verified_with``, the webhook signing secrets' rule."""
+    if not verification_keys():
+        raise ReferenceKeyMissing(f"{KEY_SETTING} is not set: callback references cannot be verified")
+    return verified_with(KEY_SETTING, lambda key: verify(signed, [key]), refused=(MacMismatch,))

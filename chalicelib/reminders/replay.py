@@ -1,4 +1,5 @@
-"""The replay cache of signed webhook tokens: a Vonage token (its ``jti``) is accepted once.
+"""The replay cache of signed webhooks: a Vonage Voice token (its ``jti``) or SMS receipt (its ``nonce``)
+is accepted once.
 
 Vonage signs each webhook with a fresh HS256 JWT whose ``jti`` is unique. We accept a token only
 while its ``iat`` is within ``VONAGE_MAX_AGE_SECONDS`` (5 minutes) of our clock, either way, so a
@@ -10,6 +11,8 @@ by whatever container, is refused.
 
 A callback that could not be applied (the API answered 5xx, asking Vonage to retry) gives its
 ``jti`` back (``release``): should the provider's retry carry the same token, it is accepted.
+SMS receipts (``sig`` over the parameters, ``timestamp`` within 5 minutes, a ``nonce``) are kept the
+same way, keyed ``vonage-sms#<nonce>`` until ``timestamp`` + 5 minutes + the skew margin.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pynamodb.models import Model
 
 from chalicelib import config, resources
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS
+from chalicelib.reminders.sms_signatures import MAX_AGE_SECONDS as SMS_MAX_AGE_SECONDS
 
 REPLAY_TABLE = "callback-replay"
 SKEW_MARGIN_SECONDS = 60
@@ -49,6 +53,14 @@ def vonage_token_key(claims: dict[str, Any]) -> tuple[str, float]:
     if len(jti) > MAX_KEY_CHARS:
         jti = "sha256:" + hashlib.sha256(jti.encode("utf-8", "replace")).hexdigest()
     return f"vonage#{jti}", float(claims["iat"]) + VONAGE_MAX_AGE_SECONDS + SKEW_MARGIN_SECONDS
+
+
+def sms_nonce_key(receipt: dict[str, str]) -> tuple[str, float]:
+    """(cache key, keep until) of a verified SMS receipt: its ``nonce``, until its ``timestamp``'s window ends."""
+    nonce = receipt["nonce"]
+    if len(nonce) > MAX_KEY_CHARS:
+        nonce = "sha256:" + hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()
+    return f"vonage-sms#{nonce}", float(receipt["timestamp"]) + SMS_MAX_AGE_SECONDS + SKEW_MARGIN_SECONDS
 
 
 class _SeenToken(Model):

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from chalicelib.reminders import references
 from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import vonage_webhook_token
@@ -20,6 +21,7 @@ from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
 from localdev.reminder_day import LocalReminderStack
+from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -37,10 +39,15 @@ def _sent_sms(conn, status: str = PLACED, message_id: str | None = "0B0000000000
     return payment_id
 
 
+def _signed(payment_id: int) -> str:
+    """The client-ref dispatch gives Vonage: our reference with our MAC (the local runs' key)."""
+    return references.sign(CallbackRef(payment_id, RUN), LOCAL_CALLBACK_REFERENCE_KEY)
+
+
 def _receipt(payment_id: int, status: str = "delivered", message_id: str = "0B00000000000001", **extra: str) -> dict:
     params = {"msisdn": "6281300000001", "to": "JULO", "network-code": "51010", "messageId": message_id,
               "price": "0.03330000", "status": status, "scts": "2611201000", "err-code": "0" if status == "delivered"
-              else "1", "api-key": "localkey", "client-ref": CallbackRef(payment_id, RUN).encode(),
+              else "1", "api-key": "localkey", "client-ref": _signed(payment_id),
               "message-timestamp": "2026-11-20 03:00:00", "timestamp": str(int(time.time())),
               "nonce": f"nonce-{time.monotonic_ns()}", **extra}
     params["sig"] = sign_sms_params(params, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)
@@ -70,7 +77,7 @@ def test_unsigned_or_wrongly_signed_receipts_are_401_and_change_nothing(aws, con
             "another method": _post(url, other_method),
             "stale": _post(url, stale),
             "status changed": _post(url, {**good, "status": "delivered"}),
-            "payment changed": _post(url, {**good, "client-ref": CallbackRef(payment_id + 1, RUN).encode()}),
+            "payment changed": _post(url, {**good, "client-ref": _signed(payment_id + 1)}),
             "voice JWT instead": requests.post(url, data=raw, timeout=10, headers={
                 "Content-Type": "application/json",
                 "Authorization": f"Bearer {vonage_webhook_token(LOCAL_SIGNATURE_SECRET, raw)}"}),
@@ -110,3 +117,26 @@ def test_a_receipt_binds_an_sms_whose_answer_was_lost(aws, conn):
     assert resp.status_code == 200 and resp.json()["outcome"] == "succeeded"
     entry = DynamoReminderStore().get(RUN, payment_id)
     assert entry is not None and (entry.status, entry.provider_id, entry.outcome) == (PLACED, "0BLOST", "succeeded")
+
+
+def test_a_replayed_receipt_or_a_forged_reference_is_refused_and_changes_nothing(aws, conn):
+    """Vonage's sig covers client-ref, so changing it needs the signature secret; a reference in our
+    format without our MAC (another system on the account, or someone holding that secret) is
+    refused, and a receipt's nonce is accepted once."""
+    bootstrap()
+    payment_id = _sent_sms(conn)
+    other = _sent_sms(conn, message_id="0B00000000000002")
+    store = DynamoReminderStore()
+    with LocalReminderStack() as stack:
+        url = f"{stack.app.url}/v1/callbacks/sms"
+        forged = _receipt(other, "delivered", **{"client-ref": CallbackRef(other, RUN).encode() + "|" + "A" * 43})
+        forged["sig"] = sign_sms_params(forged, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)
+        refused = _post(url, forged)
+        cross = _post(url, _receipt(other, "delivered", message_id="0B00000000000001"))  # payment_id's message
+        genuine = _receipt(payment_id, "failed")
+        first, again = _post(url, genuine), _post(url, genuine)
+    assert refused.status_code == 200 and refused.json()["refused"] == 1
+    assert cross.status_code == 200 and cross.json()["refused"] == 1
+    assert store.get(RUN, other).outcome is None
+    assert first.status_code == 200 and first.json()["outcome"] == "failed"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "replayed"

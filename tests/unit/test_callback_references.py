@@ -34,7 +34,7 @@ def test_a_signed_reference_verifies_to_itself(ref):
     signed = references.sign(ref, KEY)
     assert references.verify(signed, [KEY]) == ref
     assert references.unverified(signed) == ref
-    assert len(signed) < 120 and signed.isascii()
+    assert len(signed) <= 100 and signed.isascii()  # Vonage SMS takes a client-ref of 100 characters at most
 
 
 @given(refs, refs)
