@@ -167,17 +167,22 @@ def test_every_function_environment_is_generated_from_its_settings_class(package
 
 
 def test_the_api_may_use_the_ledger_it_writes_callbacks_to_and_nothing_else(packaged):
-    """The internet-facing role: GetItem and UpdateItem on the ledger (what the callbacks call), never the
-    stage table with the workflow's task tokens, never a Query/Put/Delete."""
+    """The internet-facing role: GetItem and UpdateItem on the ledger (what the callbacks call), Query on
+    its provider-id index only (is an id bound to another entry?), PutItem/UpdateItem on the replay
+    cache; never the stage table with the workflow's task tokens, never a Delete or a Query of the table."""
     template, _out = packaged
     env = _function(template, "api")["Environment"]["Variables"]
     assert env["TABLE_NAME_REMINDER_LEDGER"] == {"Ref": "ReminderLedgerTable"}
     assert "TABLE_NAME_REMINDER_STAGES" not in env
     policy = _policy(template, "api")
     dynamodb = [st for st in policy.values() if any(str(a).startswith("dynamodb:") for a in st["Action"])]
-    assert dynamodb == [policy["Ledger"]]
+    assert dynamodb == [policy["Ledger"], policy["Ledger2"], policy["Ledger3"]]
     assert policy["Ledger"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     assert policy["Ledger"]["Resource"] == [{"Fn::GetAtt": ["ReminderLedgerTable", "Arn"]}]
+    assert policy["Ledger2"]["Action"] == ["dynamodb:Query"]
+    assert policy["Ledger2"]["Resource"] == [{"Fn::Sub": "${ReminderLedgerTable.Arn}/index/by-provider_id"}]
+    assert policy["Ledger3"]["Action"] == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert policy["Ledger3"]["Resource"] == [{"Fn::GetAtt": ["CallbackReplayTable", "Arn"]}]
 
 
 def test_dynamodb_actions_can_be_declared_per_table():

@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 
 import requests
 
+from chalicelib import aws as aws_clients
+from chalicelib import resources
 from chalicelib.reminders import references
-from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.ledger import LEDGER_TABLE, DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import vonage_webhook_token
 from chalicelib.reminders.sms_signatures import sign_sms_params
@@ -119,24 +121,61 @@ def test_a_receipt_binds_an_sms_whose_answer_was_lost(aws, conn):
     assert entry is not None and (entry.status, entry.provider_id, entry.outcome) == (PLACED, "0BLOST", "succeeded")
 
 
+def _ledger() -> list[dict]:
+    ddb = aws_clients.client("dynamodb")
+    items = ddb.scan(TableName=resources.table_name(LEDGER_TABLE), ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["payment_id"]["S"]))
+
+
+def _resigned(receipt: dict, **changes: str) -> dict:
+    """The receipt with ``changes``, signed again: what someone holding the signature secret (or
+    another system on the same Vonage account) could post."""
+    changed = {k: v for k, v in {**receipt, **changes}.items() if k != "sig"}
+    changed["sig"] = sign_sms_params(changed, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)
+    return changed
+
+
 def test_a_replayed_receipt_or_a_forged_reference_is_refused_and_changes_nothing(aws, conn):
-    """Vonage's sig covers client-ref, so changing it needs the signature secret; a reference in our
-    format without our MAC (another system on the account, or someone holding that secret) is
-    refused, and a receipt's nonce is accepted once."""
+    """Vonage's sig covers client-ref, so changing it without the signature secret is a 401 (the
+    first test's "payment changed"); with it, a reference in our format without our MAC or with
+    a wrong one, or another message's id, is refused; a captured receipt (its nonce) is accepted
+    once. No refusal changes the ledger or a payment row."""
     bootstrap()
     payment_id = _sent_sms(conn)
     other = _sent_sms(conn, message_id="0B00000000000002")
-    store = DynamoReminderStore()
     with LocalReminderStack() as stack:
         url = f"{stack.app.url}/v1/callbacks/sms"
-        forged = _receipt(other, "delivered", **{"client-ref": CallbackRef(other, RUN).encode() + "|" + "A" * 43})
-        forged["sig"] = sign_sms_params(forged, LOCAL_SIGNATURE_SECRET, LOCAL_SIGNATURE_METHOD)
-        refused = _post(url, forged)
-        cross = _post(url, _receipt(other, "delivered", message_id="0B00000000000001"))  # payment_id's message
         genuine = _receipt(payment_id, "failed")
-        first, again = _post(url, genuine), _post(url, genuine)
-    assert refused.status_code == 200 and refused.json()["refused"] == 1
-    assert cross.status_code == 200 and cross.json()["refused"] == 1
-    assert store.get(RUN, other).outcome is None
-    assert first.status_code == 200 and first.json()["outcome"] == "failed"
-    assert again.status_code == 409 and again.json()["error"]["code"] == "replayed"
+        first = _post(url, genuine)
+        assert first.status_code == 200 and first.json()["outcome"] == "failed", first.text
+        ledger, rows = _ledger(), _payment_rows(conn, [payment_id, other])
+        unsigned_ref = CallbackRef(other, RUN).encode()
+        attacks = {
+            "replayed as captured": _post(url, genuine),
+            "replayed as a form": _post(url, genuine, form=True),
+            "other's reference, unsigned": _post(url, _resigned(genuine, **{"client-ref": unsigned_ref,
+                                                                           "nonce": "n-unsigned"})),
+            "other's reference, wrong mac": _post(url, _resigned(genuine, **{
+                "client-ref": unsigned_ref + "|" + _signed(payment_id).rsplit("|", 1)[1], "nonce": "n-mac"})),
+            "other's reference, another message id": _post(url, _resigned(
+                genuine, **{"client-ref": _signed(other), "status": "delivered", "nonce": "n-cross"})),
+        }
+        answers = {name: (r.status_code, r.json().get("refused") or r.json().get("error", {}).get("code"))
+                   for name, r in attacks.items()}
+    assert answers == {
+        "replayed as captured": (409, "replayed"),
+        "replayed as a form": (409, "replayed"),
+        "other's reference, unsigned": (200, 1),
+        "other's reference, wrong mac": (200, 1),
+        "other's reference, another message id": (200, 1),
+    }
+    assert _ledger() == ledger and _payment_rows(conn, [payment_id, other]) == rows
+    assert DynamoReminderStore().get(RUN, other).outcome is None
+
+
+def _payment_rows(conn, ids: list[int]) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM payment WHERE payment_id = ANY(%s) ORDER BY payment_id", (ids,))
+        rows = cur.fetchall()
+    conn.rollback()
+    return rows
