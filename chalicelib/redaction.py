@@ -3,8 +3,9 @@
 Log lines carry ids, never a borrower's phone number, name or message (``chalicelib/logs.py``);
 but a library's exception text, a provider's error body or a careless ``extra`` can still carry
 one. ``mask_text`` finds what looks like an Indonesian mobile number (``08…``, ``628…``,
-``+628…``, with or without spaces or hyphens between digit groups: 10 to 15 digits in all) or an
-e-mail address, and masks it the way the staff files do (``0812****90``, ``b***@gmail.com``).
+``+628…``, with or without spaces or hyphens between digit groups: 10 digits or more — two numbers
+an agent typed into one field run together, and that run is masked too) or an e-mail address, and
+masks it the way the staff files do (``0812****90``, ``b***@gmail.com``).
 Digits inside a longer word or number (a UUID, an amount) are left alone. Names cannot be found
 by a pattern: they are kept out at the source, and the demo's PII test greps the book's names.
 """
@@ -20,13 +21,12 @@ PHONE = re.compile(r"(?<![\w+-])(?:\+?62[ -]?|0)8\d{1,4}(?:[ -]?\d{2,5}){2,4}(?!
 # RFC 5322 "atext" local parts (letters, digits and !#$%&'*+/=?^_`{|}~- and dots), a dotted domain
 ATEXT = r"\w!#$%&'*+/=?^`{|}~.-"
 EMAIL = re.compile(rf"(?<![{ATEXT}])[{ATEXT}]{{1,64}}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z][A-Za-z0-9-]{{1,62}}")
-MIN_DIGITS, MAX_DIGITS = 10, 15
+MIN_DIGITS = 10
 
 
 def _phone(match: re.Match[str]) -> str:
     text = match.group(0)
-    digits = sum(ch.isdigit() for ch in text)
-    if not MIN_DIGITS <= digits <= MAX_DIGITS:
+    if sum(ch.isdigit() for ch in text) < MIN_DIGITS:
         return text
     return mask_phone(text) or text
 

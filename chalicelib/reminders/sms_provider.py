@@ -48,12 +48,14 @@ from chalicelib.reminders.providers import (
     OutcomeUnknown,
     ProviderRejected,
     RetryPolicy,
+    _invalid_fields,
     _limiter,
     _Paced,
     _PacedAdapter,
     _Refused,
     _retry_after,
     _Retryable,
+    _vonage_problem,
     nothing_sent,
 )
 from chalicelib.reminders.secrets import provider_secret
@@ -142,11 +144,11 @@ class SmsClient(_Paced):
              gate: Callable[[], None] | None = None) -> Accepted:
         """Send one SMS; ``gate`` (the contact policy's send-time check) runs just before each request."""
         if not E164_DIGITS.match(to):
-            raise ProviderRejected(f"not a phone number Vonage can text: {to!r}", attempts=0)
+            raise ProviderRejected("invalid_number: not an E.164 number Vonage can text", attempts=0)
         try:
             message = self.message(to, text, client_ref, callback_url)
         except (ValidationError, VonageError) as exc:
-            raise ProviderRejected(f"invalid SMS request: {exc}", attempts=0) from exc
+            raise ProviderRejected(f"invalid_request: {_invalid_fields(exc)}", attempts=0) from exc
 
         def once() -> tuple[list[str], int]:
             used = self._current_credential()
@@ -177,7 +179,8 @@ class SmsClient(_Paced):
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
                                      code=status, throttled=status == 429) from exc
-                raise ProviderRejected(f"HTTP {status}: {exc.response.text[:200]}", attempts=0, code=status) from exc
+                raise ProviderRejected(f"HTTP {status}{_vonage_problem(exc.response)}", attempts=0,
+                                       code=status) from exc
             except requests.RequestException as exc:
                 if nothing_sent(exc):
                     raise _Retryable(f"not sent: {type(exc).__name__}") from exc
@@ -191,7 +194,7 @@ class SmsClient(_Paced):
 
     def _refused(self, code: str) -> None:
         """A part refused with SMS API status ``code`` (not 4, the credentials): retry (throttled, internal
-        error) or reject."""
+        error) or reject. The code and its name only: the answer's ``error-text`` can echo the number."""
         name = RESPONSE_CODES.get(code, "Unknown")
         if code in RETRY_CODES:  # status 1: over the account's rate, so every container slows down
             raise _Retryable(f"status {code} {name}", code=int(code), throttled=code == THROTTLED)

@@ -141,14 +141,20 @@ def test_a_rotated_api_secret_is_read_again_and_the_sms_goes_out_once(sms, monke
 
 
 @pytest.mark.parametrize("to, text, ref, why", [
-    ("081300000001", TEXT, REF, "not a phone number"),
-    (TO, TEXT, "r" * 101, "invalid SMS request"),
+    ("081300000001", TEXT, REF, "invalid_number"),
+    ("0813-0000-0001 / 0812 9999 0002", TEXT, REF, "invalid_number"),  # two numbers typed in one field
+    (TO, TEXT, "r" * 101, "invalid_request: client_ref"),
     (TO, "Pembayaran 日本", REF, "status 6"),        # type=text with characters GSM 03.38 lacks
 ])
 def test_what_can_never_go_out_is_rejected_once(sms, to, text, ref, why):
-    with pytest.raises(ProviderRejected, match=why):
+    """Rejected once, and the error (kept in the ledger and the logs) names codes and fields, never the
+    number or the text (issue 21)."""
+    with pytest.raises(ProviderRejected, match=why) as rejected:
         _client().send(to, text, ref)
     assert len(sms.records) <= 1 and not sms.placed_by_reference()
+    error = str(rejected.value)
+    digits = "".join(c for c in to if c.isdigit())
+    assert to not in error and digits[1:8] not in error and text not in error and "Pembayaran" not in error
 
 
 def test_a_callback_url_longer_than_vonage_takes_falls_back_to_the_dashboards(sms, receiver):

@@ -42,6 +42,13 @@ def test_an_email_address_is_masked(email):
     assert email not in masked
 
 
+def test_two_numbers_run_together_are_masked():
+    """An agent typed two numbers into one field; normalised, they are one run of 25 digits."""
+    for text in ("to 6282167141834082143816714", "to 0821-6714-1834 0821-4381-6714", "to 08216714183408214381671"):
+        masked = mask_text(text)
+        assert "67141834" not in masked and "43816714" not in masked and "****" in masked, masked
+
+
 def test_ids_amounts_uuids_and_times_are_left_alone():
     line = ('{"payment_id": 400123, "application_xid": 9000000123, "amount": 1250000, "uuid": '
             '"3f081234-5678-4abc-9def-081234567890", "at": "2026-11-20T01:00:07.123Z", "va": "x08123456789y"}')
