@@ -149,7 +149,8 @@ def _answer_three(conn: psycopg2.extensions.connection) -> None:
 
 def _dispatch(queue: Queue, store: MemoryReminderStore, voice: Voice, tasks: Tasks) -> None:
     dispatcher = Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
-                            clock=IN_THE_SLOT, policy=ContactPolicy(), records=MemoryContactRecords())
+                            clock=IN_THE_SLOT, policy=ContactPolicy(), records=MemoryContactRecords(),
+                            reference_key="unit-test-callback-reference-key-0123456789")
     while queue.bodies:
         dispatcher.run(Chunk.parse(queue.bodies.pop(0)))
 

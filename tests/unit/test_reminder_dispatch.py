@@ -233,7 +233,7 @@ def _flaky(tasks: Tasks | None = None) -> tuple[FlakyStore, Voice, Tasks, Dispat
     store.seal_stage(RUN, 1, {"selected": 3, "enqueued": 3})
     return store, voice, tasks, Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
                                            clock=IN_THE_SLOT, policy=ContactPolicy(),
-                                           records=MemoryContactRecords())
+                                           records=MemoryContactRecords(), reference_key=REFERENCE_KEY)
 
 
 def test_a_refused_claim_defers_that_payment_only_and_the_redelivery_continues_where_it_stopped() -> None:
@@ -355,7 +355,8 @@ def test_credentials_refused_twice_leave_the_payments_for_later_and_mark_nobody_
     store.start_stage(RUN, "token-0")
     store.seal_stage(RUN, 1, {"selected": 3, "enqueued": 3})
     dispatcher = Dispatcher(None, store=store, voice=voice, tasks=tasks,  # type: ignore[arg-type]
-                            clock=IN_THE_SLOT, policy=ContactPolicy(), records=MemoryContactRecords())
+                            clock=IN_THE_SLOT, policy=ContactPolicy(), records=MemoryContactRecords(),
+                            reference_key=REFERENCE_KEY)
     dispatcher.concurrency = 1  # in order: 1 placed, 2 refused, 3 not tried
     chunk = Chunk.parse(_chunk(RUN, [1, 2, 3]))
     with pytest.raises(ChunkDeferred, match="ProviderCredentialsRefused"):
@@ -404,7 +405,8 @@ def test_an_sms_refused_for_our_credentials_is_released_alarmed_and_sent_once_th
     store.seal_stage(run, 1, {"selected": 3, "enqueued": 3})
     in_the_slot = FixedClock(slot_utc(run.zone, run.business_date, run.stage) + timedelta(minutes=1))
     dispatcher = Dispatcher(None, store=store, sms=sms, tasks=tasks,  # type: ignore[arg-type]
-                            clock=in_the_slot, policy=ContactPolicy(), records=MemoryContactRecords())
+                            clock=in_the_slot, policy=ContactPolicy(), records=MemoryContactRecords(),
+                            reference_key=REFERENCE_KEY)
     dispatcher.concurrency = 1
     chunk = Chunk.parse(_chunk(run, [1, 2, 3]))
     with pytest.raises(ChunkDeferred, match="ProviderCredentialsRefused"):
