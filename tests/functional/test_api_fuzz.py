@@ -19,7 +19,6 @@ import base64
 import functools
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -42,11 +41,13 @@ from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.zones import Zone
+from localdev import ports
 from localdev.bootstrap_aws import bootstrap
 from localdev.datagen.lending import load
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
+from localdev.lambda_runtime import LambdaContext
 from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.api_support import local_server, partner_key, staff_key
 
@@ -112,15 +113,9 @@ class GatewayLikeHandler(ChaliceRequestHandler):
         self.wfile.write(body)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(pg_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = ports.free_port()
     local = local_server(app, "127.0.0.1", port)
     config = Config.create(chalice_stage="dev", app_name=app.app_name)
     local.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)
@@ -206,16 +201,6 @@ def test_schemathesis_and_odd_headers_find_no_server_error(case, extra, with_key
 # --- as API Gateway delivers it: every route and method, straight into the handler ---------------------
 
 
-class LambdaContext:
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-    function_name = "julo-reminders-dev"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:ap-southeast-3:123456789012:function:julo-reminders-dev"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 ROUTES = sorted((path, method) for path, methods in app.routes.items() for method in methods)
 segment = st.one_of(st.sampled_from(["champions", "at_risk", "2026-11-20", "400123", "-1", "99999999999999999999",
                                      "%00", "..", "é", "a" * 300]),
@@ -289,7 +274,7 @@ def send_gateway_event(path: str, method: str, data: st.DataObject, with_key: st
     event = data.draw(gateway_events(path, method))
     if with_key:
         event["headers"] = {**(event["headers"] or {}), "x-api-key": served[with_key]}
-    response = app(event, LambdaContext())
+    response = app(event, LambdaContext("julo-api-dev"))
     _check(response["statusCode"], response.get("body") or "", (method, path, event["headers"]))
 
 
