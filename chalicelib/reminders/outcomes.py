@@ -127,14 +127,9 @@ def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Ent
         return None
     if entry.provider_id == provider_id:
         return entry
-    # the id is not this entry's: whose is it? (the ledger's by-provider_id index; rare: a lost
-    # answer, or someone replaying another call's status with this reference)
-    others = store.bound_to(provider_id) - {(ref.run.ledger_key, ref.payment_id)}
-    if others:
-        logger.warning("callback refused: its provider id is bound to another entry",
-                       extra={**ref.run.ids(), "payment_id": ref.payment_id,
-                              "bound_payment_ids": sorted(p for _k, p in others)})
-        raise ProviderIdTaken("the provider id of this status is bound to another reminder")
+    # the id is not this entry's: whose is it? (rare: a lost answer, or someone replaying another
+    # call's status with this reference)
+    refuse_if_taken(store, ref, provider_id)
     if entry.provider_id is None:
         bound = store.bind(ref.run, ref.payment_id, provider_id)
         if bound is not None:
@@ -142,6 +137,16 @@ def bound_entry(store: ReminderStore, ref: CallbackRef, provider_id: str) -> Ent
                         extra={**ref.run.ids(), "payment_id": ref.payment_id, "was": entry.status})
         return bound
     return None
+
+
+def refuse_if_taken(store: ReminderStore, ref: CallbackRef, provider_id: str) -> None:
+    """``ProviderIdTaken`` when another entry holds ``provider_id`` (the ledger's by-provider_id index)."""
+    others = store.bound_to(provider_id) - {(ref.run.ledger_key, ref.payment_id)}
+    if others:
+        logger.warning("callback refused: its provider id is bound to another entry",
+                       extra={**ref.run.ids(), "payment_id": ref.payment_id,
+                              "bound_payment_ids": sorted(p for _k, p in others)})
+        raise ProviderIdTaken("the provider id of this status is bound to another reminder")
 
 
 def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,
@@ -247,6 +252,8 @@ def _apply_sms_part(store: ReminderStore, ref: CallbackRef, entry: Entry, part_i
                     status: str) -> str | None:
     ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status, "parts": entry.parts}
     if part_id not in entry.part_ids:
+        # another message's id (its first part's is indexed) is never bound here: ProviderIdTaken
+        refuse_if_taken(store, ref, part_id)
         bound = store.bind_part(ref.run, ref.payment_id, part_id)
         if bound is None:  # another part bound meanwhile (read again), or not a part of this message
             latest = store.get(ref.run, ref.payment_id)

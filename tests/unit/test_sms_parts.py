@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.reminders.outcomes import CallbackRef, apply_sms_status, sms_outcome
+from chalicelib.reminders.outcomes import CallbackRef, ProviderIdTaken, apply_sms_status, sms_outcome
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import (
     OUTCOME_FAILED,
@@ -93,6 +94,20 @@ def test_a_lost_answer_binds_at_most_as_many_parts_as_the_text_has() -> None:
     assert apply_sms_status(store, REF, "0BC", "failed") is None  # a third id: not a part of this message
     entry = store.get(RUN, 7)
     assert entry is not None and entry.part_ids == {"0BA", "0BB"} and entry.outcome == SUCCEEDED
+
+
+def test_a_lost_answer_never_binds_another_messages_id_as_its_part() -> None:
+    """Cross-binding (issue 21): a receipt of payment 8's message presented with payment 7's reference
+    (it takes the SMS signature secret to re-sign it) does not become one of 7's parts."""
+    store, _ids = _sent(2, lost=True)
+    assert store.claim(RUN, 8).fresh
+    store.settle(RUN, 8, PLACED, attempts=1, provider_id="0BEIGHT")
+    with pytest.raises(ProviderIdTaken):
+        apply_sms_status(store, REF, "0BEIGHT", "delivered")
+    entry = store.get(RUN, 7)
+    assert entry is not None and entry.part_ids == frozenset() and entry.outcome is None
+    assert apply_sms_status(store, REF, "0BA", "delivered") is None  # 7's own parts still bind
+    assert apply_sms_status(store, REF, "0BB", "delivered") == SUCCEEDED
 
 
 def test_a_message_of_one_part_keeps_the_one_receipt_rule() -> None:
