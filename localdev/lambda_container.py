@@ -197,21 +197,22 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
     from urllib.parse import urlsplit
 
     from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, LocalDevServer
+    from chalice.local import LocalDevServer
 
+    from localdev.gateway_handler import GatewayLikeHandler
     from localdev.resource_policy import allows
 
-    class _NoDelayHandler(ChaliceRequestHandler):
-        disable_nagle_algorithm = True
+    class _GatewayHandler(GatewayLikeHandler):
+        quiet = False
 
         def _generic_handle(self) -> None:
             # API Gateway's resource policy, before the function (the template's ACCESS_DENIED answer)
             if gateway and not allows(gateway["policy"], api_arn=gateway["api_arn"], stage=gateway["stage"],
                                       method=self.command, path=urlsplit(self.path).path,
                                       source_ip=self.client_address[0]):
-                self._parse_payload()
                 self._send_http_response(gateway["denied_status"], {"Content-Type": "application/json"},
                                          gateway["denied_body"])
+                self.close_connection = True  # its body, if any, was not read
                 return
             super()._generic_handle()
 
@@ -220,7 +221,7 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
 
     from app import app  # the cold start: app.py checks ApiSettings in Lambda
 
-    server = LocalDevServer(app, Config(), "127.0.0.1", port, handler_cls=_NoDelayHandler)
+    server = LocalDevServer(app, Config(), "127.0.0.1", port, handler_cls=_GatewayHandler)
     threading.Thread(target=server.server.serve_forever, daemon=True).start()
     conn.send({"ready": True})
 

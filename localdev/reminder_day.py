@@ -29,7 +29,7 @@ from datetime import time as clock_time
 from typing import Any
 
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer
+from chalice.local import LocalDevServer
 
 from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.adapters import Executions
@@ -38,6 +38,7 @@ from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.fake_slack import FakeSlack
+from localdev.gateway_handler import GatewayLikeHandler
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
 
@@ -56,22 +57,13 @@ def day_timeout() -> float:
     return float(os.environ.get("LOCAL_DAY_TIMEOUT_SECONDS") or 1200)
 
 
-class _NoDelayHandler(ChaliceRequestHandler):
-    # headers and body go out in separate writes: without TCP_NODELAY every response waits ~40 ms
-    # for the client's delayed ACK
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # one access line per provider webhook (five per call) drowns the demo output
-
-
 class AppServer:
     """The Chalice app (app.py) served over HTTP on a free 127.0.0.1 port, in a thread."""
 
     def __init__(self) -> None:
         from app import app  # the real API, routes and all
 
-        self._server = LocalDevServer(app, Config(), "127.0.0.1", 0, handler_cls=_NoDelayHandler)
+        self._server = LocalDevServer(app, Config(), "127.0.0.1", 0, handler_cls=GatewayLikeHandler)
         self._thread = threading.Thread(target=self._server.server.serve_forever, daemon=True)
 
     @property

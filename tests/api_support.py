@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.partners.keys import create_key
+from localdev.gateway_handler import GatewayLikeHandler
 
 
 @contextmanager
@@ -24,13 +26,18 @@ def api_client() -> Iterator[Client]:
 
 
 def local_server(app_object: Chalice, host: str, port: int) -> LocalDevServer:
-    """``chalice local``'s server for the app. Chalice's ``create_local_server`` turns the app's class
+    """``chalice local``'s server for the app, answering as API Gateway does for requests no function
+    sees (``localdev.gateway_handler``). Chalice's ``create_local_server`` turns the app's class
     into a local one and cannot be called twice in a process (an inheritance cycle): the second
     module of a test worker that serves the app builds the server on the already-local app."""
     config = Config.create(chalice_stage="dev", app_name=app_object.app_name)
     if isinstance(app_object, LocalChalice):
-        return LocalDevServer(app_object, config, host, port)
-    return create_local_server(app_object, config, host, port)
+        server = LocalDevServer(app_object, config, host, port)
+    else:
+        server = create_local_server(app_object, config, host, port)
+    server.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=server.app_object,
+                                                          config=config)
+    return server
 
 
 def partner_key(conn: psycopg2.extensions.connection, partner_id: int) -> str:

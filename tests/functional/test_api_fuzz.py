@@ -16,7 +16,6 @@ Every answer must be below 500; a 4xx must be our JSON error shape.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 import threading
@@ -28,8 +27,6 @@ from typing import Any
 import psycopg2
 import pytest
 import schemathesis
-from chalice.config import Config
-from chalice.local import ChaliceRequestHandler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,29 +93,10 @@ extra_headers = st.lists(st.tuples(st.one_of(st.sampled_from(HEADER_NAMES), st.t
 # --- over HTTP: schemathesis' requests plus the headers it does not try ---------------------------------
 
 
-class GatewayLikeHandler(ChaliceRequestHandler):
-    """As in test_api_openapi: verbs http.server has no handler for are a JSON 405, like API Gateway."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):
-            return self._refuse
-        raise AttributeError(name)
-
-    def _refuse(self) -> None:
-        body = b'{"error": {"code": "method_not_allowed", "message": "unsupported method"}}'
-        self.send_response(405)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def server(pg_url: str) -> Iterator[str]:
     port = ports.free_port()
     local = local_server(app, "127.0.0.1", port)
-    config = Config.create(chalice_stage="dev", app_name=app.app_name)
-    local.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)
     thread = threading.Thread(target=local.server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"

@@ -4,7 +4,6 @@ free 127.0.0.1 port, never gets a 5xx and every answer matches the document."""
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,8 +13,6 @@ import psycopg2
 import pytest
 import schemathesis
 import yaml
-from chalice.config import Config
-from chalice.local import ChaliceRequestHandler
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -65,25 +62,6 @@ def test_every_documented_error_uses_the_error_schema():
                     assert schema_ref.endswith("/Error"), (path, method, status)
 
 
-class GatewayLikeHandler(ChaliceRequestHandler):
-    """Python's http.server answers verbs it has no ``do_<VERB>`` for (TRACE, QUERY, ...) with a
-    501 HTML page before the app is reached; API Gateway refuses them with a 4xx. Do the same."""
-
-    def __getattr__(self, name: str):
-        if name.startswith("do_"):
-            return self._refuse
-        raise AttributeError(name)
-
-    def _refuse(self) -> None:
-        body = b'{"error": {"code": "method_not_allowed", "message": "unsupported method"}}'
-        self.send_response(405)
-        self.send_header("Allow", ", ".join(app.routes.get(self.path.split("?")[0], {})))
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def served(pg_url) -> Iterator[dict[str, str]]:
     """The real app under ``chalice local`` (API Gateway emulation) with a small demo book."""
@@ -92,9 +70,7 @@ def served(pg_url) -> Iterator[dict[str, str]]:
     keys = {"partner": partner_key(conn, 1), "staff": staff_key(conn)}
     conn.close()
     port = ports.free_port()
-    config = Config.create(chalice_stage="dev", app_name=app.app_name)
     server = local_server(app, "127.0.0.1", port)
-    server.server.RequestHandlerClass = functools.partial(GatewayLikeHandler, app_object=app, config=config)
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
     yield {"base_url": f"http://127.0.0.1:{port}", **keys}
