@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice.local import ChaliceRequestHandler
+from chalice import Chalice
+from chalice.config import Config
+from chalice.local import ChaliceRequestHandler, RouteMatcher
 
 
 class MalformedRequest(ValueError):
@@ -31,6 +33,11 @@ class GatewayLikeHandler(ChaliceRequestHandler):
     # for the client's delayed ACK
     disable_nagle_algorithm = True
     quiet = True  # one access line per provider webhook (five per call) drowns the demo output
+
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice,
+                 config: Config) -> None:
+        self._routes = app_object.routes  # set first: the base class handles the request in __init__
+        super().__init__(request, client_address, server, app_object=app_object, config=config)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.quiet:
@@ -60,11 +67,22 @@ class GatewayLikeHandler(ChaliceRequestHandler):
         raise AttributeError(name)
 
     def _refuse_method(self) -> None:
-        self._answer(405, _error_body("method_not_allowed", "unsupported method"))
+        self._answer(405, _error_body("method_not_allowed", "unsupported method"),
+                     {"Allow": ", ".join(sorted(self._allowed_methods()))})
         self.close_connection = True  # its body, if any, was not read
 
-    def _answer(self, status: int, body: bytes) -> None:
+    def _allowed_methods(self) -> list[str]:
+        """The route's methods (RFC 9110 §15.5.6: a 405 names them in ``Allow``)."""
+        try:
+            route = RouteMatcher(list(self._routes)).match_route(self.path).route
+        except ValueError:
+            return []
+        return list(self._routes[route])
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

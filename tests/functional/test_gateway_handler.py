@@ -36,6 +36,11 @@ def base() -> Iterator[tuple[str, int]]:
 
 
 def _exchange(address: tuple[str, int], request: bytes) -> tuple[int, dict, bool]:
+    status, body, closed, _ = _exchange_with_headers(address, request)
+    return status, body, closed
+
+
+def _exchange_with_headers(address: tuple[str, int], request: bytes) -> tuple[int, dict, bool, dict[str, str]]:
     """(status, JSON body, whether the server closed the connection after answering)."""
     with socket.create_connection(address, timeout=10) as sock:
         sock.sendall(request)
@@ -56,7 +61,7 @@ def _exchange(address: tuple[str, int], request: bytes) -> tuple[int, dict, bool
             closed = sock.recv(1) == b""
         except TimeoutError:
             closed = False
-        return status, json.loads(rest[:length]), closed
+        return status, json.loads(rest[:length]), closed, headers
 
 
 @pytest.mark.parametrize("lengths", [[""], ["abc"], ["-1"], ["3", "4"]],
@@ -71,9 +76,9 @@ def test_a_malformed_content_length_is_a_json_400_and_the_connection_closes(base
     assert closed  # the body's end is unknown: the next bytes cannot be read as a request
 
 
-def test_a_verb_without_a_handler_is_a_json_405(base):
-    status, body, _ = _exchange(base, b"TRACE /echo HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+def test_a_verb_without_a_handler_is_a_json_405_naming_the_routes_methods(base):
+    status, body, _, headers = _exchange_with_headers(base, b"TRACE /echo?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, body["error"]["code"], headers["allow"]) == (405, "method_not_allowed", "GET, POST")
 
 
 def test_a_well_formed_body_reaches_the_app(base):
