@@ -33,10 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import aws, db, resources  # noqa: E402
+from chalicelib.reminders.adapters import TaskCallbacks  # noqa: E402
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage  # noqa: E402
 from chalicelib.reminders.selection import due_date_for  # noqa: E402
 from chalicelib.reminders.stage_worker import run_stage  # noqa: E402
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc  # noqa: E402
+from chalicelib.reminders.store.dynamo import DynamoReminderStore  # noqa: E402
 from chalicelib.zones import Zone  # noqa: E402
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -95,7 +97,8 @@ def run_fast(n: int) -> dict:
     conn = db.connect()
     msg = StageMessage(StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1, int(time.time())), "bench-token")
     started = time.perf_counter()
-    counts = run_stage(conn, msg, now=slot_utc(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1))  # the day as at its slot
+    counts = run_stage(conn, msg, store=DynamoReminderStore(), tasks=TaskCallbacks(),
+                       now=slot_utc(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1))  # the day as at its slot
     elapsed = time.perf_counter() - started
     conn.close()
     return {"seconds": elapsed, "payments": counts["enqueued"], "messages": counts["chunks"],

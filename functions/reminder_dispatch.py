@@ -15,11 +15,12 @@ import psycopg2.extensions
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
-from chalicelib.reminders.adapters import max_receive_count
+from chalicelib.reminders.adapters import TaskCallbacks, max_receive_count
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message, logger
 from chalicelib.reminders.messages import DISPATCH_QUEUES, PoisonChunk
 from chalicelib.reminders.opt_out import is_reply, send_reply, text_sender
 from chalicelib.reminders.stages import Stage
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.settings import DispatchSettings
 
 _dispatcher: dict[tuple[object, ...], Dispatcher] = {}
@@ -32,7 +33,7 @@ def _get_dispatcher(conn: psycopg2.extensions.connection) -> Dispatcher:
            os.environ.get("SMS_API_URL"), os.environ.get("AWS_ENDPOINT_URL"))
     if key not in _dispatcher:
         _dispatcher.clear()
-        _dispatcher[key] = Dispatcher(conn)
+        _dispatcher[key] = Dispatcher(conn, store=DynamoReminderStore(), tasks=TaskCallbacks())
     return _dispatcher[key]
 
 

@@ -6,21 +6,25 @@ from __future__ import annotations
 import json
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
+from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.day_report import report_day_end
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.stage_worker import logger, run_stage
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import run_summary
 from chalicelib.settings import StageSettings
 
 
 def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
+    store, tasks = DynamoReminderStore(), TaskCallbacks()
     if body.get("stage") == "summary":
-        report_day_end(ctx.conn, body, summary=run_summary(body, conn=ctx.conn))
+        report_day_end(ctx.conn, body, store=store,
+                       summary=run_summary(body, store=store, tasks=tasks, conn=ctx.conn))
     elif body.get("stage") == "day_failed":
-        report_day_end(ctx.conn, body)
+        report_day_end(ctx.conn, body, store=store)
     else:
-        run_stage(ctx.conn, StageMessage.parse(body))
+        run_stage(ctx.conn, StageMessage.parse(body), store=store, tasks=tasks)
 
 
 handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings.from_environment)

@@ -30,11 +30,11 @@ import psycopg2.extensions
 from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders import references
 from chalicelib.reminders.contact import load_policy
-from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.sms_text import sms_template
 from chalicelib.reminders.stages import Stage, StageRun, scheduled_local
-from chalicelib.reminders.store import FAILED, SKIPPED
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import SUMMARY_KEYS, zone_summary
 from chalicelib.zones import Zone, zone_or_fallback
 from localdev.fake_providers import ProviderRecord
@@ -123,7 +123,7 @@ def day_summary(business_date: date, executions: dict[str, dict[str, Any]] | Non
     """Per zone, the summary its workflow reported (its Summary state's output, computed once the
     day's outcomes were in); counted from the ledger for a zone whose workflow did not succeed. With a
     connection, ``contact_day``: the contact policy's plan of the day (the calendar is national)."""
-    ledger = Ledger()
+    ledger = DynamoReminderStore()
     policy = load_policy(conn, business_date) if conn is not None else None
     zones = {}
     for z in Zone:
@@ -211,7 +211,7 @@ def fallback_check(conn: psycopg2.extensions.connection, business_date: date, re
     message only when that one failed), or was skipped with a reason: the contact policy's (ledger
     ``skipped``), a refusal where nothing was sent (``failed``), or capacity (``not_placed``). Counted from
     what the providers placed and the ledger; ``twice`` counts a channel placed twice for one payment."""
-    ledger = Ledger()
+    ledger = DynamoReminderStore()
     called3: set[int] = set()
     placed: dict[str, list[int]] = {"whatsapp": [], "sms": []}
     for rec in records:
@@ -226,7 +226,7 @@ def fallback_check(conn: psycopg2.extensions.connection, business_date: date, re
     for zone in Zone:
         for stage in (Stage.WHATSAPP, Stage.SMS):
             for entry in ledger.entries(StageRun(zone, business_date, stage)):
-                if entry.status in (SKIPPED, FAILED):
+                if entry.status in (EntryStatus.SKIPPED, EntryStatus.FAILED):
                     reasoned.add(entry.payment_id)
     with conn.cursor() as cur:
         cur.execute(SUCCEEDED_CALL_SQL, (sorted(called3),))

@@ -46,7 +46,6 @@ from chalicelib.http.errors import (
 )
 from chalicelib.logs import get_logger
 from chalicelib.reminders import references
-from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.opt_out import receive_inbound
 from chalicelib.reminders.outcomes import (
     CallbackRef,
@@ -59,6 +58,7 @@ from chalicelib.reminders.providers import MalformedWebhook, WhatsAppInbound, wh
 from chalicelib.reminders.replay import DynamoReplayCache, vonage_token_key
 from chalicelib.reminders.secrets import provider_secret, verified_with
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, require, verify, verify_vonage
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 
 callbacks = Blueprint(__name__)
 logger = get_logger("reminders")
@@ -126,7 +126,7 @@ def robocall_callback() -> dict[str, Any]:
                                                                           "stage": str(ref.stage)})
         raise Conflict("this webhook token was already used", code="replayed")
     try:
-        outcome = apply_robocall_status(request_connection, Ledger(), ref, call_uuid, status)
+        outcome = apply_robocall_status(request_connection, DynamoReminderStore(), ref, call_uuid, status)
     except ProviderIdTaken as exc:
         raise Conflict(str(exc)) from exc
     except OutcomeNotReady as exc:
@@ -167,7 +167,7 @@ def whatsapp_callback() -> dict[str, Any]:
     except MalformedWebhook as exc:
         raise BadRequest(str(exc)) from exc
     inbound = _receive_inbound(messages) if messages else {}
-    ledger = Ledger()
+    ledger = DynamoReminderStore()
     recorded: list[dict[str, Any]] = []
     skipped = refused = 0
     for status in statuses:

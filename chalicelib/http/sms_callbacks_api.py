@@ -30,12 +30,12 @@ from chalicelib import config
 from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics, references
-from chalicelib.reminders.ledger import Ledger
 from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, ProviderIdTaken, apply_sms_status
 from chalicelib.reminders.replay import DynamoReplayCache, sms_nonce_key
 from chalicelib.reminders.secrets import verified_with
 from chalicelib.reminders.signatures import InvalidSignature
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 
 sms_callbacks = Blueprint(__name__)
 logger = get_logger("reminders")
@@ -102,7 +102,7 @@ def sms_receipt() -> dict[str, Any]:
         logger.warning("sms receipt refused: nonce replayed", extra={"payment_id": ref.payment_id})
         raise Conflict("this receipt's nonce was already used", code="replayed")
     try:
-        outcome = apply_sms_status(Ledger(), ref, message_id, status)
+        outcome = apply_sms_status(DynamoReminderStore(), ref, message_id, status)
     except ProviderIdTaken:
         return {"refused": 1, "status": status, "outcome": None}
     except OutcomeNotReady as exc:

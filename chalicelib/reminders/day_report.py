@@ -24,7 +24,6 @@ from chalicelib import config
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.contact import load_policy
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import ReminderStore
 from chalicelib.reminders.summary import zone_summary
@@ -126,8 +125,8 @@ def stages_finished(store: ReminderStore, zone: Zone, business_date: date) -> di
     return finished
 
 
-def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any], *,
-                   summary: Mapping[str, Any] | None = None, store: ReminderStore | None = None,
+def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any], *, store: ReminderStore,
+                   summary: Mapping[str, Any] | None = None,
                    slack: Callable[[], MessagePoster] | None = None) -> DayReport:
     """The day of ``body``'s zone and date ended (``summary``: the Summary state's; otherwise the workflow
     failed and ``body["error"]`` says why): build the report and post it once."""
@@ -135,7 +134,6 @@ def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any]
         zone, business_date = Zone.parse(str(body["zone"])), date.fromisoformat(str(body["business_date"]))
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"malformed end-of-day message: {exc}") from exc
-    store = store or DynamoReminderStore()
     failure = None
     if summary is None:
         raw_error = body.get("error")

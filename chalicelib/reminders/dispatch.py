@@ -57,7 +57,6 @@ from chalicelib.reminders import metrics, references, templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import answer_if_finished, complete_if_done, fail_stage
 from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
@@ -75,11 +74,8 @@ from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_text import SmsTooLong, render_sms
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import (
-    FAILED,
-    PLACED,
-    SKIPPED,
-    UNCERTAIN,
     Entry,
+    EntryStatus,
     Pacing,
     Parts,
     ReminderStore,
@@ -142,14 +138,13 @@ def sms_receipt_url() -> str:
 
 
 class Dispatcher:
-    def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore | None = None,
-                 voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None,
-                 tasks: TaskCallbacks | None = None, clock: Clock | None = None,
+    def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore, tasks: TaskCallbacks,
+                 voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None, clock: Clock | None = None,
                  policy: ContactPolicy | None = None, records: ContactRecords | None = None,
                  sms: SmsClient | None = None, reference_key: str | None = None) -> None:
         self.conn = conn
-        self.store = store or DynamoReminderStore()
-        self.tasks = tasks or TaskCallbacks()
+        self.store = store
+        self.tasks = tasks
         self.clock = clock or contact_clock()
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
         self.records: ContactRecords = records or PgContactRecords(conn)
@@ -257,12 +252,13 @@ class Dispatcher:
             if not claim.fresh:
                 entry = claim.entry
             elif counter == "place_failed":
-                entry = self.store.settle(run, payment_id, FAILED, attempts=0,
+                entry = self.store.settle(run, payment_id, EntryStatus.FAILED, attempts=0,
                                           error=f"the contact of payment {leader_id} was not placed") or claim.entry
             else:
                 reason = row.reason if counter == "skipped" and row is not None and row.reason else \
                     skip_error("merged", f"reminded in the contact of payment {leader_id}")
-                entry = self.store.settle(run, payment_id, SKIPPED, attempts=0, error=reason) or claim.entry
+                entry = self.store.settle(run, payment_id, EntryStatus.SKIPPED, attempts=0,
+                                          error=reason) or claim.entry
         except StoreUnavailable as exc:  # its step only: left for the chunk's redelivery (nothing is sent for it)
             logger.warning("ledger write of a merged payment failed; left for the chunk's redelivery",
                            extra={**run.ids(), "payment_id": payment_id, "error": str(exc)})
@@ -319,13 +315,15 @@ class Dispatcher:
             return "deferred", True, None
         except OutcomeUnknown as exc:
             logger.warning("send outcome unknown; never retried", extra={**ids, "error": str(exc)})
-            counter, entry = self._settle(run, payment_id, ids, UNCERTAIN, attempts=exc.attempts, error=str(exc))
+            counter, entry = self._settle(run, payment_id, ids, EntryStatus.UNCERTAIN, attempts=exc.attempts,
+                                          error=str(exc))
         except ProviderError as exc:
             logger.warning("provider did not place it", extra={**ids, "attempts": exc.attempts, "error": str(exc)})
-            counter, entry = self._settle(run, payment_id, ids, FAILED, attempts=exc.attempts, error=str(exc))
+            counter, entry = self._settle(run, payment_id, ids, EntryStatus.FAILED, attempts=exc.attempts,
+                                          error=str(exc))
         else:
             parts = Parts(accepted.part_ids, accepted.refused_parts) if accepted.part_ids else None
-            counter, entry = self._settle(run, payment_id, ids, PLACED, attempts=accepted.attempts,
+            counter, entry = self._settle(run, payment_id, ids, EntryStatus.PLACED, attempts=accepted.attempts,
                                           provider_id=accepted.provider_id, parts=parts)
         at = sent_at[-1] if sent_at else decision.local
         return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
@@ -346,7 +344,7 @@ class Dispatcher:
         except StoreUnavailable as release:  # left attempting: counted unknown, never sent (conservative)
             logger.warning("could not release the claim", extra={**ids, "error": str(release)})
 
-    def _settle(self, run: StageRun, payment_id: int, ids: dict[str, Any], status: str,
+    def _settle(self, run: StageRun, payment_id: int, ids: dict[str, Any], status: EntryStatus,
                 **fields: Any) -> tuple[str, Entry | None]:
         """Record what the send did: how the payment counts and its entry (``unknown`` and None while the entry
         could not be written)."""
@@ -374,7 +372,7 @@ class Dispatcher:
         payment_id = int(p["payment_id"])
         logger.info("contact policy refused the send", extra={**ids, "reason": reason,
                                                                "local_time": decision.local.isoformat()})
-        counter, _entry = self._settle(run, payment_id, ids, SKIPPED, attempts=0,
+        counter, _entry = self._settle(run, payment_id, ids, EntryStatus.SKIPPED, attempts=0,
                                        error=skip_error(reason, decision.detail))
         return counter, self._contact(run, p, number, counter, decision.local, skip_error(reason, decision.detail),
                                       None)

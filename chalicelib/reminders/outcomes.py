@@ -27,14 +27,7 @@ import psycopg2.extensions
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import (
-    OUTCOME_FAILED,
-    REFUSED_PART_STATUS,
-    SUCCEEDED,
-    Entry,
-    ReminderStore,
-    parts_outcome,
-)
+from chalicelib.reminders.store import REFUSED_PART_STATUS, Entry, Outcome, ReminderStore, parts_outcome
 from chalicelib.zones import Zone
 
 logger = get_logger("reminders")
@@ -84,24 +77,24 @@ class CallbackRef:
             {"zone": zone, "business_date": day, "stage": stage, "attempt": attempt}))
 
 
-def _final_outcome(status: str, success: Collection[str], failure: Collection[str]) -> str | None:
+def _final_outcome(status: str, success: Collection[str], failure: Collection[str]) -> Outcome | None:
     """``succeeded`` / ``failed`` for a final status; None for progress and statuses we do not know."""
     if status in success:
-        return SUCCEEDED
+        return Outcome.SUCCEEDED
     if status in failure:
-        return OUTCOME_FAILED
+        return Outcome.FAILED
     return None
 
 
-def robocall_outcome(status: str) -> str | None:
+def robocall_outcome(status: str) -> Outcome | None:
     return _final_outcome(status, ROBOCALL_SUCCESS, ROBOCALL_FAILURE)
 
 
-def whatsapp_outcome(status: str) -> str | None:
+def whatsapp_outcome(status: str) -> Outcome | None:
     return _final_outcome(status, WHATSAPP_SUCCESS, WHATSAPP_FAILURE)
 
 
-def sms_outcome(status: str) -> str | None:
+def sms_outcome(status: str) -> Outcome | None:
     return _final_outcome(status, SMS_SUCCESS, SMS_FAILURE)
 
 
@@ -149,8 +142,8 @@ def refuse_if_taken(store: ReminderStore, ref: CallbackRef, provider_id: str) ->
         raise ProviderIdTaken("the provider id of this status is bound to another reminder")
 
 
-def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: str,
-                  status: str) -> tuple[bool, str | None] | None:
+def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outcome: Outcome,
+                  status: str) -> tuple[bool, Outcome | None] | None:
     """(recorded now, the entry's final outcome), None when the entry is not ours.
 
     The conditional write goes first: for an entry bound to this id without an outcome (the usual
@@ -169,8 +162,8 @@ def _record_final(store: ReminderStore, ref: CallbackRef, provider_id: str, outc
 
 
 def _apply_status(store: ReminderStore, ref: CallbackRef, provider_id: str, status: str, channel: str,
-                  outcome_of: Callable[[str], str | None],
-                  on_final: Callable[[str | None], None] | None = None) -> str | None:
+                  outcome_of: Callable[[str], Outcome | None],
+                  on_final: Callable[[Outcome | None], None] | None = None) -> Outcome | None:
     """The rule both channels follow: map the status; a final one binds or matches the ledger entry
     and is recorded once. A progress status (four of a call's five) changes nothing and reads
     nothing: every call and message ends with a final status, which binds an entry the send left
@@ -202,7 +195,7 @@ def _received(channel: str, result: str) -> None:
 
 
 def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.extensions.connection]],
-                          store: ReminderStore, ref: CallbackRef, call_uuid: str, status: str) -> str | None:
+                          store: ReminderStore, ref: CallbackRef, call_uuid: str, status: str) -> Outcome | None:
     """Record a call's final status; returns the outcome recorded (None: progress, not ours or duplicate).
 
     ``is_success_robocall`` follows the ledger: it is set only when the entry's (first, final)
@@ -210,8 +203,8 @@ def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.
     ``connect`` opens the database connection, only for a success (progress statuses need none).
     """
 
-    def mark_success(final: str | None) -> None:
-        if final == SUCCEEDED:
+    def mark_success(final: Outcome | None) -> None:
+        if final == Outcome.SUCCEEDED:
             with connect() as conn, conn.cursor() as cur:
                 cur.execute(SET_ROBOCALL_SUCCESS_SQL, (ref.payment_id,))
                 conn.commit()
@@ -219,12 +212,12 @@ def apply_robocall_status(connect: Callable[[], AbstractContextManager[psycopg2.
     return _apply_status(store, ref, call_uuid, status, "robocall", robocall_outcome, mark_success)
 
 
-def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
+def apply_whatsapp_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> Outcome | None:
     """Record a WhatsApp message's final status; returns the outcome recorded (None otherwise)."""
     return _apply_status(store, ref, message_id, status, "whatsapp", whatsapp_outcome)
 
 
-def apply_sms_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> str | None:
+def apply_sms_status(store: ReminderStore, ref: CallbackRef, message_id: str, status: str) -> Outcome | None:
     """Record an SMS delivery receipt's final status; returns the outcome recorded (None otherwise).
 
     A message of one part follows the other channels' rule (``_apply_status``). A message of several
@@ -248,8 +241,8 @@ def apply_sms_status(store: ReminderStore, ref: CallbackRef, message_id: str, st
     return _apply_status(store, ref, message_id, status, "sms", sms_outcome)
 
 
-def _apply_sms_part(store: ReminderStore, ref: CallbackRef, entry: Entry, part_id: str, outcome: str,
-                    status: str) -> str | None:
+def _apply_sms_part(store: ReminderStore, ref: CallbackRef, entry: Entry, part_id: str, outcome: Outcome,
+                    status: str) -> Outcome | None:
     ids = {"payment_id": ref.payment_id, "stage": str(ref.run.stage), "status": status, "parts": entry.parts}
     if part_id not in entry.part_ids:
         # another message's id (its first part's is indexed) is never bound here: ProviderIdTaken

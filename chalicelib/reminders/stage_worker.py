@@ -43,10 +43,9 @@ from chalicelib.reminders import capacity, metrics, stage_selection
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, stage_output
 from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
-from chalicelib.reminders.store import FAILED, OUTCOME_FAILED, SKIPPED, Pacing, ReminderStore, StageState, StartOutcome
+from chalicelib.reminders.store import EntryStatus, Outcome, Pacing, ReminderStore, StageState, StartOutcome
 
 logger = get_logger("reminders")
 
@@ -89,22 +88,20 @@ def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
     texts them. A message that may have gone out (unknown) or was skipped by the policy is not."""
     messages = StageRun(run.zone, run.business_date, Stage.WHATSAPP)
     entries = list(store.entries(messages))
-    failed = {e.payment_id for e in entries if e.status == FAILED or e.outcome == OUTCOME_FAILED}
+    failed = {e.payment_id for e in entries if e.status == EntryStatus.FAILED or e.outcome == Outcome.FAILED}
     # a payment reminded in another payment's message (one contact per borrower) failed with it
-    merged = {e.payment_id for e in entries if e.status == SKIPPED and e.error
+    merged = {e.payment_id for e in entries if e.status == EntryStatus.SKIPPED and e.error
               and (m := MERGED_INTO.search(e.error)) and int(m.group(1)) in failed}
     return sorted(failed | merged)
 
 
-def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore | None = None,
-              tasks: TaskCallbacks | None = None, now: datetime | None = None, chunk_size: int | None = None,
+def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore,
+              tasks: TaskCallbacks, now: datetime | None = None, chunk_size: int | None = None,
               queue: ChunkQueue | None = None, clock: Clock | None = None,
               policy: ContactPolicy | None = None) -> dict[str, Any]:
     """Select, plan and enqueue one stage. The contact policy decides which due dates the day covers
     (none on a closed day) and how much of the stage's window is left (``now``: the clock's, unless
     given). A resumed attempt re-uses what its first delivery sealed: plan and selection included."""
-    store = store or DynamoReminderStore()
-    tasks = tasks or TaskCallbacks()
     run = msg.run
     start = store.start_stage(run, msg.task_token)
     if start.outcome is StartOutcome.SUPERSEDED:

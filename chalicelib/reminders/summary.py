@@ -29,9 +29,8 @@ import psycopg2.extensions
 from chalicelib.contact_policy import ContactPolicy, DayPlan
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.contact import load_policy
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import OUTCOME_FAILED, SKIPPED, SUCCEEDED, ReminderStore, counter_for, skip_reason
+from chalicelib.reminders.store import EntryStatus, Outcome, ReminderStore, counter_for, skip_reason
 from chalicelib.zones import Zone
 
 SUMMARY_KEYS = ("selected", "placed", "succeeded", "failed", "not_placed", "place_failed", "unknown", "skipped",
@@ -50,11 +49,11 @@ def stage_summary(store: ReminderStore, run: StageRun) -> dict[str, Any]:
         if entry.attempt != state.run.attempt:
             continue
         row[counter_for(entry)] += 1
-        if entry.status == SKIPPED:
+        if entry.status == EntryStatus.SKIPPED:
             by_reason[skip_reason(entry)] += 1
-        if entry.outcome == SUCCEEDED:
+        if entry.outcome == Outcome.SUCCEEDED:
             row["succeeded"] += 1
-        elif entry.outcome == OUTCOME_FAILED:
+        elif entry.outcome == Outcome.FAILED:
             row["failed"] += 1
     row["failed"] += row["place_failed"]
     row["skipped_by_reason"] = dict(sorted(by_reason.items()))
@@ -74,8 +73,8 @@ def zone_summary(store: ReminderStore, zone: Zone, business_date: date,
     return summary
 
 
-def run_summary(body: dict[str, Any], *, store: ReminderStore | None = None,
-                tasks: TaskCallbacks | None = None, conn: psycopg2.extensions.connection | None = None,
+def run_summary(body: dict[str, Any], *, store: ReminderStore, tasks: TaskCallbacks,
+                conn: psycopg2.extensions.connection | None = None,
                 policy: ContactPolicy | None = None) -> dict[str, Any]:
     """The workflow's last state: report the zone's summary as the task result."""
     try:
@@ -86,6 +85,6 @@ def run_summary(body: dict[str, Any], *, store: ReminderStore | None = None,
     if policy is None and conn is not None:
         policy = load_policy(conn, business_date)
     day = policy.plan(zone, business_date) if policy is not None else None
-    summary = zone_summary(store or DynamoReminderStore(), zone, business_date, day)
-    (tasks or TaskCallbacks()).succeed(token, summary)
+    summary = zone_summary(store, zone, business_date, day)
+    tasks.succeed(token, summary)
     return summary

@@ -25,9 +25,9 @@ import requests
 
 from chalicelib import aws as aws_clients
 from chalicelib import resources
-from chalicelib.reminders.ledger import LEDGER_TABLE
 from chalicelib.reminders.outcomes import ROBOCALL_FAILURE, ROBOCALL_SUCCESS
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS, vonage_webhook_token
+from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers import FaultRates
 from localdev.fake_providers.base import Webhook

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time
 import pytest
 
 from chalicelib.contact_data import history
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import SKIPPED
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import LocalReminderStack
@@ -109,7 +109,7 @@ def test_a_whatsapp_retry_after_hours_is_skipped_not_sent(borrowers, conn) -> No
     assert stages["whatsapp"]["placed"] == 2 and stages["whatsapp"]["skipped"] == 4
     assert stages["whatsapp"]["skipped_by_reason"] == {"outside_hours": 4}
     run = StageRun(Zone.WIB, BUSINESS_DATE, Stage.WHATSAPP)
-    skipped = [e for e in DynamoReminderStore().entries(run) if e.status == SKIPPED]
+    skipped = [e for e in DynamoReminderStore().entries(run) if e.status == EntryStatus.SKIPPED]
     assert len(skipped) == 4
     rows = [r for pid in borrowers for r in history.of_payment(conn, pid) if r["stage"] == "whatsapp"]
     assert sorted(r["result"] for r in rows) == ["placed"] * 2 + ["skipped"] * 4

@@ -21,11 +21,12 @@ from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.http import db_conn
 from chalicelib.reminders import references
-from chalicelib.reminders.ledger import LEDGER_TABLE, DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import PLACED, UNCERTAIN
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
+from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
@@ -49,9 +50,9 @@ def _place(store: DynamoReminderStore, run: StageRun, payment_id: int, provider_
     store.start_stage(run, "token")
     assert store.claim(run, payment_id).fresh
     if provider_id is None:  # the provider's answer was lost: its own callback may bind it
-        store.settle(run, payment_id, UNCERTAIN, attempts=1, error="answer lost after sending: ReadTimeout")
+        store.settle(run, payment_id, EntryStatus.UNCERTAIN, attempts=1, error="answer lost after sending: ReadTimeout")
     else:
-        store.settle(run, payment_id, PLACED, attempts=1, provider_id=provider_id)
+        store.settle(run, payment_id, EntryStatus.PLACED, attempts=1, provider_id=provider_id)
 
 
 def _ledger() -> list[dict[str, Any]]:
@@ -122,7 +123,7 @@ def test_a_genuine_callback_replayed_or_cross_bound_is_refused_and_changes_nothi
         bound = _post(url, own, _signed(b), vonage_webhook_token(VOICE_SECRET, own))
     assert bound.status_code == 200 and bound.json()["outcome"] == "failed"
     entry = store.get(RUN, b)
-    assert (entry.provider_id, entry.status, entry.outcome) == ("call-b", PLACED, "failed")
+    assert (entry.provider_id, entry.status, entry.outcome) == ("call-b", EntryStatus.PLACED, "failed")
 
 
 def test_a_callback_that_failed_gives_its_token_back_and_an_applied_one_keeps_it(aws, conn, monkeypatch):

@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import date
 
 from chalicelib.indonesian import format_rupiah, thousands
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.contact_data import history, preferences
-from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.scheduling import start_day
 from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
@@ -28,6 +30,11 @@ from tests.factories import make_loan, make_partner
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
 RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+
+
+def _handler_built() -> dict[str, Any]:
+    """What the stage function's handler hands the stage: the DynamoDB store and the task callbacks."""
+    return {"store": DynamoReminderStore(), "tasks": TaskCallbacks()}
 
 
 def _first_stage_message() -> StageMessage:
@@ -87,7 +94,7 @@ def test_do_not_call_and_opted_out_numbers_are_skipped_with_their_reason_and_rec
     preferences.change(conn, "081300000004", {"whatsapp": "opted_out"}, source="staff", reason="complaint")
     with LocalReminderStack() as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
-        run_stage(conn, _first_stage_message())
+        run_stage(conn, _first_stage_message(), **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = sorted(r.body["to"][0]["number"] for r in stack.voice.records)
     # WhatsApp's opt-out leaves calls alone; an inactive promise-to-pay number is not called: the borrower's is

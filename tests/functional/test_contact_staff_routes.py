@@ -19,7 +19,7 @@ from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import MemoryReminderStore
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 from tests.api_support import api_client, get, partner_key, staff_key
 from tests.factories import make_loan, make_partner

@@ -14,7 +14,7 @@ from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.messages import Chunk, StageMessage
 from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import MemoryReminderStore
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 from tests.factories import make_loan, make_partner
 

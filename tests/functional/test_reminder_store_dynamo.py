@@ -1,44 +1,54 @@
-"""The reminder store rules of tests/unit/test_reminder_store.py, run against the DynamoDB store (moto)."""
+"""What only the DynamoDB store has: its tables, their stored values, its retries. The rules every store
+keeps are in test_reminder_store_contract.py (run against this store and the in-memory one)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
-from chalicelib.reminders.ledger import DynamoReminderStore
-from chalicelib.reminders.store import ReminderStore
+from chalicelib import aws as aws_clients
+from chalicelib import resources
+from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store import EntryStatus, Outcome, StoreUnavailable
+from chalicelib.reminders.store.dynamo import STORE_ATTEMPTS, DynamoReminderStore
+from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
+from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
-from tests.unit.test_reminder_store import (  # noqa: F401 (collected here against DynamoDB)
-    test_a_failure_claimed_but_not_sent_can_be_released_and_claimed_again,
-    test_a_newer_attempt_adopts_an_entry_without_sending_and_an_older_one_never_takes_it_back,
-    test_a_payment_is_claimed_for_sending_exactly_once,
-    test_a_stage_attempt_is_failed_once_and_never_after_it_completed,
-    test_a_stage_completes_once_when_every_chunk_of_its_attempt_has_finished,
-    test_an_attempt_names_its_selection_once_and_every_delivery_of_it_shares_the_name,
-    test_an_empty_stage_completes_on_seal,
-    test_failed_and_uncertain_only_replace_attempting,
-    test_only_an_own_unplaced_claim_is_released,
-    test_pacing_is_kept_per_channel,
-    test_stage_record_is_owned_by_its_newest_attempt,
-    test_the_answer_is_stored_with_the_completion_and_taken_once_noted,
-    test_the_first_callback_binds_an_unresolved_entry_and_its_outcome_is_final,
-)
 
 
-@pytest.fixture(params=["dynamodb"])
-def store(aws: str) -> Iterator[ReminderStore]:
+def test_statuses_and_outcomes_are_stored_as_the_values_items_already_hold(aws: str) -> None:
+    """Existing ledger items, the API's answers and the docs use these strings: the enums must not change them.
+    ``EntryStatus.FAILED`` and ``Outcome.FAILED`` are different things stored as the same word."""
+    assert {s.name: s.value for s in EntryStatus} == {"ATTEMPTING": "attempting", "PLACED": "placed",
+                                                      "FAILED": "failed", "UNCERTAIN": "uncertain",
+                                                      "SKIPPED": "skipped"}
+    assert {o.name: o.value for o in Outcome} == {"SUCCEEDED": "succeeded", "FAILED": "failed"}
     bootstrap()
-    yield DynamoReminderStore()
+    store = DynamoReminderStore()
+    run = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
+    for pid in (1, 2):
+        store.claim(run, pid)
+    store.settle(run, 1, EntryStatus.FAILED, attempts=3, error="gave up")
+    store.settle(run, 2, EntryStatus.PLACED, attempts=1, provider_id="call-2")
+    store.record_outcome(run, 2, "call-2", Outcome.FAILED, "busy")
+    ddb = aws_clients.client("dynamodb")
+    items = {int(i["payment_id"]["S"]): i for i in ddb.query(
+        TableName=resources.table_name(LEDGER_TABLE), KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": run.ledger_key}})["Items"]}
+    assert items[1]["status"] == {"S": "failed"} and "outcome" not in items[1]
+    assert items[2]["status"] == {"S": "placed"} and items[2]["outcome"] == {"S": "failed"}
+    # and an item written before the enums (plain strings) reads back typed
+    ddb.put_item(TableName=resources.table_name(LEDGER_TABLE), Item={
+        "pk": {"S": run.ledger_key}, "payment_id": {"S": "3"}, "attempt": {"N": "0"}, "channel": {"S": "robocall"},
+        "status": {"S": "placed"}, "provider_id": {"S": "call-3"}, "outcome": {"S": "succeeded"},
+        "provider_status": {"S": "human"}, "attempts": {"N": "1"},
+        "updated_at": {"S": "2026-11-20T01:00:00.000000+0000"}})
+    old = store.get(run, 3)
+    assert old is not None and old.status is EntryStatus.PLACED and old.outcome is Outcome.SUCCEEDED
 
 
 def test_two_stores_on_two_table_pairs_do_not_share_state(aws: str) -> None:
-    from datetime import date
-
-    from chalicelib import aws as aws_clients
-    from chalicelib.reminders.stages import Stage, StageRun
-    from chalicelib.zones import Zone
-
     ddb = aws_clients.client("dynamodb")
     for suffix in ("a", "b"):
         for name, range_key in ((f"ledger-{suffix}", "payment_id"), (f"stages-{suffix}", "stage")):
@@ -58,12 +68,6 @@ def test_a_throttled_write_is_tried_again_and_what_stays_refused_is_store_unavai
         aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """DynamoDB refusing writes (after the SDK's retries): throttling is retried with backoff inside the
     store; a write refused past the store's tries, or with a 5xx, surfaces as StoreUnavailable."""
-    from datetime import date
-
-    from chalicelib.reminders.ledger import STORE_ATTEMPTS
-    from chalicelib.reminders.stages import Stage, StageRun
-    from chalicelib.reminders.store import StoreUnavailable
-    from chalicelib.zones import Zone
     from tests.chaos.aws_faults import THROTTLED, DynamoWriteFaults
 
     bootstrap()

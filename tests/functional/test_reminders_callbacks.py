@@ -9,11 +9,11 @@ from datetime import date
 import requests
 
 from chalicelib.reminders import references
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import PLACED
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
@@ -42,7 +42,7 @@ def _placed_call(conn, stage: Stage = Stage.ROBOCALL_1, provider_id: str = "call
     run = StageRun(Zone.WIB, BUSINESS_DATE, stage)
     store.start_stage(run, "token")
     assert store.claim(run, payment_id).fresh
-    store.settle(run, payment_id, PLACED, attempts=1, provider_id=provider_id)
+    store.settle(run, payment_id, EntryStatus.PLACED, attempts=1, provider_id=provider_id)
     return payment_id
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import pytest
 
 from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.contact_policy import FixedClock
-from chalicelib.reminders.ledger import DynamoReminderStore
+from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.messages import Chunk, StageMessage, decode_rows, encode_rows
 from chalicelib.reminders.scheduling import start_day
 from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
-from chalicelib.reminders.store import FAILED, PLACED, UNCERTAIN, MemoryReminderStore, Pacing
+from chalicelib.reminders.store import EntryStatus, Pacing
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -26,6 +29,11 @@ from tests.factories import make_loan, make_partner
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
 RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1)
+
+
+def _handler_built() -> dict[str, Any]:
+    """What the stage function's handler hands the stage: the DynamoDB store and the task callbacks."""
+    return {"store": DynamoReminderStore(), "tasks": TaskCallbacks()}
 
 
 def _loans(conn, n: int, amounts: list[int] | None = None) -> list[int]:
@@ -64,9 +72,9 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
     with LocalReminderStack() as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
-        run_stage(conn, msg, chunk_size=2)                         # the worker enqueues, then "dies"
+        run_stage(conn, msg, **_handler_built(), chunk_size=2)        # the worker enqueues, then "dies"
         restarted = StageMessage(msg.run.with_attempt(1), msg.task_token)
-        run_stage(conn, restarted, chunk_size=2)                   # the workflow's retry re-runs the stage
+        run_stage(conn, restarted, **_handler_built(), chunk_size=2)  # the workflow's retry re-runs the stage
         # and a dispatch chunk is delivered twice (SQS at-least-once)
         sqs = aws_clients.client("sqs")
         url = resources.queue_url("reminder-dispatch-robocall")
@@ -75,7 +83,7 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
         sqs.send_message(QueueUrl=url, MessageBody=body["Body"])
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         # a stray duplicate of the stage message after the stage completed resets nothing
-        again = run_stage(conn, msg, chunk_size=2)
+        again = run_stage(conn, msg, **_handler_built(), chunk_size=2)
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         calls = _calls_per_number(stack)
     assert again["chunks"] == 0
@@ -84,7 +92,7 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
     record = store.stage(RUN)
     assert record.completed and record.run.attempt == 1
     assert record.counters()["placed"] == 5 and record.counters()["selected"] == 5
-    assert all(store.get(RUN, p).status == PLACED for p in payment_ids)
+    assert all(store.get(RUN, p).status == EntryStatus.PLACED for p in payment_ids)
 
 
 def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_again(aws, conn):
@@ -96,7 +104,7 @@ def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_agai
         stack.voice.inject("429", count=3, recipient="6281300000002")      # throttled every attempt
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
-        run_stage(conn, msg)
+        run_stage(conn, msg, **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         outcomes = [(r.body["to"][0]["number"], r.outcome) for r in stack.voice.records]
     assert [o for n, o in outcomes if n == "6281300000000"][:2] == ["http_500", "http_500"]
@@ -105,9 +113,9 @@ def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_agai
     assert [o for n, o in outcomes if n == "6281300000002"] == ["http_429"] * 3
     store = DynamoReminderStore()
     first, second, third = (store.get(RUN, p) for p in payment_ids)
-    assert (first.status, first.attempts) == (PLACED, 3)
-    assert (second.status, second.attempts) == (UNCERTAIN, 1)
-    assert (third.status, third.attempts) == (FAILED, 3) and "gave up" in third.error
+    assert (first.status, first.attempts) == (EntryStatus.PLACED, 3)
+    assert (second.status, second.attempts) == (EntryStatus.UNCERTAIN, 1)
+    assert (third.status, third.attempts) == (EntryStatus.FAILED, 3) and "gave up" in third.error
     record = store.stage(RUN)
     c = record.counters()
     assert (c["placed"], c["unknown"], c["place_failed"], record.completed) == (1, 1, 1, True)
@@ -120,7 +128,7 @@ def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws,
     # 2 hours to the next slot at 0.0005 calls/s x 0.9 headroom = 3 calls
     with LocalReminderStack(extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": "0.0005"}) as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
-        counts = run_stage(conn, _first_stage_message())
+        counts = run_stage(conn, _first_stage_message(), **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = {r.body["to"][0]["number"] for r in stack.voice.records}
     assert counts["capacity"] == 3 and counts["not_placed"] == 2

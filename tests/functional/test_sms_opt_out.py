@@ -22,12 +22,12 @@ from chalicelib.contact_data import history, inbound, preferences
 from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.contact import PgContactRecords
 from chalicelib.reminders.dispatch import Dispatcher
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, chunk_body
 from chalicelib.reminders.opt_out import SMS_REPLY_REF, ReplyQueue
 from chalicelib.reminders.sms_signatures import sign_sms_params
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import SKIPPED
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -210,7 +210,7 @@ def test_an_sms_stop_mid_stage_skips_that_number_with_reason_opted_out(aws, conn
     assert first["placed"] == 2 and (second["placed"], second["skipped"]) == (1, 1)
     assert [r.body.get("client-ref") for r in to_target] == [SMS_REPLY_REF]  # the confirmation, no reminder
     entry = store.get(RUN, loans[3].payment_ids[0])
-    assert entry is not None and entry.status == SKIPPED and (entry.error or "").startswith("opted_out")
+    assert entry is not None and entry.status == EntryStatus.SKIPPED and (entry.error or "").startswith("opted_out")
     rows = history.of_payment(conn, loans[3].payment_ids[0])
     assert [(r["channel"], r["result"], (r["reason"] or "").split(":")[0]) for r in rows] == [
         ("sms", "skipped", "opted_out")]

@@ -20,10 +20,10 @@ from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders import gsm7
 from chalicelib.reminders.contact import PgContactRecords
 from chalicelib.reminders.dispatch import ChunkDeferred, Dispatcher
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.messages import Chunk, chunk_body
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import OUTCOME_FAILED, PLACED, SUCCEEDED, StoreUnavailable
+from chalicelib.reminders.store import EntryStatus, Outcome, StoreUnavailable
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
@@ -89,11 +89,11 @@ def test_a_two_part_sms_is_settled_on_both_parts_receipts_once(aws, conn) -> Non
     entries = {name: store.get(RUN, loan.payment_ids[0]) for name, loan in loans.items()}
     got = {name: (e.status, e.outcome, e.provider_status, len(e.part_ids)) for name, e in entries.items() if e}
     assert got == {
-        "both delivered": (PLACED, SUCCEEDED, "delivered", 2),
-        "second failed": (PLACED, OUTCOME_FAILED, "failed", 2),
-        "first expired": (PLACED, OUTCOME_FAILED, "expired", 2),
-        "second refused": (PLACED, OUTCOME_FAILED, "rejected", 2),  # the sent part and the refused one
-        "answer lost": (PLACED, SUCCEEDED, "delivered", 2),          # both parts bound by their receipts
+        "both delivered": (EntryStatus.PLACED, Outcome.SUCCEEDED, "delivered", 2),
+        "second failed": (EntryStatus.PLACED, Outcome.FAILED, "failed", 2),
+        "first expired": (EntryStatus.PLACED, Outcome.FAILED, "expired", 2),
+        "second refused": (EntryStatus.PLACED, Outcome.FAILED, "rejected", 2),  # the sent part and the refused one
+        "answer lost": (EntryStatus.PLACED, Outcome.SUCCEEDED, "delivered", 2),  # both parts bound by their receipts
     }
     summary = stage_summary(store, RUN)
     assert (summary["placed"], summary["succeeded"], summary["failed"]) == (5, 2, 3)  # each message once
@@ -134,4 +134,4 @@ def test_a_two_part_sms_whose_part_count_cannot_be_written_is_not_sent_and_goes_
         assert stack.sms.wait_idle(60)
         sent = len(stack.sms.records)
     entry = store.get(RUN, loan.payment_ids[0])
-    assert sent == 1 and entry is not None and (entry.parts, entry.outcome) == (2, SUCCEEDED)
+    assert sent == 1 and entry is not None and (entry.parts, entry.outcome) == (2, Outcome.SUCCEEDED)

@@ -12,12 +12,13 @@ import requests
 from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.reminders import references
-from chalicelib.reminders.ledger import LEDGER_TABLE, DynamoReminderStore
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import vonage_webhook_token
 from chalicelib.reminders.sms_signatures import sign_sms_params
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import PLACED, UNCERTAIN
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
+from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD
@@ -30,7 +31,7 @@ BUSINESS_DATE = date(2026, 11, 20)
 RUN = StageRun(Zone.WIB, BUSINESS_DATE, Stage.SMS)
 
 
-def _sent_sms(conn, status: str = PLACED, message_id: str | None = "0B00000000000001") -> int:
+def _sent_sms(conn, status: str = EntryStatus.PLACED, message_id: str | None = "0B00000000000001") -> int:
     make_partner(conn, 1, "Lendana P2P")
     payment_id = make_loan(conn, postcode="10110", due_dates=[date(2026, 11, 23)]).payment_ids[0]
     conn.commit()
@@ -113,12 +114,13 @@ def test_a_signed_receipt_records_the_outcome_once_json_or_form(aws, conn):
 
 def test_a_receipt_binds_an_sms_whose_answer_was_lost(aws, conn):
     bootstrap()
-    payment_id = _sent_sms(conn, status=UNCERTAIN, message_id=None)
+    payment_id = _sent_sms(conn, status=EntryStatus.UNCERTAIN, message_id=None)
     with LocalReminderStack() as stack:
         resp = _post(f"{stack.app.url}/v1/callbacks/sms", _receipt(payment_id, "delivered", message_id="0BLOST"))
     assert resp.status_code == 200 and resp.json()["outcome"] == "succeeded"
     entry = DynamoReminderStore().get(RUN, payment_id)
-    assert entry is not None and (entry.status, entry.provider_id, entry.outcome) == (PLACED, "0BLOST", "succeeded")
+    assert entry is not None
+    assert (entry.status, entry.provider_id, entry.outcome) == (EntryStatus.PLACED, "0BLOST", "succeeded")
 
 
 def _ledger() -> list[dict]:

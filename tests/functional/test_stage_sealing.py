@@ -29,7 +29,7 @@ from chalicelib.reminders.messages import Chunk, StageMessage
 from chalicelib.reminders.providers import Accepted
 from chalicelib.reminders.stage_worker import run_stage, selection_key
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import MemoryReminderStore
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from tests.factories import make_loan, make_partner

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.reminders.ledger import DynamoReminderStore
 from chalicelib.reminders.stages import Stage, StageRun
+from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.statuses import PaymentStatus
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap

@@ -16,7 +16,8 @@ from chalicelib.reminders.outcomes import CallbackRef, ProviderIdTaken, apply_wh
 from chalicelib.reminders.replay import MemoryReplayCache, vonage_token_key
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import PLACED, SUCCEEDED, UNCERTAIN, MemoryReminderStore
+from chalicelib.reminders.store import EntryStatus, Outcome
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 
 KEY = "unit-callback-reference-key-0123456789abcdef"
@@ -84,9 +85,9 @@ def test_the_previous_key_verifies_during_a_rotation_and_no_key_verifies_nothing
 def _placed(store: MemoryReminderStore, run: StageRun, payment_id: int, provider_id: str | None) -> None:
     assert store.claim(run, payment_id).fresh
     if provider_id is None:
-        store.settle(run, payment_id, UNCERTAIN, attempts=1, error="read timeout")
+        store.settle(run, payment_id, EntryStatus.UNCERTAIN, attempts=1, error="read timeout")
     else:
-        store.settle(run, payment_id, PLACED, attempts=1, provider_id=provider_id)
+        store.settle(run, payment_id, EntryStatus.PLACED, attempts=1, provider_id=provider_id)
 
 
 def test_a_provider_id_bound_to_one_entry_never_binds_another():
@@ -95,7 +96,7 @@ def test_a_provider_id_bound_to_one_entry_never_binds_another():
     _placed(store, RUN, 202, None)  # answer lost: a genuine callback may bind it
     with pytest.raises(ProviderIdTaken):
         bound_entry(store, CallbackRef(202, RUN), "call-101")
-    assert store.get(RUN, 202).provider_id is None and store.get(RUN, 202).status == UNCERTAIN
+    assert store.get(RUN, 202).provider_id is None and store.get(RUN, 202).status == EntryStatus.UNCERTAIN
     assert bound_entry(store, CallbackRef(202, RUN), "call-202").provider_id == "call-202"  # its own call
 
 
@@ -106,7 +107,7 @@ def test_a_cross_bound_status_on_a_placed_entry_is_refused_and_changes_nothing()
     with pytest.raises(ProviderIdTaken):
         apply_whatsapp_status(store, CallbackRef(202, WHATSAPP), "wamid.101", "read")
     assert store.get(WHATSAPP, 202).outcome is None and store.get(WHATSAPP, 101).outcome is None
-    assert apply_whatsapp_status(store, CallbackRef(101, WHATSAPP), "wamid.101", "read") == SUCCEEDED
+    assert apply_whatsapp_status(store, CallbackRef(101, WHATSAPP), "wamid.101", "read") == Outcome.SUCCEEDED
 
 
 def test_a_token_is_accepted_once_for_its_window_and_again_after_a_release():

@@ -16,7 +16,8 @@ from chalicelib.reminders.dispatch import Dispatcher, contact_groups
 from chalicelib.reminders.messages import CHUNK_FIELDS, Chunk, chunk_body
 from chalicelib.reminders.providers import Accepted, ProviderGaveUp
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import FAILED, PLACED, SKIPPED, MemoryReminderStore
+from chalicelib.reminders.store import EntryStatus
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 21), Stage.ROBOCALL_1)
@@ -69,9 +70,9 @@ def test_a_borrower_with_two_payments_gets_one_call_naming_the_total_and_both_lo
     text = dict(voice.calls)["6281200000001"]
     assert "5.000.000 rupiah" in text and "24 November 2026 dan 25 November 2026" in text
     assert "2 pinjaman Anda, nomor 101 dan 102" in text
-    assert store.get(RUN, 11).status == PLACED
+    assert store.get(RUN, 11).status == EntryStatus.PLACED
     member = store.get(RUN, 12)
-    assert member.status == SKIPPED and member.error.startswith("merged")
+    assert member.status == EntryStatus.SKIPPED and member.error.startswith("merged")
     assert {(c.payment_id, c.result, c.contact_of) for c in records.rows} == {
         (11, "placed", None), (12, "skipped", 11), (13, "placed", None)}
 
@@ -80,7 +81,7 @@ def test_a_contact_that_was_not_placed_leaves_every_payment_of_it_not_placed() -
     store, _records = _dispatch([_row(21, 201, "081200000009", 1_000_000, "2026-11-24", 21),
                                  _row(22, 202, "081200000009", 1_000_000, "2026-11-24", 21)],
                                 Voice(fail={"6281200000009"}))
-    assert store.get(RUN, 21).status == FAILED and store.get(RUN, 22).status == FAILED
+    assert store.get(RUN, 21).status == EntryStatus.FAILED and store.get(RUN, 22).status == EntryStatus.FAILED
 
 
 def test_contacts_keep_their_leader_first_and_old_chunks_stay_one_payment_each() -> None:

@@ -21,7 +21,8 @@ from chalicelib.reminders.outcomes import CallbackRef, bound_entry
 from chalicelib.reminders.providers import Accepted, OutcomeUnknown, ProviderGaveUp
 from chalicelib.reminders.stage_worker import CHUNK_TIME_SHARE, MAX_CHUNK, MIN_CHUNK, chunk_size_for
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
-from chalicelib.reminders.store import PLACED, UNCERTAIN, MemoryReminderStore, Pacing, StoreUnavailable
+from chalicelib.reminders.store import EntryStatus, Pacing, StoreUnavailable
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)
@@ -93,12 +94,12 @@ def test_a_lost_answer_is_uncertain_and_a_redelivered_chunk_never_sends_it_again
                                               "628120003": ProviderGaveUp("gave up", attempts=4)})
     chunk = Chunk.parse(_chunk(RUN, [1, 2, 3]))
     assert dispatcher.run(chunk) == {"placed": 1, "place_failed": 1, "unknown": 1, "skipped": 0, "deferred": 0}
-    assert store.get(RUN, 2).status == UNCERTAIN
+    assert store.get(RUN, 2).status == EntryStatus.UNCERTAIN
     assert tasks.succeeded == ["token-0"]
     dispatcher.run(chunk)  # redelivered
     assert sorted(voice.calls) == ["628120001", "628120002", "628120003"]
     # the provider's signed callback for the uncertain one binds it
-    assert bound_entry(store, CallbackRef(2, RUN), "call-lost").status == PLACED
+    assert bound_entry(store, CallbackRef(2, RUN), "call-lost").status == EntryStatus.PLACED
 
 
 def test_a_crash_between_accept_and_ledger_write_leaves_attempting_and_nobody_is_called_again() -> None:
@@ -256,7 +257,7 @@ def test_a_refused_settle_after_the_send_counts_unknown_until_the_callback_binds
     counts = dispatcher.run(Chunk.parse(_chunk(RUN, [1, 2, 3])))
     assert counts == {"placed": 2, "place_failed": 0, "unknown": 1, "skipped": 0, "deferred": 0}
     assert voice.calls.count("628120001") == 1 and tasks.succeeded == ["token-0"]
-    assert bound_entry(store, CallbackRef(1, RUN), "call-628120001").status == PLACED
+    assert bound_entry(store, CallbackRef(1, RUN), "call-628120001").status == EntryStatus.PLACED
 
 
 def test_a_failed_completion_write_is_completed_by_the_chunks_redelivery() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from chalicelib.reminders.outcomes import CallbackRef, apply_robocall_status, apply_whatsapp_status
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import OUTCOME_FAILED, PLACED, SUCCEEDED, UNCERTAIN, MemoryReminderStore
+from chalicelib.reminders.store import EntryStatus, Outcome
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 
 WHATSAPP = StageRun(Zone.WIB, date(2026, 11, 20), Stage.WHATSAPP)
@@ -34,7 +35,7 @@ class CountingStore:
 
 def _placed(store: Any, run: StageRun, payment_id: int, provider_id: str) -> None:
     store.claim(run, payment_id)
-    store.settle(run, payment_id, PLACED, attempts=1, provider_id=provider_id)
+    store.settle(run, payment_id, EntryStatus.PLACED, attempts=1, provider_id=provider_id)
     store.calls.clear()
 
 
@@ -47,13 +48,13 @@ def test_progress_statuses_read_nothing_and_a_final_status_is_one_write() -> Non
     _placed(store, WHATSAPP, 1, "wamid-1")
     assert apply_whatsapp_status(store, CallbackRef(1, WHATSAPP), "wamid-1", "sent") is None
     assert store.calls == []
-    assert apply_whatsapp_status(store, CallbackRef(1, WHATSAPP), "wamid-1", "delivered") == SUCCEEDED
+    assert apply_whatsapp_status(store, CallbackRef(1, WHATSAPP), "wamid-1", "delivered") == Outcome.SUCCEEDED
     assert store.calls == ["record_outcome"]
     _placed(store, ROBOCALL, 2, "call-2")
     for status in ("started", "ringing", "answered"):
         assert apply_robocall_status(_no_database, store, CallbackRef(2, ROBOCALL), "call-2", status) is None
     assert store.calls == []
-    assert apply_robocall_status(_no_database, store, CallbackRef(2, ROBOCALL), "call-2", "busy") == OUTCOME_FAILED
+    assert apply_robocall_status(_no_database, store, CallbackRef(2, ROBOCALL), "call-2", "busy") == Outcome.FAILED
     assert store.calls == ["record_outcome"]
 
 
@@ -61,14 +62,14 @@ def test_the_final_status_binds_an_entry_whose_answer_was_lost_and_the_first_fin
     store = MemoryReminderStore()
     ref = CallbackRef(3, WHATSAPP)
     store.claim(WHATSAPP, 3)
-    store.settle(WHATSAPP, 3, UNCERTAIN, attempts=1, error="answer lost")
+    store.settle(WHATSAPP, 3, EntryStatus.UNCERTAIN, attempts=1, error="answer lost")
     assert apply_whatsapp_status(store, ref, "wamid-3", "sent") is None
-    assert store.get(WHATSAPP, 3).status == UNCERTAIN  # a progress status changes nothing
-    assert apply_whatsapp_status(store, ref, "wamid-3", "read") == SUCCEEDED
+    assert store.get(WHATSAPP, 3).status == EntryStatus.UNCERTAIN  # a progress status changes nothing
+    assert apply_whatsapp_status(store, ref, "wamid-3", "read") == Outcome.SUCCEEDED
     entry = store.get(WHATSAPP, 3)
-    assert (entry.status, entry.provider_id, entry.outcome) == (PLACED, "wamid-3", SUCCEEDED)
+    assert (entry.status, entry.provider_id, entry.outcome) == (EntryStatus.PLACED, "wamid-3", Outcome.SUCCEEDED)
     assert apply_whatsapp_status(store, ref, "wamid-3", "failed") is None       # later final: changes nothing
     assert apply_whatsapp_status(store, ref, "wamid-other", "failed") is None   # another id: not ours
-    assert store.get(WHATSAPP, 3).outcome == SUCCEEDED
+    assert store.get(WHATSAPP, 3).outcome == Outcome.SUCCEEDED
     assert apply_whatsapp_status(store, CallbackRef(99, WHATSAPP), "wamid-99", "read") is None  # never sent
     assert store.get(WHATSAPP, 99) is None

@@ -14,14 +14,8 @@ from hypothesis import strategies as st
 
 from chalicelib.reminders.outcomes import CallbackRef, ProviderIdTaken, apply_sms_status, sms_outcome
 from chalicelib.reminders.stages import Stage, StageRun
-from chalicelib.reminders.store import (
-    OUTCOME_FAILED,
-    PLACED,
-    SUCCEEDED,
-    UNCERTAIN,
-    MemoryReminderStore,
-    Parts,
-)
+from chalicelib.reminders.store import EntryStatus, Outcome, Parts
+from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 
@@ -37,9 +31,9 @@ def _sent(parts: int, *, lost: bool = False, refused: int = 0) -> tuple[MemoryRe
     assert store.expect_parts(RUN, 7, parts)
     ids = [f"0B{i:014d}" for i in range(parts - refused)]
     if lost:
-        store.settle(RUN, 7, UNCERTAIN, attempts=1, error="answer lost")
+        store.settle(RUN, 7, EntryStatus.UNCERTAIN, attempts=1, error="answer lost")
     else:
-        store.settle(RUN, 7, PLACED, attempts=1, provider_id=ids[0], parts=Parts(tuple(ids), refused))
+        store.settle(RUN, 7, EntryStatus.PLACED, attempts=1, provider_id=ids[0], parts=Parts(tuple(ids), refused))
     return store, ids
 
 
@@ -59,23 +53,23 @@ def test_any_order_and_repeats_of_part_receipts_settle_the_message_once_and_righ
         if outcome is not None:
             recorded.append(outcome)
             arrived = {(p, s) for p, s in order[:position + 1]}
-            if outcome == SUCCEEDED:  # never before every part's delivered receipt is in
+            if outcome == Outcome.SUCCEEDED:  # never before every part's delivered receipt is in
                 assert all((p, "delivered") in arrived for p in ids)
             else:
-                assert any(sms_outcome(s) == OUTCOME_FAILED for _p, s in arrived)
-    expected = OUTCOME_FAILED if any(sms_outcome(f) == OUTCOME_FAILED for f in finals) else SUCCEEDED
+                assert any(sms_outcome(s) == Outcome.FAILED for _p, s in arrived)
+    expected = Outcome.FAILED if any(sms_outcome(f) == Outcome.FAILED for f in finals) else Outcome.SUCCEEDED
     entry = store.get(RUN, 7)
-    assert entry is not None and entry.status == PLACED
+    assert entry is not None and entry.status == EntryStatus.PLACED
     assert recorded == [expected] and entry.outcome == expected  # once, and right
     summary = stage_summary(store, RUN)
-    assert (summary["placed"], summary["succeeded"], summary["failed"]) == (1, int(expected == SUCCEEDED),
-                                                                             int(expected == OUTCOME_FAILED))
+    assert (summary["placed"], summary["succeeded"], summary["failed"]) == (1, int(expected == Outcome.SUCCEEDED),
+                                                                             int(expected == Outcome.FAILED))
 
 
 def test_a_half_sent_message_failed_when_sent_and_its_sent_parts_receipt_changes_nothing() -> None:
     store, ids = _sent(2, refused=1)
     entry = store.get(RUN, 7)
-    assert entry is not None and (entry.outcome, entry.provider_status) == (OUTCOME_FAILED, "rejected")
+    assert entry is not None and (entry.outcome, entry.provider_status) == (Outcome.FAILED, "rejected")
     assert apply_sms_status(store, REF, ids[0], "delivered") is None
     assert stage_summary(store, RUN)["failed"] == 1
 
@@ -84,16 +78,16 @@ def test_a_receipt_of_another_message_is_not_a_part() -> None:
     store, ids = _sent(2)
     assert apply_sms_status(store, REF, "0BSOMEBODYELSE", "delivered") is None
     assert apply_sms_status(store, REF, ids[0], "delivered") is None  # still waiting for part 2
-    assert apply_sms_status(store, REF, ids[1], "delivered") == SUCCEEDED
+    assert apply_sms_status(store, REF, ids[1], "delivered") == Outcome.SUCCEEDED
 
 
 def test_a_lost_answer_binds_at_most_as_many_parts_as_the_text_has() -> None:
     store, _ids = _sent(2, lost=True)
     assert apply_sms_status(store, REF, "0BA", "delivered") is None
-    assert apply_sms_status(store, REF, "0BB", "delivered") == SUCCEEDED
+    assert apply_sms_status(store, REF, "0BB", "delivered") == Outcome.SUCCEEDED
     assert apply_sms_status(store, REF, "0BC", "failed") is None  # a third id: not a part of this message
     entry = store.get(RUN, 7)
-    assert entry is not None and entry.part_ids == {"0BA", "0BB"} and entry.outcome == SUCCEEDED
+    assert entry is not None and entry.part_ids == {"0BA", "0BB"} and entry.outcome == Outcome.SUCCEEDED
 
 
 def test_a_lost_answer_never_binds_another_messages_id_as_its_part() -> None:
@@ -101,18 +95,18 @@ def test_a_lost_answer_never_binds_another_messages_id_as_its_part() -> None:
     (it takes the SMS signature secret to re-sign it) does not become one of 7's parts."""
     store, _ids = _sent(2, lost=True)
     assert store.claim(RUN, 8).fresh
-    store.settle(RUN, 8, PLACED, attempts=1, provider_id="0BEIGHT")
+    store.settle(RUN, 8, EntryStatus.PLACED, attempts=1, provider_id="0BEIGHT")
     with pytest.raises(ProviderIdTaken):
         apply_sms_status(store, REF, "0BEIGHT", "delivered")
     entry = store.get(RUN, 7)
     assert entry is not None and entry.part_ids == frozenset() and entry.outcome is None
     assert apply_sms_status(store, REF, "0BA", "delivered") is None  # 7's own parts still bind
-    assert apply_sms_status(store, REF, "0BB", "delivered") == SUCCEEDED
+    assert apply_sms_status(store, REF, "0BB", "delivered") == Outcome.SUCCEEDED
 
 
 def test_a_message_of_one_part_keeps_the_one_receipt_rule() -> None:
     store = MemoryReminderStore()
     store.claim(RUN, 7)
-    store.settle(RUN, 7, PLACED, attempts=1, provider_id="0B1")
-    assert apply_sms_status(store, REF, "0B1", "delivered") == SUCCEEDED
+    store.settle(RUN, 7, EntryStatus.PLACED, attempts=1, provider_id="0B1")
+    assert apply_sms_status(store, REF, "0B1", "delivered") == Outcome.SUCCEEDED
     assert apply_sms_status(store, REF, "0B1", "failed") is None

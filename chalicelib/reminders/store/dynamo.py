@@ -1,17 +1,13 @@
 """The reminder store on DynamoDB (pynamodb): ``DynamoReminderStore`` implements ``ReminderStore``.
 
-- table ``reminder-ledger``: one item per payment and stage (partition ``<zone>#<date>#<stage>``,
-  sort key the payment id), written *before* the provider is called with ``attribute_not_exists``,
-  so a redelivered chunk, a duplicated or retried stage never calls anyone twice. Each item carries
-  the attempt that claimed (or last adopted) it: the stage summary is counted per attempt.
-- table ``reminder-stages``: one item per zone, date and stage (the task token, how many chunks
-  were enqueued and which have finished — a string set, so a redelivered chunk is counted once —
-  and the attempt's counters); plus one item per channel (partition ``pacing``) with the pacing
-  the dispatch function measured.
+The tables (``dynamo_tables``): ``reminder-ledger``, one item per payment and stage, written *before*
+the provider is called with ``attribute_not_exists``, so a redelivered chunk, a duplicated or retried
+stage never calls anyone twice (each item carries the attempt that claimed or last adopted it: the
+stage summary is counted per attempt); ``reminder-stages``, one item per zone, date and stage (the
+task token, how many chunks were enqueued and which have finished — a string set, so a redelivered
+chunk is counted once — and the attempt's counters), plus the pacing per channel.
 
-Every rule is one conditional write (see ``chalicelib.reminders.store``). The model classes are
-built per store, bound to its table names, endpoint and region: nothing global is rewritten, and
-two stores on two endpoints can live in one process.
+Every rule is one conditional write through pynamodb's public model API (see ``store.protocol``).
 
 Throttling (``ProvisionedThroughputExceededException`` and the like, left after the SDK's own
 retries) means nothing was written: each operation is tried again with backoff, up to
@@ -25,37 +21,32 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.attributes import (
-    NumberAttribute,
-    TTLAttribute,
-    UnicodeAttribute,
-    UnicodeSetAttribute,
-    UTCDateTimeAttribute,
-)
-from pynamodb.constants import NONE
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import size
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from chalicelib import config, resources
-from chalicelib.reminders.stages import Channel, Stage, StageRun
-from chalicelib.reminders.store import (
-    ATTEMPTING,
-    COUNTERS,
-    OUTCOME_FAILED,
-    PLACED,
+from chalicelib.reminders.stages import Channel, StageRun
+from chalicelib.reminders.store.dynamo_tables import (
+    LEDGER_TABLE,
+    PACING_PK,
+    STAGES_TABLE,
+    LedgerItem,
+    StageItem,
+    entry_of,
+    models_for,
+    state_of,
+)
+from chalicelib.reminders.store.model import (
     REFUSED_PART_STATUS,
-    SUCCEEDED,
     Claim,
     Entry,
+    EntryStatus,
+    Outcome,
     Pacing,
     Parts,
     StageStart,
@@ -64,12 +55,7 @@ from chalicelib.reminders.store import (
     StoreUnavailable,
     start_outcome,
 )
-from chalicelib.zones import Zone
 
-LEDGER_TABLE = "reminder-ledger"
-PROVIDER_ID = "provider_id"  # the ledger's indexed attribute (infra/functions.yaml: indexes)
-STAGES_TABLE = "reminder-stages"
-PACING_PK = "pacing"
 RETENTION = timedelta(days=90)
 # A throttled operation is tried this many times in all, 50 ms, 100 ms, 200 ms, 400 ms apart: with
 # 15% of writes refused, one in ~13,000 is still refused after five tries.
@@ -109,91 +95,6 @@ def _reliable(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class _ProviderIdIndex(GlobalSecondaryIndex["_LedgerEntry"]):
-    """Which entries a provider id is bound to (keys only; at most one, unless someone cross-binds)."""
-
-    class Meta:
-        index_name = resources.index_name(PROVIDER_ID)
-        projection = KeysOnlyProjection()
-
-    provider_id = UnicodeAttribute(hash_key=True)
-
-
-class _LedgerEntry(Model):
-    by_provider_id = _ProviderIdIndex()
-    pk = UnicodeAttribute(hash_key=True)     # StageRun.ledger_key: "<zone>#<business_date>#<stage>"
-    payment_id = UnicodeAttribute(range_key=True)
-    attempt = NumberAttribute(default=0)
-    channel = UnicodeAttribute()
-    status = UnicodeAttribute()
-    provider_id = UnicodeAttribute(null=True)
-    outcome = UnicodeAttribute(null=True)     # succeeded | failed
-    provider_status = UnicodeAttribute(null=True)
-    attempts = NumberAttribute(default=0)
-    error = UnicodeAttribute(null=True)
-    updated_at = UTCDateTimeAttribute()
-    expires_at = TTLAttribute(null=True)
-    # an SMS of several parts only (store.Entry): how many, their ids, and the parts' final receipts
-    parts = NumberAttribute(null=True)
-    part_ids = UnicodeSetAttribute(null=True)
-    parts_delivered = UnicodeSetAttribute(null=True)
-    parts_failed = UnicodeSetAttribute(null=True)
-
-
-class _StageRecord(Model):
-    pk = UnicodeAttribute(hash_key=True)     # StageRun.day_key: "<zone>#<business_date>"
-    stage = UnicodeAttribute(range_key=True)
-    attempt = NumberAttribute(default=0)
-    task_token = UnicodeAttribute(null=True)
-    chunks_total = NumberAttribute(null=True)
-    done_chunks = UnicodeSetAttribute(null=True)
-    completed = NumberAttribute(default=0)
-    failed = NumberAttribute(default=0)
-    enqueued_all = NumberAttribute(default=0)
-    answer = UnicodeAttribute(null=True)      # the task's result (JSON), stored with completed
-    answered = NumberAttribute(default=0)
-    selection_id = UnicodeAttribute(null=True)  # the attempt's sealed selection (stage_selection)
-    selected = NumberAttribute(default=0)
-    enqueued = NumberAttribute(default=0)
-    not_placed = NumberAttribute(default=0)
-    zone_fallback = NumberAttribute(default=0)
-    no_whatsapp = NumberAttribute(default=0)
-    placed = NumberAttribute(default=0)
-    place_failed = NumberAttribute(default=0)
-    unknown = NumberAttribute(default=0)
-    skipped = NumberAttribute(default=0)
-    updated_at = UTCDateTimeAttribute(null=True)
-    expires_at = TTLAttribute(null=True)
-
-
-class _PacingRecord(Model):
-    pk = UnicodeAttribute(hash_key=True)     # "pacing"
-    stage = UnicodeAttribute(range_key=True)  # the channel
-    per_second = NumberAttribute()
-    timeout_seconds = NumberAttribute()
-    updated_at = UTCDateTimeAttribute(null=True)
-
-
-@dataclass(frozen=True)
-class _Models:
-    entry: type[_LedgerEntry]
-    stage: type[_StageRecord]
-    pacing: type[_PacingRecord]
-
-
-def _bound(base: type[Model], table: str, host: str | None, region: str) -> Any:
-    meta = type("Meta", (), {"table_name": table, "host": host, "region": region})
-    return type(base.__name__.lstrip("_"), (base,), {"Meta": meta})
-
-
-@lru_cache(maxsize=8)
-def _models(ledger_table: str, stages_table: str, host: str | None, region: str) -> _Models:
-    """Model classes bound to one endpoint and table pair (cached: each keeps its own connection)."""
-    return _Models(_bound(_LedgerEntry, ledger_table, host, region),
-                   _bound(_StageRecord, stages_table, host, region),
-                   _bound(_PacingRecord, stages_table, host, region))
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -202,45 +103,28 @@ def _is_condition_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def _entry(item: _LedgerEntry) -> Entry:
-    return Entry(int(item.payment_id), int(item.attempt or 0), item.channel, item.status, item.provider_id,
-                 item.outcome, item.provider_status, int(item.attempts or 0), item.error,
-                 parts=int(item.parts or 1), part_ids=frozenset(item.part_ids or ()),
-                 parts_delivered=frozenset(item.parts_delivered or ()), parts_failed=frozenset(item.parts_failed or ()))
-
-
-def _state(item: _StageRecord) -> StageState:
-    zone, day = item.pk.split("#", 1)
-    run = StageRun(Zone[zone], datetime.fromisoformat(day).date(), Stage(item.stage), int(item.attempt or 0))
-    return StageState(run, item.task_token, None if item.chunks_total is None else int(item.chunks_total),
-                      frozenset(item.done_chunks or ()), bool(item.completed),
-                      {k: int(getattr(item, k) or 0) for k in COUNTERS}, bool(item.failed),
-                      enqueued_all=bool(item.enqueued_all), answer=json.loads(item.answer) if item.answer else None,
-                      answered=bool(item.answered), selection_id=item.selection_id)
-
-
 class DynamoReminderStore:
     """``ReminderStore`` on the two DynamoDB tables (names, endpoint and region bound per instance)."""
 
     def __init__(self, *, ledger_table: str | None = None, stages_table: str | None = None,
                  host: str | None = None, region: str | None = None) -> None:
-        self.models = _models(ledger_table or resources.table_name(LEDGER_TABLE),
+        self.models = models_for(ledger_table or resources.table_name(LEDGER_TABLE),
                               stages_table or resources.table_name(STAGES_TABLE),
                               host if host is not None else config.aws_endpoint_url(),
                               region or config.aws_region())
 
     # --- ledger entries ---
-    def _item(self, run: StageRun, payment_id: int) -> _LedgerEntry:
+    def _item(self, run: StageRun, payment_id: int) -> LedgerItem:
         return self.models.entry(run.ledger_key, str(payment_id))
 
     @_reliable
     def claim(self, run: StageRun, payment_id: int) -> Claim:
         m = self.models.entry
         item = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
-                 status=ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION)
+                 status=EntryStatus.ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION)
         try:
             item.save(condition=m.pk.does_not_exist())
-            return Claim(_entry(item), True)
+            return Claim(entry_of(item), True)
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
@@ -248,7 +132,7 @@ class DynamoReminderStore:
         try:  # a newer attempt adopts the entry (counted in its summary), without calling again
             item.update(actions=[m.attempt.set(run.attempt)],
                         condition=m.attempt.does_not_exist() | (m.attempt < run.attempt))
-            return Claim(_entry(item), False)
+            return Claim(entry_of(item), False)
         except UpdateError as exc:
             if not _is_condition_failure(exc):
                 raise
@@ -260,16 +144,37 @@ class DynamoReminderStore:
     @_reliable
     def get(self, run: StageRun, payment_id: int) -> Entry | None:
         try:
-            return _entry(self.models.entry.get(run.ledger_key, str(payment_id), consistent_read=True))
+            return entry_of(self.models.entry.get(run.ledger_key, str(payment_id), consistent_read=True))
         except self.models.entry.DoesNotExist:
             return None
 
     @_reliable
-    def settle(self, run: StageRun, payment_id: int, status: str, *, attempts: int,
+    def settle(self, run: StageRun, payment_id: int, status: EntryStatus, *, attempts: int,
                provider_id: str | None = None, error: str | None = None, parts: Parts | None = None) -> Entry | None:
+        settled = self._settle_as_claimed(run, payment_id, status, attempts, provider_id, error, parts)
+        if settled is not None:
+            return settled
+        # touched since the claim: the field-by-field rules decide
         m = self.models.entry
-        # the usual case, one cheap write: the entry is still as this attempt claimed it (no callback
-        # bound it, no newer attempt adopted it, no parts expected), so the settled entry replaces it whole
+        if status == EntryStatus.PLACED:
+            condition = m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id))
+        else:
+            condition = m.status == EntryStatus.ATTEMPTING
+        item = self._item(run, payment_id)
+        try:
+            item.update(actions=self._settle_actions(status, attempts, provider_id, error, parts), condition=condition)
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return entry_of(item)
+
+    def _settle_as_claimed(self, run: StageRun, payment_id: int, status: EntryStatus, attempts: int,
+                           provider_id: str | None, error: str | None, parts: Parts | None) -> Entry | None:
+        """The usual case, one cheap write: the entry is still as this attempt claimed it (no callback bound
+        it, no newer attempt adopted it, no parts expected), so the settled entry replaces it whole. None when
+        it was touched since the claim."""
+        m = self.models.entry
         whole = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
                   status=status, attempts=attempts, provider_id=provider_id or None,
                   error=error[:500] if error else None, updated_at=_now(), expires_at=RETENTION)
@@ -277,15 +182,19 @@ class DynamoReminderStore:
             whole.parts, whole.part_ids = parts.count, set(parts.ids) | set(parts.refused_markers)
             if parts.refused:
                 whole.parts_failed = set(parts.refused_markers)
-                whole.outcome, whole.provider_status = OUTCOME_FAILED, REFUSED_PART_STATUS
+                whole.outcome, whole.provider_status = Outcome.FAILED, REFUSED_PART_STATUS
         try:
-            whole.save(condition=(m.status == ATTEMPTING) & (m.attempt == run.attempt) & m.provider_id.does_not_exist()
-                       & m.parts.does_not_exist())
-            return _entry(whole)
+            whole.save(condition=(m.status == EntryStatus.ATTEMPTING) & (m.attempt == run.attempt)
+                       & m.provider_id.does_not_exist() & m.parts.does_not_exist())
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
-        # touched since the claim: the field-by-field rules below decide
+            return None
+        return entry_of(whole)
+
+    def _settle_actions(self, status: EntryStatus, attempts: int, provider_id: str | None, error: str | None,
+                        parts: Parts | None) -> list[Any]:
+        m = self.models.entry
         actions: list[Any] = [m.status.set(status), m.attempts.set(attempts), m.updated_at.set(_now())]
         if provider_id:
             actions.append(m.provider_id.set(provider_id))
@@ -294,41 +203,30 @@ class DynamoReminderStore:
         if parts is not None:  # the answer's part ids join those receipts bound already (never fewer parts)
             actions += [m.parts.set(m.parts | parts.count), m.part_ids.add(set(parts.ids) | set(parts.refused_markers))]
             if parts.refused:  # a part refused when sent is a final failure: the message failed, now
-                actions += [m.parts_failed.add(set(parts.refused_markers)), m.outcome.set(m.outcome | OUTCOME_FAILED),
+                actions += [m.parts_failed.add(set(parts.refused_markers)), m.outcome.set(m.outcome | Outcome.FAILED),
                             m.provider_status.set(m.provider_status | REFUSED_PART_STATUS)]
-        if status == PLACED:
-            condition = m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id))
-        else:
-            condition = m.status == ATTEMPTING
-        item = self._item(run, payment_id)
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return _entry(item)
+        return actions
 
     @_reliable
     def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None:
         m = self.models.entry
         item = self._item(run, payment_id)
         try:
-            item.update(actions=[m.provider_id.set(provider_id), m.status.set(PLACED), m.updated_at.set(_now())],
+            item.update(actions=[m.provider_id.set(provider_id), m.status.set(EntryStatus.PLACED),
+                                 m.updated_at.set(_now())],
                         condition=m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id)))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _entry(item)
+        return entry_of(item)
 
     @_reliable
-    def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: str,
+    def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: Outcome,
                        provider_status: str) -> bool:
         m = self.models.entry
-        try:  # nothing to read back: no item in the answer
-            m._get_connection().update_item(
-                run.ledger_key, str(payment_id), return_values=NONE,
+        try:
+            self._item(run, payment_id).update(
                 actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
                 condition=m.outcome.does_not_exist() & (m.provider_id == provider_id) & m.parts.does_not_exist())
         except UpdateError as exc:
@@ -337,12 +235,13 @@ class DynamoReminderStore:
             raise
         return True
 
-    # --- the parts of an SMS (store.Entry.parts) ---
+    # --- the parts of an SMS (Entry.parts) ---
     @_reliable
     def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool:
         m = self.models.entry
         try:
-            self._item(run, payment_id).update(actions=[m.parts.set(count)], condition=m.status == ATTEMPTING)
+            self._item(run, payment_id).update(actions=[m.parts.set(count)],
+                                               condition=m.status == EntryStatus.ATTEMPTING)
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return False
@@ -361,19 +260,19 @@ class DynamoReminderStore:
         known = m.part_ids.does_not_exist() if not entry.part_ids else (size(m.part_ids) == len(entry.part_ids))
         try:
             item.update(actions=[m.part_ids.add({part_id}), m.provider_id.set(m.provider_id | part_id),
-                                 m.status.set(PLACED), m.updated_at.set(_now())],
+                                 m.status.set(EntryStatus.PLACED), m.updated_at.set(_now())],
                         condition=m.outcome.does_not_exist() & m.parts_failed.does_not_exist() & known
                         & (m.parts > len(entry.part_ids)) & ~m.part_ids.contains(part_id))
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _entry(item)
+        return entry_of(item)
 
     @_reliable
-    def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: str) -> Entry | None:
+    def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: Outcome) -> Entry | None:
         m = self.models.entry
-        target = m.parts_delivered if outcome == SUCCEEDED else m.parts_failed
+        target = m.parts_delivered if outcome == Outcome.SUCCEEDED else m.parts_failed
         item = self._item(run, payment_id)
         try:
             item.update(actions=[target.add({part_id}), m.updated_at.set(_now())],
@@ -382,10 +281,10 @@ class DynamoReminderStore:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _entry(item)
+        return entry_of(item)
 
     @_reliable
-    def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: str, provider_status: str) -> bool:
+    def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: Outcome, provider_status: str) -> bool:
         m = self.models.entry
         try:
             self._item(run, payment_id).update(
@@ -401,8 +300,8 @@ class DynamoReminderStore:
     def release_claim(self, run: StageRun, payment_id: int) -> bool:
         m = self.models.entry
         try:
-            self._item(run, payment_id).delete(condition=(m.status == ATTEMPTING) & (m.attempt == run.attempt)
-                                               & m.provider_id.does_not_exist())
+            self._item(run, payment_id).delete(condition=(m.status == EntryStatus.ATTEMPTING)
+                                               & (m.attempt == run.attempt) & m.provider_id.does_not_exist())
         except DeleteError as exc:
             if _is_condition_failure(exc):
                 return False
@@ -416,10 +315,10 @@ class DynamoReminderStore:
     def entries(self, run: StageRun) -> Iterator[Entry]:
         for item in self.models.entry.query(run.ledger_key, consistent_read=True, attributes_to_get=[
                 "payment_id", "attempt", "channel", "status", "provider_id", "outcome", "attempts", "error"]):
-            yield _entry(item)
+            yield entry_of(item)
 
     # --- stage records ---
-    def _record(self, run: StageRun) -> _StageRecord:
+    def _record(self, run: StageRun) -> StageItem:
         return self.models.stage(run.day_key, str(run.stage))
 
     @_reliable
@@ -429,7 +328,7 @@ class DynamoReminderStore:
                  selection_id=uuid.uuid4().hex, updated_at=_now(), expires_at=RETENTION)
         try:
             item.save(condition=m.pk.does_not_exist() | ((m.attempt < run.attempt) & (m.completed == 0)))
-            return StageStart(StartOutcome.STARTED, _state(item))
+            return StageStart(StartOutcome.STARTED, state_of(item))
         except PutError as exc:
             if not _is_condition_failure(exc):
                 raise
@@ -451,7 +350,7 @@ class DynamoReminderStore:
                 raise
             current = self.stage(run)
             return current if current is not None and current.run.attempt == run.attempt else None
-        return _state(item)
+        return state_of(item)
 
     @_reliable
     def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None:
@@ -465,7 +364,7 @@ class DynamoReminderStore:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _state(item)
+        return state_of(item)
 
     @_reliable
     def record_enqueued(self, run: StageRun) -> StageState | None:
@@ -478,7 +377,7 @@ class DynamoReminderStore:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _state(item)
+        return state_of(item)
 
     @_reliable
     def claim_completion(self, state: StageState, answer: Mapping[str, Any] | None = None) -> bool:
@@ -519,7 +418,7 @@ class DynamoReminderStore:
             if _is_condition_failure(exc):
                 return None
             raise
-        return _state(item)
+        return state_of(item)
 
     @_reliable
     def release_failure(self, run: StageRun) -> None:
@@ -534,7 +433,7 @@ class DynamoReminderStore:
     @_reliable
     def stage(self, run: StageRun) -> StageState | None:
         try:
-            return _state(self.models.stage.get(run.day_key, str(run.stage), consistent_read=True))
+            return state_of(self.models.stage.get(run.day_key, str(run.stage), consistent_read=True))
         except self.models.stage.DoesNotExist:
             return None
 
@@ -551,7 +450,3 @@ class DynamoReminderStore:
         except self.models.pacing.DoesNotExist:
             return None
         return Pacing(float(item.per_second), float(item.timeout_seconds))
-
-
-# The name the HTTP callbacks and the demo use for the deployed store.
-Ledger = DynamoReminderStore
