@@ -43,7 +43,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -57,7 +57,7 @@ from chalicelib.reminders import metrics, references, templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import answer_if_finished, complete_if_done, fail_stage
 from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
-from chalicelib.reminders.messages import Chunk, PoisonChunk
+from chalicelib.reminders.messages import Chunk, PaymentRow, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
     Accepted,
@@ -95,14 +95,13 @@ PACING_SAMPLE_MIN = 10
 STOP_MARGIN_SECONDS = 30.0
 
 
-def contact_groups(payments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def contact_groups(payments: list[PaymentRow]) -> list[list[PaymentRow]]:
     """The chunk's payments as contacts: by their ``contact`` (the leading payment id), the leader first; a
     payment without one is a contact of its own."""
-    groups: dict[int, list[dict[str, Any]]] = {}
+    groups: dict[int, list[PaymentRow]] = {}
     for p in payments:
-        lead = p.get("contact")
-        groups.setdefault(int(lead) if lead is not None else int(p["payment_id"]), []).append(p)
-    return [sorted(g, key=lambda m: (int(m["payment_id"]) != key, int(m["payment_id"]))) for key, g in groups.items()]
+        groups.setdefault(p.contact if p.contact is not None else p.payment_id, []).append(p)
+    return [sorted(g, key=lambda m: (m.payment_id != key, m.payment_id)) for key, g in groups.items()]
 
 
 class ChunkDeferred(Exception):
@@ -196,55 +195,55 @@ class Dispatcher:
             sent_at.append(decision.local)
         return gate
 
-    def _place(self, run: StageRun, p: dict[str, Any], gate: Callable[[], None],
-               group: list[dict[str, Any]]) -> Accepted:
+    def _place(self, run: StageRun, p: PaymentRow, gate: Callable[[], None],
+               group: list[PaymentRow]) -> Accepted:
         """One call or message for the contact led by ``p``: the total of ``group`` (its payments) and its loans."""
-        ref = CallbackRef(int(p["payment_id"]), run)
+        ref = CallbackRef(p.payment_id, run)
         signed = references.sign(ref, self.reference_key)
-        dues = [date.fromisoformat(m["due_date"]) for m in group]
-        total = sum(int(m["amount"]) for m in group)
-        loans = list(dict.fromkeys(int(m["loan_id"]) for m in group))
-        tpl = templates.templates_for(p.get("product"))
+        dues = [m.due_date for m in group]
+        total = sum(m.amount for m in group)
+        loans = list(dict.fromkeys(m.loan_id for m in group))
+        tpl = templates.templates_for(p.product)
         if run.stage is Stage.SMS:  # the number the calls went to: the total, the first due date, how to pay
-            accounts = ",".join(dict.fromkeys(str(m["virtual_account"]) for m in group if m.get("virtual_account")))
+            accounts = ",".join(dict.fromkeys(str(m.virtual_account) for m in group if m.virtual_account))
             try:
-                sms = render_sms(p.get("product"), total, min(dues), p.get("bank"), accounts or None)
+                sms = render_sms(p.product, total, min(dues), p.bank, accounts or None)
             except SmsTooLong as exc:
                 raise ProviderRejected(str(exc), attempts=0) from exc
             if sms.segments > 1:  # a receipt per part: the entry knows how many before any receipt can come
                 self.store.expect_parts(run, ref.payment_id, sms.segments)  # StoreUnavailable: nothing sent
-            accepted = self.sms.send(international(p.get("phone") or ""), sms.text, signed, sms_receipt_url(),
+            accepted = self.sms.send(international(p.phone or ""), sms.text, signed, sms_receipt_url(),
                                      gate=gate)
         elif run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
-            params = templates.whatsapp_parameters(p["name"], total, dues, loans, p.get("bank"),
-                                                   [m.get("virtual_account") for m in group])
-            accepted = self.whatsapp.send_template(international(p.get("whatsapp_phone") or ""),
+            params = templates.whatsapp_parameters(p.name, total, dues, loans, p.bank,
+                                                   [m.virtual_account for m in group])
+            accepted = self.whatsapp.send_template(international(p.whatsapp_phone or ""),
                                                    tpl.whatsapp_template, params, signed, gate=gate)
         else:
-            text = templates.robocall_text(p.get("product"), p["name"], total, dues, loans)
-            accepted = self.voice.call(international(p.get("phone") or ""), text,
+            text = templates.robocall_text(p.product, p.name, total, dues, loans)
+            accepted = self.voice.call(international(p.phone or ""), text,
                                        robocall_event_url(signed, tpl.robocall_template), gate=gate)
         return accepted
 
-    def _number(self, run: StageRun, p: dict[str, Any]) -> str:
+    def _number(self, run: StageRun, p: PaymentRow) -> str:
         """The number this payment's contact goes to: the one with WhatsApp, or the robocall number."""
-        return international(p.get("whatsapp_phone") or "" if run.stage is Stage.WHATSAPP else p.get("phone") or "")
+        return international(p.whatsapp_phone or "" if run.stage is Stage.WHATSAPP else p.phone or "")
 
-    def _contact_group(self, run: StageRun, group: list[dict[str, Any]], deadline: float | None,
+    def _contact_group(self, run: StageRun, group: list[PaymentRow], deadline: float | None,
                        policy: ContactPolicy, halted: threading.Event) -> list[tuple[str, bool, Contact | None]]:
         """One contact (the payments due of one number, led by the first): the leader is sent once for all;
         each other payment mirrors it (POJK 22/2023 Pasal 62 ayat (2) huruf d: one contact per slot)."""
         lead = self._one(run, group[0], deadline, policy, group, halted)
         return [lead, *(self._member(run, m, group[0], lead) for m in group[1:])]
 
-    def _member(self, run: StageRun, m: dict[str, Any], leader: dict[str, Any],
+    def _member(self, run: StageRun, m: PaymentRow, leader: PaymentRow,
                 lead: tuple[str, bool, Contact | None]) -> tuple[str, bool, Contact | None]:
         """A payment reminded in another payment's contact: ``skipped`` (``merged``) when the contact went out
         (or maybe did), ``place_failed`` when it was not placed, the leader's reason when the policy refused it."""
         counter, _fresh, row = lead
         if counter == "deferred":
             return "deferred", False, None
-        payment_id, leader_id = int(m["payment_id"]), int(leader["payment_id"])
+        payment_id, leader_id = m.payment_id, leader.payment_id
         number = self._number(run, m)
         at = row.at if row is not None else stage_now(self.clock, run)
         try:
@@ -267,8 +266,8 @@ class Dispatcher:
         contact = self._contact(run, m, number, mine, at, entry.error, entry.provider_id)
         return mine, False, replace(contact, contact_of=leader_id)
 
-    def _one(self, run: StageRun, p: dict[str, Any], deadline: float | None,
-             policy: ContactPolicy, group: list[dict[str, Any]] | None = None,
+    def _one(self, run: StageRun, p: PaymentRow, deadline: float | None,
+             policy: ContactPolicy, group: list[PaymentRow] | None = None,
              halted: threading.Event | None = None) -> tuple[str, bool, Contact | None]:
         """(placed | place_failed | unknown | skipped | deferred, whether the provider was asked now, the
         contact history row) for one payment (the leader of ``group``: one call or message for all of it).
@@ -277,8 +276,8 @@ class Dispatcher:
         halted = halted or threading.Event()
         if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
             return "deferred", False, None
-        payment_id = int(p["payment_id"])
-        ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.get("loan_id")}
+        payment_id = p.payment_id
+        ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.loan_id}
         number = self._number(run, p)
         try:
             claim = self.store.claim(run, payment_id)
@@ -291,7 +290,7 @@ class Dispatcher:
             counter = counter_for(claim.entry)
             return counter, False, self._contact(run, p, number, counter, stage_now(self.clock, run),
                                                  claim.entry.error, claim.entry.provider_id)
-        facts = self.records.facts(number, [int(m["loan_id"]) for m in group])
+        facts = self.records.facts(number, [m.loan_id for m in group])
         send = Send(run.zone, run.business_date, str(run.stage.channel), opted_out=facts.opted_out,
                     do_not_call=facts.do_not_call)
         decision = self._decide(policy, run, send)
@@ -358,18 +357,17 @@ class Dispatcher:
             return "unknown", None
         return (counter_for(entry) if entry else "unknown"), entry
 
-    def _contact(self, run: StageRun, p: dict[str, Any], number: str, counter: str, at: datetime,
+    def _contact(self, run: StageRun, p: PaymentRow, number: str, counter: str, at: datetime,
                  reason: str | None, provider_id: str | None) -> Contact:
         result = {"placed": "placed", "place_failed": "place_failed", "skipped": "skipped"}.get(counter, "unknown")
-        return Contact(int(p["payment_id"]), int(p["loan_id"]) if p.get("loan_id") is not None else None,
-                       number or None, str(run.stage.channel), run.zone.name, run.business_date, str(run.stage),
-                       run.attempt, at, result, reason, provider_id)
+        return Contact(p.payment_id, p.loan_id, number or None, str(run.stage.channel), run.zone.name,
+                       run.business_date, str(run.stage), run.attempt, at, result, reason, provider_id)
 
-    def _skip(self, run: StageRun, p: dict[str, Any], number: str, decision: Decision,
+    def _skip(self, run: StageRun, p: PaymentRow, number: str, decision: Decision,
               ids: dict[str, Any]) -> tuple[str, Contact]:
         """Settle a refused send ``skipped`` with its reason (and record it, at the time it was refused)."""
         reason = str(decision.reason)
-        payment_id = int(p["payment_id"])
+        payment_id = p.payment_id
         logger.info("contact policy refused the send", extra={**ids, "reason": reason,
                                                                "local_time": decision.local.isoformat()})
         counter, _entry = self._settle(run, payment_id, ids, EntryStatus.SKIPPED, attempts=0,
@@ -402,12 +400,13 @@ class Dispatcher:
         client = self.client_for(run.stage)  # built before the threads
         policy = self.policy or load_policy(self.conn, run.business_date)
         _ = self.reference_key
+        payments = chunk.payments
         if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account
-            templates.add_whatsapp_details(self.conn, chunk.payments)
+            payments = templates.with_whatsapp_details(self.conn, payments)
         # a few calls in flight at once (provider latency), on the slots of the provider's grid that
         # every dispatch container shares (the chunk's contacts tell it how many to claim ahead)
         halted = threading.Event()  # the provider refused our credentials: nobody else in this chunk is tried
-        groups = contact_groups(chunk.payments)
+        groups = contact_groups(payments)
         pacing = client.chunk(len(groups)) if isinstance(client, _Paced) else nullcontext()
         with pacing, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = pool.map(lambda g: self._contact_group(run, g, deadline, policy, halted), groups)
@@ -419,7 +418,7 @@ class Dispatcher:
                     if contact is not None:
                         contacts.append(contact)
                 if answers[0][0] in ("placed", "unknown"):  # maybe delivered (to all of them): never messaged again
-                    delivered.extend(int(m["payment_id"]) for m in group)
+                    delivered.extend(m.payment_id for m in group)
         self.records.record(contacts, run.zone.tzinfo)  # the contact history: every attempt and every skip
         if run.stage is Stage.WHATSAPP and delivered:
             with self.conn.cursor() as cur:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
 
 import psycopg2.extensions
 
 from chalicelib.indonesian import format_rupiah, listed, long_date, thousands
 from chalicelib.products import ProductFamily
+from chalicelib.reminders.messages import PaymentRow
 
 DEFAULT_BANK = "JULO"  # as in the calendar email when the loan has no repayment bank
 NO_VIRTUAL_ACCOUNT = "-"
@@ -120,12 +120,14 @@ def placeholders(body: str) -> int:
     return len(set(re.findall(r"{{(\d+)}}", body)))
 
 
-def add_whatsapp_details(conn: psycopg2.extensions.connection, payments: list[dict[str, Any]]) -> None:
-    """Add ``whatsapp_phone``, ``bank`` and ``virtual_account`` to each payment row (one query per chunk)."""
+def with_whatsapp_details(conn: psycopg2.extensions.connection, payments: list[PaymentRow]) -> list[PaymentRow]:
+    """The payment rows with their ``whatsapp_phone``, ``bank`` and ``virtual_account`` (one query per chunk)."""
     with conn.cursor() as cur:
-        cur.execute(WHATSAPP_DETAILS_SQL, ([int(p["payment_id"]) for p in payments],))
+        cur.execute(WHATSAPP_DETAILS_SQL, ([p.payment_id for p in payments],))
         found = {row[0]: row[1:] for row in cur.fetchall()}
     conn.rollback()
+    detailed = []
     for p in payments:
-        phone, bank, va = found.get(int(p["payment_id"]), (None, None, None))
-        p.update(whatsapp_phone=phone, bank=bank, virtual_account=va)
+        phone, bank, va = found.get(p.payment_id, (None, None, None))
+        detailed.append(replace(p, whatsapp_phone=phone, bank=bank, virtual_account=va))
+    return detailed

@@ -30,7 +30,7 @@ class Queue:
         self.bodies.extend(bodies)
 
     def due_dates(self) -> list[str]:
-        return sorted(p["due_date"] for b in self.bodies for p in Chunk.parse(b).payments)
+        return sorted(p.due_date.isoformat() for b in self.bodies for p in Chunk.parse(b).payments)
 
 
 class Tasks:

@@ -13,7 +13,15 @@ from chalicelib import aws as aws_clients
 from chalicelib import resources
 from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.adapters import TaskCallbacks
-from chalicelib.reminders.messages import Chunk, StageMessage, decode_rows, encode_rows
+from chalicelib.reminders.messages import (
+    CHUNK_FIELDS,
+    Chunk,
+    PaymentRow,
+    StageMessage,
+    chunk_body,
+    decode_rows,
+    encode_rows,
+)
 from chalicelib.reminders.scheduling import start_day
 from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
@@ -147,9 +155,20 @@ def test_malformed_chunk_is_rejected_before_any_call():
     with pytest.raises(ValueError, match="integer payment_id"):
         Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
                      "chunk_id": "0-1", "fields": ["payment_id"], "rows_gz": encode_rows('[["x"]]')})
-    chunk = Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
-                         "chunk_id": "0-1", "fields": ["payment_id", "amount"], "rows_gz": encode_rows("[[7, 100]]")})
-    assert chunk.payments == [{"payment_id": 7, "amount": 100}]
+    with pytest.raises(ValueError, match="unreadable"):  # a row without the fields a send needs
+        Chunk.parse({"zone": "WIB", "business_date": "2026-11-20", "stage": "robocall_1", "attempt": 0,
+                     "chunk_id": "0-1", "fields": ["payment_id", "amount"], "rows_gz": encode_rows("[[7, 100]]")})
+    with pytest.raises(ValueError, match="unreadable"):  # a due date that is not one
+        Chunk.parse(chunk_body(RUN, "0-1", '[[7, 70, "0812", "Siti", 100, "2026-02-30", "JULO", "10110", 7]]'))
+    chunk = Chunk.parse(chunk_body(RUN, "0-1", '[[7, 70, "0812", "Siti", 100, "2026-11-23", "JULO", "10110", null]]'))
+    assert chunk.payments == [PaymentRow(7, 70, "0812", "Siti", 100, date(2026, 11, 23), "JULO", "10110", None)]
+    # a chunk enqueued before a field existed (no "contact"), or with a field this code does not know
+    old = Chunk.parse({**chunk_body(RUN, "0-1", '[[7, 70, "0812", "Siti", 100, "2026-11-23", "JULO", "10110"]]'),
+                       "fields": ["payment_id", "loan_id", "phone", "name", "amount", "due_date", "product",
+                                  "postcode"]})
+    newer = Chunk.parse({**chunk_body(RUN, "0-1", '[[7, 70, "0812", "Siti", 100, "2026-11-23", "JULO", "1", 7, 1]]'),
+                         "fields": [*CHUNK_FIELDS, "later_field"]})
+    assert old.payments[0].contact is None and newer.payments[0].contact == 7
     with pytest.raises(ValueError, match="malformed stage message"):
         StageMessage.parse({"zone": "Mars", "business_date": "2026-11-20", "stage": "robocall_1",
                             "task_token": "t"})

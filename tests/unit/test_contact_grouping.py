@@ -13,7 +13,7 @@ from chalicelib.indonesian import listed
 from chalicelib.reminders import templates
 from chalicelib.reminders.contact import MemoryContactRecords
 from chalicelib.reminders.dispatch import Dispatcher, contact_groups
-from chalicelib.reminders.messages import CHUNK_FIELDS, Chunk, chunk_body
+from chalicelib.reminders.messages import CHUNK_FIELDS, Chunk, PaymentRow, chunk_body
 from chalicelib.reminders.providers import Accepted, ProviderGaveUp
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store import EntryStatus
@@ -85,8 +85,11 @@ def test_a_contact_that_was_not_placed_leaves_every_payment_of_it_not_placed() -
 
 
 def test_contacts_keep_their_leader_first_and_old_chunks_stay_one_payment_each() -> None:
-    payments = [{"payment_id": 5, "contact": 3}, {"payment_id": 3, "contact": 3}, {"payment_id": 9}]
-    assert [[p["payment_id"] for p in g] for g in contact_groups(payments)] == [[3, 5], [9]]
+    def row(pid: int, contact: int | None) -> PaymentRow:
+        return PaymentRow(pid, pid, "0812", "Siti", 1, date(2026, 11, 23), contact=contact)
+
+    payments = [row(5, 3), row(3, 3), row(9, None)]
+    assert [[p.payment_id for p in g] for g in contact_groups(payments)] == [[3, 5], [9]]
     assert CHUNK_FIELDS[-1] == "contact"
 
 

@@ -396,7 +396,7 @@ def test_an_sms_refused_for_our_credentials_is_released_alarmed_and_sent_once_th
     from chalicelib.reminders.providers import CredentialsRefused
 
     emitted: list[tuple[dict[str, str], dict[str, int]]] = []
-    monkeypatch.setattr(dispatch.templates, "add_whatsapp_details", lambda conn, payments: None)  # no database
+    monkeypatch.setattr(dispatch.templates, "with_whatsapp_details", lambda conn, payments: payments)  # no database
     monkeypatch.setattr(dispatch.metrics, "emit", lambda dims, values, *a, **k: emitted.append((dims, values)))
     run = StageRun(Zone.WIB, date(2026, 11, 20), Stage.SMS)
     store, tasks = MemoryReminderStore(), Tasks()
