@@ -74,6 +74,7 @@ from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_text import SmsTooLong, render_sms
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import (
+    Claim,
     Entry,
     EntryStatus,
     Pacing,
@@ -274,22 +275,12 @@ class Dispatcher:
         ``halted``: set once the provider refused our credentials (nothing more is tried in this chunk)."""
         group = group or [p]
         halted = halted or threading.Event()
-        if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
-            return "deferred", False, None
         payment_id = p.payment_id
         ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.loan_id}
         number = self._number(run, p)
-        try:
-            claim = self.store.claim(run, payment_id)
-        except StoreUnavailable as exc:  # nothing sent: the chunk's redelivery takes this payment up again
-            logger.warning("ledger claim failed; payment left for the chunk's redelivery",
-                           extra={**ids, "error": str(exc)})
-            return "deferred", False, None
-        if not claim.fresh:  # claimed before: never sent twice; counted (and recorded, if a crash lost it) as it stands
-            logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
-            counter = counter_for(claim.entry)
-            return counter, False, self._contact(run, p, number, counter, stage_now(self.clock, run),
-                                                 claim.entry.error, claim.entry.provider_id)
+        claimed = self._claim(run, p, number, ids, deadline, halted)
+        if not isinstance(claimed, Claim):  # not this caller's to send: how it counts
+            return claimed
         facts = self.records.facts(number, [m.loan_id for m in group])
         send = Send(run.zone, run.business_date, str(run.stage.channel), opted_out=facts.opted_out,
                     do_not_call=facts.do_not_call)
@@ -327,6 +318,25 @@ class Dispatcher:
         at = sent_at[-1] if sent_at else decision.local
         return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
                                             entry.provider_id if entry else None)
+
+    def _claim(self, run: StageRun, p: PaymentRow, number: str, ids: dict[str, Any], deadline: float | None,
+               halted: threading.Event) -> Claim | tuple[str, bool, Contact | None]:
+        """The fresh claim that lets this caller send ``p``; otherwise how ``p`` counts (deferred: out of time,
+        halted or the claim did not go through; as it stands: claimed before, never sent twice)."""
+        if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
+            return "deferred", False, None
+        try:
+            claim = self.store.claim(run, p.payment_id)
+        except StoreUnavailable as exc:  # nothing sent: the chunk's redelivery takes this payment up again
+            logger.warning("ledger claim failed; payment left for the chunk's redelivery",
+                           extra={**ids, "error": str(exc)})
+            return "deferred", False, None
+        if not claim.fresh:  # claimed before: never sent twice; counted (and recorded, if a crash lost it) as it stands
+            logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
+            counter = counter_for(claim.entry)
+            return counter, False, self._contact(run, p, number, counter, stage_now(self.clock, run),
+                                                 claim.entry.error, claim.entry.provider_id)
+        return claim
 
     def _credentials_refused(self, run: StageRun, ids: dict[str, Any], exc: CredentialsRefused) -> None:
         """The provider refused credentials read afresh: alarm, give the payment back, stop the chunk."""
@@ -395,8 +405,30 @@ class Dispatcher:
             return counts
         started = time.monotonic()
         deadline = None if remaining_seconds is None else started + remaining_seconds - STOP_MARGIN_SECONDS
-        delivered: list[int] = []
-        asked = 0
+        halted = threading.Event()  # the provider refused our credentials: nobody else in this chunk is tried
+        asked, delivered, contacts = self._send_contacts(chunk, counts, deadline, halted)
+        self.records.record(contacts, run.zone.tzinfo)  # the contact history: every attempt and every skip
+        if run.stage is Stage.WHATSAPP and delivered:
+            with self.conn.cursor() as cur:
+                cur.execute(MARK_BLASTED_SQL, (delivered,))
+            self.conn.commit()
+        if remaining_seconds is not None and asked >= PACING_SAMPLE_MIN:
+            self._record_pacing(run, asked / max(time.monotonic() - started, 1e-3), remaining_seconds)
+        if counts["deferred"]:
+            raise self._deferred(chunk, counts["deferred"], halted, deadline)
+        self._emit_metrics(run, counts)
+        state = self.store.finish_chunk(run, chunk.chunk_id, {k: v for k, v in counts.items() if k != "deferred"})
+        if state is None:  # counted before (a redelivery): answer the stage if its answer was not taken
+            answer_if_finished(self.store, self.tasks, run)
+        else:
+            complete_if_done(self.store, self.tasks, state)
+        return counts
+
+    def _send_contacts(self, chunk: Chunk, counts: dict[str, int], deadline: float | None,
+                       halted: threading.Event) -> tuple[int, list[int], list[Contact]]:
+        """Send the chunk's contacts (adding how each payment counts to ``counts``): how many the provider was
+        asked for now, the payments maybe delivered, the contact history rows."""
+        run = chunk.run
         client = self.client_for(run.stage)  # built before the threads
         policy = self.policy or load_policy(self.conn, run.business_date)
         _ = self.reference_key
@@ -405,12 +437,11 @@ class Dispatcher:
             payments = templates.with_whatsapp_details(self.conn, payments)
         # a few calls in flight at once (provider latency), on the slots of the provider's grid that
         # every dispatch container shares (the chunk's contacts tell it how many to claim ahead)
-        halted = threading.Event()  # the provider refused our credentials: nobody else in this chunk is tried
         groups = contact_groups(payments)
         pacing = client.chunk(len(groups)) if isinstance(client, _Paced) else nullcontext()
+        asked, delivered, contacts = 0, list[int](), list[Contact]()
         with pacing, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = pool.map(lambda g: self._contact_group(run, g, deadline, policy, halted), groups)
-            contacts: list[Contact] = []
             for group, answers in zip(groups, results, strict=True):
                 for counter, fresh, contact in answers:
                     counts[counter] += 1
@@ -419,30 +450,22 @@ class Dispatcher:
                         contacts.append(contact)
                 if answers[0][0] in ("placed", "unknown"):  # maybe delivered (to all of them): never messaged again
                     delivered.extend(m.payment_id for m in group)
-        self.records.record(contacts, run.zone.tzinfo)  # the contact history: every attempt and every skip
-        if run.stage is Stage.WHATSAPP and delivered:
-            with self.conn.cursor() as cur:
-                cur.execute(MARK_BLASTED_SQL, (delivered,))
-            self.conn.commit()
-        if remaining_seconds is not None and asked >= PACING_SAMPLE_MIN:
-            elapsed = max(time.monotonic() - started, 1e-3)
-            try:
-                self.store.record_pacing(run.stage.channel, Pacing(asked / elapsed, remaining_seconds))
-            except StoreUnavailable as exc:  # a sizing hint: the next chunk records it
-                logger.warning("pacing not recorded", extra={**run.ids(), "error": str(exc)})
-        if counts["deferred"]:
-            left = f"chunk {chunk.chunk_id}: {counts['deferred']} payments left for redelivery"
-            if halted.is_set():
-                raise ChunkDeferred(f"{left} (the provider refused our credentials: {metrics.CREDENTIALS_REFUSED})")
-            out_of_time = deadline is not None and time.monotonic() > deadline
-            raise (ChunkOutOfTime if out_of_time else ChunkDeferred)(left)
-        self._emit_metrics(run, counts)
-        state = self.store.finish_chunk(run, chunk.chunk_id, {k: v for k, v in counts.items() if k != "deferred"})
-        if state is None:  # counted before (a redelivery): answer the stage if its answer was not taken
-            answer_if_finished(self.store, self.tasks, run)
-        else:
-            complete_if_done(self.store, self.tasks, state)
-        return counts
+        return asked, delivered, contacts
+
+    def _record_pacing(self, run: StageRun, per_second: float, remaining_seconds: float) -> None:
+        try:
+            self.store.record_pacing(run.stage.channel, Pacing(per_second, remaining_seconds))
+        except StoreUnavailable as exc:  # a sizing hint: the next chunk records it
+            logger.warning("pacing not recorded", extra={**run.ids(), "error": str(exc)})
+
+    @staticmethod
+    def _deferred(chunk: Chunk, deferred: int, halted: threading.Event, deadline: float | None) -> ChunkDeferred:
+        """Why some payments were left for the chunk's redelivery."""
+        left = f"chunk {chunk.chunk_id}: {deferred} payments left for redelivery"
+        if halted.is_set():
+            return ChunkDeferred(f"{left} (the provider refused our credentials: {metrics.CREDENTIALS_REFUSED})")
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        return (ChunkOutOfTime if out_of_time else ChunkDeferred)(left)
 
     def _emit_metrics(self, run: StageRun, counts: dict[str, int]) -> None:
         channel = str(run.stage.channel)
