@@ -17,15 +17,22 @@ Printed per run:
 - ``busiest``: the most calls the provider received in any rolling one-second window;
 - ``429``: the strict fake's refusals (over the rate);
 - ``ddb/send``: the limiter's own DynamoDB requests (the dispatch containers' calls on the
-  ``provider-rate`` table, from the runtime's record of every AWS call) per call placed.
+  ``provider-rate`` table, from the runtime's record of every AWS call) per call placed;
+- ``load`` and ``late p99/max``: the machine's 1-minute load average at the end of the run, and how
+  late a thread of this process woke up for a 20 ms sleep during it (ms): the grid keeps every
+  rolling second under the contract as long as requests reach the provider within 41 ms of their
+  slots' spacing, so on a machine whose threads wake up later than that the strict fake sees
+  bunched requests, and slots dropped for lateness (> 15 ms) lower the mean.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +61,34 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
+class WakeUpProbe:
+    """How late a thread wakes up for a short sleep while the run goes on (the machine's scheduling jitter)."""
+
+    def __init__(self, period: float = 0.02) -> None:
+        self.period = period
+        self.late: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            target = time.perf_counter() + self.period
+            time.sleep(self.period)
+            self.late.append(time.perf_counter() - target)
+
+    def __enter__(self) -> WakeUpProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.late) or [0.0]
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
 @dataclass
 class Run:
     rate: float
@@ -66,16 +101,19 @@ class Run:
     ddb_per_send: float
     waves: list[tuple[int, float]]
     wall: float
+    load: float = 0.0
+    late_p99: float = 0.0
+    late_max: float = 0.0
 
     def row(self) -> str:
         waves = ", ".join(f"{n}@{r:.1f}/s" for n, r in self.waves)
         return (f"{self.rate:>5g} {self.containers:>4} {self.design:>6} {self.calls:>6} {self.mean:>7.2f} "
                 f"{self.mean / self.rate:>6.1%} {self.busiest:>8} {self.refusals:>5} {self.ddb_per_send:>9.3f}"
-                f" {self.wall:>6.0f}s  {waves}")
+                f" {self.wall:>6.0f}s {self.load:>5.1f} {self.late_p99:>5.0f}/{self.late_max:<5.0f} {waves}")
 
 
 HEADER = (f"{'rate':>5} {'cont':>4} {'design':>6} {'calls':>6} {'mean':>7} {'share':>6} {'busiest':>8} "
-          f"{'429':>5} {'ddb/send':>9} {'wall':>7}  waves (calls@mean)")
+          f"{'429':>5} {'ddb/send':>9} {'wall':>7} {'load':>5} {'late p99/max':>12} waves (calls@mean)")
 
 
 def one_run(rate: float, containers: int, loans: int) -> Run:
@@ -87,7 +125,7 @@ def one_run(rate: float, containers: int, loans: int) -> Run:
     marks: list[int] = []
     env = {"DISPATCH_MAX_CONCURRENCY": str(containers)}
     started = time.perf_counter()
-    with LocalReminderStack(calls_per_second=rate, strict=True, extra_env=env) as stack:
+    with WakeUpProbe() as probe, LocalReminderStack(calls_per_second=rate, strict=True, extra_env=env) as stack:
         run_day(business_date, stack, zones=[Zone.WIB], timeout=3600,
                 between_stages=lambda: marks.append(len(stack.voice.records)))
         records = sorted(stack.voice.records, key=lambda r: r.received_at)
@@ -108,7 +146,8 @@ def one_run(rate: float, containers: int, loans: int) -> Run:
     placed = sum(1 for r in records if r.placed)
     return Run(rate, containers, "grid", len(records),
                sum(n - 1 for n, _ in waves) / spans if spans else 0.0, busiest_second([r.received_at for r in records]),
-               refusals, limiter_calls / max(1, placed), waves, wall)
+               refusals, limiter_calls / max(1, placed), waves, wall, os.getloadavg()[0], probe.quantile(0.99),
+               probe.quantile(1.0))
 
 
 def main(argv: list[str] | None = None) -> int:
