@@ -78,7 +78,7 @@ DELETE_FINAL_IN_SCOPE = "DELETE FROM final_user_analysis u USING etl_scope_keys 
 # after a full rebuild the planner must know the tables are no longer empty
 ANALYZE_OUTPUTS = "ANALYZE aggregated_monthly; ANALYZE final_user_analysis"
 COUNT_SCOPE = "SELECT count(*) FROM etl_scope"
-CLEAR_DERIVED = "DELETE FROM rfm_score; DELETE FROM rfm_threshold; DELETE FROM cohort_retention"
+CLEAR_DERIVED = "DELETE FROM rfm_threshold; DELETE FROM cohort_retention"  # rfm_score: updated in place
 COUNT_SCORED = "SELECT count(*) FROM rfm_score"
 RECORD_RUN = """
 INSERT INTO analytics_etl_run (etl_batch_time, mode, groups_refreshed, users_scored, started_at, finished_at)

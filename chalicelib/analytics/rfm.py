@@ -156,12 +156,30 @@ _RFM = Template((SQL_DIR / "rfm.sql").read_text())
 # The ETL scores everybody from final_user_analysis (one row per customer key: fewer rows); a
 # filtered read needs months, so it reads aggregated_monthly. Same totals either way.
 STORED = {"source": "final_user_analysis", "month_filter": "", "raw": "rfm_raw", "thresholds": "rfm_threshold",
-          "scores": "rfm_score"}
+          "scores": "rfm_scored"}
 LIVE = {"source": "aggregated_monthly", "raw": "rfm_live_raw", "thresholds": "rfm_live_threshold",
         "scores": "rfm_live_score",
         "month_filter": "AND (%(month_from)s::TEXT IS NULL OR month_of_order >= %(month_from)s) "
                         "AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)"}
-SCORE_STORED = _RFM.substitute(STORED)
+# The ETL's scores go into rfm_score in place: every row updated (recency moves for everybody each
+# day), the users no longer scored deleted, the new ones inserted. An update that keeps user_id,
+# total_score and segment (most users, most days) is heap-only (fillfactor 50, migration 0410): no
+# index of rfm_score is touched, where deleting and re-inserting everybody rewrote all three.
+# Readers see the previous scores until the ETL's transaction commits, as before.
+MERGE_STORED = """
+UPDATE rfm_score r
+SET recency = n.recency, r_score = n.r_score, frequency = n.frequency, f_score = n.f_score,
+    monetary = n.monetary, m_score = n.m_score, total_score = n.total_score, segment = n.segment,
+    etl_batch_time = n.etl_batch_time
+FROM rfm_scored n
+WHERE n.user_id = r.user_id;
+DELETE FROM rfm_score r WHERE NOT EXISTS (SELECT FROM rfm_scored n WHERE n.user_id = r.user_id);
+INSERT INTO rfm_score
+SELECT n.* FROM rfm_scored n WHERE NOT EXISTS (SELECT FROM rfm_score r WHERE r.user_id = n.user_id)
+ORDER BY n.user_id;
+"""
+SCORE_STORED = ("CREATE TEMP TABLE rfm_scored (LIKE rfm_score) ON COMMIT DROP;\n"
+                + _RFM.substitute(STORED) + MERGE_STORED)
 SCORE_LIVE = """
 CREATE TEMP TABLE rfm_live_threshold (LIKE rfm_threshold) ON COMMIT DROP;
 CREATE TEMP TABLE rfm_live_score (LIKE rfm_score) ON COMMIT DROP;
@@ -196,8 +214,8 @@ def _segment_params() -> dict[str, list[int] | list[str]]:
 
 def score_population(cur: psycopg2.extensions.cursor, as_of: date, etl_batch_time: datetime, filters: Filters,
                      *, stored: bool) -> None:
-    """Score the buyers the filters keep: into rfm_threshold / rfm_score (``stored``, the ETL, which
-    empties them first) or into this transaction's temporary rfm_live_* tables."""
+    """Score the buyers the filters keep: into rfm_threshold (emptied first) and rfm_score, updated in
+    place (``stored``, the ETL), or into this transaction's temporary rfm_live_* tables."""
     params = {"as_of": as_of, "etl_batch_time": etl_batch_time, **filters.params(), **_segment_params()}
     cur.execute(SCORE_STORED if stored else SCORE_LIVE, params)
 

@@ -2,7 +2,8 @@
 -- everybody; the ETL stores that in rfm_threshold / rfm_score from final_user_analysis, a
 -- filtered API request scores its own population the same way, from aggregated_monthly so that
 -- months can be filtered, into temporary tables). Placeholders (module constants in rfm.py,
--- never input): ${source}, ${month_filter}, ${raw}, ${thresholds}, ${scores}.
+-- never input): ${source}, ${month_filter}, ${raw}, ${thresholds}, ${scores} (a temporary table
+-- like rfm_score).
 -- Users with no valid order (only cancelled / returned ones) are not scored.
 -- recency = batch date - date of the last valid order (both in WIB), never below 0.
 -- Each dimension is scored by its own quartiles (percentile_cont: linear interpolation) with the
@@ -45,7 +46,7 @@ CROSS JOIN LATERAL (VALUES ('recency', q.r1, q.r3, q.r_lo, q.r_hi),
 WHERE q.r1 IS NOT NULL;
 
 -- Scores are computed once (MATERIALIZED: not re-evaluated inside the join), then named by a hash
--- join on the pattern; rows go in user_id order, so the primary key index is filled in order.
+-- join on the pattern, into a table without indexes (the ETL then merges it into rfm_score).
 INSERT INTO ${scores} (user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score,
                        segment, etl_batch_time)
 WITH t AS MATERIALIZED (
@@ -73,5 +74,4 @@ SELECT s.user_id, s.recency, s.r_score, s.frequency, s.f_score, s.monetary, s.m_
        s.r_score + s.f_score + s.m_score, seg.segment, %(etl_batch_time)s
 FROM s
 JOIN unnest(%(seg_r)s::INT[], %(seg_f)s::INT[], %(seg_m)s::INT[], %(seg_name)s::TEXT[])
-    AS seg (r, f, m, segment) ON seg.r = s.r_score AND seg.f = s.f_score AND seg.m = s.m_score
-ORDER BY s.user_id;
+    AS seg (r, f, m, segment) ON seg.r = s.r_score AND seg.f = s.f_score AND seg.m = s.m_score;
