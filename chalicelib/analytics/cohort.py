@@ -9,14 +9,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from string import Template
 
 import psycopg2.extensions
 
 from chalicelib.analytics.filters import Filters
 
-COHORT_SELECT = (Path(__file__).with_name("sql") / "cohort.sql").read_text()
+_COHORT = Template((Path(__file__).with_name("sql") / "cohort.sql").read_text())
+# Each active (user, month) with the user's first active month: the ETL keeps everybody's in
+# analytics_active_month (etl.py); a filtered request finds them among the groups the filters keep,
+# one pass per user (a window over the user's active months, partitioned bytewise: only equality
+# matters there).
+STORED_FIRSTS = "SELECT month_of_order, cohort_month FROM analytics_active_month"
+FILTERED_FIRSTS = """
+    SELECT month_of_order, min(month_of_order) OVER (PARTITION BY user_id COLLATE "C") AS cohort_month
+    FROM (
+        SELECT user_id, month_of_order
+        FROM aggregated_monthly
+        WHERE total_order > 0
+          AND (%(marketplace)s::TEXT IS NULL OR marketplace = %(marketplace)s)
+          AND (%(shop)s::TEXT IS NULL OR shop_id = %(shop)s)
+          AND (%(region)s::TEXT IS NULL OR magpie_region_code = %(region)s)
+          AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)
+        GROUP BY user_id, month_of_order
+    ) pairs
+"""
+COHORT_SELECT = _COHORT.substitute(firsts=FILTERED_FIRSTS)
 STORE_COHORTS = ("INSERT INTO cohort_retention (cohort_month, month_offset, cohort_size, active_users)\n"
-                 + COHORT_SELECT)
+                 + _COHORT.substitute(firsts=STORED_FIRSTS))
 STORED_ROWS = """
 SELECT cohort_month, cohort_size, month_offset, active_users
 FROM cohort_retention

@@ -10,8 +10,11 @@ and forgets them, in one transaction. Late cancellations and returns are updates
 flags, so they refresh their group like any other change; recomputing a group from its
 source lines (never adding deltas) is what makes the result identical to a full rebuild.
 *Full*: truncate and rebuild everything (first run, or on demand).
-Either way, RFM and cohort tables are then rebuilt from the two tables (they are small and
-depend on the whole population: quartiles, first months).
+Either way the run reads its source lines once (``sql/lines.sql``: temporary etl_lines and
+etl_orders) for both tables, keeps ``analytics_active_month`` (each user's active months and first
+month) in step, then re-scores RFM for everybody (quartiles and recency depend on the whole
+population and the date), updating ``rfm_score`` in place, and recounts the cohort matrix from
+``analytics_active_month``.
 """
 
 from __future__ import annotations
@@ -34,34 +37,42 @@ from chalicelib.logs import get_logger
 logger = get_logger("analytics-etl")
 
 SQL_DIR = Path(__file__).with_name("sql")
+LINES_TEMPLATE = Template((SQL_DIR / "lines.sql").read_text())
 AGGREGATE_TEMPLATE = Template((SQL_DIR / "aggregate.sql").read_text())
 
 # Serialises ETL runs (two schedules firing, a manual run during the daily one).
 ETL_LOCK_KEY = 727_004_007
 KEY_COLS = "marketplace, shop_id, shop_name, user_id, magpie_region_code"
 
-# The user_id array lets the planner fetch the touched users' lines through the user_id index
-# instead of scanning the whole source; the tuple test then keeps exactly the touched groups.
+# An incremental run reads every line of the changed customer keys (final_user_analysis needs
+# them all; aggregated_monthly only the changed months'). The user_id array lets the planner fetch
+# them through the source's user_id index instead of scanning it; the tuple test keeps the keys.
 SCOPE_USERS = "f.user_id = ANY (ARRAY (SELECT DISTINCT user_id FROM etl_scope_keys))"
-MONTHLY_SCOPE = (
-    f"{SCOPE_USERS} AND (f.marketplace, f.shop_id, f.shop_name, f.user_id, f.magpie_region_code, "
-    f"analytics_month(f.create_timestamp)) IN (SELECT {KEY_COLS}, month_of_order FROM etl_scope)"
-)
-FINAL_SCOPE = f"{SCOPE_USERS} AND (f.{KEY_COLS.replace(', ', ', f.')}) IN (SELECT {KEY_COLS} FROM etl_scope_keys)"
+CHANGED_KEYS_LINES = (f"{SCOPE_USERS} AND (f.{KEY_COLS.replace(', ', ', f.')}) "
+                      f"IN (SELECT {KEY_COLS} FROM etl_scope_keys)")
+READ_LINES = {scope_name: LINES_TEMPLATE.substitute(scope=scope)
+              for scope_name, scope in (("full", "TRUE"), ("incremental", CHANGED_KEYS_LINES))}
+CHANGED_MONTHS = ('(customer_key, month_of_order) IN '
+                  '(SELECT customer_key COLLATE "C", month_of_order COLLATE "C" FROM etl_scope)')
+# final_user_analysis counts each order once even when its lines fall in two months
+ORDERS_PER_KEY = """(
+    SELECT customer_key, order_id, bool_or(valid) AS valid, bool_or(cancelled) AS cancelled,
+           bool_or(returned) AS returned, max(order_ts) AS order_ts, max(fee) AS fee,
+           min(address_shipping_name) AS address_shipping_name
+    FROM etl_orders
+    GROUP BY customer_key, order_id
+) o"""
 
 INSERT_MONTHLY = {
     scope_name: AGGREGATE_TEMPLATE.substitute(
         target="aggregated_monthly", group_cols="customer_key, month_of_order",
-        month_select="l.month_of_order,", scope=scope)
-    for scope_name, scope in (("full", "TRUE"), ("incremental", MONTHLY_SCOPE))
+        month_select="l.month_of_order,", orders="etl_orders", scope=scope)
+    for scope_name, scope in (("full", "TRUE"), ("incremental", CHANGED_MONTHS))
 }
-INSERT_FINAL = {
-    scope_name: AGGREGATE_TEMPLATE.substitute(
-        target="final_user_analysis", group_cols="customer_key", month_select="", scope=scope)
-    for scope_name, scope in (("full", "TRUE"), ("incremental", FINAL_SCOPE))
-}
+INSERT_FINAL = AGGREGATE_TEMPLATE.substitute(
+    target="final_user_analysis", group_cols="customer_key", month_select="", orders=ORDERS_PER_KEY, scope="TRUE")
 
-TRUNCATE_OUTPUTS = "TRUNCATE aggregated_monthly, final_user_analysis, analytics_changed_group"
+TRUNCATE_OUTPUTS = "TRUNCATE aggregated_monthly, final_user_analysis, analytics_active_month, analytics_changed_group"
 TAKE_CHANGED_GROUPS = f"""
 CREATE TEMP TABLE etl_scope ON COMMIT DROP AS
 WITH taken AS (DELETE FROM analytics_changed_group RETURNING *)
@@ -74,6 +85,23 @@ DELETE_MONTHLY_IN_SCOPE = """
 DELETE FROM aggregated_monthly a USING etl_scope s
 WHERE a.customer_key = s.customer_key AND a.month_of_order = s.month_of_order
 """
+# analytics_active_month (migration 0413): the (user, month) pairs with a valid order, each with
+# the user's first such month. A full run takes them from aggregated_monthly; an incremental one
+# replaces the changed users' pairs from their source lines (through the source's user_id index:
+# aggregated_monthly has none), which is what their groups in aggregated_monthly now say.
+ACTIVE_MONTHS = """
+INSERT INTO analytics_active_month (user_id, month_of_order, cohort_month)
+SELECT user_id, month_of_order, min(month_of_order) OVER (PARTITION BY user_id COLLATE "C")
+FROM (${pairs}) pairs
+"""
+FILL_ACTIVE_MONTHS = Template(ACTIVE_MONTHS).substitute(
+    pairs="SELECT DISTINCT user_id, month_of_order FROM aggregated_monthly WHERE total_order > 0")
+REFRESH_ACTIVE_MONTHS = ("DELETE FROM analytics_active_month WHERE user_id IN (SELECT user_id FROM etl_scope);\n"
+                         + Template(ACTIVE_MONTHS).substitute(pairs="""
+    SELECT DISTINCT f.user_id, analytics_month(f.create_timestamp) AS month_of_order
+    FROM flatten_order_marketplace f
+    WHERE f.user_id = ANY (ARRAY (SELECT DISTINCT user_id FROM etl_scope))
+      AND f.cancelled_flag = 'N' AND f.returned_flag = 'N'"""))
 DELETE_FINAL_IN_SCOPE = "DELETE FROM final_user_analysis u USING etl_scope_keys s WHERE u.customer_key = s.customer_key"
 # after a full rebuild the planner must know the tables are no longer empty
 ANALYZE_OUTPUTS = "ANALYZE aggregated_monthly; ANALYZE final_user_analysis"
@@ -113,20 +141,24 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
         params = {"etl_batch_time": etl_batch_time}
         if mode == "full":
             cur.execute(TRUNCATE_OUTPUTS)
+            cur.execute(READ_LINES["full"])
             cur.execute(INSERT_MONTHLY["full"], params)
             groups = cur.rowcount
-            cur.execute(INSERT_FINAL["full"], params)
+            cur.execute(INSERT_FINAL, params)
+            cur.execute(FILL_ACTIVE_MONTHS)
             cur.execute(ANALYZE_OUTPUTS)
         else:
             cur.execute(TAKE_CHANGED_GROUPS)
             cur.execute(COUNT_SCOPE)
             groups = db.one(cur)[0]
+            cur.execute(READ_LINES["incremental"])
             cur.execute(DELETE_MONTHLY_IN_SCOPE)
             cur.execute(INSERT_MONTHLY["incremental"], params)
             cur.execute(DELETE_FINAL_IN_SCOPE)
-            cur.execute(INSERT_FINAL["incremental"], params)
+            cur.execute(INSERT_FINAL, params)
+            cur.execute(REFRESH_ACTIVE_MONTHS)
         derived_started = time.perf_counter()
-        users = rebuild_rfm_and_cohorts(cur, etl_batch_time)
+        users = rebuild_rfm_and_cohorts(cur, etl_batch_time, incremental=mode == "incremental")
         derived_seconds = time.perf_counter() - derived_started
         cur.execute(RECORD_RUN, (etl_batch_time, mode, groups, users, started_at))
     result = EtlResult(mode, etl_batch_time, groups, users, time.perf_counter() - started, derived_seconds)
@@ -136,12 +168,15 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
     return result
 
 
-def rebuild_rfm_and_cohorts(cur: psycopg2.extensions.cursor, etl_batch_time: datetime) -> int:
+def rebuild_rfm_and_cohorts(cur: psycopg2.extensions.cursor, etl_batch_time: datetime, *,
+                            incremental: bool = False) -> int:
     """Recompute rfm_score, rfm_threshold, cohort_retention and the filter values; returns the
-    users scored."""
+    users scored. ``incremental``: after an incremental refresh (its etl_scope names the users
+    whose groups changed)."""
     cur.execute(CLEAR_DERIVED)
     everybody = filters.Filters()
-    rfm.score_population(cur, batch_date(etl_batch_time), etl_batch_time, everybody, stored=True)
+    rfm.score_population(cur, batch_date(etl_batch_time), etl_batch_time, everybody, stored=True,
+                         incremental=incremental)
     cur.execute(cohort.STORE_COHORTS, everybody.params())
     filters.rebuild_known_values(cur)
     cur.execute(COUNT_SCORED)

@@ -163,23 +163,34 @@ LIVE = {"source": "aggregated_monthly", "raw": "rfm_live_raw", "thresholds": "rf
                         "AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)"}
 # The ETL's scores go into rfm_score in place: every row updated (recency moves for everybody each
 # day), the users no longer scored deleted, the new ones inserted. An update that keeps user_id,
-# total_score and segment (most users, most days) is heap-only (fillfactor 50, migration 0410): no
+# total_score and segment (most users, most days) is heap-only (fillfactor 50, migration 0412): no
 # index of rfm_score is touched, where deleting and re-inserting everybody rewrote all three.
+# A user starts or stops being scored only when one of their groups changed, so an incremental
+# run (``changed_users``: the users of its etl_scope) looks for those among them only.
 # Readers see the previous scores until the ETL's transaction commits, as before.
-MERGE_STORED = """
+_MERGE_STORED = Template("""
 UPDATE rfm_score r
 SET recency = n.recency, r_score = n.r_score, frequency = n.frequency, f_score = n.f_score,
     monetary = n.monetary, m_score = n.m_score, total_score = n.total_score, segment = n.segment,
     etl_batch_time = n.etl_batch_time
 FROM rfm_scored n
 WHERE n.user_id = r.user_id;
-DELETE FROM rfm_score r WHERE NOT EXISTS (SELECT FROM rfm_scored n WHERE n.user_id = r.user_id);
+DELETE FROM rfm_score r
+WHERE ${old} NOT EXISTS (SELECT FROM rfm_scored n WHERE n.user_id = r.user_id);
 INSERT INTO rfm_score
-SELECT n.* FROM rfm_scored n WHERE NOT EXISTS (SELECT FROM rfm_score r WHERE r.user_id = n.user_id)
+SELECT n.* FROM rfm_scored n WHERE ${new} NOT EXISTS (SELECT FROM rfm_score r WHERE r.user_id = n.user_id)
 ORDER BY n.user_id;
-"""
-SCORE_STORED = ("CREATE TEMP TABLE rfm_scored (LIKE rfm_score) ON COMMIT DROP;\n"
-                + _RFM.substitute(STORED) + MERGE_STORED)
+""")
+CHANGED_USERS = "SELECT user_id FROM etl_scope"
+
+
+def _score_stored(changed_users: str | None) -> str:
+    merge = _MERGE_STORED.substitute(old=f"r.user_id IN ({changed_users}) AND" if changed_users else "",
+                                     new=f"n.user_id IN ({changed_users}) AND" if changed_users else "")
+    return "CREATE TEMP TABLE rfm_scored (LIKE rfm_score) ON COMMIT DROP;\n" + _RFM.substitute(STORED) + merge
+
+
+SCORE_STORED = {"everybody": _score_stored(None), "changed": _score_stored(CHANGED_USERS)}
 SCORE_LIVE = """
 CREATE TEMP TABLE rfm_live_threshold (LIKE rfm_threshold) ON COMMIT DROP;
 CREATE TEMP TABLE rfm_live_score (LIKE rfm_score) ON COMMIT DROP;
@@ -213,11 +224,15 @@ def _segment_params() -> dict[str, list[int] | list[str]]:
 
 
 def score_population(cur: psycopg2.extensions.cursor, as_of: date, etl_batch_time: datetime, filters: Filters,
-                     *, stored: bool) -> None:
+                     *, stored: bool, incremental: bool = False) -> None:
     """Score the buyers the filters keep: into rfm_threshold (emptied first) and rfm_score, updated in
-    place (``stored``, the ETL), or into this transaction's temporary rfm_live_* tables."""
+    place (``stored``, the ETL; ``incremental``: only users of the run's etl_scope can join or leave
+    it), or into this transaction's temporary rfm_live_* tables."""
     params = {"as_of": as_of, "etl_batch_time": etl_batch_time, **filters.params(), **_segment_params()}
-    cur.execute(SCORE_STORED if stored else SCORE_LIVE, params)
+    if stored:
+        cur.execute(SCORE_STORED["changed" if incremental else "everybody"], params)
+    else:
+        cur.execute(SCORE_LIVE, params)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ COPY_FLATTEN = f"COPY flatten_order_marketplace ({', '.join(FLATTEN_COLUMNS)}) F
 COPY_ORDERS = "COPY order_marketplace (marketplace, order_id, address_shipping_name) FROM STDIN"
 TRUNCATE_ANALYTICS = """
 TRUNCATE flatten_order_marketplace, order_marketplace, aggregated_monthly, final_user_analysis,
-         analytics_changed_group, analytics_etl_run, rfm_score, rfm_threshold, cohort_retention
+         analytics_changed_group, analytics_etl_run, rfm_score, rfm_threshold, cohort_retention,
+         analytics_active_month
 """
 MAX_ORDER_NUMBER = "SELECT coalesce(max(substr(order_id, 4)::BIGINT), 0) FROM order_marketplace"
 RECENT_BUYERS = """
