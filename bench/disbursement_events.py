@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib import aws, db, resources  # noqa: E402
+from chalicelib import db, resources, settings  # noqa: E402
 from localdev import lambda_runtime, moto_server  # noqa: E402
 from localdev.bootstrap_aws import bootstrap  # noqa: E402
 from localdev.manifest import Manifest, load_manifest  # noqa: E402
@@ -79,7 +79,7 @@ def seed(n: int) -> None:
 def prepare(n: int) -> None:
     seed(n)
     moto_server.reset(int(os.environ["MOTO_PORT"]))
-    aws.reset_clients()
+    settings.forget_aws_clients()
     bootstrap()
 
 
@@ -179,7 +179,7 @@ def own_cost(handler: Callable[[dict[str, Any], Any], Any], n: int) -> list[floa
 
 def enqueue(first: int, last: int) -> None:
     bodies = [body(i) for i in range(first, last + 1)]
-    sqs, url = aws.client("sqs"), resources.queue_url("disbursement-events")
+    sqs, url = settings.aws_clients().client("sqs"), resources.queue_url("disbursement-events")
     for i in range(0, len(bodies), 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(k), "MessageBody": b}
                                                        for k, b in enumerate(bodies[i:i + 10])])

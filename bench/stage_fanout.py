@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -32,13 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib import aws, db, resources  # noqa: E402
+from chalicelib import db, resources, settings  # noqa: E402
 from chalicelib.reminders.adapters import TaskCallbacks  # noqa: E402
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage  # noqa: E402
 from chalicelib.reminders.selection import due_date_for  # noqa: E402
 from chalicelib.reminders.stage_worker import run_stage  # noqa: E402
 from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc  # noqa: E402
 from chalicelib.reminders.store.dynamo import DynamoReminderStore  # noqa: E402
+from chalicelib.settings import StageSettings  # noqa: E402
 from chalicelib.zones import Zone  # noqa: E402
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -88,16 +88,16 @@ def purge() -> None:
     """Empty the dispatch queue between runs (PurgeQueue is limited to once a minute: recreate it)."""
     from localdev.bootstrap_aws import bootstrap
 
-    aws.client("sqs").delete_queue(QueueUrl=resources.queue_url(QUEUE))
+    settings.aws_clients().client("sqs").delete_queue(QueueUrl=resources.queue_url(QUEUE))
     bootstrap()
 
 
 def run_fast(n: int) -> dict:
-    os.environ["VOICE_PLANNED_CALLS_PER_SECOND"] = "1000000"  # measure fan-out, not the capacity cut
+    plan = StageSettings(planned_calls_per_second=1_000_000)  # measure fan-out, not the capacity cut
     conn = db.connect()
     msg = StageMessage(StageRun(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1, int(time.time())), "bench-token")
     started = time.perf_counter()
-    counts = run_stage(conn, msg, store=DynamoReminderStore(), tasks=TaskCallbacks(),
+    counts = run_stage(conn, msg, plan, store=DynamoReminderStore(), tasks=TaskCallbacks(),
                        now=slot_utc(Zone.WIB, BUSINESS_DATE, Stage.ROBOCALL_1))  # the day as at its slot
     elapsed = time.perf_counter() - started
     conn.close()
@@ -120,7 +120,7 @@ def run_naive(n: int) -> dict:
     from chalicelib.reminders.selection import iter_t3_payments
 
     conn = db.connect()
-    sqs = aws.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url(QUEUE)
     started = time.perf_counter()
     ids = [p.payment_id for _, p in zip(range(n), iter_t3_payments(conn, Zone.WIB, BUSINESS_DATE), strict=False)]

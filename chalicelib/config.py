@@ -1,43 +1,50 @@
-"""Low-level readers of the environment (region, endpoint, database URL).
+"""The database URL: given (``DATABASE_URL``), or built from the database secret (deployed).
 
-What each function reads is declared in ``chalicelib/settings.py``; these helpers read the
-same names for code that takes a single value.
+No environment is read here: ``settings.database_url()`` passes what the settings loader read
+(the URL, the secret's ARN) and how to reach Secrets Manager.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from functools import lru_cache
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_REGION = "ap-southeast-3"
 # The RDS root CAs of the region, shipped in the artifact: the server certificate is verified.
 RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-ap-southeast-3.pem"
 
+SecretsClient = Callable[[], Any]  # builds (or returns) a Secrets Manager client, only when a secret is read
+_from_secret: dict[str, str] = {}  # the URL of each secret's current version, for the container's life
+_lock = threading.Lock()
 
-def database_url() -> str:
-    """``DATABASE_URL``, or (deployed) the URL built from the secret in ``DATABASE_SECRET_ARN``."""
-    url = os.environ.get("DATABASE_URL")
+
+def database_url(url: str, secret_arn: str, secrets: SecretsClient) -> str:
+    """``url`` if given, else the URL built from the secret ``secret_arn`` (read once, then cached)."""
     if url:
         return url
-    secret_arn = os.environ.get("DATABASE_SECRET_ARN")
     if secret_arn:
-        return _database_url_from_secret(secret_arn)
+        return _database_url_from_secret(secret_arn, secrets)
     raise RuntimeError(
         "DATABASE_URL is not set (make targets set it; or export it, e.g. "
         "postgresql://postgres@127.0.0.1:15432/julo), nor DATABASE_SECRET_ARN"
     )
 
 
-@lru_cache(maxsize=4)
-def _database_url_from_secret(secret_arn: str) -> str:
+def _database_url_from_secret(secret_arn: str, secrets: SecretsClient) -> str:
     """The URL in the secret's current version (cached for the container's life; see ``forget_database_secret``)."""
-    from chalicelib import aws  # late import: aws reads this module
-
-    value = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-    return database_url_from_secret_value(value)
+    with _lock:
+        cached = _from_secret.get(secret_arn)
+    if cached is not None:
+        return cached
+    value = secrets().get_secret_value(SecretId=secret_arn)["SecretString"]
+    found = database_url_from_secret_value(value)
+    with _lock:
+        _from_secret[secret_arn] = found
+    return found
 
 
 def database_url_from_secret_value(value: str) -> str:
@@ -71,10 +78,11 @@ def database_url_from_secret_value(value: str) -> str:
 
 def forget_database_secret() -> None:
     """Read the database secret again at the next connection (after a rotation)."""
-    _database_url_from_secret.cache_clear()
+    with _lock:
+        _from_secret.clear()
 
 
-def reread_database_url(refused: str) -> str | None:
+def reread_database_url(refused: str, url: str, secret_arn: str, secrets: SecretsClient) -> str | None:
     """After the server refused the login of ``refused``: the URL to try instead, or None.
 
     Secrets Manager rotates a secret in four steps (createSecret stores the new password as the
@@ -83,58 +91,19 @@ def reread_database_url(refused: str) -> str | None:
     this container cached it); if it still holds the refused login, its pending version (the
     database has the new password already, the secret does not say so yet). None with
     ``DATABASE_URL`` (no secret) or when neither version differs from what was refused."""
-    if os.environ.get("DATABASE_URL"):
-        return None
-    secret_arn = os.environ.get("DATABASE_SECRET_ARN")
-    if not secret_arn:
+    if url or not secret_arn:
         return None
     forget_database_secret()
-    current = _database_url_from_secret(secret_arn)
+    current = _database_url_from_secret(secret_arn, secrets)
     if current != refused:
         return current
-    pending = _pending_database_url(secret_arn)
+    pending = _pending_database_url(secret_arn, secrets())
     return pending if pending not in (None, refused) else None
 
 
-def _pending_database_url(secret_arn: str) -> str | None:
-    from chalicelib import aws
-
-    client = aws.client("secretsmanager")
+def _pending_database_url(secret_arn: str, client: Any) -> str | None:
     try:
         value = client.get_secret_value(SecretId=secret_arn, VersionStage="AWSPENDING")["SecretString"]
     except client.exceptions.ResourceNotFoundException:  # no rotation under way
         return None
     return database_url_from_secret_value(value)
-
-
-def aws_endpoint_url() -> str | None:
-    """Endpoint for every AWS client: moto, LocalStack, or None for real AWS."""
-    return os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def aws_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc

@@ -33,7 +33,7 @@ import json
 import re
 import secrets
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,9 +241,10 @@ def provision_secrets(conn: psycopg2.extensions.connection, client: Any, prefix:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from chalicelib import aws, db
-
+def main(argv: list[str] | None = None, *, connect: Callable[[], psycopg2.extensions.connection],
+         secrets: Callable[[], Any]) -> int:
+    """The command line: ``connect`` opens the database (``DATABASE_URL``'s), ``secrets`` gives a
+    Secrets Manager client (the configured endpoint's)."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.database_roles")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("show", help="print each role's grants from the map")
@@ -259,13 +260,13 @@ def main(argv: list[str] | None = None) -> int:
             for g in grants:
                 print(f"  {g.privilege}{'(' + ', '.join(g.columns) + ')' if g.columns else ''} ON {g.table}")
         return 0
-    conn = db.connect()
+    conn = connect()
     try:
         params = conn.get_dsn_parameters()
         host = args.host or params.get("host", "")
         port = args.port or int(params.get("port") or 5432)
-        arns = provision_secrets(conn, aws.client("secretsmanager"), args.prefix, host=host, port=port,
-                                 dbname=params["dbname"], roles=args.role)
+        arns = provision_secrets(conn, secrets(), args.prefix, host=host, port=port, dbname=params["dbname"],
+                                 roles=args.role)
     finally:
         conn.close()
     for parameter, arn in arns.items():
@@ -273,5 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run as a program this module is __main__: these imports close no cycle
+    from chalicelib import db, settings
+
+    sys.exit(main(connect=db.connect, secrets=lambda: settings.aws_clients().client("secretsmanager")))

@@ -20,7 +20,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.products import PRODUCT_LINES
 from chalicelib.zones import POSTCODE_PREFIXES
 
@@ -66,8 +66,7 @@ def is_authentication_failure(exc: BaseException) -> bool:
 
 
 def connect(dsn: str | None = None, **kwargs: Any) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(dsn or config.database_url(), **kwargs)
-    return conn
+    return psycopg2.connect(dsn or settings.database_url(), **kwargs)
 
 
 def one(cur: psycopg2.extensions.cursor) -> tuple[Any, ...]:

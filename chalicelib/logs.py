@@ -9,12 +9,11 @@ which masks anything that still looks like a phone number or an e-mail address.
 
 from __future__ import annotations
 
-import os
-
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 
+from chalicelib import settings
 from chalicelib.redaction import mask_text
 
 
@@ -27,4 +26,4 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
 
 
 def get_logger(service: str) -> Logger:
-    return Logger(service=service, level=os.environ.get("LOG_LEVEL", "INFO"), logger_formatter=MaskingFormatter())
+    return Logger(service=service, level=settings.log_level(), logger_formatter=MaskingFormatter())

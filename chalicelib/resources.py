@@ -10,11 +10,10 @@ LocalStack) the same names are looked up. Names are those of ``infra/functions.y
 
 from __future__ import annotations
 
-import os
 import re
 from functools import lru_cache
 
-from chalicelib import aws, config
+from chalicelib import settings
 
 
 def _env_key(prefix: str, name: str) -> str:
@@ -22,16 +21,16 @@ def _env_key(prefix: str, name: str) -> str:
 
 
 def queue_url(name: str) -> str:
-    return os.environ.get(_env_key("QUEUE_URL_", name)) or _lookup_queue_url(name, config.aws_endpoint_url())
+    return settings.resource_id(_env_key("QUEUE_URL_", name)) or _lookup_queue_url(name, settings.aws_endpoint_url())
 
 
 @lru_cache(maxsize=64)
 def _lookup_queue_url(name: str, _endpoint: str | None) -> str:
-    return aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return settings.aws_clients().client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
 def table_name(name: str) -> str:
-    return os.environ.get(_env_key("TABLE_NAME_", name)) or name
+    return settings.resource_id(_env_key("TABLE_NAME_", name)) or name
 
 
 def index_name(attribute: str) -> str:
@@ -40,14 +39,14 @@ def index_name(attribute: str) -> str:
 
 
 def state_machine_arn(name: str) -> str:
-    return os.environ.get(_env_key("STATE_MACHINE_ARN_", name)) or _lookup_state_machine(
-        name, config.aws_endpoint_url()
+    return settings.resource_id(_env_key("STATE_MACHINE_ARN_", name)) or _lookup_state_machine(
+        name, settings.aws_endpoint_url()
     )
 
 
 @lru_cache(maxsize=16)
 def _lookup_state_machine(name: str, _endpoint: str | None) -> str:
-    paginator = aws.client("stepfunctions").get_paginator("list_state_machines")
+    paginator = settings.aws_clients().client("stepfunctions").get_paginator("list_state_machines")
     for page in paginator.paginate():
         for machine in page["stateMachines"]:
             if machine["name"] == name:

@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,9 +43,12 @@ from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
-from chalicelib import aws, database_roles
+from chalicelib import aws, config, database_roles
 
 S = TypeVar("S", bound="Settings")
+
+_loaded: dict[tuple[Any, bool, tuple[str, ...]], Any] = {}
+_loaded_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ def _convert(spec: Spec, raw: str, kind: Any) -> Any:
 
 @lru_cache(maxsize=8)
 def _secret_json(arn: str) -> dict[str, Any]:
-    value = aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    value = aws_clients().client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
     try:
         parsed = json.loads(value)
     except ValueError:
@@ -205,7 +209,7 @@ def secret_value(name: str, group: str, environ: Mapping[str, str] | None = None
 @lru_cache(maxsize=8)
 def _previous_secret_json(arn: str) -> dict[str, Any]:
     """The secret's ``AWSPREVIOUS`` version ({} when it has none): what it held before the last change."""
-    client = aws.client("secretsmanager")
+    client = aws_clients().client("secretsmanager")
     try:
         value = client.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"]
     except client.exceptions.ResourceNotFoundException:
@@ -274,19 +278,38 @@ class Settings:
         return [(f.name, f.metadata["spec"]) for f in dataclasses.fields(cls) if "spec" in f.metadata]
 
     @classmethod
-    def from_environment(cls: type[S]) -> S:
-        """``load()`` of the process environment: what a handler's edge calls at its cold start."""
-        return cls.load()
+    def env_names(cls) -> tuple[str, ...]:
+        """Every variable ``load()`` reads for this class (its settings, the database's, the secrets' ARNs)."""
+        names = [spec.env for _a, spec in cls.specs()]
+        names += [SECRET_GROUPS[spec.secret].arn_env for _a, spec in cls.specs() if spec.secret]
+        return tuple(dict.fromkeys([*names, "DATABASE_URL", "DATABASE_SECRET_ARN"]))
 
     @classmethod
-    def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    def from_environment(cls: type[S], *, complete: bool = True) -> S:
+        """The process environment's settings: what a handler's edge hands to each invocation. Loaded and
+        checked once per distinct value of the variables the class reads: in Lambda the environment never
+        changes, so once per container (the cold start); a local run or test that changes one gets a fresh
+        load, as a function whose configuration changes gets fresh containers."""
+        key = (cls, complete, tuple(os.environ.get(name, "") for name in cls.env_names()))
+        with _loaded_lock:
+            found = _loaded.get(key)
+        if found is None:
+            found = cls.load(complete=complete)
+            with _loaded_lock:
+                _loaded[key] = found
+        return found
+
+    @classmethod
+    def load(cls: type[S], environ: Mapping[str, str] | None = None, *, complete: bool = True) -> S:
+        """Every field read, converted and checked. ``complete=False`` (the API outside Lambda, whose cold
+        start checks the whole class): a missing required setting is left None instead of refused."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         hints = {f.name: f.type for f in dataclasses.fields(cls)}
         for attr, spec in cls.specs():
             raw = secret_value(spec.env, spec.secret, env) if spec.secret else env.get(spec.env, "")
             if raw == "":
-                if spec.required:
+                if spec.required and complete:
                     where = (f" (or key {spec.env} of the secret in {SECRET_GROUPS[spec.secret].arn_env})"
                              if spec.secret else "")
                     raise SettingError(f"{cls.__name__}: required setting {spec.env} is not set{where}: "
@@ -299,7 +322,7 @@ class Settings:
                 if problem:
                     raise SettingError(f"setting {spec.env} {problem}: {raw[:60]!r}")
             values[attr] = _convert(spec, raw, hints[attr])
-        if cls.database and not (env.get("DATABASE_URL") or env.get("DATABASE_SECRET_ARN")):
+        if complete and cls.database and not (env.get("DATABASE_URL") or env.get("DATABASE_SECRET_ARN")):
             raise SettingError(f"{cls.__name__}: required setting DATABASE_SECRET_ARN is not set "
                                "(or DATABASE_URL, for local runs): the database credentials")
         loaded = cls(**values)
@@ -404,7 +427,7 @@ class ScheduleSettings(Settings):
 
 
 @dataclass(frozen=True)
-class _Rates(Settings):
+class RateSettings(Settings):
     calls_per_second: float = setting(
         "CALLS_PER_SECOND", 1.0, parameter="CallsPerSecond", parameter_type="Number", parameter_default="1",
         description="voice calls the provider contract allows in any rolling second (all dispatch containers "
@@ -433,7 +456,7 @@ class _Rates(Settings):
 
 
 @dataclass(frozen=True)
-class StageSettings(_Rates, _ContactPolicy):
+class StageSettings(RateSettings, _ContactPolicy):
     """reminder-stage: select a stage's payments and enqueue dispatch chunks; the day's summary."""
 
     database: ClassVar[bool] = True
@@ -474,7 +497,7 @@ class StageSettings(_Rates, _ContactPolicy):
 
 
 @dataclass(frozen=True)
-class DispatchSettings(_Rates, _ContactPolicy):
+class DispatchSettings(RateSettings, _ContactPolicy):
     """reminder-dispatch-robocall / -whatsapp: place the calls and messages of one chunk."""
 
     database: ClassVar[bool] = True
@@ -621,43 +644,82 @@ def declared_names() -> set[str]:
     return names | {"DATABASE_URL", "DATABASE_SECRET_ARN"} | {g.arn_env for g in SECRET_GROUPS.values()}
 
 
-_loaded: dict[type[Settings], Settings] = {}
-
-
-def cold_start(cls: type[S]) -> S:
-    """The container's settings of ``cls``: loaded (and checked) once, at the first invocation."""
-    if cls not in _loaded:
-        _loaded[cls] = cls.load()
-    return _loaded[cls]  # type: ignore[return-value]
-
-
 def forget() -> None:
-    """Drop loaded settings and cached secrets (tests that change the environment)."""
-    _loaded.clear()
+    """Drop loaded settings and cached secrets (tests that put a secret's value afresh)."""
+    with _loaded_lock:
+        _loaded.clear()
     forget_secrets()
-
-
-H = TypeVar("H", bound=Callable[..., Any])
-
-
-def with_settings(cls: type[Settings]) -> Callable[[H], H]:
-    """Declare a handler's settings class: the first invocation (the cold start) loads and checks it."""
-
-    def wrap(handler: H) -> H:
-        import functools
-
-        @functools.wraps(handler)
-        def run(event: Any, context: Any) -> Any:
-            cold_start(cls)
-            return handler(event, context)
-
-        run.settings_class = cls  # type: ignore[attr-defined]
-        return run  # type: ignore[return-value]
-
-    return wrap
 
 
 def check_api_cold_start() -> None:
     """In Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set), the API's import fails on a missing setting."""
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        cold_start(ApiSettings)
+    if in_lambda():
+        ApiSettings.from_environment()
+
+
+def api_settings() -> ApiSettings:
+    """The HTTP API's settings, what its routes hand to the domain. The Lambda cold start checked the
+    whole class (``check_api_cold_start``); elsewhere (``chalice local``, tests) a missing secret fails
+    only the route that needs it, as it did before routes read their settings."""
+    return ApiSettings.from_environment(complete=False)
+
+
+# --- where things are -------------------------------------------------------------------------
+# Not settings of a function but of the process: which AWS endpoint and region, which database, the
+# physical ids of the template's resources, the log level. Read here (this module is the only one
+# that reads the environment), at each call: the local runtime and the tests point one process at
+# another moto server or database between invocations.
+
+
+def in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if environ is None else environ).get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def aws_endpoint_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The endpoint of every AWS client (``AWS_ENDPOINT_URL``): moto, LocalStack, or None for AWS itself."""
+    return (os.environ if environ is None else environ).get("AWS_ENDPOINT_URL") or None
+
+
+def aws_region(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or config.DEFAULT_REGION
+
+
+@lru_cache(maxsize=8)
+def _clients_of(endpoint_url: str | None, region: str) -> aws.AwsClients:
+    return aws.AwsClients(endpoint_url, region)
+
+
+def aws_clients() -> aws.AwsClients:
+    """The AWS clients of the configured endpoint and region (one set per endpoint and region)."""
+    return _clients_of(aws_endpoint_url(), aws_region())
+
+
+def forget_aws_clients() -> None:
+    """Build the clients afresh at the next use (a restarted emulator, new credentials in the environment)."""
+    _clients_of.cache_clear()
+
+
+def _secretsmanager() -> Any:
+    return aws_clients().client("secretsmanager")
+
+
+def database_url() -> str:
+    """``DATABASE_URL``, or (deployed) the URL built from the secret in ``DATABASE_SECRET_ARN``."""
+    return config.database_url(os.environ.get("DATABASE_URL", ""), os.environ.get("DATABASE_SECRET_ARN", ""),
+                               _secretsmanager)
+
+
+def reread_database_url(refused: str) -> str | None:
+    """After the server refused ``refused``'s login: the database secret's URL read again (``config``)."""
+    return config.reread_database_url(refused, os.environ.get("DATABASE_URL", ""),
+                                      os.environ.get("DATABASE_SECRET_ARN", ""), _secretsmanager)
+
+
+def resource_id(variable: str) -> str:
+    """A template resource's physical id (``QUEUE_URL_<NAME>`` …), "" when not given (looked up locally)."""
+    return os.environ.get(variable, "")
+
+
+def log_level() -> str:
+    return os.environ.get("LOG_LEVEL") or "INFO"

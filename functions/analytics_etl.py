@@ -18,4 +18,4 @@ def _etl(ctx: ScheduleContext[AnalyticsSettings]) -> dict[str, Any]:
             "groups_refreshed": result.groups_refreshed, "users_scored": result.users_scored}
 
 
-handler = ScheduledHandler("analytics-etl", _etl, settings=AnalyticsSettings.from_environment)
+handler = ScheduledHandler("analytics-etl", _etl, settings=AnalyticsSettings)

@@ -18,4 +18,4 @@ def _purge(ctx: ScheduleContext[ContactHistorySettings]) -> dict[str, Any]:
     return {"deleted": deleted, "retention_days": ctx.settings.retention_days}
 
 
-handler = ScheduledHandler("contact-history-purge", _purge, settings=ContactHistorySettings.from_environment)
+handler = ScheduledHandler("contact-history-purge", _purge, settings=ContactHistorySettings)

@@ -7,4 +7,4 @@ from chalicelib.edge.sqs import SqsBatchHandler
 from chalicelib.settings import DisbursementSettings
 
 handler = SqsBatchHandler("disbursement-events", handle_record, logger=logger, poison=POISON,
-                          settings=DisbursementSettings.from_environment)
+                          settings=DisbursementSettings)

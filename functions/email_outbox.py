@@ -7,4 +7,4 @@ from chalicelib.edge.sqs import SqsBatchHandler
 from chalicelib.settings import EmailOutboxSettings
 
 handler = SqsBatchHandler("email-outbox", send_record, logger=logger, poison=(InvalidEmailRequest,),
-                          settings=EmailOutboxSettings.from_environment)
+                          settings=EmailOutboxSettings)

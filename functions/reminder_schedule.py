@@ -20,4 +20,4 @@ def _start(ctx: ScheduleContext[ScheduleSettings]) -> dict[str, Any]:
     return asdict(start_day(zone, ctx.business_date(zone)))
 
 
-handler = ScheduledHandler("reminder-schedule", _start, settings=ScheduleSettings.from_environment)
+handler = ScheduledHandler("reminder-schedule", _start, settings=ScheduleSettings)

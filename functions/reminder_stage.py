@@ -7,6 +7,7 @@ import json
 
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
 from chalicelib.reminders.adapters import TaskCallbacks
+from chalicelib.reminders.contact import contact_hours
 from chalicelib.reminders.day_report import report_day_end
 from chalicelib.reminders.messages import StageMessage
 from chalicelib.reminders.stage_worker import logger, run_stage
@@ -19,12 +20,13 @@ def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
     store, tasks = DynamoReminderStore(), TaskCallbacks()
     if body.get("stage") == "summary":
-        report_day_end(ctx.conn, body, store=store,
-                       summary=run_summary(body, store=store, tasks=tasks, conn=ctx.conn))
+        summary = run_summary(body, store=store, tasks=tasks, conn=ctx.conn,
+                              hours=contact_hours(ctx.settings.contact_hours))
+        report_day_end(ctx.conn, body, ctx.settings, store=store, summary=summary)
     elif body.get("stage") == "day_failed":
-        report_day_end(ctx.conn, body, store=store)
+        report_day_end(ctx.conn, body, ctx.settings, store=store)
     else:
-        run_stage(ctx.conn, StageMessage.parse(body), store=store, tasks=tasks)
+        run_stage(ctx.conn, StageMessage.parse(body), ctx.settings, store=store, tasks=tasks)
 
 
-handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings.from_environment)
+handler = SqsBatchHandler("reminder-stage", _record, logger=logger, settings=StageSettings)

@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"preflight: {exc}", file=sys.stderr)
         return 2
     ctx = Context(template=json.loads(args.template.read_text()), given=given,
-                  region=args.region or config.aws_region(), stack_name=args.stack_name,
+                  region=args.region or settings.aws_region(), stack_name=args.stack_name,
                   session=boto3.session.Session(), allow_ses_sandbox=args.allow_ses_sandbox, s3_bucket=args.s3_bucket)
     findings = run(ctx)
     print(report(ctx, findings))

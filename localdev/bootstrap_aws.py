@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib import aws, config, resources
+from chalicelib import resources, settings
 from chalicelib.emails.ses import sender_address
 from infra.manifest import ROOT, Manifest
 
@@ -53,7 +53,8 @@ def render_definition(path: Path, queue_urls: dict[str, str]) -> str:
 def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
     if manifest is None:
         return from_template()
-    sqs, ddb, sfn = aws.client("sqs"), aws.client("dynamodb"), aws.client("stepfunctions")
+    clients = settings.aws_clients()
+    sqs, ddb, sfn = clients.client("sqs"), clients.client("dynamodb"), clients.client("stepfunctions")
     out = Bootstrapped()
 
     dlq_names = {q.dlq for q in manifest.queues if q.dlq}
@@ -101,7 +102,7 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
         out.state_machine_arns[sm.name] = arn
     if any(f.permissions.get("ses_send") for f in manifest.functions):
         # SES (and moto) refuse to send from an unverified identity
-        aws.client("ses").verify_email_identity(EmailAddress=sender_address())
+        settings.aws_clients().client("ses").verify_email_identity(EmailAddress=sender_address())
         out.ses_identities.append(sender_address())
     resources.forget_lookups()
     return out
@@ -109,14 +110,14 @@ def bootstrap(manifest: Manifest | None = None) -> Bootstrapped:
 
 def _states_role(queues: list[str]) -> None:
     """The role the manifest's state machines run as (moto enforces it: localdev/moto_iam.py)."""
-    iam = aws.client("iam")
+    iam = settings.aws_clients().client("iam")
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     try:
         iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
         pass
-    arns = [f"arn:aws:sqs:{config.aws_region()}:*:{q}" for q in queues]
+    arns = [f"arn:aws:sqs:{settings.aws_region()}:*:{q}" for q in queues]
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage"],
                                                       "Resource": arns}]}
     iam.put_role_policy(RoleName=LOCAL_ROLE_NAME, PolicyName="SendStageMessages", PolicyDocument=json.dumps(policy))
@@ -144,7 +145,7 @@ def from_template(template: str | Path | None = None, values: dict[str, str] | N
 
 
 def main() -> int:
-    if not config.aws_endpoint_url():
+    if not settings.aws_endpoint_url():
         print("AWS_ENDPOINT_URL is not set: refusing to create resources in a real AWS account", file=sys.stderr)
         return 2
     done = bootstrap()

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING
 
-from chalicelib import aws, resources
+from chalicelib import resources, settings
 from chalicelib.zones import Zone, local_to_utc
 from localdev import lambda_runtime
 from localdev.fake_slack import FakeSlack
@@ -91,7 +91,7 @@ def _events(ctx: DemoContext) -> tuple[list[str], dict[str, int]]:
 
 
 def _send(bodies: list[str]) -> None:
-    sqs = aws.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url("disbursement-events")
     for i in range(0, len(bodies), 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[
@@ -121,7 +121,7 @@ def _run(ctx: DemoContext) -> None:
             lambda_runtime.drain(functions=RELAYED)
             _send(tail[1:])
             lambda_runtime.drain(functions=RELAYED)
-    dead = aws.client("sqs").receive_message(
+    dead = settings.aws_clients().client("sqs").receive_message(
         QueueUrl=resources.queue_url("disbursement-events-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=0,
     ).get("Messages", [])
 

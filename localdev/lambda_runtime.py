@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import aws, config, resources
+from chalicelib import resources, settings
 from infra.manifest import FunctionSpec, Manifest, load_manifest
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class LambdaContext:
 
     def __post_init__(self) -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self.invoked_function_arn = f"arn:aws:lambda:{config.aws_region()}:{ACCOUNT}:function:{self.function_name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{settings.aws_region()}:{ACCOUNT}:function:{self.function_name}"
         self.function_version = "$LATEST"
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "local"
@@ -104,7 +104,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "md5OfBody": message.get("MD5OfBody"),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
-        "awsRegion": config.aws_region(),
+        "awsRegion": settings.aws_region(),
     }
 
 
@@ -127,7 +127,7 @@ def deliver_sqs(function: FunctionSpec, wait_seconds: int = 0) -> Delivery:
     queue = function.sqs_queue
     if not queue:
         raise ValueError(f"{function.name} has no SQS trigger")
-    sqs = aws.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url(queue)
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     batch_size = int(function.trigger.get("batch_size", 10))
@@ -155,7 +155,7 @@ def deliver_sqs(function: FunctionSpec, wait_seconds: int = 0) -> Delivery:
 
 
 def queue_depth(name: str) -> int:
-    attrs = aws.client("sqs").get_queue_attributes(
+    attrs = settings.aws_clients().client("sqs").get_queue_attributes(
         QueueUrl=resources.queue_url(name),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
@@ -212,8 +212,8 @@ def scheduled_event(function: FunctionSpec, at: datetime) -> dict[str, Any]:
         "source": "aws.events",
         "account": ACCOUNT,
         "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": config.aws_region(),
-        "resources": [f"arn:aws:events:{config.aws_region()}:{ACCOUNT}:rule/{function.name}"],
+        "region": settings.aws_region(),
+        "resources": [f"arn:aws:events:{settings.aws_region()}:{ACCOUNT}:rule/{function.name}"],
         "detail": {},
     }
 

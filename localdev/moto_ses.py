@@ -12,7 +12,7 @@ from email.message import Message
 
 import requests
 
-from chalicelib import config
+from chalicelib import settings
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class SentEmail:
 
 
 def sent_raw_emails(endpoint: str | None = None) -> list[SentEmail]:
-    endpoint = endpoint or config.aws_endpoint_url()
+    endpoint = endpoint or settings.aws_endpoint_url()
     if not endpoint:
         raise RuntimeError("AWS_ENDPOINT_URL is not set: there is no moto server to read from")
     data = requests.get(f"{endpoint.rstrip('/')}/moto-api/data.json", timeout=30).json()

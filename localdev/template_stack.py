@@ -56,7 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
-from chalicelib import config, resources, settings
+from chalicelib import resources, settings
 from localdev.moto_iam import LOCAL_ADMIN_KEY, LOCAL_ADMIN_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +260,7 @@ class Invocation:
 
 def _admin(service: str) -> Any:
     """The local admin's client (cached per endpoint: building one costs more CPU than a call)."""
-    return _admin_client(service, config.aws_endpoint_url(), config.aws_region())
+    return _admin_client(service, settings.aws_endpoint_url(), settings.aws_region())
 
 
 @lru_cache(maxsize=32)
@@ -381,7 +381,7 @@ class TemplateRuntime:
         self.placeholders = placeholders
         self.template_path = packaged_template(template)
         self.template = load_template(self.template_path)
-        self.region = config.aws_region()
+        self.region = settings.aws_region()
         self.api_port = api_port
         self.functions: dict[str, LocalFunction] = {}
         self.credentials: dict[str, tuple[str, str]] = {}  # role logical id -> access key
@@ -432,7 +432,7 @@ class TemplateRuntime:
             # the function group's own PostgreSQL role (the local server trusts local logins, so no
             # password), with exactly the grant map's privileges; the local server speaks no TLS: the
             # local secret says so (a deployed secret without an sslmode gets verify-full)
-            url = with_user(self.values.get("DATABASE_URL") or config.database_url(), role)
+            url = with_user(self.values.get("DATABASE_URL") or settings.database_url(), role)
             value = with_sslmode(url, "disable")
         else:
             value = json.dumps({n: self.values[n] for n in _secret_names(group) if self.values.get(n)})
@@ -673,7 +673,7 @@ class TemplateRuntime:
         key, secret = self.credentials[fn.role]
         env = {**self.local_overrides(fn), **fn.environment}
         env.update({
-            "AWS_ENDPOINT_URL": config.aws_endpoint_url() or "",
+            "AWS_ENDPOINT_URL": settings.aws_endpoint_url() or "",
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),

@@ -21,8 +21,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import db
+from chalicelib import db, settings
 from localdev import moto_server, ports
 from localdev.fake_slack import FakeSlack
 
@@ -113,7 +112,7 @@ def aws_endpoint() -> Iterator[str]:
     previous = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "MOTO_PORT")}
     os.environ["AWS_ENDPOINT_URL"] = moto_server.endpoint(port)
     os.environ["MOTO_PORT"] = str(port)
-    aws_clients.reset_clients()
+    settings.forget_aws_clients()
     yield moto_server.endpoint(port)
     proc.terminate()
     proc.wait(timeout=10)
@@ -122,7 +121,7 @@ def aws_endpoint() -> Iterator[str]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    aws_clients.reset_clients()
+    settings.forget_aws_clients()
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ def aws(aws_endpoint: str) -> str:
     """A clean emulated AWS account for this test."""
     if _started_moto_port:
         moto_server.reset(_started_moto_port[0])
-    aws_clients.reset_clients()
+    settings.forget_aws_clients()
     return aws_endpoint
 
 

@@ -16,7 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg2.extensions
 
 from chalicelib.repayment_split import Components, share
+from chalicelib.settings import DispatchSettings, StageSettings
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus, PaymentStatus
+from localdev.fake_providers.whatsapp import LOCAL_PHONE_NUMBER_ID
+from localdev.template_stack import LOCAL_VOICE_FROM_NUMBER
 
 _ids = itertools.count(1)
 
@@ -163,3 +166,21 @@ def add_repayment(
              f.total, f.principal, f.interest, f.late_fee, due_before, due_before - b.total, lr.total),
         )
     return txn_id
+
+
+def stage_settings() -> StageSettings:
+    """The reminder-stage function's settings as the test's environment gives them (its handler's
+    ``ctx.settings``; secrets and the database not required)."""
+    return StageSettings.from_environment(complete=False)
+
+
+def dispatch_settings() -> DispatchSettings:
+    """The dispatch function's settings as the test's environment gives them (see ``stage_settings``)."""
+    return DispatchSettings.from_environment(complete=False)
+
+
+def provider_settings(**given: object) -> DispatchSettings:
+    """Settings for a provider client under test: the caller number and WhatsApp phone-number id the
+    local fakes know (required settings, no default), ``given`` on top."""
+    return DispatchSettings(voice_from_number=LOCAL_VOICE_FROM_NUMBER,  # type: ignore[arg-type]
+                            whatsapp_phone_number_id=LOCAL_PHONE_NUMBER_ID, **given)

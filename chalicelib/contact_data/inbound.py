@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 
 import psycopg2.extensions
 
-from chalicelib import config, db
+from chalicelib import db
 from chalicelib.contact_data import preferences
 from chalicelib.errors import InvalidInput
+from chalicelib.settings import ApiSettings
 
-DEFAULT_KEYWORDS = "BERHENTI,STOP,UNSUBSCRIBE"
+DEFAULT_KEYWORDS = ApiSettings().opt_out_keywords  # OPT_OUT_KEYWORDS's default
 REPLY_TEXT = ("Anda telah berhenti menerima pesan WhatsApp dari JULO di nomor ini. Kami tidak akan mengirim "
               "pesan WhatsApp lagi. Untuk bantuan, hubungi cs@julo.co.id.")
 # one SMS: GSM 03.38 only, at most 160 septets (tests/unit/test_sms_opt_out.py)
@@ -84,8 +85,9 @@ class InboundText:
     sent_at: datetime | None
 
 
-def keywords() -> frozenset[str]:
-    raw = config.env_str("OPT_OUT_KEYWORDS", DEFAULT_KEYWORDS) or DEFAULT_KEYWORDS
+def keywords(setting: str = "") -> frozenset[str]:
+    """The opt-out keywords of ``OPT_OUT_KEYWORDS`` (the API's ``opt_out_keywords``; empty: the defaults)."""
+    raw = setting or DEFAULT_KEYWORDS
     return frozenset(k.strip().upper() for k in raw.split(",") if k.strip())
 
 
@@ -104,13 +106,14 @@ class Received:
 
 
 def receive(conn: psycopg2.extensions.connection, message: InboundText,
-            channel: InboundChannel = WHATSAPP) -> Received:
-    """Store one inbound message and apply an opt-out (of ``channel``); committed. Idempotent per message id."""
+            channel: InboundChannel = WHATSAPP, words: frozenset[str] | None = None) -> Received:
+    """Store one inbound message and apply an opt-out (of ``channel``; ``words``: the opt-out keywords,
+    default ``keywords()``); committed. Idempotent per message id."""
     try:
         phone = preferences.normalize_phone(message.phone)
     except InvalidInput:
         return Received(message.message_id, "other", False)  # not a number we could ever contact
-    opt_out = is_opt_out(message.text)
+    opt_out = is_opt_out(message.text, words)
     kind = "opt_out" if opt_out else "other"
     with db.transaction(conn) as cur:
         cur.execute(channel.sql(INSERT_SQL), (message.message_id[:200], phone, kind,

@@ -20,17 +20,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg2.extensions
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, resources
+from chalicelib import resources, settings
 from chalicelib.db import transaction
 from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
 from chalicelib.edge.sqs import RecordContext
 from chalicelib.emails.ses import SesMailer, sender_address
 from chalicelib.logs import get_logger
+from chalicelib.settings import EmailOutboxSettings
 
 logger = get_logger("email-outbox")
 EMAIL_QUEUE = "email-outbox"
@@ -44,7 +44,7 @@ class SqsEmailRelay:
     """Asks the relay to send a disbursement's email (after the transaction that queued it)."""
 
     def enqueue(self, disbursement_id: int) -> None:
-        aws.client("sqs").send_message(QueueUrl=resources.queue_url(EMAIL_QUEUE),
+        settings.aws_clients().client("sqs").send_message(QueueUrl=resources.queue_url(EMAIL_QUEUE),
                                        MessageBody=json.dumps({"disbursement_id": disbursement_id}))
 
 
@@ -58,10 +58,11 @@ def parse_request(body: str) -> int:
     return disbursement_id
 
 
-def send_record(ctx: RecordContext[Any]) -> Sent | None:
+def send_record(ctx: RecordContext[EmailOutboxSettings]) -> Sent | None:
     """The relay's SQS record handler: send the email if it still waits (None: already sent)."""
     disbursement_id = parse_request(ctx.body)
-    sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(), sender_address(), datetime.now(UTC))
+    sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(), sender_address(ctx.settings),
+                               datetime.now(UTC))
     if sent:
         logger.info("repayment calendar emailed", extra={"disbursement_id": disbursement_id,
                                                          "ses_message_id": sent.message_id})

@@ -8,7 +8,7 @@
 How a connection lives:
 
 - **Lazy**: nothing connects at import time; the first lease opens a connection to
-  ``config.database_url()`` (``DATABASE_URL``, or the secret in ``DATABASE_SECRET_ARN``).
+  ``settings.database_url()`` (``DATABASE_URL``, or the secret in ``DATABASE_SECRET_ARN``).
 - **Reused**: after the lease the connection goes back to a small idle list; the next lease
   of the same container takes it (a Lambda container runs one invocation at a time, so that
   is one connection per container; ``chalice local`` serves requests on threads, each takes
@@ -24,7 +24,7 @@ How a connection lives:
 - **One URL at a time**: a different ``DATABASE_URL`` (tests switch databases) never gets an
   old URL's connection.
 - **Rotated credentials**: when the server refuses the login (a rotated password), the database
-  secret is read again, once (``config.reread_database_url``: its current version, else its
+  secret is read again, once (``settings.reread_database_url``: its current version, else its
   pending one during a rotation), and the connection opened with what it says; a second refusal
   is ``DatabaseUnavailable``. A container re-reads at most once per ``REREAD_MIN_INTERVAL_S``
   (a wrong password must not turn every request into a Secrets Manager call); open sessions
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.extensions
 
-from chalicelib import config, db
+from chalicelib import db, settings
 from chalicelib.logs import get_logger
 
 logger = get_logger("edge.db")
@@ -82,8 +82,8 @@ class ConnectionLifetime:
         self.ping_after_idle_s = ping_after_idle_s
         self.connect_timeout_s = connect_timeout_s
         self._options = options
-        self._dsn = dsn or (lambda: config.database_url())
-        self._reread = reread or (config.reread_database_url if dsn is None else (lambda _refused: None))
+        self._dsn = dsn or settings.database_url
+        self._reread = reread or (settings.reread_database_url if dsn is None else (lambda _refused: None))
         self._idle: list[_Idle] = []
         self._lock = threading.Lock()
         self._last_reread = -REREAD_MIN_INTERVAL_S

@@ -10,20 +10,26 @@ import psycopg2.extensions
 from typing_extensions import TypeVar
 
 from chalicelib.edge.connection import ConnectionLifetime
+from chalicelib.settings import Settings
 
 S = TypeVar("S", default=None)
 
 
 class ColdStartSettings(Generic[S]):
-    """A function's settings, loaded once per container at the first invocation (None without a loader)."""
+    """A function's settings, loaded once per container at the first invocation (None without a loader).
 
-    def __init__(self, load: Callable[[], S] | None) -> None:
+    A settings class is loaded with ``from_environment``: once per container, and again only when the
+    variables it reads changed (what a local run or a test does; in Lambda that is a new container)."""
+
+    def __init__(self, load: type[Settings] | Callable[[], S] | None) -> None:
         self._load = load
         self._loaded: list[S] = []
 
     def get(self) -> S:
+        if isinstance(self._load, type) and issubclass(self._load, Settings):
+            return cast(S, self._load.from_environment())
         if not self._loaded:
-            self._loaded.append(self._load() if self._load else cast(S, None))
+            self._loaded.append(cast(S, self._load()) if self._load else cast(S, None))
         return self._loaded[0]
 
 

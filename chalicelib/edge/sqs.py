@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from typing_extensions import TypeVar
 
-from chalicelib import aws, config
+from chalicelib import settings
 from chalicelib.edge.backoff import Backoff
 from chalicelib.edge.connection import FUNCTIONS, ConnectionLifetime
 from chalicelib.edge.context import ColdStartSettings, LeasedContext
@@ -47,25 +47,33 @@ class SqsVisibility:
     """ChangeMessageVisibility on the record's own queue (found from ``eventSourceARN``)."""
 
     def hide(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
-        aws.client("sqs").change_message_visibility(
+        settings.aws_clients().client("sqs").change_message_visibility(
             QueueUrl=queue_url_of(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
 
 def queue_url_of(queue_arn: str) -> str:
     """``arn:aws:sqs:<region>:<account>:<name>`` -> its URL (looked up under an emulator)."""
     _, _, _, region, account, name = queue_arn.split(":", 5)
-    endpoint = config.aws_endpoint_url()
+    endpoint = settings.aws_endpoint_url()
     if endpoint:  # moto and LocalStack serve a queue at <endpoint>/<account>/<name>: no lookup call
         return f"{endpoint.rstrip('/')}/{account}/{name}"
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
 class RecordContext(LeasedContext[S]):
-    """One SQS record as a handler sees it."""
+    """One SQS record as a handler sees it (``lambda_context``: the invocation's Lambda context, or None)."""
 
-    def __init__(self, record: SQSRecord, settings: S, lifetime: ConnectionLifetime, stack: ExitStack) -> None:
+    def __init__(self, record: SQSRecord, settings: S, lifetime: ConnectionLifetime, stack: ExitStack,
+                 lambda_context: Any = None) -> None:
         super().__init__(settings, lifetime, stack)
         self.record = record
+        self.lambda_context = lambda_context
+
+    def remaining_seconds(self) -> float | None:
+        """What is left of the invocation before Lambda's timeout (None without a Lambda context)."""
+        if self.lambda_context is None:
+            return None
+        return float(self.lambda_context.get_remaining_time_in_millis()) / 1000
 
     @property
     def body(self) -> str:
@@ -114,14 +122,14 @@ class SqsBatchHandler(Generic[S]):
     def __call__(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         settings = self.settings
         return process_partial_response(
-            event=event, record_handler=lambda record: self._handle(record, settings),
+            event=event, record_handler=lambda record: self._handle(record, settings, context),
             processor=self._processor, context=context)
 
-    def _handle(self, record: SQSRecord, settings: S) -> None:
+    def _handle(self, record: SQSRecord, settings: S, context: Any) -> None:
         started = time.perf_counter()
         try:
             with ExitStack() as stack:
-                self.record_handler(RecordContext(record, settings, self.lifetime, stack))
+                self.record_handler(RecordContext(record, settings, self.lifetime, stack, context))
         except Exception as exc:
             self._after_failure(record, exc, time.perf_counter() - started)
             raise

@@ -1,16 +1,17 @@
-"""SES adapter: sends a raw MIME message (boto3 client from chalicelib.aws)."""
+"""SES adapter: sends a raw MIME message (with the SES client it is given, or the configured endpoint's)."""
 
 from __future__ import annotations
 
 from email.message import EmailMessage
 from typing import Any
 
-from chalicelib import aws, config
+from chalicelib import settings
+from chalicelib.settings import EmailOutboxSettings
 
 
 class SesMailer:
     def __init__(self, client: Any | None = None) -> None:
-        self._client = client or aws.client("ses")
+        self._client = client or settings.aws_clients().client("ses")
 
     def send_raw(self, message: EmailMessage, sender: str, to: list[str]) -> str:
         """Send ``message`` as-is; returns SES's MessageId."""
@@ -20,9 +21,6 @@ class SesMailer:
         return resp["MessageId"]
 
 
-DEFAULT_SENDER = "no-reply@example.co.id"
-
-
-def sender_address() -> str:
-    """The verified SES identity mail is sent from (``SENDER_EMAIL``)."""
-    return config.env_str("SENDER_EMAIL", DEFAULT_SENDER)
+def sender_address(settings: EmailOutboxSettings | None = None) -> str:
+    """The verified SES identity mail is sent from (``SENDER_EMAIL``; without settings: its default)."""
+    return (settings or EmailOutboxSettings()).sender_email

@@ -34,7 +34,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
 
-from chalicelib.contact_data.inbound import InboundText, timestamp
+from chalicelib import settings
+from chalicelib.contact_data.inbound import InboundText, keywords, timestamp
 from chalicelib.http.db_conn import request_connection
 from chalicelib.http.errors import (
     BadRequest,
@@ -198,6 +199,6 @@ def _receive_inbound(messages: list[WhatsAppInbound]) -> dict[str, int]:
     texts = [InboundText(m.message_id, m.sender, m.text, timestamp(m.timestamp)) for m in messages]
     try:
         with request_connection() as conn:
-            return receive_inbound(conn, texts)
+            return receive_inbound(conn, texts, words=keywords(settings.api_settings().opt_out_keywords))
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable("could not queue the opt-out confirmation; deliver again") from exc

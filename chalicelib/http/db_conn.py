@@ -12,7 +12,7 @@
 How it behaves:
 
 - **Lazy**: nothing connects at import time; the first request opens a connection to
-  ``config.database_url()`` (``DATABASE_URL``, or the secret in ``DATABASE_SECRET_ARN``).
+  ``settings.database_url()`` (``DATABASE_URL``, or the secret in ``DATABASE_SECRET_ARN``).
 - **Reused**: after the request the connection goes back to a small idle list and the next
   request of the same container takes it (a Lambda container serves one request at a time,
   so that is one connection per container; ``chalice local`` serves requests on threads,
@@ -40,7 +40,7 @@ from contextlib import contextmanager
 
 import psycopg2.extensions
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.edge.connection import BROKEN_CONNECTION_ERRORS, ConnectionLifetime, DatabaseUnavailable
 from chalicelib.http.errors import ServiceUnavailable
 
@@ -51,7 +51,7 @@ APPLICATION_NAME = "julo-api"
 
 
 def _options() -> str:
-    return f"-c statement_timeout={config.env_int('API_STATEMENT_TIMEOUT_MS', 15_000)}"
+    return f"-c statement_timeout={settings.api_settings().statement_timeout_ms}"
 
 
 API = ConnectionLifetime(APPLICATION_NAME, max_idle=MAX_IDLE, ping_after_idle_s=PING_AFTER_IDLE_S,

@@ -42,6 +42,7 @@ from typing import Any
 import psycopg2.extensions
 from chalice import Blueprint, Response
 
+from chalicelib import settings
 from chalicelib.audit import record_staff_read
 from chalicelib.http.auth import authenticate, require_scope
 from chalicelib.http.db_conn import request_connection
@@ -95,7 +96,7 @@ def staff_route(blueprint: Blueprint, path: str, *, params: Iterable[str] = ()) 
 def _admit(conn: psycopg2.extensions.connection, principal: Principal, path: str) -> None:
     """The key's last use and, for a partner, one request of its rate; committed, then 429 if over it."""
     touch_last_used(conn, principal.api_key_id)
-    limit = RateLimit.from_environment()
+    limit = RateLimit.of(settings.api_settings())
     wait = 0.0 if principal.partner_id is None else take(conn, principal.partner_id, limit)
     conn.commit()
     if wait > 0:

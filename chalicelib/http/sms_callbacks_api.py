@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from chalice import Blueprint
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics, references
@@ -70,7 +70,7 @@ def sms_receipt() -> dict[str, Any]:
     raw = request.raw_body or b""
     params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
     try:
-        method = config.env_str("VONAGE_SIGNATURE_METHOD", "sha256")
+        method = settings.api_settings().vonage_signature_method
         receipt = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
                                 refused=(InvalidSmsSignature, InvalidSignature))
     except (InvalidSmsSignature, InvalidSignature) as exc:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.contact_data import inbound
 from chalicelib.contact_data.inbound import InboundText
 from chalicelib.http.db_conn import request_connection
@@ -76,7 +76,7 @@ def sms_inbound_message() -> dict[str, Any]:
     raw = request.raw_body or b""
     params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
     try:
-        method = config.env_str("VONAGE_SIGNATURE_METHOD", "sha256")
+        method = settings.api_settings().vonage_signature_method
         message = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
                                 refused=(InvalidSmsSignature, InvalidSignature))
     except (InvalidSmsSignature, InvalidSignature) as exc:
@@ -86,7 +86,8 @@ def sms_inbound_message() -> dict[str, Any]:
         raise BadRequest("messageId and msisdn are required")
     try:
         with request_connection() as conn:
-            counts = receive_inbound(conn, [inbound_text(message)], channel=inbound.SMS)
+            counts = receive_inbound(conn, [inbound_text(message)], channel=inbound.SMS,
+                                     words=inbound.keywords(settings.api_settings().opt_out_keywords))
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable("could not queue the opt-out confirmation; deliver again") from exc
     metrics.emit({"channel": "sms", "result": "opt_out" if counts["opt_out"] else "inbound"},

@@ -28,10 +28,13 @@ from chalicelib.partners.keys import (
     UnknownPartner,
     create_partner_key,
     create_staff_key,
+    default_key_lifetime,
+    default_staff_key_lifetime,
     list_keys,
     revoke_key,
     rotate_partner_key,
 )
+from chalicelib.settings import KeyAdminSettings
 
 DEFAULT_GRACE_DAYS = 7
 LIST_COLUMNS = ("key", "scope", "partner", "state", "created", "created_by", "expires", "last_used",
@@ -106,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("create-key", "rotate-key"):
             try:
+                if lifetime is None:  # the settings' PARTNER_KEY_EXPIRY_DAYS / STAFF_KEY_EXPIRY_DAYS
+                    admin = KeyAdminSettings.from_environment()
+                    staff = args.command == "create-key" and args.staff
+                    lifetime = default_staff_key_lifetime(admin) if staff else default_key_lifetime(admin)
                 if args.command == "rotate-key":
                     key = rotate_partner_key(conn, args.partner, actor=actor, expires_in=lifetime,
                                              grace=timedelta(days=args.grace_days))

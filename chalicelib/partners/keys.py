@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 import psycopg2.errors
 import psycopg2.extensions
 
-from chalicelib import config, db
+from chalicelib import db
 from chalicelib.errors import DomainError
+from chalicelib.settings import KeyAdminSettings
 
 KEY_PREFIX_LEN = 8
 PREFIX_CHARS = KEY_PREFIX_LEN + 3  # "jk_" + 8: what is stored in clear to find the key
@@ -36,8 +37,6 @@ PREFIX_CHARS = KEY_PREFIX_LEN + 3  # "jk_" + 8: what is stored in clear to find 
 KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-]{11,128}")
 SCOPES = ("partner", "staff")
 MAX_LIVE_PARTNER_KEYS = 2
-DEFAULT_EXPIRY_DAYS = 365
-DEFAULT_STAFF_EXPIRY_DAYS = 90
 MAX_STAFF_EXPIRY_DAYS = 366
 MAX_OWNER_CHARS = 200
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -146,17 +145,17 @@ def _as_actor(conn: psycopg2.extensions.connection, actor: str) -> Iterator[psyc
         yield cur
 
 
-def default_key_lifetime() -> timedelta:
-    """How long a new partner key lives: ``PARTNER_KEY_EXPIRY_DAYS`` (default 365)."""
-    days = config.env_int("PARTNER_KEY_EXPIRY_DAYS", DEFAULT_EXPIRY_DAYS)
+def default_key_lifetime(settings: KeyAdminSettings | None = None) -> timedelta:
+    """How long a new partner key lives: ``PARTNER_KEY_EXPIRY_DAYS`` (without settings: its default)."""
+    days = (settings or KeyAdminSettings()).partner_key_expiry_days
     if days < 1:
         raise ValueError("PARTNER_KEY_EXPIRY_DAYS must be at least 1")
     return timedelta(days=days)
 
 
-def default_staff_key_lifetime() -> timedelta:
-    """How long a new staff key lives: ``STAFF_KEY_EXPIRY_DAYS`` (default 90, at most 366)."""
-    days = config.env_int("STAFF_KEY_EXPIRY_DAYS", DEFAULT_STAFF_EXPIRY_DAYS)
+def default_staff_key_lifetime(settings: KeyAdminSettings | None = None) -> timedelta:
+    """How long a new staff key lives: ``STAFF_KEY_EXPIRY_DAYS`` (at most 366; without settings: its default)."""
+    days = (settings or KeyAdminSettings()).staff_key_expiry_days
     if not 1 <= days <= MAX_STAFF_EXPIRY_DAYS:
         raise ValueError(f"STAFF_KEY_EXPIRY_DAYS must be between 1 and {MAX_STAFF_EXPIRY_DAYS}")
     return timedelta(days=days)

@@ -5,7 +5,7 @@ API containers share it because they share the database, so 4 containers do not 
 through at 4x its rate. A partner's keys share the bucket (two live keys during a rotation do
 not double the rate). Staff keys and provider callbacks never take from it.
 
-    limit = RateLimit.from_environment()
+    limit = RateLimit.of(settings)       # the API's settings (PARTNER_RATE_LIMIT_*)
     wait = take(conn, partner_id, limit)   # 0.0: admitted; else seconds until one would be
 """
 
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from chalicelib import config
 from chalicelib.db import one
+from chalicelib.settings import ApiSettings
 
-DEFAULT_PER_SECOND = 10.0
-DEFAULT_BURST = 20
 # Losing the last few bucket writes in a database crash only forgives a few requests: the bucket's
 # commit does not wait for the WAL flush (the request's read does not depend on it).
 TAKE = "SELECT partner_rate_take(%s, %s, %s), set_config('synchronous_commit', 'off', true)"
@@ -31,10 +29,9 @@ class RateLimit:
     burst: int
 
     @classmethod
-    def from_environment(cls) -> RateLimit:
-        """``PARTNER_RATE_LIMIT_PER_SECOND`` (default 10) and ``PARTNER_RATE_LIMIT_BURST`` (default 20)."""
-        return cls(config.env_float("PARTNER_RATE_LIMIT_PER_SECOND", DEFAULT_PER_SECOND),
-                   max(1, config.env_int("PARTNER_RATE_LIMIT_BURST", DEFAULT_BURST)))
+    def of(cls, settings: ApiSettings) -> RateLimit:
+        """``PARTNER_RATE_LIMIT_PER_SECOND`` and ``PARTNER_RATE_LIMIT_BURST`` (at least 1)."""
+        return cls(settings.partner_rate_per_second, max(1, settings.partner_rate_burst))
 
     @property
     def enabled(self) -> bool:

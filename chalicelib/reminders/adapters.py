@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from chalicelib import aws, config, resources
+from chalicelib import resources, settings
 
 SQS_BATCH = 10
 SQS_BATCH_BYTES = 240_000  # SendMessageBatch: at most 256 KiB for all ten messages together
@@ -24,7 +24,7 @@ class ChunkQueue:
 
     def __init__(self, queue_name: str, workers: int = 4) -> None:
         self.url = resources.queue_url(queue_name)
-        self.sqs = aws.client("sqs")
+        self.sqs = settings.aws_clients().client("sqs")
         self.workers = workers
 
     def send(self, bodies: Iterable[dict[str, Any]]) -> int:
@@ -68,12 +68,12 @@ class ChunkQueue:
 
 def max_receive_count(queue_name: str) -> int | None:
     """The queue's redrive ``maxReceiveCount`` (None without a redrive policy); looked up once per queue."""
-    return _max_receive_count(resources.queue_url(queue_name), config.aws_endpoint_url())
+    return _max_receive_count(resources.queue_url(queue_name), settings.aws_endpoint_url())
 
 
 @lru_cache(maxsize=16)
 def _max_receive_count(queue_url: str, _endpoint: str | None) -> int | None:
-    attrs = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url,
+    attrs = settings.aws_clients().client("sqs").get_queue_attributes(QueueUrl=queue_url,
                                                    AttributeNames=["RedrivePolicy"])["Attributes"]
     policy = attrs.get("RedrivePolicy")
     return int(json.loads(policy)["maxReceiveCount"]) if policy else None
@@ -99,7 +99,7 @@ class TaskCallbacks:
     """
 
     def __init__(self, attempts: int = TASK_CALL_ATTEMPTS, backoff_base: float = 0.25, *, sfn: Any = None) -> None:
-        self.sfn = sfn if sfn is not None else aws.client("stepfunctions")
+        self.sfn = sfn if sfn is not None else settings.aws_clients().client("stepfunctions")
         self.attempts = attempts
         self.backoff_base = backoff_base
 
@@ -132,7 +132,7 @@ class Executions:
     """Starts and inspects executions of one state machine."""
 
     def __init__(self, state_machine: str) -> None:
-        self.sfn = aws.client("stepfunctions")
+        self.sfn = settings.aws_clients().client("stepfunctions")
         self.arn = resources.state_machine_arn(state_machine)
 
     def execution_arn(self, name: str) -> str:

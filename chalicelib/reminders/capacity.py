@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib import config
 from chalicelib.reminders.provider_rate import RateContract
 from chalicelib.reminders.stages import Channel
+from chalicelib.settings import StageSettings
 
 
 @dataclass(frozen=True)
@@ -28,20 +28,20 @@ class CapacityPlan:
     capacity: int
 
 
-def planned_rate(channel: Channel) -> float:
+def planned_rate(channel: Channel, settings: StageSettings) -> float:
     """Calls per second to plan with: what the shared provider grid hands out (the contract less its
-    headroom, or the concurrent-call limit's pace) unless a planning override is set."""
-    rate = RateContract.from_env(channel).send_rate
+    headroom, or the concurrent-call limit's pace) unless a planning override is set (not 0)."""
+    rate = RateContract.of(channel, settings).send_rate
     if channel is Channel.ROBOCALL:
-        return config.env_float("VOICE_PLANNED_CALLS_PER_SECOND", rate) or rate
+        return settings.planned_calls_per_second or rate
     if channel is Channel.SMS:
-        return config.env_float("SMS_PLANNED_MESSAGES_PER_SECOND", rate) or rate
-    return config.env_float("WHATSAPP_PLANNED_MESSAGES_PER_SECOND", rate) or rate
+        return settings.planned_sms_per_second or rate
+    return settings.planned_messages_per_second or rate
 
 
-def plan(window: tuple[datetime, datetime] | None, channel: Channel, rate: float | None = None) -> CapacityPlan:
+def plan(window: tuple[datetime, datetime] | None, channel: Channel, settings: StageSettings,
+         rate: float | None = None) -> CapacityPlan:
     """The capacity of ``window`` (the policy's ``window_left``; None: nothing left) for ``channel``."""
     seconds = 0 if window is None else max(0, int((window[1] - window[0]).total_seconds()))
-    rate = planned_rate(channel) if rate is None else rate
-    headroom = config.env_float("REMINDER_CAPACITY_HEADROOM", 0.9)
-    return CapacityPlan(rate, seconds, math.floor(seconds * rate * headroom))
+    rate = planned_rate(channel, settings) if rate is None else rate
+    return CapacityPlan(rate, seconds, math.floor(seconds * rate * settings.capacity_headroom))

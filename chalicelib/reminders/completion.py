@@ -21,7 +21,7 @@ from typing import Any
 
 from chalicelib.logs import get_logger
 from chalicelib.reminders.adapters import TaskCallbacks
-from chalicelib.reminders.stages import StageRun, wait_timestamp
+from chalicelib.reminders.stages import DEFAULT_TIMETABLE, StageRun, Timetable, wait_timestamp
 from chalicelib.reminders.store import ReminderStore, StageState, StoreUnavailable
 
 logger = get_logger("reminders")
@@ -29,12 +29,13 @@ logger = get_logger("reminders")
 CHUNK_FAILED = "ChunkFailed"
 
 
-def stage_output(state: StageState) -> dict[str, Any]:
+def stage_output(state: StageState, timetable: Timetable = DEFAULT_TIMETABLE) -> dict[str, Any]:
     """The stage task's result: the owning attempt's counters and when the next state may start."""
-    return {**state.run.ids(), **state.counters(), "next_at": wait_timestamp(state.run.window_end)}
+    return {**state.run.ids(), **state.counters(), "next_at": wait_timestamp(state.run.window_end_in(timetable))}
 
 
-def complete_if_done(store: ReminderStore, tasks: TaskCallbacks, state: StageState | None) -> bool:
+def complete_if_done(store: ReminderStore, tasks: TaskCallbacks, state: StageState | None,
+                     timetable: Timetable = DEFAULT_TIMETABLE) -> bool:
     """Answer the stage's task once its last chunk has finished; True for exactly one caller.
 
     Raises (``StoreUnavailable``, a refused ``SendTaskSuccess``) when the answer did not get through:
@@ -42,19 +43,20 @@ def complete_if_done(store: ReminderStore, tasks: TaskCallbacks, state: StageSta
     """
     if state is None or not state.all_chunks_done:
         return False
-    output = stage_output(state)
+    output = stage_output(state, timetable)
     if not store.claim_completion(state, output):
         return False
     logger.info("stage complete", extra={**state.run.ids(), **state.counters()})
-    send_answer(store, tasks, replace(state, completed=True, answer=output))
+    send_answer(store, tasks, replace(state, completed=True, answer=output), timetable)
     return True
 
 
-def send_answer(store: ReminderStore, tasks: TaskCallbacks, state: StageState) -> None:
+def send_answer(store: ReminderStore, tasks: TaskCallbacks, state: StageState,
+                timetable: Timetable = DEFAULT_TIMETABLE) -> None:
     """Send a completed stage's stored answer to its task and note that it was taken."""
     if not state.task_token:
         return
-    answer = dict(state.answer) if state.answer is not None else stage_output(state)
+    answer = dict(state.answer) if state.answer is not None else stage_output(state, timetable)
     if not tasks.succeed(state.task_token, answer):
         logger.warning("stage finished but its task is no longer waiting", extra=state.run.ids())
     try:
@@ -63,18 +65,19 @@ def send_answer(store: ReminderStore, tasks: TaskCallbacks, state: StageState) -
         logger.warning("could not note that the stage's answer was taken", extra=state.run.ids())
 
 
-def answer_if_finished(store: ReminderStore, tasks: TaskCallbacks, run: StageRun) -> bool:
+def answer_if_finished(store: ReminderStore, tasks: TaskCallbacks, run: StageRun,
+                       timetable: Timetable = DEFAULT_TIMETABLE) -> bool:
     """For a message delivered again: complete the stage if its chunks are done and nobody completed it,
     or send its stored answer again if Step Functions has not taken it. True if an answer was sent."""
     state = store.stage(run)
     if state is None or state.run.attempt != run.attempt:
         return False
     if not state.completed:
-        return complete_if_done(store, tasks, state)
+        return complete_if_done(store, tasks, state, timetable)
     if state.answered:
         return False
     logger.warning("stage complete but its answer was not taken: sending it again", extra=run.ids())
-    send_answer(store, tasks, state)
+    send_answer(store, tasks, state, timetable)
     return True
 
 

@@ -18,34 +18,35 @@ from typing import Protocol
 
 import psycopg2.extensions
 
-from chalicelib import config
 from chalicelib.contact_data import history
 from chalicelib.contact_data.calendar_days import load_calendar
 from chalicelib.contact_data.history import Contact
 from chalicelib.contact_data.preferences import ContactFacts, contact_facts
 from chalicelib.contact_policy import Clock, ContactHours, ContactPolicy, clock_from_setting
-from chalicelib.contact_policy.hours import DEFAULT
-from chalicelib.reminders.stages import Stage, StageRun, slot_utc, window_end_utc
+from chalicelib.reminders.stages import DEFAULT_TIMETABLE, Stage, StageRun, Timetable, slot_utc, window_end_utc
 from chalicelib.zones import Zone
 
 REFERENCE_DAY = date(2026, 1, 6)  # any ordinary day: slot times are the same every day (no DST here)
 
 
-def contact_hours(text: str | None = None) -> ContactHours:
-    return ContactHours.parse(text if text is not None else config.env_str("CONTACT_HOURS", DEFAULT))
+def contact_hours(text: str) -> ContactHours:
+    """``CONTACT_HOURS`` (a settings class's ``contact_hours``) parsed."""
+    return ContactHours.parse(text)
 
 
-def contact_clock() -> Clock:
-    return clock_from_setting(config.env_str("CONTACT_CLOCK", ""))
+def contact_clock(setting: str) -> Clock:
+    """The clock ``CONTACT_CLOCK`` (a settings class's ``contact_clock``) names: the system's when empty."""
+    return clock_from_setting(setting)
 
 
 def load_policy(conn: psycopg2.extensions.connection, around: date, hours: ContactHours | None = None) -> ContactPolicy:
-    """The policy with the decreed days around ``around`` (the read is ended at once: nothing held)."""
+    """The policy with the decreed days around ``around`` (the read is ended at once: nothing held); ``hours``:
+    the settings' ``CONTACT_HOURS`` (default: the regulation's, ``contact_policy.hours.DEFAULT``)."""
     try:
         calendar = load_calendar(conn, around)
     finally:
         conn.rollback()
-    return ContactPolicy(calendar, hours or contact_hours())
+    return ContactPolicy(calendar, hours or ContactHours())
 
 
 class ContactRecords(Protocol):
@@ -89,9 +90,9 @@ class MemoryContactRecords:
         return len(new)
 
 
-def stage_now(clock: Clock, run: StageRun) -> datetime:
+def stage_now(clock: Clock, run: StageRun, timetable: Timetable = DEFAULT_TIMETABLE) -> datetime:
     """Now, for ``run``: the clock asked about the stage, whose nominal start is its slot."""
-    return clock.now(run.ledger_key, slot_utc(run.zone, run.business_date, run.stage))
+    return clock.now(run.ledger_key, slot_utc(run.zone, run.business_date, run.stage, timetable))
 
 
 def slots_outside_hours(hours_text: str) -> list[str]:

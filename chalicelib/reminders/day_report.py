@@ -20,13 +20,13 @@ from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib import config
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
-from chalicelib.reminders.contact import load_policy
+from chalicelib.reminders.contact import contact_hours, load_policy
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import ReminderStore
 from chalicelib.reminders.summary import zone_summary
+from chalicelib.settings import StageSettings
 from chalicelib.slack_once import MessagePoster, MessageResult, post_message_once
 from chalicelib.zones import Zone
 
@@ -34,11 +34,7 @@ logger = get_logger("reminders")
 
 REPORT_KIND = "reminder-day"
 COLUMNS = ("selected", "placed", "succeeded", "failed", "not_placed", "skipped")
-DEFAULT_ALERT_SUCCESS_RATE = 0.25
-
-
-def alert_success_rate() -> float:
-    return config.env_float("REMINDER_ALERT_SUCCESS_RATE", DEFAULT_ALERT_SUCCESS_RATE)
+DEFAULT_ALERT_SUCCESS_RATE = StageSettings().alert_success_rate  # REMINDER_ALERT_SUCCESS_RATE's default
 
 
 def success_rate(row: Mapping[str, Any]) -> float | None:
@@ -59,10 +55,9 @@ class DayReport:
 
 
 def build_report(summary: Mapping[str, Any], *, finished: Mapping[str, bool] | None = None,
-                 failure: str | None = None, threshold: float | None = None) -> DayReport:
+                 failure: str | None = None, threshold: float = DEFAULT_ALERT_SUCCESS_RATE) -> DayReport:
     """The message for one zone's day from its summary (``summary.zone_summary``); ``finished`` says which
     stages completed (default: all of them), ``failure`` why the day stopped early."""
-    threshold = alert_success_rate() if threshold is None else threshold
     zone, day = str(summary["zone"]), str(summary["business_date"])
     stages: Mapping[str, Mapping[str, Any]] = summary.get("stages") or {}
     unusual: list[str] = []
@@ -98,14 +93,9 @@ def build_report(summary: Mapping[str, Any], *, finished: Mapping[str, bool] | N
     return DayReport(zone, day, "\n".join(lines), tuple(unusual))
 
 
-def report_channel() -> str:
-    return config.env_str("REMINDER_REPORT_SLACK_CHANNEL", "")
-
-
 def post_day_report(conn: psycopg2.extensions.connection, slack: MessagePoster | None, report: DayReport,
-                    channel: str | None = None) -> MessageResult | None:
+                    channel: str) -> MessageResult | None:
     """Post the report once per zone and date; None when no channel is configured (logged)."""
-    channel = report_channel() if channel is None else channel
     if not channel or slack is None:
         logger.warning("reminder-day report not posted: REMINDER_REPORT_SLACK_CHANNEL is not set",
                        extra={"zone": report.zone, "business_date": report.business_date})
@@ -125,8 +115,8 @@ def stages_finished(store: ReminderStore, zone: Zone, business_date: date) -> di
     return finished
 
 
-def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any], *, store: ReminderStore,
-                   summary: Mapping[str, Any] | None = None,
+def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any], settings: StageSettings, *,
+                   store: ReminderStore, summary: Mapping[str, Any] | None = None,
                    slack: Callable[[], MessagePoster] | None = None) -> DayReport:
     """The day of ``body``'s zone and date ended (``summary``: the Summary state's; otherwise the workflow
     failed and ``body["error"]`` says why): build the report and post it once."""
@@ -140,11 +130,14 @@ def report_day_end(conn: psycopg2.extensions.connection, body: Mapping[str, Any]
         error: Mapping[str, Any] = raw_error if isinstance(raw_error, Mapping) else {}
         cause = f": {error['Cause']}" if error.get("Cause") else ""
         failure = str(error.get("Error") or "the workflow failed") + cause
-        summary = zone_summary(store, zone, business_date, load_policy(conn, business_date).plan(zone, business_date))
+        policy = load_policy(conn, business_date, contact_hours(settings.contact_hours))
+        summary = zone_summary(store, zone, business_date, policy.plan(zone, business_date))
     emit_day_metrics(summary)
-    report = build_report(summary, finished=stages_finished(store, zone, business_date), failure=failure)
-    channel = report_channel()
-    post_day_report(conn, (slack or default_slack)() if channel else None, report, channel)
+    report = build_report(summary, finished=stages_finished(store, zone, business_date), failure=failure,
+                          threshold=settings.alert_success_rate)
+    channel = settings.report_channel
+    poster = (slack or (lambda: default_slack(settings.slack_api_url)))() if channel else None
+    post_day_report(conn, poster, report, channel)
     return report
 
 
@@ -157,7 +150,7 @@ def emit_day_metrics(summary: Mapping[str, Any]) -> None:
         metrics.emit({"stage": str(stage)}, counts)
 
 
-def default_slack() -> MessagePoster:
+def default_slack(api_url: str) -> MessagePoster:
     from chalicelib.stuck_disbursements.slack import SlackFiles, slack_client
 
-    return SlackFiles(slack_client())
+    return SlackFiles(slack_client(api_url))

@@ -49,14 +49,20 @@ from urllib.parse import urlencode
 
 import psycopg2.extensions
 
-from chalicelib import config
 from chalicelib.contact_data.history import Contact
 from chalicelib.contact_policy import Clock, ContactPolicy, Decision, Send
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics, references, templates
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.completion import answer_if_finished, complete_if_done, fail_stage
-from chalicelib.reminders.contact import ContactRecords, PgContactRecords, contact_clock, load_policy, stage_now
+from chalicelib.reminders.contact import (
+    ContactRecords,
+    PgContactRecords,
+    contact_clock,
+    contact_hours,
+    load_policy,
+    stage_now,
+)
 from chalicelib.reminders.messages import Chunk, PaymentRow, PoisonChunk
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.providers import (
@@ -84,6 +90,7 @@ from chalicelib.reminders.store import (
     counter_for,
     skip_error,
 )
+from chalicelib.settings import DispatchSettings
 
 logger = get_logger("reminders")
 
@@ -121,36 +128,41 @@ class PolicyRefused(Exception):
         self.decision = decision
 
 
-def callback_base_url() -> str:
-    return config.env_str("REMINDER_CALLBACK_BASE_URL", "").rstrip("/")
-
-
-def robocall_event_url(signed_ref: str, template: str) -> str:
-    """Where Vonage posts the call's events, with our signed reference (Vonage signs the body only,
-    so the reference in the URL carries our own MAC: ``chalicelib.reminders.references``)."""
+def robocall_event_url(base_url: str, signed_ref: str, template: str) -> str:
+    """Where Vonage posts the call's events (``base_url``: ``REMINDER_CALLBACK_BASE_URL``), with our signed
+    reference (Vonage signs the body only, so the reference in the URL carries our own MAC:
+    ``chalicelib.reminders.references``)."""
     query = urlencode({"ref": signed_ref, "template": template})
-    return f"{callback_base_url()}/v1/callbacks/robocall?{query}"
+    return f"{base_url}/v1/callbacks/robocall?{query}"
 
 
-def sms_receipt_url() -> str:
+def sms_receipt_url(base_url: str) -> str:
     """Where Vonage posts the SMS delivery receipts (the reference travels as ``client-ref``)."""
-    return f"{callback_base_url()}/v1/callbacks/sms"
+    return f"{base_url}/v1/callbacks/sms"
 
 
 class Dispatcher:
-    def __init__(self, conn: psycopg2.extensions.connection, *, store: ReminderStore, tasks: TaskCallbacks,
-                 voice: VoiceClient | None = None, whatsapp: WhatsAppClient | None = None, clock: Clock | None = None,
+    def __init__(self, conn: psycopg2.extensions.connection, settings: DispatchSettings | None = None, *,
+                 store: ReminderStore, tasks: TaskCallbacks, voice: VoiceClient | None = None,
+                 whatsapp: WhatsAppClient | None = None, clock: Clock | None = None,
                  policy: ContactPolicy | None = None, records: ContactRecords | None = None,
                  sms: SmsClient | None = None, reference_key: str | None = None) -> None:
         self.conn = conn
+        # the function's settings (ctx.settings); a test's dispatcher: the settings' defaults
+        self.settings = settings or DispatchSettings()
         self.store = store
         self.tasks = tasks
-        self.clock = clock or contact_clock()
+        self.clock = clock or contact_clock(self.settings.contact_clock)
         self.policy = policy  # None: loaded per chunk (the decreed days may change between chunks)
         self.records: ContactRecords = records or PgContactRecords(conn)
         self._voice, self._whatsapp, self._sms = voice, whatsapp, sms
         self._reference_key = reference_key
-        self.concurrency = max(1, config.env_int("DISPATCH_CONCURRENCY", 4))
+        self.concurrency = max(1, self.settings.threads)
+        self.callback_base_url = (self.settings.reminder_callback_base_url or "").rstrip("/")
+
+    @property
+    def sms_receipt_url(self) -> str:
+        return sms_receipt_url(self.callback_base_url)
 
     @property
     def reference_key(self) -> str:
@@ -162,19 +174,19 @@ class Dispatcher:
     @property
     def voice(self) -> VoiceClient:
         if self._voice is None:
-            self._voice = VoiceClient()
+            self._voice = VoiceClient(settings=self.settings)
         return self._voice
 
     @property
     def whatsapp(self) -> WhatsAppClient:
         if self._whatsapp is None:
-            self._whatsapp = WhatsAppClient()
+            self._whatsapp = WhatsAppClient(settings=self.settings)
         return self._whatsapp
 
     @property
     def sms(self) -> SmsClient:
         if self._sms is None:
-            self._sms = SmsClient()
+            self._sms = SmsClient(settings=self.settings)
         return self._sms
 
     def client_for(self, stage: Stage) -> object:
@@ -213,7 +225,7 @@ class Dispatcher:
                 raise ProviderRejected(str(exc), attempts=0) from exc
             if sms.segments > 1:  # a receipt per part: the entry knows how many before any receipt can come
                 self.store.expect_parts(run, ref.payment_id, sms.segments)  # StoreUnavailable: nothing sent
-            accepted = self.sms.send(international(p.phone or ""), sms.text, signed, sms_receipt_url(),
+            accepted = self.sms.send(international(p.phone or ""), sms.text, signed, self.sms_receipt_url,
                                      gate=gate)
         elif run.stage is Stage.WHATSAPP:  # to the number that has WhatsApp, with how to pay
             params = templates.whatsapp_parameters(p.name, total, dues, loans, p.bank,
@@ -223,7 +235,8 @@ class Dispatcher:
         else:
             text = templates.robocall_text(p.product, p.name, total, dues, loans)
             accepted = self.voice.call(international(p.phone or ""), text,
-                                       robocall_event_url(signed, tpl.robocall_template), gate=gate)
+                                       robocall_event_url(self.callback_base_url, signed, tpl.robocall_template),
+                                       gate=gate)
         return accepted
 
     def _number(self, run: StageRun, p: PaymentRow) -> str:
@@ -430,7 +443,7 @@ class Dispatcher:
         asked for now, the payments maybe delivered, the contact history rows."""
         run = chunk.run
         client = self.client_for(run.stage)  # built before the threads
-        policy = self.policy or load_policy(self.conn, run.business_date)
+        policy = self.policy or load_policy(self.conn, run.business_date, contact_hours(self.settings.contact_hours))
         _ = self.reference_key
         payments = chunk.payments
         if run.stage in (Stage.WHATSAPP, Stage.SMS):  # the repayment bank and virtual account

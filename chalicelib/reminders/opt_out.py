@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 import psycopg2.extensions
 
-from chalicelib import aws, resources
+from chalicelib import resources, settings
 from chalicelib.contact_data import inbound
 from chalicelib.logs import get_logger
-from chalicelib.reminders.dispatch import sms_receipt_url
 from chalicelib.reminders.messages import DISPATCH_QUEUES
 from chalicelib.reminders.providers import Accepted, OutcomeUnknown, ProviderError, ProviderRejected, WhatsAppClient
 from chalicelib.reminders.sms_provider import SmsClient
@@ -38,7 +37,7 @@ class ReplyQueue:
     def __init__(self, channel: inbound.InboundChannel = inbound.WHATSAPP) -> None:
         self.channel = channel
         self.url = resources.queue_url(DISPATCH_QUEUES[_QUEUE_OF[channel.name]])
-        self.sqs = aws.client("sqs")
+        self.sqs = settings.aws_clients().client("sqs")
 
     def send(self, message_id: str) -> None:
         body: dict[str, str] = {"kind": REPLY_KIND, "message_id": message_id}
@@ -49,11 +48,13 @@ class ReplyQueue:
 
 def receive_inbound(conn: psycopg2.extensions.connection, messages: list[inbound.InboundText],
                     queue: ReplyQueue | None = None,
-                    channel: inbound.InboundChannel = inbound.WHATSAPP) -> dict[str, int]:
-    """Store each message, apply opt-outs, and ask for the replies owed; counts by kind."""
+                    channel: inbound.InboundChannel = inbound.WHATSAPP,
+                    words: frozenset[str] | None = None) -> dict[str, int]:
+    """Store each message, apply opt-outs (``words``: the opt-out keywords), and ask for the replies owed;
+    counts by kind."""
     counts = {"inbound": 0, "opt_out": 0, "replies_requested": 0}
     for message in messages:
-        received = inbound.receive(conn, message, channel)
+        received = inbound.receive(conn, message, channel, words)
         counts["inbound"] += 1
         counts["opt_out"] += received.kind == "opt_out"
         if received.reply_pending:
@@ -85,13 +86,16 @@ class _Clients(Protocol):
     @property
     def sms(self) -> SmsClient: ...
 
+    @property
+    def sms_receipt_url(self) -> str: ...
+
 
 def text_sender(clients: _Clients, body: dict[str, Any]) -> TextSender:
     """How ``body``'s confirmation goes out: a WhatsApp text, or an SMS with our own client-ref (its receipts
     come to ``/v1/callbacks/sms`` and are skipped: not a reminder's)."""
     if reply_channel(body) is inbound.SMS:
-        sms = clients.sms
-        return lambda phone, text: sms.send(phone, text, SMS_REPLY_REF, sms_receipt_url())
+        sms, receipts = clients.sms, clients.sms_receipt_url
+        return lambda phone, text: sms.send(phone, text, SMS_REPLY_REF, receipts)
     return clients.whatsapp.send_text
 
 

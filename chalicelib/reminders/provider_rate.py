@@ -56,9 +56,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from chalicelib import config
 from chalicelib.logs import get_logger
 from chalicelib.reminders.stages import Channel
+from chalicelib.settings import RateSettings
 
 logger = get_logger("reminders")
 
@@ -75,7 +75,7 @@ MAX_PAUSE_SECONDS = 60.0
 SLOW_SECONDS = 20.0           # after a 429: slower for this long
 SLOWDOWN = (0, 10, 5, 2)      # every n-th slot left unused (0: none): each 429 moves one step right
 CALL_SETUP_SECONDS = 10       # from our request to the phone ringing, at most (Vonage's timers start there)
-DEFAULT_MAX_CALL_SECONDS = 120
+DEFAULT_MAX_CALL_SECONDS = RateSettings().voice_max_call_seconds  # VOICE_MAX_CALL_SECONDS's default
 
 
 class LimiterUnavailable(Exception):
@@ -108,14 +108,14 @@ class RateContract:
             raise ValueError("the contract's rate must be positive")
 
     @classmethod
-    def from_env(cls, channel: Channel) -> RateContract:
+    def of(cls, channel: Channel, rates: RateSettings) -> RateContract:
+        """The channel's contract as the settings give it (``CALLS_PER_SECOND`` …)."""
         if channel is Channel.ROBOCALL:
-            return cls(config.env_float("CALLS_PER_SECOND", 1.0),
-                       max(0, config.env_int("VOICE_MAX_CONCURRENT_CALLS", 0)),
-                       max(2, config.env_int("VOICE_MAX_CALL_SECONDS", DEFAULT_MAX_CALL_SECONDS)))
+            return cls(rates.calls_per_second, max(0, rates.voice_max_concurrent_calls),
+                       max(2, rates.voice_max_call_seconds))
         if channel is Channel.SMS:  # the Vonage SMS API's rate per API key (its own grid, apart from voice)
-            return cls(config.env_float("SMS_MESSAGES_PER_SECOND", 30.0))
-        return cls(config.env_float("WHATSAPP_MESSAGES_PER_SECOND", 20.0))
+            return cls(rates.sms_messages_per_second)
+        return cls(rates.whatsapp_messages_per_second)
 
     @property
     def interval(self) -> float:
@@ -403,11 +403,9 @@ class SharedRateLimiter:
                 "grid_requests_per_send": round(calls / sent, 3) if sent else None})
 
 
-def shared_limiter(channel: Channel, *, store: LaneStore | None = None) -> SharedRateLimiter:
-    """The channel's limiter for this container, on the deployed grid unless a store is given."""
-    contract = RateContract.from_env(channel)
-    if store is None:
-        from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore
-
-        store = DynamoLaneStore(channel, contract)
-    return SharedRateLimiter(store, contract)
+def shared_limiter(channel: Channel, rates: RateSettings,
+                   store: Callable[[Channel, RateContract], LaneStore]) -> SharedRateLimiter:
+    """The channel's limiter for this container, on the grid ``store`` builds for the channel's contract
+    (``DynamoLaneStore``: the deployed one)."""
+    contract = RateContract.of(channel, rates)
+    return SharedRateLimiter(store(channel, contract), contract)

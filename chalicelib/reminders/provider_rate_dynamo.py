@@ -15,7 +15,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from chalicelib import aws, resources
+from chalicelib import resources, settings
 from chalicelib.reminders.provider_rate import GridView, LaneClaim, RateContract
 from chalicelib.reminders.stages import Channel
 
@@ -37,11 +37,11 @@ def _view(item: dict[str, Any]) -> GridView:
 
 
 class DynamoLaneStore:
-    def __init__(self, channel: Channel, contract: RateContract | None = None, *, table: str | None = None) -> None:
-        self.contract = contract or RateContract.from_env(channel)
+    def __init__(self, channel: Channel, contract: RateContract, *, table: str | None = None) -> None:
+        self.contract = contract
         self.table = table or resources.table_name(PROVIDER_RATE_TABLE)
         self.key = {"pk": {"S": grid_key(channel, self.contract)}}
-        self.ddb = aws.client("dynamodb")
+        self.ddb = settings.aws_clients().client("dynamodb")
         self.calls = 0
 
     def _expires(self) -> dict[str, str]:

@@ -70,11 +70,12 @@ from vonage_utils.errors import VonageError
 from vonage_voice import Voice
 from vonage_voice.models import CreateCallRequest, Phone, Talk, ToPhone
 
-from chalicelib import config
 from chalicelib.reminders.provider_rate import Limiter, LimiterUnavailable, RateContract, shared_limiter
+from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore
 from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.secrets import provider_secret, refresh_provider_secrets
 from chalicelib.reminders.stages import Channel
+from chalicelib.settings import DispatchSettings
 
 T = TypeVar("T")
 
@@ -160,13 +161,14 @@ class RetryPolicy:
     timeout: float = 10.0
 
     @classmethod
-    def from_env(cls, rate_setting: str, default_rate: float) -> RetryPolicy:
+    def of(cls, settings: DispatchSettings, rate_per_second: float) -> RetryPolicy:
+        """The settings' policy (``PROVIDER_MAX_ATTEMPTS`` …) at the channel's rate."""
         return cls(
-            rate_per_second=config.env_float(rate_setting, default_rate),
-            max_attempts=max(1, config.env_int("PROVIDER_MAX_ATTEMPTS", 4)),
-            backoff_base=config.env_float("PROVIDER_BACKOFF_BASE_SECONDS", 0.5),
-            backoff_max=config.env_float("PROVIDER_BACKOFF_MAX_SECONDS", 8.0),
-            timeout=config.env_float("PROVIDER_TIMEOUT_SECONDS", 10.0),
+            rate_per_second=rate_per_second,
+            max_attempts=max(1, settings.provider_max_attempts),
+            backoff_base=settings.provider_backoff_base,
+            backoff_max=settings.provider_backoff_max,
+            timeout=settings.provider_timeout,
         )
 
 
@@ -371,11 +373,14 @@ class _PacedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = _paced_pools(self.limiter)
 
 
-def _limiter(policy: RetryPolicy | None, limiter: Limiter | None, channel: Channel) -> Limiter:
+def _limiter(policy: RetryPolicy | None, limiter: Limiter | None, channel: Channel,
+             settings: DispatchSettings) -> Limiter:
     """The limiter given; else a client with its own policy paces itself; else the shared grid."""
     if limiter is not None:
         return limiter
-    return RateLimiter(policy.rate_per_second) if policy is not None else shared_limiter(channel)
+    if policy is not None:
+        return RateLimiter(policy.rate_per_second)
+    return shared_limiter(channel, settings, DynamoLaneStore)
 
 
 def _vonage_options(base_url: str, timeout: float) -> HttpClientOptions:
@@ -391,19 +396,20 @@ def _vonage_options(base_url: str, timeout: float) -> HttpClientOptions:
 class VoiceClient(_Paced):
     """Vonage Voice API through the official SDK: outbound text-to-speech call."""
 
-    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
-                 application_id: str | None = None, private_key: str | None = None,
+    def __init__(self, policy: RetryPolicy | None = None, *, settings: DispatchSettings | None = None,
+                 base_url: str | None = None, application_id: str | None = None, private_key: str | None = None,
                  from_number: str | None = None, limiter: Limiter | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("CALLS_PER_SECOND", 1.0),
-                         _limiter(policy, limiter, Channel.ROBOCALL))
+        settings = settings or DispatchSettings()  # the settings' defaults (a test's client gives what it needs)
+        super().__init__(policy or RetryPolicy.of(settings, settings.calls_per_second),
+                         _limiter(policy, limiter, Channel.ROBOCALL, settings))
         # Vonage ends every call within VOICE_MAX_CALL_SECONDS: what the concurrent-call limit counts on
-        self.ringing_timer, self.length_timer = RateContract.from_env(Channel.ROBOCALL).call_timers()
-        self.base_url = (base_url or config.env_str("VOICE_API_URL", "https://api.nexmo.com")).rstrip("/")
+        self.ringing_timer, self.length_timer = RateContract.of(Channel.ROBOCALL, settings).call_timers()
+        self.base_url = (base_url or settings.voice_api_url).rstrip("/")
         self.application_id = application_id or provider_secret("VONAGE_APPLICATION_ID")
         self.private_key = private_key or provider_secret("VONAGE_PRIVATE_KEY")
         if not self.application_id or not self.private_key:
             raise RuntimeError("VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY must be set")
-        self.from_number = from_number or config.env_str("VOICE_FROM_NUMBER", "622150851234")
+        self.from_number = from_number or settings.voice_from_number or ""
         self._local = threading.local()  # the SDK's HttpClient keeps per-request state: one per thread
         self._generation = 0  # bumped when the key is re-read: each thread rebuilds its SDK client
         self._sdk()  # fail fast on a malformed key
@@ -481,16 +487,17 @@ class VoiceClient(_Paced):
 class WhatsAppClient(_Paced):
     """WhatsApp Business Cloud API: approved template message."""
 
-    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None, token: str | None = None,
-                 phone_number_id: str | None = None, session: requests.Session | None = None,
-                 limiter: Limiter | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("WHATSAPP_MESSAGES_PER_SECOND", 20.0),
-                         _limiter(policy, limiter, Channel.WHATSAPP))
-        self.base_url = (base_url or config.env_str("WHATSAPP_API_URL", "")).rstrip("/")
+    def __init__(self, policy: RetryPolicy | None = None, *, settings: DispatchSettings | None = None,
+                 base_url: str | None = None, token: str | None = None, phone_number_id: str | None = None,
+                 session: requests.Session | None = None, limiter: Limiter | None = None) -> None:
+        settings = settings or DispatchSettings()  # the settings' defaults (a test's client gives what it needs)
+        super().__init__(policy or RetryPolicy.of(settings, settings.whatsapp_messages_per_second),
+                         _limiter(policy, limiter, Channel.WHATSAPP, settings))
+        self.base_url = (base_url or settings.whatsapp_api_url).rstrip("/")
         if not self.base_url:
             raise RuntimeError("WHATSAPP_API_URL is not configured")
         self.token = token or provider_secret("WHATSAPP_API_TOKEN")
-        self.phone_number_id = phone_number_id or config.env_str("WHATSAPP_PHONE_NUMBER_ID", "106540352242922")
+        self.phone_number_id = phone_number_id or settings.whatsapp_phone_number_id or ""
         self.session = session or requests.Session()
         paced = _PacedAdapter(self.limiter, max_retries=0)
         for prefix in ("https://", "http://"):

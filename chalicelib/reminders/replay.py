@@ -28,7 +28,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
-from chalicelib import config, resources
+from chalicelib import resources, settings
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS
 from chalicelib.reminders.sms_signatures import MAX_AGE_SECONDS as SMS_MAX_AGE_SECONDS
 
@@ -84,7 +84,7 @@ class DynamoReplayCache:
 
     def __init__(self, *, table: str | None = None, host: str | None = None, region: str | None = None) -> None:
         self.model = _model(table or resources.table_name(REPLAY_TABLE),
-                            host if host is not None else config.aws_endpoint_url(), region or config.aws_region())
+                            host if host is not None else settings.aws_endpoint_url(), region or settings.aws_region())
 
     def first_use(self, key: str, until: float) -> bool:
         m = self.model

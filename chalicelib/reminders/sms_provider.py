@@ -39,7 +39,6 @@ from vonage_http_client.errors import AuthenticationError, HttpRequestError
 from vonage_sms import PartialFailureError, Sms, SmsError, SmsMessage
 from vonage_utils.errors import VonageError
 
-from chalicelib import config
 from chalicelib.reminders.provider_rate import Limiter, LimiterUnavailable
 from chalicelib.reminders.providers import (
     E164_DIGITS,
@@ -60,8 +59,8 @@ from chalicelib.reminders.providers import (
 )
 from chalicelib.reminders.secrets import provider_secret
 from chalicelib.reminders.stages import Channel
+from chalicelib.settings import DispatchSettings
 
-DEFAULT_API_URL = "https://rest.nexmo.com"
 THROTTLED, INTERNAL_ERROR, INVALID_CREDENTIALS = "1", "5", "4"
 RETRY_CODES = frozenset({THROTTLED, INTERNAL_ERROR})
 # SMS API response codes (status of each part in the answer), by name, for logs and the fake
@@ -88,14 +87,15 @@ class SmsClient(_Paced):
     """Vonage SMS API (``vonage_sms.Sms``), paced by ``SMS_MESSAGES_PER_SECOND``: in the dispatch
     containers on the SMS grid they all share (its own lanes, apart from voice and WhatsApp)."""
 
-    def __init__(self, policy: RetryPolicy | None = None, *, base_url: str | None = None,
-                 api_key: str | None = None, api_secret: str | None = None, sender: str | None = None,
-                 limiter: Limiter | None = None) -> None:
-        super().__init__(policy or RetryPolicy.from_env("SMS_MESSAGES_PER_SECOND", 30.0),
-                         _limiter(policy, limiter, Channel.SMS))
-        self.base_url = (base_url or config.env_str("SMS_API_URL", DEFAULT_API_URL)).rstrip("/")
+    def __init__(self, policy: RetryPolicy | None = None, *, settings: DispatchSettings | None = None,
+                 base_url: str | None = None, api_key: str | None = None, api_secret: str | None = None,
+                 sender: str | None = None, limiter: Limiter | None = None) -> None:
+        settings = settings or DispatchSettings()  # the settings' defaults (a test's client gives what it needs)
+        super().__init__(policy or RetryPolicy.of(settings, settings.sms_messages_per_second),
+                         _limiter(policy, limiter, Channel.SMS, settings))
+        self.base_url = (base_url or settings.sms_api_url).rstrip("/")
         self._given = (api_key, api_secret)
-        self.sender = sender or config.env_str("SMS_SENDER_ID", "JULO")
+        self.sender = sender or settings.sms_sender_id
         self._lock = threading.Lock()
         self._credentials = self._read_credentials()
         self._local = threading.local()  # the SDK's HttpClient keeps per-request state: one per thread

@@ -36,16 +36,16 @@ from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib import config
 from chalicelib.contact_policy import Clock, ContactPolicy
 from chalicelib.logs import get_logger
 from chalicelib.reminders import capacity, metrics, stage_selection
 from chalicelib.reminders.adapters import ChunkQueue, TaskCallbacks
 from chalicelib.reminders.completion import complete_if_done, stage_output
-from chalicelib.reminders.contact import contact_clock, load_policy, stage_now
+from chalicelib.reminders.contact import contact_clock, contact_hours, load_policy, stage_now
 from chalicelib.reminders.messages import DISPATCH_QUEUES, StageMessage
-from chalicelib.reminders.stages import Channel, Stage, StageRun, slot_utc
+from chalicelib.reminders.stages import Channel, Stage, StageRun, Timetable, slot_utc
 from chalicelib.reminders.store import EntryStatus, Outcome, Pacing, ReminderStore, StageState, StartOutcome
+from chalicelib.settings import StageSettings
 
 logger = get_logger("reminders")
 
@@ -56,7 +56,7 @@ DISPATCH_TIMEOUT_SECONDS = {Channel.ROBOCALL: 900, Channel.WHATSAPP: 300, Channe
 # as slow as the last one measured still finishes.
 CHUNK_TIME_SHARE = 0.5
 # Between MIN and MAX payments a chunk (gzip'd ~25 bytes a payment: 4,000 ≈ 100 KB, under SQS's
-# 256 KB). REMINDER_CHUNK_SIZE overrides.
+# 256 KB). REMINDER_CHUNK_SIZE (StageSettings.chunk_size) overrides.
 MIN_CHUNK, MAX_CHUNK = 10, 4_000
 MERGED_INTO = re.compile(r"^merged: reminded in the contact of payment (\d+)")
 
@@ -69,17 +69,17 @@ def chunk_size_for(pacing: Pacing) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, size))
 
 
-def dispatch_containers() -> int:
+def dispatch_containers(settings: StageSettings) -> int:
     """How many containers each dispatch function runs (``DISPATCH_MAX_CONCURRENCY``)."""
-    return max(1, config.env_int("DISPATCH_MAX_CONCURRENCY", 1))
+    return max(1, settings.max_concurrency)
 
 
-def dispatch_pacing(store: ReminderStore, channel: Channel) -> Pacing:
+def dispatch_pacing(store: ReminderStore, channel: Channel, settings: StageSettings) -> Pacing:
     """What the channel's dispatch function measured; before any measurement, the plan."""
     measured = store.pacing(channel)
     if measured is not None and measured.per_second > 0 and measured.timeout_seconds > 0:
         return measured
-    return Pacing(capacity.planned_rate(channel), DISPATCH_TIMEOUT_SECONDS[channel])
+    return Pacing(capacity.planned_rate(channel, settings), DISPATCH_TIMEOUT_SECONDS[channel])
 
 
 def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
@@ -95,13 +95,14 @@ def whatsapp_failed(store: ReminderStore, run: StageRun) -> list[int]:
     return sorted(failed | merged)
 
 
-def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store: ReminderStore,
-              tasks: TaskCallbacks, now: datetime | None = None, chunk_size: int | None = None,
-              queue: ChunkQueue | None = None, clock: Clock | None = None,
+def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, settings: StageSettings, *,
+              store: ReminderStore, tasks: TaskCallbacks, now: datetime | None = None,
+              chunk_size: int | None = None, queue: ChunkQueue | None = None, clock: Clock | None = None,
               policy: ContactPolicy | None = None) -> dict[str, Any]:
     """Select, plan and enqueue one stage. The contact policy decides which due dates the day covers
     (none on a closed day) and how much of the stage's window is left (``now``: the clock's, unless
     given). A resumed attempt re-uses what its first delivery sealed: plan and selection included."""
+    timetable = Timetable.of(settings)
     run = msg.run
     start = store.start_stage(run, msg.task_token)
     if start.outcome is StartOutcome.SUPERSEDED:
@@ -110,24 +111,25 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
         return {"outcome": str(start.outcome), "chunks": 0}
     if start.outcome is StartOutcome.COMPLETED:
         logger.warning("stage already completed; answering with its result", extra=run.ids())
-        answer_completed(store, tasks, start.state, msg.task_token)
+        answer_completed(store, tasks, start.state, msg.task_token, timetable)
         return {"outcome": str(start.outcome), **start.state.counters(), "chunks": 0}
 
     state = start.state
     details: dict[str, Any] = {}
     if state.chunks_total is None:  # not sealed on the stage record yet (in PostgreSQL maybe: re-used then)
-        policy = policy or load_policy(conn, run.business_date)
+        policy = policy or load_policy(conn, run.business_date, contact_hours(settings.contact_hours))
         day = policy.plan(run.zone, run.business_date)
-        now = now or stage_now(clock or contact_clock(), run)
-        window = policy.window_left(run.zone, run.business_date, slot_utc(run.zone, run.business_date, run.stage),
-                                    run.window_end, now)
-        plan = capacity.plan(window, run.stage.channel)
-        pacing = dispatch_pacing(store, run.stage.channel)
-        fixed = chunk_size or config.env_int("REMINDER_CHUNK_SIZE", 0)
+        now = now or stage_now(clock or contact_clock(settings.contact_clock), run, timetable)
+        window = policy.window_left(run.zone, run.business_date,
+                                    slot_utc(run.zone, run.business_date, run.stage, timetable),
+                                    run.window_end_in(timetable), now)
+        plan = capacity.plan(window, run.stage.channel, settings)
+        pacing = dispatch_pacing(store, run.stage.channel, settings)
+        fixed = chunk_size or settings.chunk_size
         size = fixed or chunk_size_for(pacing)
         # sized by the pacing: spread over every dispatch container, so that each has calls in flight
         # (they share one provider grid: a container alone gets the whole rate only if its threads keep up)
-        spread = 1 if fixed else dispatch_containers()
+        spread = 1 if fixed else dispatch_containers(settings)
         failed_messages = whatsapp_failed(store, run) if run.stage is Stage.SMS else []
         selection = stage_selection.seal(conn, run, selection_key(state), capacity=plan.capacity, chunk_size=size,
                                          spread=spread, min_chunk=1 if fixed else MIN_CHUNK,
@@ -162,7 +164,7 @@ def run_stage(conn: psycopg2.extensions.connection, msg: StageMessage, *, store:
     logger.info("stage dispatched", extra={**run.ids(), **state.counters(), "chunks": state.chunks_total,
                                            "enqueued_now": chunks, "resumed": start.outcome is StartOutcome.RESUMED,
                                            **details})
-    complete_if_done(store, tasks, store.stage(run) if chunks else state)
+    complete_if_done(store, tasks, store.stage(run) if chunks else state, timetable)
     return {"outcome": str(start.outcome), **state.counters(), "chunks": chunks, **details}
 
 
@@ -171,9 +173,10 @@ def selection_key(state: StageState) -> str:
     return state.selection_id or f"{state.run.ledger_key}#{state.run.attempt}"
 
 
-def answer_completed(store: ReminderStore, tasks: TaskCallbacks, state: StageState, task_token: str) -> None:
+def answer_completed(store: ReminderStore, tasks: TaskCallbacks, state: StageState, task_token: str,
+                     timetable: Timetable) -> None:
     """A completed stage's message again (redelivered, or a newer attempt's): its stored answer to that token."""
-    answer = dict(state.answer) if state.answer is not None else stage_output(state)
+    answer = dict(state.answer) if state.answer is not None else stage_output(state, timetable)
     tasks.succeed(task_token, answer)
     if task_token == state.task_token and not state.answered:
         store.record_answered(state.run)

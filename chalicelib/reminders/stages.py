@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from chalicelib import config
+from chalicelib.settings import StageSettings
 from chalicelib.zones import Zone, local_to_utc
 
 WAIT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -53,32 +53,39 @@ class Stage(StrEnum):
 ROBOCALL_SLOTS = {Stage.ROBOCALL_1: time(8, 0), Stage.ROBOCALL_2: time(10, 0), Stage.ROBOCALL_3: time(12, 0)}
 
 
-def outcome_wait() -> timedelta:
-    """How long after the 12:00 retry the WhatsApp stage starts (``REMINDER_OUTCOME_WAIT_MINUTES``)."""
-    return timedelta(minutes=config.env_int("REMINDER_OUTCOME_WAIT_MINUTES", 60))
+@dataclass(frozen=True)
+class Timetable:
+    """When the stages after the robocalls start: ``outcome_wait`` after the 12:00 retry the WhatsApp
+    stage (``REMINDER_OUTCOME_WAIT_MINUTES``); ``sms_wait`` after the WhatsApp slot the SMS stage
+    (``REMINDER_SMS_WAIT_MINUTES``: the WhatsApp statuses, delivered or failed, arrive meanwhile)."""
+
+    outcome_wait: timedelta
+    sms_wait: timedelta
+
+    @classmethod
+    def of(cls, settings: StageSettings) -> Timetable:
+        return cls(timedelta(minutes=settings.outcome_wait_minutes), timedelta(minutes=settings.sms_wait_minutes))
 
 
-def sms_wait() -> timedelta:
-    """How long after the WhatsApp stage's slot the SMS stage starts (``REMINDER_SMS_WAIT_MINUTES``): the
-    WhatsApp statuses (delivered or failed) arrive meanwhile."""
-    return timedelta(minutes=config.env_int("REMINDER_SMS_WAIT_MINUTES", 120))
+DEFAULT_TIMETABLE = Timetable.of(StageSettings())  # the settings' defaults (the only ones a template deploys)
 
 
-def slot_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
+def slot_utc(zone: Zone, business_date: date, stage: Stage, timetable: Timetable = DEFAULT_TIMETABLE) -> datetime:
     """The UTC instant a stage is scheduled to start."""
     if stage is Stage.SMS:
-        return slot_utc(zone, business_date, Stage.WHATSAPP) + sms_wait()
+        return slot_utc(zone, business_date, Stage.WHATSAPP, timetable) + timetable.sms_wait
     if stage is Stage.WHATSAPP:
-        return slot_utc(zone, business_date, Stage.ROBOCALL_3) + outcome_wait()
+        return slot_utc(zone, business_date, Stage.ROBOCALL_3, timetable) + timetable.outcome_wait
     return local_to_utc(zone, business_date, ROBOCALL_SLOTS[stage])
 
 
-def window_end_utc(zone: Zone, business_date: date, stage: Stage) -> datetime:
+def window_end_utc(zone: Zone, business_date: date, stage: Stage,
+                   timetable: Timetable = DEFAULT_TIMETABLE) -> datetime:
     """When a stage must have finished: the next slot (the last one: end of the messaging window)."""
     nxt = stage.next
     if nxt is None:
         return local_to_utc(zone, business_date, WHATSAPP_WINDOW_END)
-    return slot_utc(zone, business_date, nxt)
+    return slot_utc(zone, business_date, nxt, timetable)
 
 
 def wait_timestamp(instant: datetime) -> str:
@@ -119,6 +126,9 @@ class StageRun:
     @property
     def window_end(self) -> datetime:
         return window_end_utc(self.zone, self.business_date, self.stage)
+
+    def window_end_in(self, timetable: Timetable) -> datetime:
+        return window_end_utc(self.zone, self.business_date, self.stage, timetable)
 
     def with_attempt(self, attempt: int) -> StageRun:
         return StageRun(self.zone, self.business_date, self.stage, attempt)

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from chalicelib.contact_policy import ContactPolicy, DayPlan
+from chalicelib.contact_policy import ContactHours, ContactPolicy, DayPlan
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.stages import Stage, StageRun
@@ -74,7 +74,7 @@ def zone_summary(store: ReminderStore, zone: Zone, business_date: date,
 
 
 def run_summary(body: dict[str, Any], *, store: ReminderStore, tasks: TaskCallbacks,
-                conn: psycopg2.extensions.connection | None = None,
+                conn: psycopg2.extensions.connection | None = None, hours: ContactHours | None = None,
                 policy: ContactPolicy | None = None) -> dict[str, Any]:
     """The workflow's last state: report the zone's summary as the task result."""
     try:
@@ -83,7 +83,7 @@ def run_summary(body: dict[str, Any], *, store: ReminderStore, tasks: TaskCallba
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"malformed summary message: {exc}") from exc
     if policy is None and conn is not None:
-        policy = load_policy(conn, business_date)
+        policy = load_policy(conn, business_date, hours)
     day = policy.plan(zone, business_date) if policy is not None else None
     summary = zone_summary(store, zone, business_date, day)
     tasks.succeed(token, summary)

@@ -17,6 +17,9 @@ connection error or a 5xx: the post may have happened with its answer lost. The 
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +37,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from chalicelib import config
 from chalicelib.reminders.secrets import provider_secret
 
-DEFAULT_API_URL = "https://slack.com/api/"
 POSTING_METHODS = ("files.completeUploadExternal", "chat.postMessage")
 MAX_RETRY_AFTER_SECONDS = 30
 AUTH_ERRORS = ("not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired")
@@ -59,41 +60,79 @@ def _posts(request: HttpRequest) -> bool:
     return request.url.split("?", 1)[0].rstrip("/").endswith(POSTING_METHODS)
 
 
-class _ReadOnlyConnectionErrorRetry(ConnectionErrorRetryHandler):
+Sleep = Callable[[float], None]
+
+
+class _Waits:
+    """A retry handler that waits with the ``sleep`` it was given (slack_sdk's handlers call ``time.sleep``):
+    a test records the waits instead of waiting them."""
+
+    sleep: Sleep = time.sleep
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        state.next_attempt_requested = True
+        self.sleep(self._wait_seconds(state, response))
+        state.increment_current_attempt()
+
+    def _wait_seconds(self, state: RetryState, response: HttpResponse | None) -> float:
+        return float(self.interval_calculator.calculate_sleep_duration(state.current_attempt))  # type: ignore[attr-defined]
+
+
+class _ReadOnlyConnectionErrorRetry(_Waits, ConnectionErrorRetryHandler):
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         return not _posts(request) and super()._can_retry(state=state, request=request, response=response,
                                                           error=error)
 
 
-class _ReadOnlyServerErrorRetry(ServerErrorRetryHandler):
+class _ReadOnlyServerErrorRetry(_Waits, ServerErrorRetryHandler):
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         return not _posts(request) and super()._can_retry(state=state, request=request, response=response,
                                                           error=error)
 
 
-class _BoundedRateLimitRetry(RateLimitErrorRetryHandler):
-    """Honour ``Retry-After`` (slack_sdk sleeps it), but not past ``MAX_RETRY_AFTER_SECONDS``."""
+class _BoundedRateLimitRetry(_Waits, RateLimitErrorRetryHandler):
+    """Honour ``Retry-After`` (as slack_sdk does: its seconds plus up to one of jitter), but not past
+    ``MAX_RETRY_AFTER_SECONDS``."""
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        if response is None and error is not None:
+            raise error
+        super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+    def _wait_seconds(self, state: RetryState, response: HttpResponse | None) -> float:
+        return _retry_after(response) + random.random()
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
-        headers = response.headers if response is not None else {}
-        values = {k.lower(): v for k, v in headers.items()}.get("retry-after") or ["1"]
-        try:
-            return int(values[0]) <= MAX_RETRY_AFTER_SECONDS
-        except ValueError:
-            return True
+        return _retry_after(response) <= MAX_RETRY_AFTER_SECONDS
 
 
-def retry_handlers() -> list[RetryHandler]:
-    return [
+def _retry_after(response: HttpResponse | None) -> int:
+    """The answer's ``Retry-After`` seconds (1 when it has none, or none that is a number)."""
+    headers = response.headers if response is not None else {}
+    values = {k.lower(): v for k, v in headers.items()}.get("retry-after") or ["1"]
+    try:
+        return int(values[0])
+    except ValueError:
+        return 1
+
+
+def retry_handlers(sleep: Sleep = time.sleep) -> list[RetryHandler]:
+    """slack_sdk's retry handlers as the report needs them, waiting with ``sleep``."""
+    handlers: list[RetryHandler] = [
         _BoundedRateLimitRetry(max_retry_count=3),
         _ReadOnlyConnectionErrorRetry(max_retry_count=2),
         _ReadOnlyServerErrorRetry(max_retry_count=2),
     ]
+    for handler in handlers:
+        handler.sleep = sleep  # type: ignore[attr-defined]
+    return handlers
 
 
 def slack_token() -> str:
@@ -104,10 +143,11 @@ def slack_token() -> str:
     return token
 
 
-def slack_client() -> WebClient:
-    base_url = config.env_str("SLACK_API_URL", DEFAULT_API_URL)
-    return WebClient(token=slack_token(), base_url=base_url if base_url.endswith("/") else base_url + "/",
-                     retry_handlers=retry_handlers())
+def slack_client(base_url: str, token: str | None = None, *, sleep: Sleep = time.sleep) -> WebClient:
+    """The Web API client at ``base_url`` (``SLACK_API_URL``), with ``token`` (default: ``SLACK_BOT_TOKEN``,
+    from the environment or the Slack secret); ``sleep``: how its retries wait."""
+    return WebClient(token=token or slack_token(), base_url=base_url if base_url.endswith("/") else base_url + "/",
+                     retry_handlers=retry_handlers(sleep))
 
 
 def _call(fn: Any, **kwargs: Any) -> Any:

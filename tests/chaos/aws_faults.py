@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from pynamodb.connection.base import Connection
 from pynamodb.exceptions import VerboseClientError
 
-from chalicelib import aws
+from chalicelib import settings
 
 DYNAMO_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -91,20 +91,16 @@ class DynamoWriteFaults:
 
 
 class StepFunctionsFaults:
-    """``aws.client("stepfunctions")`` whose next ``n`` calls of an action are throttled."""
+    """``settings.aws_clients().client("stepfunctions")`` whose next ``n`` calls of an action are throttled."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._pending: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        real_client = aws.client
-
-        def client(service: str) -> Any:
-            inner = real_client(service)
-            return _SfnProxy(inner, self) if service == "stepfunctions" else inner
-
-        monkeypatch.setattr(aws, "client", client)
+        wrapped = settings.aws_clients().wrapped(
+            lambda service, inner: _SfnProxy(inner, self) if service == "stepfunctions" else inner)
+        monkeypatch.setattr(settings, "aws_clients", lambda: wrapped)
 
     def throttle(self, action: str, n: int = 1) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from email.utils import parseaddr
 import psycopg2
 import psycopg2.extensions
 
-from chalicelib import config
+from chalicelib import settings
 from localdev.moto_ses import sent_raw_emails
 from tests.factories import MadeLoan, add_history, make_loan, make_partner
 
@@ -34,7 +34,7 @@ def event(event_id: str, loan: MadeLoan, status: str, at: datetime) -> str:
 
 def fetch(sql: str, *args: object) -> list[tuple]:
     """A fresh connection: chaos kills sessions, the test's own included."""
-    conn = psycopg2.connect(config.database_url())
+    conn = psycopg2.connect(settings.database_url())
     try:
         with conn.cursor() as cur:
             cur.execute(sql, args)

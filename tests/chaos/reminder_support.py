@@ -23,7 +23,7 @@ from datetime import time as clock_time
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from chalicelib import aws, resources
+from chalicelib import resources, settings
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
@@ -38,7 +38,7 @@ FINISH_BUDGET_SECONDS = 150.0
 
 def fast_retries(heartbeat_seconds: int | None = None) -> None:
     """Compress the state machine's clock: retry interval 1 s and, if given, the stage heartbeat."""
-    sfn = aws.client("stepfunctions")
+    sfn = settings.aws_clients().client("stepfunctions")
     arn = resources.state_machine_arn(STATE_MACHINE)
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
     for state in definition["States"].values():
@@ -110,7 +110,7 @@ class Day:
 
     def take_stage_message(self, stage: str, timeout: float = 90.0) -> dict[str, Any]:
         """Take the workflow's message for ``stage`` off the stage queue (as if its worker were lost)."""
-        sqs = aws.client("sqs")
+        sqs = settings.aws_clients().client("sqs")
         url = resources.queue_url(STAGES_QUEUE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -123,7 +123,8 @@ class Day:
         raise AssertionError(f"the workflow never sent the {stage} stage message")
 
     def send_stage_message(self, body: dict[str, Any]) -> None:
-        aws.client("sqs").send_message(QueueUrl=resources.queue_url(STAGES_QUEUE), MessageBody=json.dumps(body))
+        settings.aws_clients().client("sqs").send_message(QueueUrl=resources.queue_url(STAGES_QUEUE),
+                                                          MessageBody=json.dumps(body))
 
     def deliver_stage(self) -> lambda_runtime.Delivery:
         delivery = lambda_runtime.deliver_sqs(self.manifest.function(STAGE_FUNCTION))
@@ -145,7 +146,7 @@ class Day:
         (A real heartbeat timeout raises ``States.HeartbeatTimeout``; the API refuses ``States.*``
         names, and the same Retry entry matches any task failure through ``States.TaskFailed``.)
         """
-        aws.client("stepfunctions").send_task_failure(taskToken=body["task_token"], error=error,
+        settings.aws_clients().client("stepfunctions").send_task_failure(taskToken=body["task_token"], error=error,
                                                       cause="chaos: the stage's task was lost")
 
     def run_stage_normally(self, stage: str) -> None:
@@ -180,7 +181,7 @@ class Day:
     def history_errors(self) -> list[str]:
         described = self.execution()
         assert described is not None
-        events = aws.client("stepfunctions").get_execution_history(executionArn=described["executionArn"],
-                                                                   maxResults=1000)["events"]
+        events = settings.aws_clients().client("stepfunctions").get_execution_history(
+            executionArn=described["executionArn"], maxResults=1000)["events"]
         return [str(d.get("error")) for e in events for k, d in e.items() if k.endswith("EventDetails")
                 and isinstance(d, dict) and d.get("error")]

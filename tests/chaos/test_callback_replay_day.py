@@ -23,8 +23,7 @@ import psycopg2.extensions
 import pytest
 import requests
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.reminders.outcomes import ROBOCALL_FAILURE, ROBOCALL_SUCCESS
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS, vonage_webhook_token
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
@@ -63,7 +62,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bytes,
 
 
 def _ledger() -> list[dict[str, Any]]:
-    items = aws_clients.client("dynamodb").scan(TableName=resources.table_name(LEDGER_TABLE),
+    items = settings.aws_clients().client("dynamodb").scan(TableName=resources.table_name(LEDGER_TABLE),
                                                 ConsistentRead=True)["Items"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["payment_id"]["S"]))
 

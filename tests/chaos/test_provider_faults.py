@@ -19,10 +19,13 @@ from chalicelib.reminders.providers import (
 )
 from chalicelib.reminders.sms_provider import SmsClient
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp, FaultRates
+from tests.factories import provider_settings
 
 REQUESTS = 80
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=4, backoff_base=0.01, backoff_max=0.05, timeout=0.3)
 INVARIANT = "no one contacted twice; a send reported not placed was not placed; every unknown is reported"
+
+PROVIDERS = provider_settings()
 
 
 def _run(send, refs: list[str]) -> dict[str, Accepted | ProviderError]:
@@ -53,7 +56,8 @@ def _check(results: dict[str, Accepted | ProviderError], placed: dict[str, int])
 def test_voice_client_under_every_fault(monkeypatch):
     fake = FakeVoice(seed=11, rates=FaultRates.each(0.10), timeout_sleep=0.45, slow_sleep=0.05).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-    client = VoiceClient(POLICY, base_url=fake.url, application_id=fake.application_id, private_key=fake.private_key)
+    client = VoiceClient(POLICY, settings=PROVIDERS, base_url=fake.url, application_id=fake.application_id,
+                         private_key=fake.private_key)
     refs = [f"http://127.0.0.1:9/cb?ref={i}" for i in range(REQUESTS)]
     results = _run(lambda ref: client.call(f"62813{int(ref.rsplit('=', 1)[1]):08d}", "Halo", ref), refs)
     placed = fake.placed_by_reference()
@@ -65,7 +69,7 @@ def test_voice_client_under_every_fault(monkeypatch):
 def test_whatsapp_client_under_every_fault():
     fake = FakeWhatsApp(webhook_url="http://127.0.0.1:9/hook", seed=11, rates=FaultRates.each(0.10),
                         timeout_sleep=0.45, slow_sleep=0.05).start()
-    client = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
+    client = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
     refs = [f"{i}|2026-11-20|whatsapp|WIB" for i in range(REQUESTS)]
     results = _run(lambda ref: client.send_template(f"62813{int(ref.split('|')[0]):08d}", "t", ["a"], ref), refs)
     placed = fake.placed_by_reference()

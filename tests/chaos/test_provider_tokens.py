@@ -27,7 +27,6 @@ from datetime import date
 import psycopg2.extensions
 import pytest
 
-from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.reminders import metrics, secrets
 from localdev.bootstrap_aws import bootstrap
@@ -62,7 +61,7 @@ def whatsapp_day(aws: str, conn: psycopg2.extensions.connection,
     for i in range(BORROWERS):
         make_loan(conn, postcode="10110", phone="0" + _intl(i)[2:], due_dates=[DUE])
     conn.commit()
-    arn = aws_clients.client("secretsmanager").create_secret(
+    arn = settings.aws_clients().client("secretsmanager").create_secret(
         Name="chaos/provider-tokens", SecretString=json.dumps({"WHATSAPP_API_TOKEN": LOCAL_TOKEN}))["ARN"]
     env = {"REMINDER_CHUNK_SIZE": "4", "PROVIDER_MAX_ATTEMPTS": "3",
            "PROVIDER_TOKENS_SECRET_ARN": arn, "WHATSAPP_API_TOKEN": ""}  # the token comes from the secret
@@ -97,7 +96,7 @@ def test_a_token_rotated_mid_stage_loses_no_message(whatsapp_day: tuple[LocalRem
     assert stack.whatsapp.wait_idle(30)
     first = sum(r.placed for r in stack.whatsapp.records)
     new_token = stack.whatsapp.rotate_token()     # Meta: the old token is refused (401, code 190) from now on
-    aws_clients.client("secretsmanager").put_secret_value(
+    settings.aws_clients().client("secretsmanager").put_secret_value(
         SecretId=arn, SecretString=json.dumps({"WHATSAPP_API_TOKEN": new_token}))
     execution = day.finish()
 
@@ -130,7 +129,7 @@ def sms_day(aws: str, conn: psycopg2.extensions.connection,
     for i in range(BORROWERS):
         make_loan(conn, postcode="10110", phone="0" + _intl(i)[2:], due_dates=[DUE], has_whatsapp=False)
     conn.commit()
-    arn = aws_clients.client("secretsmanager").create_secret(
+    arn = settings.aws_clients().client("secretsmanager").create_secret(
         Name="chaos/provider-tokens",
         SecretString=json.dumps({"VONAGE_API_KEY": LOCAL_API_KEY, "VONAGE_API_SECRET": LOCAL_API_SECRET}))["ARN"]
     env = {"REMINDER_CHUNK_SIZE": "4", "PROVIDER_MAX_ATTEMPTS": "3", "PROVIDER_TOKENS_SECRET_ARN": arn,
@@ -166,7 +165,7 @@ def test_an_sms_api_secret_rotated_mid_stage_loses_no_sms(sms_day: tuple[LocalRe
     assert stack.sms.wait_idle(30)
     first = sum(r.placed for r in stack.sms.records)
     new_secret = stack.sms.rotate_secret()        # Vonage: the old API secret is refused (status 4) from now on
-    aws_clients.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(
+    settings.aws_clients().client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(
         {"VONAGE_API_KEY": LOCAL_API_KEY, "VONAGE_API_SECRET": new_secret}))
     execution = day.finish(budget=240)
 
@@ -205,7 +204,7 @@ def test_sms_credentials_refused_until_fixed_blame_no_borrower(
     day.deliver_dispatch_once(SMS_FUNCTION)        # refused, re-read (the same), refused again: left for later
     assert not [r for r in stack.sms.records if r.placed] and stack.sms.auth_refused >= 2
     assert {"channel": "sms"} in alarms, "the credentials alarm's metric"
-    aws_clients.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(
+    settings.aws_clients().client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(
         {"VONAGE_API_KEY": LOCAL_API_KEY, "VONAGE_API_SECRET": new_secret}))   # the on-call engineer's fix
     _a_minute_later()
     execution = day.finish(budget=240)

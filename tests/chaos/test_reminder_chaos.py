@@ -16,8 +16,7 @@ from datetime import date
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.reminders import providers
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import LocalReminderStack
@@ -59,7 +58,7 @@ def _stack(**env: str) -> LocalReminderStack:
 
 
 def _take_all(queue: str) -> list[str]:
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url(queue)
     bodies = []
     while True:
@@ -72,7 +71,7 @@ def _take_all(queue: str) -> list[str]:
 
 
 def _send(queue: str, body: str) -> None:
-    aws_clients.client("sqs").send_message(QueueUrl=resources.queue_url(queue), MessageBody=body)
+    settings.aws_clients().client("sqs").send_message(QueueUrl=resources.queue_url(queue), MessageBody=body)
 
 
 def _nobody_answers(stack: LocalReminderStack, n: int = 6) -> None:
@@ -168,7 +167,7 @@ def test_a_poison_chunk_fails_its_task_at_once_and_the_retry_finishes_the_stage(
     with _busy_day() as (stack, day):
         day.send_stage_message(day.take_stage_message("robocall_1"))
         day.deliver_stage()
-        sqs = aws_clients.client("sqs")
+        sqs = settings.aws_clients().client("sqs")
         url = resources.queue_url(ROBOCALL_QUEUE)
         message = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -195,7 +194,7 @@ def test_a_redelivered_chunk_calls_nobody_twice(borrowers) -> None:
     with _busy_day() as (stack, day):
         day.send_stage_message(day.take_stage_message("robocall_1"))
         day.deliver_stage()
-        sqs = aws_clients.client("sqs")
+        sqs = settings.aws_clients().client("sqs")
         url = resources.queue_url(ROBOCALL_QUEUE)
         message = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)

@@ -10,8 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.manifest import load_manifest
@@ -49,7 +48,7 @@ def _generate(conn, first: int, n: int, business_date: date) -> None:
 
 
 def _chunk_sizes() -> list[int]:
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url(WHATSAPP_QUEUE)
     sizes = []
     while True:

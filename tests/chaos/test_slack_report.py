@@ -4,12 +4,12 @@ token is refused), whatever the job's retries do."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from types import SimpleNamespace
 
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import builtin_handlers
 
 from chalicelib.stuck_disbursements.report import run_report
 from chalicelib.stuck_disbursements.slack import SlackAuthError, SlackFiles, slack_client
@@ -28,12 +28,18 @@ def stuck(conn):
     conn.commit()
 
 
-def _run_like_the_scheduler(conn, tmp_path, tries: int = 3) -> list[str]:
+def _files(slack: FakeSlack, sleep: Callable[[float], None] = time.sleep) -> SlackFiles:
+    """The report's Slack client against the fake (``sleep``: how its retries wait)."""
+    return SlackFiles(slack_client(slack.api_url, sleep=sleep))
+
+
+def _run_like_the_scheduler(conn, tmp_path, slack: FakeSlack, tries: int = 3,
+                            sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """EventBridge/Lambda retry a failed scheduled run (async invoke: up to 2 retries)."""
     outcomes = []
     for _ in range(tries):
         try:
-            outcomes.append(run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client())).slack)
+            outcomes.append(run_report(conn, REPORT_DATE, tmp_path, _files(slack, sleep)).slack)
         except Exception as exc:  # the failed attempt; the next one is the platform's retry
             conn.rollback()
             outcomes.append(type(exc).__name__)
@@ -45,13 +51,11 @@ def _posts_for_date(slack: FakeSlack) -> int:
 
 
 @pytest.mark.chaos(scenario="Slack 429 with Retry-After on every step", invariant=ONE_POST)
-def test_rate_limited_steps_are_retried_after_retry_after(conn, stuck, tmp_path, slack, monkeypatch):
-    slept: list[float] = []
-    # slack_sdk's wait, recorded not waited (only that module's name: other threads keep time.sleep)
-    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
+def test_rate_limited_steps_are_retried_after_retry_after(conn, stuck, tmp_path, slack):
+    slept: list[float] = []  # the client's waits, recorded not waited
     for method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
         slack.fail_next("429", method=method, retry_after=7)
-    outcomes = _run_like_the_scheduler(conn, tmp_path)
+    outcomes = _run_like_the_scheduler(conn, tmp_path, slack, sleep=slept.append)
     assert outcomes[0] == "posted" and _posts_for_date(slack) == 1
     assert len(slept) == 2 and all(7 <= s < 8 for s in slept)  # Retry-After honoured, not hammered
     answered = [c.answered for c in slack.recorded.calls]
@@ -60,12 +64,11 @@ def test_rate_limited_steps_are_retried_after_retry_after(conn, stuck, tmp_path,
 
 @pytest.mark.chaos(scenario="Slack 429 asking for longer than a run can wait",
                    invariant="zero Slack posts, a clear failure, no retry storm")
-def test_long_retry_after_fails_the_run_instead_of_sleeping(conn, stuck, tmp_path, slack, monkeypatch):
+def test_long_retry_after_fails_the_run_instead_of_sleeping(conn, stuck, tmp_path, slack):
     slept: list[float] = []
-    monkeypatch.setattr(builtin_handlers, "time", SimpleNamespace(sleep=slept.append))
     slack.fail_next("429", method="files.getUploadURLExternal", retry_after=600)
     with pytest.raises(SlackApiError, match="ratelimited"):
-        run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+        run_report(conn, REPORT_DATE, tmp_path, _files(slack, slept.append))
     conn.rollback()
     assert slept == [] and slack.recorded.posts() == 0
 
@@ -74,7 +77,7 @@ def test_long_retry_after_fails_the_run_instead_of_sleeping(conn, stuck, tmp_pat
 def test_server_errors_on_the_post_are_not_blindly_repeated(conn, stuck, tmp_path, slack):
     slack.fail_next("500", method="files.getUploadURLExternal")  # read-only step: retried by slack_sdk
     slack.fail_next("503", method="files.completeUploadExternal")  # the post: asked about, then retried next run
-    outcomes = _run_like_the_scheduler(conn, tmp_path)
+    outcomes = _run_like_the_scheduler(conn, tmp_path, slack)
     assert _posts_for_date(slack) == 1
     assert "posted" in outcomes and outcomes[-1] == "already_posted"
 
@@ -82,7 +85,7 @@ def test_server_errors_on_the_post_are_not_blindly_repeated(conn, stuck, tmp_pat
 @pytest.mark.chaos(scenario="Slack answer lost after the post (connection cut)", invariant=ONE_POST)
 def test_lost_answer_is_recognised_not_reposted(conn, stuck, tmp_path, slack):
     slack.fail_next("lost", method="files.completeUploadExternal")
-    outcomes = _run_like_the_scheduler(conn, tmp_path)
+    outcomes = _run_like_the_scheduler(conn, tmp_path, slack)
     assert _posts_for_date(slack) == 1
     assert outcomes == ["posted", "already_posted", "already_posted"]
     assert "files.info" in slack.recorded.methods()
@@ -101,10 +104,10 @@ def test_crash_after_post_before_record(conn, stuck, tmp_path, slack, monkeypatc
 
     monkeypatch.setattr(posting, "_execute", crash_on_mark)
     with pytest.raises(ConnectionError):
-        run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+        run_report(conn, REPORT_DATE, tmp_path, _files(slack))
     conn.rollback()
     monkeypatch.setattr(posting, "_execute", real)
-    assert _run_like_the_scheduler(conn, tmp_path, tries=2) == ["posted", "already_posted"]
+    assert _run_like_the_scheduler(conn, tmp_path, slack, tries=2) == ["posted", "already_posted"]
     assert _posts_for_date(slack) == 1
 
 
@@ -113,7 +116,7 @@ def test_crash_after_post_before_record(conn, stuck, tmp_path, slack, monkeypatc
 def test_invalid_auth_fails_clearly_without_retrying(conn, stuck, tmp_path, slack):
     slack.revoke()
     with pytest.raises(SlackAuthError, match=r"invalid_auth.*SLACK_BOT_TOKEN"):
-        run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+        run_report(conn, REPORT_DATE, tmp_path, _files(slack))
     conn.rollback()
     assert slack.recorded.posts() == 0
     assert slack.recorded.methods() == ["files.getUploadURLExternal"]  # one call, not retried
@@ -130,7 +133,7 @@ def test_concurrent_runs_post_once(conn, stuck, tmp_path, slack, pg_url):
     def run() -> None:
         own = psycopg2.connect(pg_url)
         try:
-            results.append(run_report(own, REPORT_DATE, tmp_path, SlackFiles(slack_client())).slack)
+            results.append(run_report(own, REPORT_DATE, tmp_path, _files(slack)).slack)
         finally:
             own.close()
 

@@ -42,7 +42,7 @@ import psycopg2
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, config, db, resources
+from chalicelib import db, resources, settings
 from localdev import lambda_runtime
 from localdev.manifest import ROOT, FunctionSpec, load_manifest
 
@@ -94,7 +94,7 @@ class _Queue:
 class VirtualLambda:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *functions: str, containers: int = 1) -> None:
         self.manifest = load_manifest()
-        self.sqs = aws.client("sqs")
+        self.sqs = settings.aws_clients().client("sqs")
         self.queues: list[_Queue] = []
         for name in functions:
             function = self.manifest.function(name)
@@ -117,8 +117,8 @@ class VirtualLambda:
         self._schedules: list[tuple[float, FunctionSpec, list[float]]] = []
         self._real_connect = db.connect
         monkeypatch.setattr(db, "connect", self._connect)
-        real_client = aws.client
-        monkeypatch.setattr(aws, "client", lambda service: self._wrap(service, real_client(service)))
+        wrapped = settings.aws_clients().wrapped(self._wrap)
+        monkeypatch.setattr(settings, "aws_clients", lambda: wrapped)
 
     # --- faults ---------------------------------------------------------------------------
     def db_outage(self, start: float, end: float) -> None:
@@ -150,7 +150,7 @@ class VirtualLambda:
         return client
 
     def _terminate_sessions(self) -> None:
-        admin = self._real_connect(config.database_url())
+        admin = self._real_connect(settings.database_url())
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib import aws as aws_clients
+from chalicelib import settings as configured
 from chalicelib.partners.keys import find_key
 from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import CallbackRef
@@ -115,7 +115,7 @@ def _bootstrapped() -> None:
     moto since (a reset removes the sentinel queue): one bootstrap costs about a second, one per
     route would be most of this module's time. What earlier fuzz examples left there stays: the
     fuzz takes any state."""
-    sqs = aws_clients.client("sqs")
+    sqs = configured.aws_clients().client("sqs")
     try:
         sqs.get_queue_url(QueueName=SENTINEL_QUEUE)
         return

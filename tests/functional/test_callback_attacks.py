@@ -17,8 +17,7 @@ from typing import Any
 
 import requests
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.http import db_conn
 from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import CallbackRef
@@ -56,7 +55,7 @@ def _place(store: DynamoReminderStore, run: StageRun, payment_id: int, provider_
 
 
 def _ledger() -> list[dict[str, Any]]:
-    ddb = aws_clients.client("dynamodb")
+    ddb = settings.aws_clients().client("dynamodb")
     items = ddb.scan(TableName=resources.table_name(LEDGER_TABLE), ConsistentRead=True)["Items"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["payment_id"]["S"]))
 

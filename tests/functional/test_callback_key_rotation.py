@@ -11,7 +11,6 @@ from datetime import date
 
 import pytest
 
-from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import CallbackRef
@@ -24,7 +23,7 @@ K1, K2, K3 = ("k1-" + "a" * 40, "k2-" + "b" * 40, "k3-" + "c" * 40)
 
 @pytest.fixture
 def secret(aws, monkeypatch: pytest.MonkeyPatch) -> str:
-    client = aws_clients.client("secretsmanager")
+    client = settings.aws_clients().client("secretsmanager")
     arn = client.create_secret(Name="julo-test/callback-reference",
                                SecretString=json.dumps({"CALLBACK_REFERENCE_KEY": K1}))["ARN"]
     monkeypatch.setenv("CALLBACK_REFERENCE_SECRET_ARN", arn)
@@ -35,13 +34,13 @@ def secret(aws, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _rotate(arn: str, key: str) -> None:
-    aws_clients.client("secretsmanager").put_secret_value(SecretId=arn,
+    settings.aws_clients().client("secretsmanager").put_secret_value(SecretId=arn,
                                                           SecretString=json.dumps({"CALLBACK_REFERENCE_KEY": key}))
 
 
 def _reads() -> list[str]:
     calls: list[str] = []
-    aws_clients.client("secretsmanager").meta.events.register(
+    settings.aws_clients().client("secretsmanager").meta.events.register(
         "before-parameter-build.secrets-manager.GetSecretValue",
         lambda params, **_: calls.append(params.get("VersionStage")))
     return calls

@@ -2,24 +2,24 @@ import json
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import config
+from chalicelib import config, settings
 
 
 def test_database_url_from_env_wins(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://a@h/db")
     monkeypatch.setenv("DATABASE_SECRET_ARN", "arn:aws:secretsmanager:ap-southeast-3:0:secret:x")
-    assert config.database_url() == "postgresql://a@h/db"
+    assert settings.database_url() == "postgresql://a@h/db"
 
 
 def test_database_url_from_rds_secret(aws, monkeypatch):
     secret = {"username": "app", "password": "p@ss/word", "host": "db.internal", "port": 5432, "dbname": "julo"}
-    arn = aws_clients.client("secretsmanager").create_secret(Name="julo-db", SecretString=json.dumps(secret))["ARN"]
+    sm = settings.aws_clients().client("secretsmanager")
+    arn = sm.create_secret(Name="julo-db", SecretString=json.dumps(secret))["ARN"]
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
-    config._database_url_from_secret.cache_clear()
+    config.forget_database_secret()
     # the password is URL-quoted; TLS with the server certificate verified against the RDS CAs
-    url = config.database_url()
+    url = settings.database_url()
     assert url.startswith("postgresql://app:p%40ss%2Fword@db.internal:5432/julo?sslmode=verify-full&sslrootcert=")
     assert url.endswith("rds-ca-ap-southeast-3.pem")
     assert config.RDS_CA_BUNDLE.read_text().count("BEGIN CERTIFICATE") == 3
@@ -29,31 +29,31 @@ def test_a_plain_url_secret_verifies_the_servers_certificate(aws, monkeypatch):
     """RDS: ``sslmode=verify-full`` checks the certificate chain *and* the host name against the CA
     (libpq's "verify-full"; RDS User Guide, "Using SSL with a PostgreSQL DB instance"); libpq's own
     default, ``prefer``, falls back to plain text. A plain URL without an sslmode gets verify-full."""
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arn = sm.create_secret(Name="julo-db-url", SecretString="postgresql://app:pw@db.internal:5432/julo")["ARN"]
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
-    config._database_url_from_secret.cache_clear()
-    url = config.database_url()
+    config.forget_database_secret()
+    url = settings.database_url()
     assert url.startswith("postgresql://app:pw@db.internal:5432/julo?sslmode=verify-full&sslrootcert=")
     assert url.endswith("/rds-ca-ap-southeast-3.pem")
     # a URL that names its sslmode keeps it (the local day's secret says disable; the preflight refuses
     # a deployed secret weaker than verify-full)
     assert config.database_url_from_secret_value("postgresql://a@h/db?sslmode=disable").endswith("?sslmode=disable")
-    config._database_url_from_secret.cache_clear()
+    config.forget_database_secret()
 
 
 def test_no_database_configured(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DATABASE_SECRET_ARN", raising=False)
     with pytest.raises(RuntimeError, match="DATABASE_URL"):
-        config.database_url()
+        settings.database_url()
 
 
-def test_bad_integer_setting(monkeypatch):
+def test_bad_number_setting(monkeypatch):
     monkeypatch.setenv("CALLS_PER_SECOND", "fast")
-    with pytest.raises(RuntimeError, match="CALLS_PER_SECOND"):
-        config.env_int("CALLS_PER_SECOND", 1)
+    with pytest.raises(settings.SettingError, match="CALLS_PER_SECOND must be float, got 'fast'"):
+        settings.StageSettings.from_environment()
 
 
 def test_a_missing_required_setting_fails_naming_it():

@@ -11,8 +11,7 @@ import json
 from datetime import date
 from typing import Any
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.contact_data import history, preferences
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.messages import StageMessage
@@ -25,7 +24,7 @@ from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
-from tests.factories import make_loan, make_partner
+from tests.factories import make_loan, make_partner, stage_settings
 
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
@@ -38,7 +37,7 @@ def _handler_built() -> dict[str, Any]:
 
 
 def _first_stage_message() -> StageMessage:
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url("reminder-stages")
     for _ in range(100):
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
@@ -94,7 +93,7 @@ def test_do_not_call_and_opted_out_numbers_are_skipped_with_their_reason_and_rec
     preferences.change(conn, "081300000004", {"whatsapp": "opted_out"}, source="staff", reason="complaint")
     with LocalReminderStack() as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
-        run_stage(conn, _first_stage_message(), **_handler_built())
+        run_stage(conn, _first_stage_message(), stage_settings(), **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = sorted(r.body["to"][0]["number"] for r in stack.voice.records)
     # WhatsApp's opt-out leaves calls alone; an inactive promise-to-pay number is not called: the borrower's is

@@ -22,7 +22,7 @@ from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
 from tests.api_support import api_client, get, partner_key, staff_key
-from tests.factories import make_loan, make_partner
+from tests.factories import make_loan, make_partner, stage_settings
 
 PREFS = "/v1/crm/contact-preferences"
 
@@ -130,7 +130,7 @@ def _selected(conn, day: date) -> tuple[int, str | None]:
         def send(self, bodies: Any) -> None:
             list(bodies)
 
-    counts = run_stage(conn, StageMessage(run, "t"), store=MemoryReminderStore(), tasks=Tasks(),  # type: ignore[arg-type]
+    counts = run_stage(conn, StageMessage(run, "t"), stage_settings(), store=MemoryReminderStore(), tasks=Tasks(),  # type: ignore[arg-type]
                        queue=Queue(), clock=FixedClock(slot_utc(run.zone, day, run.stage)))  # type: ignore[arg-type]
     return counts["selected"], counts["contact_day"]["reason"]
 

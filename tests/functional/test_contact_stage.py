@@ -16,7 +16,7 @@ from chalicelib.reminders.stage_worker import run_stage
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
-from tests.factories import make_loan, make_partner
+from tests.factories import make_loan, make_partner, stage_settings
 
 SATURDAY, SUNDAY, HOLIDAY = date(2026, 8, 15), date(2026, 8, 16), date(2026, 8, 17)
 DUES = [date(2026, 8, d) for d in (18, 19, 20, 21)]
@@ -53,7 +53,7 @@ def _stage(conn, day: date, now: datetime | None = None) -> tuple[dict[str, Any]
     run = StageRun(Zone.WIB, day, Stage.ROBOCALL_1)
     queue, tasks = Queue(), Tasks()
     clock = FixedClock(now or slot_utc(run.zone, run.business_date, run.stage))
-    counts = run_stage(conn, StageMessage(run, "token"), store=MemoryReminderStore(), tasks=tasks,  # type: ignore[arg-type]
+    counts = run_stage(conn, StageMessage(run, "token"), stage_settings(), store=MemoryReminderStore(), tasks=tasks,  # type: ignore[arg-type]
                        queue=queue, clock=clock)
     return counts, queue, tasks
 

@@ -22,8 +22,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from chalicelib import aws as aws_clients
-from chalicelib import config
+from chalicelib import config, settings
 from chalicelib.edge import connection as lifetime_module
 from chalicelib.edge.connection import ConnectionLifetime, DatabaseUnavailable
 from localdev import postgres
@@ -62,7 +61,7 @@ def _url(pg_url: str, role: str, password: str) -> str:
 @pytest.fixture
 def secret(aws, pg_url, password_login, monkeypatch) -> Iterator[tuple[str, Any]]:
     role, _set = password_login
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arn = sm.create_secret(Name=f"julo/db/{role}", SecretString=_url(pg_url, role, "first-password"))["ARN"]
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DATABASE_SECRET_ARN", arn)
@@ -92,7 +91,7 @@ def test_a_rotation_is_followed_step_by_step(pg_url, password_login, secret):
     arn, sm = secret
     lifetime = ConnectionLifetime("rotation-test")
     assert _whoami(lifetime) == role
-    held = lifetime.checkout(config.database_url())  # a session open across the whole rotation
+    held = lifetime.checkout(settings.database_url())  # a session open across the whole rotation
     # createSecret: the new password, pending
     pending = sm.put_secret_value(SecretId=arn, SecretString=_url(pg_url, role, "second-password"),
                                   VersionStages=["AWSPENDING"])["VersionId"]
@@ -109,7 +108,7 @@ def test_a_rotation_is_followed_step_by_step(pg_url, password_login, secret):
     sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=pending)
     lifetime.close_all()
     assert _whoami(lifetime) == role and lifetime.rereads == 2  # the cached old URL refused once more: re-read
-    assert config.database_url() == _url(pg_url, role, "second-password")
+    assert settings.database_url() == _url(pg_url, role, "second-password")
     lifetime.close_all()
     assert _whoami(lifetime) == role and lifetime.rereads == 2  # from now on, no re-read
     with held.cursor() as cur:  # PostgreSQL kept the session opened with the old password

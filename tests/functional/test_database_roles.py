@@ -24,8 +24,7 @@ import psycopg2.errors
 import pytest
 import yaml
 
-from chalicelib import aws as aws_clients
-from chalicelib import database_roles, db
+from chalicelib import database_roles, db, settings
 from chalicelib.analytics.etl import run_etl
 from chalicelib.database_roles import BY_NAME, GRANTS_PATH, load_grants, mentioned_tables
 from chalicelib.disbursements.apply import apply_event
@@ -298,7 +297,7 @@ def _scram_matches(verifier: str, password: str) -> bool:
 
 
 def test_provision_secrets_sets_each_password_as_a_scram_verifier_and_stores_rds_json(conn, aws):
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arns = database_roles.provision_secrets(conn, sm, "julo-test/db", host="julo.xxxx.rds.amazonaws.com", port=5432,
                                            dbname="julo")
     assert set(arns) == {r.parameter for r in database_roles.ROLES}

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from chalicelib.emails.ses import sender_address
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
@@ -36,7 +36,7 @@ def _event(event_id: str, disbursement_id: int, status: str, minutes: int) -> di
 
 def _send(urls: dict, bodies: list) -> None:
     entries = [{"Id": str(i), "MessageBody": b if isinstance(b, str) else json.dumps(b)} for i, b in enumerate(bodies)]
-    aws_clients.client("sqs").send_message_batch(QueueUrl=urls["disbursement-events"], Entries=entries)
+    settings.aws_clients().client("sqs").send_message_batch(QueueUrl=urls["disbursement-events"], Entries=entries)
 
 
 def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn, aws):
@@ -44,7 +44,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn
     other = _loan(conn, "PENDING", "agus@example.com")
     conn.commit()
     urls = bootstrap().queue_urls
-    assert sender_address() in aws_clients.client("ses").list_identities()["Identities"]
+    assert sender_address() in settings.aws_clients().client("ses").list_identities()["Identities"]
     completed = _event("evt-c1", pending.disbursement_id, "COMPLETED", 10)
     _send(urls, [
         completed,
@@ -55,7 +55,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn
     totals = lambda_runtime.drain(functions=["disbursement-events", "email-outbox"])
 
     assert totals["disbursement-events"].failed == 10  # only the poison message, maxReceiveCount times
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     dead = sqs.receive_message(QueueUrl=urls["disbursement-events-dlq"], MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in dead] == ['{"event_id": "evt-poison", "status": "COMPLETED"']
     with conn.cursor() as cur:
@@ -83,7 +83,7 @@ def test_email_not_sent_when_ses_fails_is_sent_by_the_retry(conn, aws):
     conn.commit()
     bootstrap()
     # the sender identity is gone: SES refuses, the relay's message is retried, nothing is marked sent
-    aws_clients.client("ses").delete_identity(Identity=sender_address())
+    settings.aws_clients().client("ses").delete_identity(Identity=sender_address())
     urls = {"disbursement-events": lambda_runtime.resources.queue_url("disbursement-events")}
     _send(urls, [_event("evt-x", loan.disbursement_id, "COMPLETED", 1)])
     manifest = lambda_runtime.load_manifest()
@@ -97,6 +97,6 @@ def test_email_not_sent_when_ses_fails_is_sent_by_the_retry(conn, aws):
         cur.execute("SELECT sent_at FROM email_outbox")
         assert cur.fetchone() == (None,)
     conn.commit()
-    aws_clients.client("ses").verify_email_identity(EmailAddress=sender_address())
+    settings.aws_clients().client("ses").verify_email_identity(EmailAddress=sender_address())
     lambda_runtime.drain(functions=["disbursement-events", "email-outbox"])
     assert [_addresses(e) for e in sent_raw_emails()] == [{"dewi@example.com"}]

@@ -1,13 +1,13 @@
 import json
 import time
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 
 
 def test_moto_executes_state_machines(aws):
     """The local AWS really runs ASL, including an SQS service integration."""
-    sqs = aws_clients.client("sqs")
-    sfn = aws_clients.client("stepfunctions")
+    sqs = settings.aws_clients().client("sqs")
+    sfn = settings.aws_clients().client("stepfunctions")
     queue_url = sqs.create_queue(QueueName="probe")["QueueUrl"]
     definition = {
         "StartAt": "Send",
@@ -23,7 +23,7 @@ def test_moto_executes_state_machines(aws):
         },
     }
     # IAM is enforced locally: the state machine's role must allow the send, as in AWS
-    iam = aws_clients.client("iam")
+    iam = settings.aws_clients().client("iam")
     iam.create_role(RoleName="probe", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
     iam.put_role_policy(RoleName="probe", PolicyName="send", PolicyDocument=json.dumps({

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from localdev import cron, heartbeat, scheduler, workers
 from localdev.bootstrap_aws import bootstrap
 from localdev.manifest import FunctionSpec, Manifest, QueueSpec
@@ -31,7 +31,7 @@ SQS_MANIFEST = Manifest(
 def test_workers_process_good_messages_once_and_dead_letter_the_poison_one(aws, tmp_path):
     runtime_probe_handlers.PROCESSED.clear()
     urls = bootstrap(SQS_MANIFEST).queue_urls
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     bodies = [{"n": 1}, {"poison": True}, {"n": 2}]
     sqs.send_message_batch(QueueUrl=urls[QUEUE],
                            Entries=[{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)])

@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap, render_definition
 from localdev.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
@@ -28,7 +27,7 @@ MANIFEST = Manifest(
 def test_poison_message_goes_to_dlq_and_good_ones_are_processed_once(aws):
     runtime_probe_handlers.PROCESSED.clear()
     urls = bootstrap(MANIFEST).queue_urls
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     bodies = [{"n": 1}, {"poison": True}, {"n": 2}, {"n": 3}]
     sqs.send_message_batch(
         QueueUrl=urls["probe-events"],
@@ -45,11 +44,11 @@ def test_bootstrap_is_idempotent_and_sets_redrive_and_ttl(aws):
     first = bootstrap(MANIFEST)
     second = bootstrap(MANIFEST)
     assert first.queue_urls == second.queue_urls
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     attrs = sqs.get_queue_attributes(QueueUrl=first.queue_urls["probe-events"], AttributeNames=["All"])["Attributes"]
     policy = json.loads(attrs["RedrivePolicy"])
     assert int(policy["maxReceiveCount"]) == 3 and policy["deadLetterTargetArn"].endswith("probe-events-dlq")
-    ttl = aws_clients.client("dynamodb").describe_time_to_live(TableName="probe-ledger")
+    ttl = settings.aws_clients().client("dynamodb").describe_time_to_live(TableName="probe-ledger")
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
     assert resources.queue_url("probe-events") == first.queue_urls["probe-events"]
 

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from localdev import cron, localstack_hooks
 from localdev.manifest import ROOT, FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec, load_manifest
 
@@ -206,7 +206,7 @@ def test_generated_hook_creates_everything_and_can_run_twice(tmp_path, aws):
         assert run.returncode == 0, run.stderr
         assert "julo resources ready" in run.stdout
 
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     stage_url = sqs.get_queue_url(QueueName=f"hook-stage-{suffix}")["QueueUrl"]
     attrs = sqs.get_queue_attributes(QueueUrl=stage_url, AttributeNames=["All"])["Attributes"]
     assert attrs["VisibilityTimeout"] == "45"
@@ -216,13 +216,13 @@ def test_generated_hook_creates_everything_and_can_run_twice(tmp_path, aws):
     plain = sqs.get_queue_url(QueueName=f"hook-plain-{suffix}")["QueueUrl"]
     assert "RedrivePolicy" not in sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
 
-    ddb = aws_clients.client("dynamodb")
+    ddb = settings.aws_clients().client("dynamodb")
     table = ddb.describe_table(TableName=f"hook-ledger-{suffix}")["Table"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
     ttl = ddb.describe_time_to_live(TableName=f"hook-ledger-{suffix}")["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
 
-    sfn = aws_clients.client("stepfunctions")
+    sfn = settings.aws_clients().client("stepfunctions")
     machines = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == f"hook-machine-{suffix}"]
     assert len(machines) == 1  # the second run updated, not duplicated
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=machines[0]["stateMachineArn"])["definition"])

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import psycopg2.extensions
 import pytest
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from chalicelib.disbursements.apply import apply_event
 from chalicelib.disbursements.event import parse_event
 from chalicelib.emails.ses import sender_address
@@ -51,8 +51,8 @@ def test_ses_down_stops_the_sweep_and_the_next_one_sends(
 ) -> None:
     bootstrap()
     _completed_without_email(conn, "rina@example.com")
-    aws_clients.client("ses").delete_identity(Identity=sender_address())  # SES refuses: MessageRejected
+    settings.aws_clients().client("ses").delete_identity(Identity=sender_address())  # SES refuses: MessageRejected
     assert email_outbox_sweeper.handler(FIRED, None)["skipped"] == 1
-    aws_clients.client("ses").verify_email_identity(EmailAddress=sender_address())
+    settings.aws_clients().client("ses").verify_email_identity(EmailAddress=sender_address())
     assert email_outbox_sweeper.handler(FIRED, None)["sent"] == 1
     assert len(sent_raw_emails()) == 1

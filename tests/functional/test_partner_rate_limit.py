@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from chalicelib.partners.rate_limit import DEFAULT_BURST, DEFAULT_PER_SECOND, RateLimit, take
+from chalicelib.partners.rate_limit import RateLimit, take
 from chalicelib.settings import ApiSettings
 from tests.api_support import api_client, get, partner_key, staff_key
 from tests.factories import make_partner
@@ -28,7 +28,7 @@ SLOW = {"PARTNER_RATE_LIMIT_PER_SECOND": "0.01", "PARTNER_RATE_LIMIT_BURST": "5"
 def slow_limit(monkeypatch: pytest.MonkeyPatch) -> RateLimit:
     for name, value in SLOW.items():
         monkeypatch.setenv(name, value)
-    return RateLimit.from_environment()
+    return RateLimit.of(ApiSettings.from_environment(complete=False))
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def partners(conn) -> dict[str, str]:
 def test_the_defaults_are_ten_per_second_with_bursts_of_twenty(monkeypatch):
     monkeypatch.delenv("PARTNER_RATE_LIMIT_PER_SECOND", raising=False)
     monkeypatch.delenv("PARTNER_RATE_LIMIT_BURST", raising=False)
-    assert RateLimit.from_environment() == RateLimit(10.0, 20) == RateLimit(DEFAULT_PER_SECOND, DEFAULT_BURST)
+    assert RateLimit.of(ApiSettings()) == RateLimit(10.0, 20)
     secrets = {"VONAGE_SIGNATURE_SECRET": "s", "WHATSAPP_APP_SECRET": "s", "WHATSAPP_VERIFY_TOKEN": "s",
                "CALLBACK_REFERENCE_KEY": "k" * 32}
     settings = ApiSettings.load({"DATABASE_URL": "postgresql://x/y", **secrets})

@@ -17,15 +17,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.reminders import secrets
 from chalicelib.reminders.providers import CredentialsRefused, RetryPolicy, VoiceClient, WhatsAppClient
 from chalicelib.reminders.sms_provider import SmsClient
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
+from tests.factories import provider_settings
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
 TO = "6281300000009"
+
+PROVIDERS = provider_settings()
 
 
 @pytest.fixture(autouse=True)
@@ -45,11 +47,12 @@ def whatsapp() -> Iterator[FakeWhatsApp]:
 
 def test_a_rotated_whatsapp_token_is_read_from_the_secret_and_the_send_goes_out(
         aws: str, whatsapp: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch) -> None:
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arn = sm.create_secret(Name="tokens", SecretString=json.dumps({"WHATSAPP_API_TOKEN": whatsapp.token}))["ARN"]
     monkeypatch.delenv("WHATSAPP_API_TOKEN", raising=False)
     monkeypatch.setenv("PROVIDER_TOKENS_SECRET_ARN", arn)
-    client = WhatsAppClient(POLICY, base_url=whatsapp.env()["WHATSAPP_API_URL"])  # token from the secret
+    client = WhatsAppClient(POLICY, settings=PROVIDERS,
+                            base_url=whatsapp.env()["WHATSAPP_API_URL"])  # token from the secret
     assert client.send_template(TO, "t", ["a"], "ref-1").attempts == 1
     new = whatsapp.rotate_token()
     sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"WHATSAPP_API_TOKEN": new}))
@@ -62,7 +65,7 @@ def test_a_rotated_whatsapp_token_is_read_from_the_secret_and_the_send_goes_out(
 def test_a_revoked_token_the_secret_still_holds_is_a_configuration_error_and_nothing_is_placed(
         aws: str, whatsapp: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WHATSAPP_API_TOKEN", whatsapp.token)
-    client = WhatsAppClient(POLICY, base_url=whatsapp.env()["WHATSAPP_API_URL"])
+    client = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=whatsapp.env()["WHATSAPP_API_URL"])
     whatsapp.rotate_token()                      # revoked, and nobody updated the secret
     with pytest.raises(CredentialsRefused) as refused:
         client.send_template(TO, "t", ["a"], "ref-1")
@@ -71,7 +74,7 @@ def test_a_revoked_token_the_secret_still_holds_is_a_configuration_error_and_not
 
 def test_a_401_blip_costs_one_request(aws: str, whatsapp: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WHATSAPP_API_TOKEN", whatsapp.token)
-    client = WhatsAppClient(POLICY, base_url=whatsapp.env()["WHATSAPP_API_URL"])
+    client = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=whatsapp.env()["WHATSAPP_API_URL"])
     whatsapp.inject("401", count=1)
     assert client.send_template(TO, "t", ["a"], "ref-1").attempts == 2
     assert whatsapp.placed_by_reference() == {"ref-1": 1}
@@ -84,7 +87,7 @@ def test_a_regenerated_vonage_key_is_read_from_the_secret_and_the_call_goes_out(
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", voice.ca_bundle)
         monkeypatch.setenv("VONAGE_APPLICATION_ID", voice.application_id)
         monkeypatch.setenv("VONAGE_PRIVATE_KEY", voice.private_key)
-        client = VoiceClient(POLICY, base_url=voice.url)
+        client = VoiceClient(POLICY, settings=PROVIDERS, base_url=voice.url)
         assert client.call(TO, "Halo", "http://127.0.0.1:9/cb?ref=1").attempts == 1
         monkeypatch.setenv("VONAGE_PRIVATE_KEY", voice.rotate_key())   # the secret now holds the new key
         assert client.call(TO, "Halo", "http://127.0.0.1:9/cb?ref=2").attempts == 2
@@ -98,7 +101,7 @@ def test_a_new_vonage_api_secret_is_read_from_the_secret_and_the_sms_goes_out(
         aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     sms = FakeSms(receipt_url="http://127.0.0.1:9/receipts").start()
     try:
-        sm = aws_clients.client("secretsmanager")
+        sm = settings.aws_clients().client("secretsmanager")
         arn = sm.create_secret(Name="tokens", SecretString=json.dumps(
             {"VONAGE_API_KEY": sms.api_key, "VONAGE_API_SECRET": sms.api_secret}))["ARN"]
         for key, value in sms.env().items():
@@ -106,7 +109,7 @@ def test_a_new_vonage_api_secret_is_read_from_the_secret_and_the_sms_goes_out(
         monkeypatch.delenv("VONAGE_API_KEY")
         monkeypatch.delenv("VONAGE_API_SECRET")
         monkeypatch.setenv("PROVIDER_TOKENS_SECRET_ARN", arn)
-        client = SmsClient(POLICY)                          # key and secret from the secret
+        client = SmsClient(POLICY, base_url=sms.url)        # key and secret from the secret
         assert client.send(TO, "Halo", "ref-1").attempts == 1
         new = sms.rotate_secret()                           # Vonage: the old API secret deleted
         sm.put_secret_value(SecretId=arn, SecretString=json.dumps(
@@ -123,7 +126,7 @@ def test_a_new_vonage_api_secret_is_read_from_the_secret_and_the_sms_goes_out(
 
 
 def test_secrets_are_re_read_at_most_once_a_minute_per_container(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arn = sm.create_secret(Name="tokens", SecretString=json.dumps({"WHATSAPP_API_TOKEN": "one"}))["ARN"]
     monkeypatch.delenv("WHATSAPP_API_TOKEN", raising=False)
     monkeypatch.setenv("PROVIDER_TOKENS_SECRET_ARN", arn)

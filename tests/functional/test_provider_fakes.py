@@ -24,9 +24,12 @@ from chalicelib.reminders.providers import (
 )
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
 from localdev.fake_providers import FakeVoice, FakeWhatsApp, FaultRates
+from tests.factories import provider_settings
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
 TO = "6281300000001"
+
+PROVIDERS = provider_settings()
 
 
 class Receiver:
@@ -82,7 +85,8 @@ def receiver():
 
 
 def _client(fake: FakeVoice) -> VoiceClient:
-    return VoiceClient(POLICY, base_url=fake.url, application_id=fake.application_id, private_key=fake.private_key)
+    return VoiceClient(POLICY, settings=PROVIDERS, base_url=fake.url, application_id=fake.application_id,
+                       private_key=fake.private_key)
 
 
 def test_a_call_is_placed_through_the_sdk_and_its_events_are_signed_the_vonage_way(voice, receiver):
@@ -108,7 +112,7 @@ def test_an_unanswered_call_ends_without_answered(voice, receiver):
 def test_the_fake_refuses_a_jwt_not_signed_by_the_application_key(voice, monkeypatch):
     other = FakeVoice()  # another application's key pair
     monkeypatch.setenv("VONAGE_PRIVATE_KEY", other.private_key)  # the secret holds the wrong key too
-    client = VoiceClient(POLICY, base_url=voice.url, application_id=voice.application_id,
+    client = VoiceClient(POLICY, settings=PROVIDERS, base_url=voice.url, application_id=voice.application_id,
                          private_key=other.private_key)
     with pytest.raises(CredentialsRefused) as refused:
         client.call(TO, "Halo", "http://127.0.0.1:9/cb")
@@ -161,7 +165,7 @@ def test_whatsapp_webhooks_wait_for_the_handshake_and_are_signed_with_the_app_se
     refusing, answering = Receiver(verify_token="something-else"), Receiver(verify_token="local-whatsapp-verify-token")
     for r, expect_delivery in ((refusing, False), (answering, True)):
         fake = FakeWhatsApp(webhook_url=r.url, mix=(("read", 1.0),), foreign_rate=0.0).start()
-        client = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
+        client = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
         accepted = client.send_template(TO, "julo_t3_reminder_v2", ["Budi"], "1|2026-11-20|whatsapp|WIB")
         assert fake.wait_idle(10)
         fake.stop()
@@ -179,11 +183,11 @@ def test_whatsapp_webhooks_wait_for_the_handshake_and_are_signed_with_the_app_se
 
 def test_whatsapp_rate_limits_are_retried_and_refused_credentials_are_not_the_borrowers_failure(monkeypatch):
     fake = FakeWhatsApp(webhook_url="http://127.0.0.1:9/hook").start()
-    client = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
+    client = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
     fake.inject("429", count=1)
     assert client.send_template(TO, "t", ["a"], "ref-1").attempts == 2
     monkeypatch.setenv("WHATSAPP_API_TOKEN", "expired")  # the secret holds the bad token too
-    bad_token = WhatsAppClient(POLICY, base_url=fake.env()["WHATSAPP_API_URL"], token="expired")
+    bad_token = WhatsAppClient(POLICY, settings=PROVIDERS, base_url=fake.env()["WHATSAPP_API_URL"], token="expired")
     with pytest.raises(CredentialsRefused) as rejected:
         bad_token.send_template(TO, "t", ["a"], "ref-2")
     fake.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -14,8 +15,11 @@ from chalicelib.reminders.provider_rate_dynamo import DynamoLaneStore, grid_key
 from chalicelib.reminders.providers import ProviderGaveUp, RetryPolicy, VoiceClient, WhatsAppClient
 from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.stages import Channel
+from chalicelib.settings import DispatchSettings
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
+from localdev.template_stack import LOCAL_VOICE_FROM_NUMBER
+from tests.factories import dispatch_settings, provider_settings
 from tests.unit import test_provider_rate as rules
 from tests.unit.test_provider_rate import (  # noqa: F401 (collected here against DynamoDB)
     T0,
@@ -28,6 +32,8 @@ from tests.unit.test_provider_rate import (  # noqa: F401 (collected here agains
 
 ONCE = RetryPolicy(rate_per_second=1000, max_attempts=1, timeout=2.0)
 TO = "6281300000001"
+
+PROVIDERS = provider_settings()
 
 
 @pytest.fixture(params=["dynamodb"])
@@ -55,8 +61,9 @@ class FixedClock:
         return self.now
 
 
-def _voice(fake: FakeVoice, policy: RetryPolicy = ONCE, **kwargs: object) -> VoiceClient:
-    return VoiceClient(policy, base_url=fake.url, application_id=fake.application_id,
+def _voice(fake: FakeVoice, policy: RetryPolicy = ONCE, settings: DispatchSettings = PROVIDERS,
+           **kwargs: object) -> VoiceClient:
+    return VoiceClient(policy, settings=settings, base_url=fake.url, application_id=fake.application_id,
                        private_key=fake.private_key, **kwargs)  # type: ignore[arg-type]
 
 
@@ -80,11 +87,10 @@ def test_the_strict_voice_fake_answers_429_above_its_rate_in_a_rolling_second(mo
 
 
 def test_the_strict_voice_fake_refuses_calls_over_its_concurrent_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VOICE_MAX_CALL_SECONDS", "40")
     clock = FixedClock()
     with FakeVoice(max_concurrent=2, call_seconds=300, clock=clock, callback_delay=60) as fake:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
-        client = _voice(fake)
+        client = _voice(fake, settings=provider_settings(voice_max_call_seconds=40))
         for ref in (1, 2):
             client.call(TO, "Halo", f"https://example.invalid/cb?ref={ref}")
         body = fake.records[0].body
@@ -101,7 +107,8 @@ def test_the_strict_voice_fake_refuses_calls_over_its_concurrent_limit(monkeypat
 def test_the_strict_whatsapp_fake_answers_the_cloud_api_rate_limit() -> None:
     clock = FixedClock()
     with FakeWhatsApp(webhook_url="http://127.0.0.1:9/unused", strict_rate=1, clock=clock) as fake:
-        client = WhatsAppClient(ONCE, base_url=fake.env()["WHATSAPP_API_URL"], token=fake.token)
+        client = WhatsAppClient(ONCE, settings=PROVIDERS, base_url=fake.env()["WHATSAPP_API_URL"],
+                                token=fake.token)
         client.send_template("6281300000001", "julo_t3_reminder_v2", ["a"], "ref-1")
         with pytest.raises(ProviderGaveUp) as refused:
             client.send_template("6281300000002", "julo_t3_reminder_v2", ["a"], "ref-2")
@@ -143,7 +150,7 @@ def test_the_sms_dispatch_client_has_a_grid_of_its_own(monkeypatch: pytest.Monke
     with FakeSms(strict_rate=30) as fake:
         for key, value in fake.env().items():
             monkeypatch.setenv(key, value)
-        client = SmsClient()
+        client = SmsClient(settings=dispatch_settings())  # the fake's SMS_API_URL, the rates set above
         assert isinstance(client.limiter, SharedRateLimiter) and isinstance(client.limiter.store, DynamoLaneStore)
         assert client.limiter.contract == RateContract(30.0) and client.limiter.lanes == 3
         client.send(TO, "JULO: angsuran", "ref-1")
@@ -184,7 +191,7 @@ def test_a_client_built_by_the_dispatch_takes_its_slots_from_the_shared_grid(mon
     with FakeVoice(strict_rate=3) as fake:
         for key, value in fake.env().items():
             monkeypatch.setenv(key, value)
-        client = VoiceClient()
+        client = VoiceClient(settings=replace(dispatch_settings(), voice_from_number=LOCAL_VOICE_FROM_NUMBER))
         assert isinstance(client.limiter, SharedRateLimiter)
         assert isinstance(client.limiter.store, DynamoLaneStore)
         assert client.limiter.contract == RateContract(3.0)

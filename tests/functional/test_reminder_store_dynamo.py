@@ -7,8 +7,7 @@ from datetime import date
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import EntryStatus, Outcome, StoreUnavailable
 from chalicelib.reminders.store.dynamo import STORE_ATTEMPTS, DynamoReminderStore
@@ -32,7 +31,7 @@ def test_statuses_and_outcomes_are_stored_as_the_values_items_already_hold(aws: 
     store.settle(run, 1, EntryStatus.FAILED, attempts=3, error="gave up")
     store.settle(run, 2, EntryStatus.PLACED, attempts=1, provider_id="call-2")
     store.record_outcome(run, 2, "call-2", Outcome.FAILED, "busy")
-    ddb = aws_clients.client("dynamodb")
+    ddb = settings.aws_clients().client("dynamodb")
     items = {int(i["payment_id"]["S"]): i for i in ddb.query(
         TableName=resources.table_name(LEDGER_TABLE), KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": run.ledger_key}})["Items"]}
@@ -49,7 +48,7 @@ def test_statuses_and_outcomes_are_stored_as_the_values_items_already_hold(aws: 
 
 
 def test_two_stores_on_two_table_pairs_do_not_share_state(aws: str) -> None:
-    ddb = aws_clients.client("dynamodb")
+    ddb = settings.aws_clients().client("dynamodb")
     for suffix in ("a", "b"):
         for name, range_key in ((f"ledger-{suffix}", "payment_id"), (f"stages-{suffix}", "stage")):
             ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",

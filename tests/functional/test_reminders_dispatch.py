@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.contact_policy import FixedClock
 from chalicelib.reminders.adapters import TaskCallbacks
 from chalicelib.reminders.messages import (
@@ -32,7 +31,7 @@ from chalicelib.zones import Zone
 from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
-from tests.factories import make_loan, make_partner
+from tests.factories import make_loan, make_partner, stage_settings
 
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
@@ -56,7 +55,7 @@ def _loans(conn, n: int, amounts: list[int] | None = None) -> list[int]:
 
 
 def _first_stage_message() -> StageMessage:
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = resources.queue_url("reminder-stages")
     for _ in range(100):
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
@@ -80,18 +79,18 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
     with LocalReminderStack() as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
-        run_stage(conn, msg, **_handler_built(), chunk_size=2)        # the worker enqueues, then "dies"
+        run_stage(conn, msg, stage_settings(), **_handler_built(), chunk_size=2)  # enqueues, then "dies"
         restarted = StageMessage(msg.run.with_attempt(1), msg.task_token)
-        run_stage(conn, restarted, **_handler_built(), chunk_size=2)  # the workflow's retry re-runs the stage
+        run_stage(conn, restarted, stage_settings(), **_handler_built(), chunk_size=2)  # the workflow's retry
         # and a dispatch chunk is delivered twice (SQS at-least-once)
-        sqs = aws_clients.client("sqs")
+        sqs = settings.aws_clients().client("sqs")
         url = resources.queue_url("reminder-dispatch-robocall")
         body = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=body["ReceiptHandle"], VisibilityTimeout=0)
         sqs.send_message(QueueUrl=url, MessageBody=body["Body"])
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         # a stray duplicate of the stage message after the stage completed resets nothing
-        again = run_stage(conn, msg, **_handler_built(), chunk_size=2)
+        again = run_stage(conn, msg, stage_settings(), **_handler_built(), chunk_size=2)
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         calls = _calls_per_number(stack)
     assert again["chunks"] == 0
@@ -112,7 +111,7 @@ def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_agai
         stack.voice.inject("429", count=3, recipient="6281300000002")      # throttled every attempt
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
-        run_stage(conn, msg, **_handler_built())
+        run_stage(conn, msg, stage_settings(), **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         outcomes = [(r.body["to"][0]["number"], r.outcome) for r in stack.voice.records]
     assert [o for n, o in outcomes if n == "6281300000000"][:2] == ["http_500", "http_500"]
@@ -136,7 +135,7 @@ def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws,
     # 2 hours to the next slot at 0.0005 calls/s x 0.9 headroom = 3 calls
     with LocalReminderStack(extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": "0.0005"}) as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
-        counts = run_stage(conn, _first_stage_message(), **_handler_built())
+        counts = run_stage(conn, _first_stage_message(), stage_settings(), **_handler_built())
         lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = {r.body["to"][0]["number"] for r in stack.voice.records}
     assert counts["capacity"] == 3 and counts["not_placed"] == 2
@@ -210,7 +209,8 @@ def test_a_stage_is_spread_over_every_dispatch_container(conn, monkeypatch, paym
     store = MemoryReminderStore()
     store.record_pacing(Channel.ROBOCALL, Pacing(50.0, 900))  # alone, a chunk could hold 4,000 payments
     queue = _CollectedChunks()
-    counts = run_stage(conn, StageMessage(RUN, "task-token"), store=store, tasks=_NoTaskCalls(), queue=queue,
+    counts = run_stage(conn, StageMessage(RUN, "task-token"), stage_settings(), store=store, tasks=_NoTaskCalls(),
+                       queue=queue,
                        clock=FixedClock(slot_utc(RUN.zone, RUN.business_date, RUN.stage)))
     assert queue.sizes() == sizes
     assert counts["enqueued"] == payments and counts["chunks"] == len(sizes)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from chalicelib.edge import clock
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.reminders.stages import Stage, scheduled_local, slot_utc, wait_timestamp, window_end_utc
@@ -45,7 +45,7 @@ def test_a_second_start_for_the_same_zone_and_day_is_refused_and_reported(aws):
     second = lambda_runtime.fire_schedule(spec, at, {"business_date": "2026-11-20"})
     assert first["started"] is True and first["execution_name"] == "t3-WITA-2026-11-20"
     assert second["started"] is False and "already exists" in second["reason"]
-    sfn = aws_clients.client("stepfunctions")
+    sfn = settings.aws_clients().client("stepfunctions")
     machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == STATE_MACHINE)
     executions = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
     assert [e["name"] for e in executions] == ["t3-WITA-2026-11-20"]
@@ -59,7 +59,7 @@ def test_the_asl_is_accepted_by_moto_and_has_the_designed_shape(aws):
     made = bootstrap()
     definition = render_definition(ASL, made.queue_urls)
     AmazonStateLanguageParser.parse(definition)  # raises on an invalid definition
-    sfn = aws_clients.client("stepfunctions")
+    sfn = settings.aws_clients().client("stepfunctions")
     stored = json.loads(sfn.describe_state_machine(stateMachineArn=made.state_machine_arns[STATE_MACHINE])[
         "definition"])
     states = stored["States"]

@@ -23,6 +23,7 @@ from chalicelib.reminders.providers import (
 from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 from localdev.fake_providers import FakeSms
+from tests.factories import dispatch_settings
 from tests.functional.test_provider_fakes import Receiver
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
@@ -49,7 +50,7 @@ def sms(monkeypatch, receiver):
 
 
 def _client(**kwargs) -> SmsClient:
-    return SmsClient(POLICY, **kwargs)
+    return SmsClient(POLICY, settings=dispatch_settings(), **kwargs)  # the fake's SMS_API_URL, SMS_SENDER_ID
 
 
 def _receipts(receiver: Receiver) -> list[dict[str, str]]:

@@ -34,7 +34,7 @@ from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD, LOCAL_VIRTUAL_NUMBER
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
-from tests.factories import make_loan, make_partner
+from tests.factories import dispatch_settings, make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)  # a Friday
 DUE = date(2026, 11, 23)
@@ -199,7 +199,7 @@ def test_an_sms_stop_mid_stage_skips_that_number_with_reason_opted_out(aws, conn
     store.seal_stage(RUN, 2, {"selected": 4, "enqueued": 4})
     target = "62" + phones[3][1:]
     with LocalReminderStack() as stack:
-        dispatcher = Dispatcher(conn, store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
+        dispatcher = Dispatcher(conn, dispatch_settings(), store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
                                 records=PgContactRecords(conn))
         first = dispatcher.run(_chunk(loans[:2], phones[:2], "0-2"))
         stack.sms.inbound(target, "Berhenti")

@@ -28,7 +28,7 @@ from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import LocalReminderStack
-from tests.factories import make_loan, make_partner
+from tests.factories import dispatch_settings, make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)  # a Friday
 DUE = date(2026, 11, 23)
@@ -76,7 +76,7 @@ def test_a_two_part_sms_is_settled_on_both_parts_receipts_once(aws, conn) -> Non
         sms.force_part_outcomes(_intl(phones["second refused"]), ["delivered"])
         sms.force_part_outcomes(_intl(phones["answer lost"]), ["delivered", "delivered"])
         sms.inject("answer_lost", count=1, recipient=_intl(phones["answer lost"]))
-        dispatcher = Dispatcher(conn, store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
+        dispatcher = Dispatcher(conn, dispatch_settings(), store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
                                 records=PgContactRecords(conn))
         counts = dispatcher.run(Chunk.parse(chunk_body(RUN, "0-5", json.dumps(rows))))
         assert sms.wait_idle(60)
@@ -125,7 +125,7 @@ def test_a_two_part_sms_whose_part_count_cannot_be_written_is_not_sent_and_goes_
     chunk = Chunk.parse(chunk_body(RUN, "0-1", json.dumps(rows)))
     with LocalReminderStack() as stack:
         stack.sms.force_part_outcomes("6281355580001", ["delivered", "delivered"])
-        dispatcher = Dispatcher(conn, store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
+        dispatcher = Dispatcher(conn, dispatch_settings(), store=store, tasks=_Tasks(), clock=IN_THE_SMS_SLOT,  # type: ignore[arg-type]
                                 records=PgContactRecords(conn))
         with pytest.raises(ChunkDeferred):
             dispatcher.run(chunk)

@@ -9,8 +9,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from chalicelib import aws as aws_clients
-from chalicelib import resources
+from chalicelib import resources, settings
 from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import vonage_webhook_token
@@ -124,7 +123,7 @@ def test_a_receipt_binds_an_sms_whose_answer_was_lost(aws, conn):
 
 
 def _ledger() -> list[dict]:
-    ddb = aws_clients.client("dynamodb")
+    ddb = settings.aws_clients().client("dynamodb")
     items = ddb.scan(TableName=resources.table_name(LEDGER_TABLE), ConsistentRead=True)["Items"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["payment_id"]["S"]))
 

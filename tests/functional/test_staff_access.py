@@ -22,7 +22,14 @@ import pytest
 
 from app import app
 from chalicelib.http.routes import ROUTE_SCOPES
-from chalicelib.partners.keys import create_partner_key, create_staff_key, hash_key, list_keys
+from chalicelib.partners.keys import (
+    create_partner_key,
+    create_staff_key,
+    default_staff_key_lifetime,
+    hash_key,
+    list_keys,
+)
+from chalicelib.settings import KeyAdminSettings
 from infra.api_access import STAFF_CIDRS_PARAMETER, THROTTLED_GROUPS, route_group
 from localdev.resource_policy import UnsupportedCondition, allows
 from localdev.template_stack import TemplateRuntime, load_template
@@ -164,9 +171,8 @@ def test_a_staff_key_lives_90_days_by_default_and_never_more_than_366(conn, monk
     conn.commit()
     with pytest.raises(ValueError, match="366"):
         create_staff_key(conn, owner="Ayu", actor="lead", expires_in=timedelta(days=400))
-    monkeypatch.setenv("STAFF_KEY_EXPIRY_DAYS", "1000")
     with pytest.raises(ValueError, match="STAFF_KEY_EXPIRY_DAYS"):
-        create_staff_key(conn, owner="Ayu", actor="lead")
+        default_staff_key_lifetime(KeyAdminSettings(staff_key_expiry_days=1000))
     with conn.cursor() as cur, pytest.raises(psycopg2.errors.CheckViolation, match="366 days"):
         cur.execute("UPDATE partner_api_key SET expires_at = now() + interval '5 years' WHERE scope = 'staff'")
     conn.rollback()

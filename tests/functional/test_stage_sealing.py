@@ -32,7 +32,7 @@ from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
-from tests.factories import make_loan, make_partner
+from tests.factories import make_loan, make_partner, stage_settings
 
 BUSINESS_DATE = date(2026, 11, 20)
 DUE = date(2026, 11, 23)
@@ -163,7 +163,7 @@ def _day(conn: psycopg2.extensions.connection, crash_at: int | None,
     msg = StageMessage(RUN, "token-0")
     killed = False
     try:
-        run_stage(Crashing(conn, crasher, "postgres"), msg, store=Crashing(store, crasher, "store"),  # type: ignore[arg-type]
+        run_stage(Crashing(conn, crasher, "postgres"), msg, stage_settings(), store=Crashing(store, crasher, "store"),  # type: ignore[arg-type]
                   tasks=Crashing(tasks, crasher, "tasks"), queue=queue, chunk_size=CHUNK,  # type: ignore[arg-type]
                   clock=IN_THE_SLOT, policy=ContactPolicy())
     except WorkerKilled:
@@ -172,7 +172,8 @@ def _day(conn: psycopg2.extensions.connection, crash_at: int | None,
     _dispatch(queue, store, voice, tasks)     # the chunks that made it onto the queue run
     _answer_three(conn)                       # three borrowers answered meanwhile
     queue.crasher = None
-    run_stage(conn, msg, store=store, tasks=tasks, queue=queue, chunk_size=CHUNK,  # the message comes back
+    run_stage(conn, msg, stage_settings(), store=store, tasks=tasks, queue=queue,  # the message comes back
+              chunk_size=CHUNK,
               clock=IN_THE_SLOT, policy=ContactPolicy())
     _dispatch(queue, store, voice, tasks)
     return crasher, store, voice, tasks, killed

@@ -43,7 +43,7 @@ def _names(path, header="Full name"):
 
 
 def test_empty_day_posts_nothing_by_default(conn, tmp_path, slack):
-    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert result.rows == 0 and result.slack == "nothing_to_post"
     assert slack.recorded.posts() == 0 and slack.recorded.calls == []
 
@@ -51,7 +51,7 @@ def test_empty_day_posts_nothing_by_default(conn, tmp_path, slack):
 def test_empty_day_posts_one_all_clear_line_when_set(conn, tmp_path, slack):
     _setting(conn, channel="C0OPS", post_all_clear=True)
     for _ in range(2):  # the second run that day posts nothing more
-        run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+        run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     (message,) = slack.recorded.messages
     assert message.channel == "C0OPS" and message.text.startswith("All clear")
     assert str(REPORT_DATE) in message.text and slack.recorded.shares == []
@@ -60,7 +60,7 @@ def test_empty_day_posts_one_all_clear_line_when_set(conn, tmp_path, slack):
 def test_names_are_masked_in_the_slack_file_by_default(conn, tmp_path, slack):
     _stuck(conn)
     _setting(conn, columns=["application_id", "fullname", "email"])
-    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert _names(result.path) == ["S**** Wa****"]
     (email,) = _names(result.path, "Email")
     assert "***@" in email
@@ -71,7 +71,7 @@ def test_names_are_masked_in_the_slack_file_by_default(conn, tmp_path, slack):
 def test_phone_numbers_are_masked_in_the_slack_file_by_default(conn, tmp_path, slack):
     _stuck(conn)
     _setting(conn, columns=["application_id", "fullname", "mobile_phone_1"])
-    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert _names(result.path, "Phone") == ["0812****90"]
     (shared,) = slack.recorded.shared()
     assert PHONE.encode() not in shared.content and PHONE[1:].encode() not in shared.content
@@ -81,7 +81,7 @@ def test_ops_channel_setting_shows_full_names(conn, tmp_path, slack):
     _stuck(conn)
     _setting(conn, channel="C0OPSPRIVATE", show_full_names=True,
              columns=["application_id", "fullname", "mobile_phone_1"])
-    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    result = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert _names(result.path) == ["Siti Wahyuni"]
     assert _names(result.path, "Phone") == [PHONE]
     assert slack.recorded.shared()[0].channel == "C0OPSPRIVATE"
@@ -95,8 +95,8 @@ def test_a_flag_that_is_not_a_boolean_is_a_clear_error(conn):
 
 def test_second_run_the_same_day_does_not_post_again(conn, tmp_path, slack):
     _stuck(conn)
-    first = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
-    second = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client()))
+    first = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
+    second = run_report(conn, REPORT_DATE, tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert (first.slack, second.slack) == ("posted", "already_posted")
     assert second.slack_file_id == first.slack_file_id
     assert slack.recorded.posts() == 1
@@ -104,5 +104,5 @@ def test_second_run_the_same_day_does_not_post_again(conn, tmp_path, slack):
         cur.execute("SELECT status, file_id FROM stuck_report_post WHERE report_date = %s", (REPORT_DATE,))
         assert cur.fetchone() == ("posted", first.slack_file_id)
     conn.rollback()
-    next_day = run_report(conn, date(2026, 11, 24), tmp_path, SlackFiles(slack_client()))
+    next_day = run_report(conn, date(2026, 11, 24), tmp_path, SlackFiles(slack_client(slack.api_url)))
     assert next_day.slack == "posted" and slack.recorded.posts() == 2

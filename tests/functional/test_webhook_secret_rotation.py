@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws as aws_clients
 from chalicelib import settings
 from chalicelib.reminders.secrets import verified_with
 from chalicelib.reminders.signatures import (
@@ -38,7 +37,7 @@ OLD, NEW = "vonage-signature-secret-one-0123456789", "vonage-signature-secret-tw
 
 @pytest.fixture
 def callback_secret(aws, monkeypatch) -> Iterator[tuple[str, Any]]:
-    sm = aws_clients.client("secretsmanager")
+    sm = settings.aws_clients().client("secretsmanager")
     arn = sm.create_secret(Name="julo/callbacks-rotation", SecretString=json.dumps({
         "WHATSAPP_APP_SECRET": "app-secret-1", "VONAGE_SIGNATURE_SECRET": OLD,
         "WHATSAPP_VERIFY_TOKEN": "t"}))["ARN"]

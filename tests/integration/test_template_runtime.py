@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws as aws_clients
+from chalicelib import settings
 from chalicelib.zones import Zone
 from localdev.reminder_day import LocalReminderStack, run_day
 from localdev.template_stack import (
@@ -119,7 +119,7 @@ def _probe_template(tmp_path: Path, handler: str, *, timeout: int, concurrency: 
 
 
 def _send(n: int) -> None:
-    sqs = aws_clients.client("sqs")
+    sqs = settings.aws_clients().client("sqs")
     url = sqs.get_queue_url(QueueName="disbursement-events")["QueueUrl"]
     for i in range(n):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": i}))

@@ -76,6 +76,7 @@ def test_malformed_disbursement_events_go_to_the_dlq_without_waiting(
     monkeypatch: pytest.MonkeyPatch, visibility: RecordedVisibility,
 ) -> None:
     monkeypatch.setattr(disbursement_events.handler, "lifetime", StandInLease())
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)  # the function's settings require one (never connected)
     bodies: list[str | dict[str, Any]] = [
         "{not json",
         {"event_id": "evt-2", "disbursement_id": 501, "status": "DONE", "occurred_at": "2026-11-24T03:15:00Z"},
@@ -96,7 +97,7 @@ def test_the_stuck_report_runs_for_the_wib_date_the_schedule_fired_on(monkeypatc
                                slack="posted")
 
     monkeypatch.setattr(stuck_disbursement_report, "run_report", run_report)
-    monkeypatch.setattr(stuck_disbursement_report, "slack_client", lambda: None)
+    monkeypatch.setattr(stuck_disbursement_report, "slack_client", lambda _url: None)
     monkeypatch.setattr(stuck_disbursement_report.handler, "lifetime", StandInLease())
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")  # the cold start checks the report's settings
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)

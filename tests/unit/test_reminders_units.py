@@ -16,6 +16,7 @@ from chalicelib.reminders.providers import international
 from chalicelib.reminders.ratelimit import RateLimiter
 from chalicelib.reminders.signatures import sign, verify
 from chalicelib.reminders.stages import Stage, StageRun, slot_utc, window_end_utc
+from chalicelib.settings import StageSettings
 from chalicelib.zones import Zone
 
 
@@ -49,7 +50,7 @@ def test_capacity_never_exceeds_the_time_left_of_the_window_and_a_late_stage_get
     start, end = slot_utc(zone, day, stage), window_end_utc(zone, day, stage)
     now = start + timedelta(seconds=offset)
     window = ContactPolicy().window_left(zone, day, start, end, now)
-    plan = capacity.plan(window, stage.channel, rate=rate)
+    plan = capacity.plan(window, stage.channel, StageSettings(), rate=rate)
     assert 0 <= plan.capacity <= max(0.0, (end - max(now, start)).total_seconds()) * rate
     if now >= end:
         assert plan.window_seconds == 0 and plan.capacity == 0
@@ -61,7 +62,7 @@ def test_capacity_at_one_call_per_second_is_under_two_hours_of_calls():
     day = date(2026, 11, 20)
     start, end = slot_utc(Zone.WIB, day, Stage.ROBOCALL_1), window_end_utc(Zone.WIB, day, Stage.ROBOCALL_1)
     window = ContactPolicy().window_left(Zone.WIB, day, start, end, datetime(2026, 11, 1, tzinfo=UTC))
-    plan = capacity.plan(window, Stage.ROBOCALL_1.channel, rate=1.0)
+    plan = capacity.plan(window, Stage.ROBOCALL_1.channel, StageSettings(), rate=1.0)
     assert plan.window_seconds == 7200 and plan.capacity == 6480  # 90% of 2 h at 1 call/s
 
 

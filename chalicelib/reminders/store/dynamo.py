@@ -29,7 +29,7 @@ from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, Update
 from pynamodb.expressions.condition import size
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from chalicelib import config, resources
+from chalicelib import resources, settings
 from chalicelib.reminders.stages import Channel, StageRun
 from chalicelib.reminders.store.dynamo_tables import (
     LEDGER_TABLE,
@@ -110,8 +110,8 @@ class DynamoReminderStore:
                  host: str | None = None, region: str | None = None) -> None:
         self.models = models_for(ledger_table or resources.table_name(LEDGER_TABLE),
                               stages_table or resources.table_name(STAGES_TABLE),
-                              host if host is not None else config.aws_endpoint_url(),
-                              region or config.aws_region())
+                              host if host is not None else settings.aws_endpoint_url(),
+                              region or settings.aws_region())
 
     # --- ledger entries ---
     def _item(self, run: StageRun, payment_id: int) -> LedgerItem:
