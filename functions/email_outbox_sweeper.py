@@ -12,7 +12,7 @@ from chalicelib.settings import EmailOutboxSettings
 
 
 def _sweep(ctx: ScheduleContext[EmailOutboxSettings]) -> dict[str, Any]:
-    return asdict(sweep(ctx.conn, SesMailer(), sender_address(ctx.settings), ctx.fired_at))
+    return asdict(sweep(ctx.conn, SesMailer(ctx.aws.client("ses")), sender_address(ctx.settings), ctx.fired_at))
 
 
 handler = ScheduledHandler("email-outbox-sweeper", _sweep, settings=EmailOutboxSettings)

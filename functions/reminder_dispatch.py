@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import settings as configured
 from chalicelib.edge.sqs import RecordContext, SqsBatchHandler
 from chalicelib.reminders.adapters import TaskCallbacks, max_receive_count
 from chalicelib.reminders.dispatch import Dispatcher, dispatch_message, logger
@@ -22,16 +21,18 @@ from chalicelib.settings import DispatchSettings
 
 
 class DispatchRecords:
-    """The record handler, holding the container's dispatcher: one per connection, settings and AWS endpoint,
-    so one rate limiter per provider and container."""
+    """The record handler, holding the container's dispatcher: one per connection, settings and AWS clients
+    (the handler's ``ctx.aws``: its Step Functions client answers the stage's task), so one rate limiter per
+    provider and container."""
 
     def __init__(self) -> None:
         self._built: tuple[tuple[object, ...], Dispatcher] | None = None
 
     def dispatcher(self, ctx: RecordContext[DispatchSettings]) -> Dispatcher:
-        key = (id(ctx.conn), ctx.settings, configured.aws_endpoint_url())
+        key = (id(ctx.conn), ctx.settings, ctx.aws)
         if self._built is None or self._built[0] != key:
-            self._built = (key, Dispatcher(ctx.conn, ctx.settings, store=DynamoReminderStore(), tasks=TaskCallbacks()))
+            tasks = TaskCallbacks(sfn=ctx.aws.client("stepfunctions"))
+            self._built = (key, Dispatcher(ctx.conn, ctx.settings, store=DynamoReminderStore(), tasks=tasks))
         return self._built[1]
 
     def __call__(self, ctx: RecordContext[DispatchSettings]) -> None:

@@ -18,7 +18,7 @@ from chalicelib.settings import StageSettings
 
 def _record(ctx: RecordContext[StageSettings]) -> None:
     body = json.loads(ctx.body)
-    store, tasks = DynamoReminderStore(), TaskCallbacks()
+    store, tasks = DynamoReminderStore(), TaskCallbacks(sfn=ctx.aws.client("stepfunctions"))
     if body.get("stage") == "summary":
         summary = run_summary(body, store=store, tasks=tasks, conn=ctx.conn,
                               hours=contact_hours(ctx.settings.contact_hours))

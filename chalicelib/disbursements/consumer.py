@@ -53,4 +53,4 @@ def handle_message(conn: psycopg2.extensions.connection, body: str, relay: Email
 def handle_record(ctx: RecordContext[Any]) -> Applied:
     """The SQS record handler (functions/disbursement_events.py)."""
     event = parse_event(ctx.body)  # before the connection: a poison message needs no database
-    return handle_event(ctx.conn, event, SqsEmailRelay())
+    return handle_event(ctx.conn, event, SqsEmailRelay(ctx.aws.client("sqs")))

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2.extensions
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import resources, settings
+from chalicelib import resources
 from chalicelib.db import transaction
 from chalicelib.disbursements.calendar_email import Mailer, Sent, send_calendar_email
 from chalicelib.edge.sqs import RecordContext
@@ -41,11 +42,15 @@ class InvalidEmailRequest(ValueError):
 
 
 class SqsEmailRelay:
-    """Asks the relay to send a disbursement's email (after the transaction that queued it)."""
+    """Asks the relay to send a disbursement's email (after the transaction that queued it), with the SQS
+    client it is given (the handler's)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
 
     def enqueue(self, disbursement_id: int) -> None:
-        settings.aws_clients().client("sqs").send_message(QueueUrl=resources.queue_url(EMAIL_QUEUE),
-                                       MessageBody=json.dumps({"disbursement_id": disbursement_id}))
+        self.sqs.send_message(QueueUrl=resources.queue_url(EMAIL_QUEUE),
+                              MessageBody=json.dumps({"disbursement_id": disbursement_id}))
 
 
 def parse_request(body: str) -> int:
@@ -61,8 +66,8 @@ def parse_request(body: str) -> int:
 def send_record(ctx: RecordContext[EmailOutboxSettings]) -> Sent | None:
     """The relay's SQS record handler: send the email if it still waits (None: already sent)."""
     disbursement_id = parse_request(ctx.body)
-    sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(), sender_address(ctx.settings),
-                               datetime.now(UTC))
+    sent = send_calendar_email(ctx.conn, disbursement_id, SesMailer(ctx.aws.client("ses")),
+                               sender_address(ctx.settings), datetime.now(UTC))
     if sent:
         logger.info("repayment calendar emailed", extra={"disbursement_id": disbursement_id,
                                                          "ses_message_id": sent.message_id})

@@ -76,6 +76,7 @@ class ConnectionLifetime:
         options: Callable[[], str] | None = None,
         dsn: Callable[[], str] | None = None,
         reread: Callable[[str], str | None] | None = None,
+        connect: Callable[..., psycopg2.extensions.connection] | None = None,
     ) -> None:
         self.application_name = application_name
         self.max_idle = max_idle
@@ -84,6 +85,8 @@ class ConnectionLifetime:
         self._options = options
         self._dsn = dsn or settings.database_url
         self._reread = reread or (settings.reread_database_url if dsn is None else (lambda _refused: None))
+        # how a connection is opened: ``db.connect``; a test passes its own (refused during an outage)
+        self._connect_to = connect or db.connect
         self._idle: list[_Idle] = []
         self._lock = threading.Lock()
         self._last_reread = -REREAD_MIN_INTERVAL_S
@@ -95,7 +98,7 @@ class ConnectionLifetime:
                                      "application_name": self.application_name}
         if self._options is not None:
             kwargs["options"] = self._options()
-        return db.connect(dsn, **kwargs)
+        return self._connect_to(dsn, **kwargs)
 
     def _open(self, dsn: str) -> psycopg2.extensions.connection:
         try:

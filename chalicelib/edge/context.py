@@ -1,4 +1,5 @@
-"""What the SQS and the scheduled handler share: settings loaded at cold start, a lazily leased connection."""
+"""What the SQS and the scheduled handler share: settings loaded at cold start, a lazily leased connection,
+the AWS clients to hand to the domain."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Generic, cast
 import psycopg2.extensions
 from typing_extensions import TypeVar
 
+from chalicelib.aws import AwsClients
 from chalicelib.edge.connection import ConnectionLifetime
 from chalicelib.settings import Settings
 
@@ -34,10 +36,12 @@ class ColdStartSettings(Generic[S]):
 
 
 class LeasedContext(Generic[S]):
-    """One invocation's (or record's) view: its settings and ``conn``, leased on first use, given back at the end."""
+    """One invocation's (or record's) view: its settings, ``conn`` (leased on first use, given back at the
+    end) and ``aws``, the AWS clients to hand to what the handler builds (the handler's)."""
 
-    def __init__(self, settings: S, lifetime: ConnectionLifetime, stack: ExitStack) -> None:
+    def __init__(self, settings: S, lifetime: ConnectionLifetime, stack: ExitStack, aws: AwsClients) -> None:
         self.settings = settings
+        self.aws = aws
         self._lifetime = lifetime
         self._stack = stack
         self._conn: psycopg2.extensions.connection | None = None

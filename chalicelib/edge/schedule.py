@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
+from chalicelib import settings as configured
+from chalicelib.aws import AwsClients
 from chalicelib.edge import clock
 from chalicelib.edge.connection import FUNCTIONS, ConnectionLifetime
 from chalicelib.edge.context import ColdStartSettings, LeasedContext
@@ -29,8 +31,9 @@ R = TypeVar("R")
 
 
 class ScheduleContext(LeasedContext[S]):
-    def __init__(self, event: dict[str, Any], settings: S, lifetime: ConnectionLifetime, stack: ExitStack) -> None:
-        super().__init__(settings, lifetime, stack)
+    def __init__(self, event: dict[str, Any], settings: S, lifetime: ConnectionLifetime, stack: ExitStack,
+                 aws: AwsClients) -> None:
+        super().__init__(settings, lifetime, stack, aws)
         self.event = event
         self.fired_at: datetime = clock.event_time(event)
 
@@ -47,10 +50,12 @@ class ScheduledHandler(Generic[R, S]):
         *,
         settings: Callable[[], S] | None = None,
         lifetime: ConnectionLifetime = FUNCTIONS,
+        aws: AwsClients | None = None,
     ) -> None:
         self.name = name
         self.run = run
         self.lifetime = lifetime
+        self.aws = aws  # None: the configured endpoint's clients, read at each invocation
         self._settings = ColdStartSettings(settings)
 
     @property
@@ -60,4 +65,5 @@ class ScheduledHandler(Generic[R, S]):
 
     def __call__(self, event: dict[str, Any], context: Any) -> R:
         with ExitStack() as stack:
-            return self.run(ScheduleContext(event, self.settings, self.lifetime, stack))
+            aws = self.aws if self.aws is not None else configured.aws_clients()
+            return self.run(ScheduleContext(event, self.settings, self.lifetime, stack, aws))

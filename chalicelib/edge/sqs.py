@@ -12,10 +12,12 @@ reported in ``batchItemFailures``, so good ones of the same batch are deleted. A
   for ``Backoff.delay(receive count)`` seconds with ChangeMessageVisibility, so a long outage
   uses up the tries over hours, not minutes.
 
-``ctx.conn`` leases a connection from the shared ``ConnectionLifetime`` on first use (pinged,
-rolled back and kept afterwards). ``settings`` (a class or any zero-argument callable) is
-loaded once per container, at the first invocation, and handed to every record as
-``ctx.settings``.
+``ctx.conn`` leases a connection from the handler's ``ConnectionLifetime`` on first use (pinged,
+rolled back and kept afterwards); ``ctx.aws`` is the handler's AWS clients (``aws``; default: the
+configured endpoint's, ``settings.aws_clients()``). A test or the chaos harness gives a container its
+own ``lifetime`` (whose ``connect`` it controls) and ``aws`` (clients with faults): seams, not patches.
+``settings`` (a class or any zero-argument callable) is loaded once per container, at the first
+invocation, and handed to every record as ``ctx.settings``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from typing_extensions import TypeVar
 
 from chalicelib import settings
+from chalicelib.aws import AwsClients
 from chalicelib.edge.backoff import Backoff
 from chalicelib.edge.connection import FUNCTIONS, ConnectionLifetime
 from chalicelib.edge.context import ColdStartSettings, LeasedContext
@@ -44,10 +47,14 @@ class Visibility(Protocol):
 
 
 class SqsVisibility:
-    """ChangeMessageVisibility on the record's own queue (found from ``eventSourceARN``)."""
+    """ChangeMessageVisibility on the record's own queue (found from ``eventSourceARN``), with the SQS
+    client of ``clients()`` (the handler's)."""
+
+    def __init__(self, clients: Callable[[], AwsClients] = settings.aws_clients) -> None:
+        self._clients = clients
 
     def hide(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
-        settings.aws_clients().client("sqs").change_message_visibility(
+        self._clients().client("sqs").change_message_visibility(
             QueueUrl=queue_url_of(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
 
@@ -64,8 +71,8 @@ class RecordContext(LeasedContext[S]):
     """One SQS record as a handler sees it (``lambda_context``: the invocation's Lambda context, or None)."""
 
     def __init__(self, record: SQSRecord, settings: S, lifetime: ConnectionLifetime, stack: ExitStack,
-                 lambda_context: Any = None) -> None:
-        super().__init__(settings, lifetime, stack)
+                 aws: AwsClients, lambda_context: Any = None) -> None:
+        super().__init__(settings, lifetime, stack, aws)
         self.record = record
         self.lambda_context = lambda_context
 
@@ -103,6 +110,7 @@ class SqsBatchHandler(Generic[S]):
         settings: Callable[[], S] | None = None,
         lifetime: ConnectionLifetime = FUNCTIONS,
         visibility: Visibility | None = None,
+        aws: AwsClients | None = None,
     ) -> None:
         self.name = name
         self.record_handler = record_handler
@@ -110,7 +118,8 @@ class SqsBatchHandler(Generic[S]):
         self.poison = poison
         self.backoff = backoff or Backoff()
         self.lifetime = lifetime
-        self.visibility: Visibility = visibility or SqsVisibility()
+        self.aws = aws  # None: the configured endpoint's clients, read at each invocation
+        self.visibility: Visibility = visibility or SqsVisibility(self.clients)
         self._settings = ColdStartSettings(settings)
         self._processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -118,6 +127,10 @@ class SqsBatchHandler(Generic[S]):
     def settings(self) -> S:
         """Loaded once per container (cold start)."""
         return self._settings.get()
+
+    def clients(self) -> AwsClients:
+        """The AWS clients this handler hands to the domain (and changes visibility with)."""
+        return self.aws if self.aws is not None else settings.aws_clients()
 
     def __call__(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         settings = self.settings
@@ -129,7 +142,7 @@ class SqsBatchHandler(Generic[S]):
         started = time.perf_counter()
         try:
             with ExitStack() as stack:
-                self.record_handler(RecordContext(record, settings, self.lifetime, stack, context))
+                self.record_handler(RecordContext(record, settings, self.lifetime, stack, self.clients(), context))
         except Exception as exc:
             self._after_failure(record, exc, time.perf_counter() - started)
             raise

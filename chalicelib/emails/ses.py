@@ -1,17 +1,16 @@
-"""SES adapter: sends a raw MIME message (with the SES client it is given, or the configured endpoint's)."""
+"""SES adapter: sends a raw MIME message with the SES client it is given (the handler's ``ctx.aws``)."""
 
 from __future__ import annotations
 
 from email.message import EmailMessage
 from typing import Any
 
-from chalicelib import settings
 from chalicelib.settings import EmailOutboxSettings
 
 
 class SesMailer:
-    def __init__(self, client: Any | None = None) -> None:
-        self._client = client or settings.aws_clients().client("ses")
+    def __init__(self, client: Any) -> None:
+        self._client = client
 
     def send_raw(self, message: EmailMessage, sender: str, to: list[str]) -> str:
         """Send ``message`` as-is; returns SES's MessageId."""

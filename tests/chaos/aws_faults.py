@@ -10,8 +10,11 @@ itself; what reaches the code is the error that is left):
 - ``StepFunctionsFaults``: the next ``n`` calls of one Step Functions action (``send_task_success``)
   refused with ``ThrottlingException``.
 
-The injection sits under pynamodb (its botocore call) and under ``chalicelib.aws.client``, so the
-code under test, its retries included, runs unchanged.
+The DynamoDB faults sit under pynamodb (its botocore call: the store's models take an endpoint, not a
+client). The Step Functions faults reach the reminder functions through their handlers' seam: the
+stage and dispatch handlers are given AWS clients whose Step Functions client refuses (``handler.aws``,
+what they hand to ``TaskCallbacks``); no module global is replaced. The code under test, its retries
+included, runs unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pynamodb.connection.base import Connection
 from pynamodb.exceptions import VerboseClientError
 
 from chalicelib import settings
+from functions import reminder_dispatch, reminder_stage
 
 DYNAMO_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -91,16 +95,17 @@ class DynamoWriteFaults:
 
 
 class StepFunctionsFaults:
-    """``settings.aws_clients().client("stepfunctions")`` whose next ``n`` calls of an action are throttled."""
+    """The reminder handlers' Step Functions client, whose next ``n`` calls of an action are throttled."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._pending: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        wrapped = settings.aws_clients().wrapped(
+        self.clients = settings.aws_clients().wrapped(
             lambda service, inner: _SfnProxy(inner, self) if service == "stepfunctions" else inner)
-        monkeypatch.setattr(settings, "aws_clients", lambda: wrapped)
+        for handler in (reminder_stage.handler, reminder_dispatch.handler):  # the in-process containers
+            monkeypatch.setattr(handler, "aws", self.clients)  # their seam, given back after the test
 
     def throttle(self, action: str, n: int = 1) -> None:
         with self._lock:

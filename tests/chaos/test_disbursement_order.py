@@ -18,12 +18,12 @@ SKEW_S = 3  # the gateway's clocks disagree by up to 3 s; consecutive steps are 
 @pytest.mark.chaos(scenario="disbursement events duplicated, concurrent, out of order, clock skew",
                    invariant="no good event is lost; exactly one email per completed disbursement")
 def test_every_disbursement_ends_in_its_last_status_with_one_email(
-    conn: psycopg2.extensions.connection, aws: str, monkeypatch: pytest.MonkeyPatch,
+    conn: psycopg2.extensions.connection, aws: str,
 ) -> None:
     rng = random.Random(20261120)
     loans = waiting_loans(conn, 18, status="INITIATED")
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox", containers=2)
+    world = VirtualLambda("disbursement-events", "email-outbox", containers=2)
     completes, retries, fails = loans[:8], loans[8:13], loans[13:]
 
     def skewed(loan_no: int, step_s: float) -> object:

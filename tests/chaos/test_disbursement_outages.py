@@ -22,11 +22,11 @@ POISON = '{"event_id": "evt-poison", "status": "COMPLETED"'  # truncated JSON
 
 @pytest.mark.chaos(scenario="10-minute database outage (disbursement events)", invariant=f"{NO_LOSS}; {ONE_EMAIL}")
 def test_a_ten_minute_database_outage_loses_no_event(
-    conn: psycopg2.extensions.connection, aws: str, monkeypatch: pytest.MonkeyPatch,
+    conn: psycopg2.extensions.connection, aws: str,
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
+    world = VirtualLambda("disbursement-events", "email-outbox")
     world.db_outage(start=0, end=600)
     world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH + timedelta(seconds=i)) for i, loan in enumerate(loans)]
                + [POISON])
@@ -40,11 +40,11 @@ def test_a_ten_minute_database_outage_loses_no_event(
 
 @pytest.mark.chaos(scenario="10-minute SES outage (disbursement events)", invariant=f"{NO_LOSS}; {ONE_EMAIL}")
 def test_a_ten_minute_ses_outage_sends_every_email_once(
-    conn: psycopg2.extensions.connection, aws: str, monkeypatch: pytest.MonkeyPatch,
+    conn: psycopg2.extensions.connection, aws: str,
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
+    world = VirtualLambda("disbursement-events", "email-outbox")
     world.ses_outage(start=0, end=600)
     world.every(3600, "email-outbox-sweeper")
     world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH) for i, loan in enumerate(loans)])
@@ -60,11 +60,11 @@ def test_a_ten_minute_ses_outage_sends_every_email_once(
 @pytest.mark.chaos(scenario="database restart under the disbursement consumer",
                    invariant=f"{NO_LOSS}; the first event after a restart is applied on its first delivery")
 def test_database_restarts_between_events_fail_no_delivery(
-    conn: psycopg2.extensions.connection, aws: str, monkeypatch: pytest.MonkeyPatch,
+    conn: psycopg2.extensions.connection, aws: str,
 ) -> None:
     loans = waiting_loans(conn, 6)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
+    world = VirtualLambda("disbursement-events", "email-outbox")
     for i, loan in enumerate(loans):
         world.send([event(f"evt-{i}", loan, "COMPLETED", EPOCH + timedelta(minutes=i))])
         world.run()

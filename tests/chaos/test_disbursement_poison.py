@@ -41,11 +41,11 @@ def _poison(disbursement_id: int) -> dict[str, str]:
                    invariant="each poison event reaches the DLQ on its first receive's failure (never backed off); "
                              "no good event lost; one email per completed disbursement")
 def test_unusable_events_are_dead_lettered_at_once(
-    conn: psycopg2.extensions.connection, aws: str, monkeypatch: pytest.MonkeyPatch,
+    conn: psycopg2.extensions.connection, aws: str,
 ) -> None:
     loans = waiting_loans(conn, 4)
     bootstrap()
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox")
+    world = VirtualLambda("disbursement-events", "email-outbox")
     poison = _poison(loans[0].disbursement_id)
     good = [event(f"evt-good-{i}", loan, "COMPLETED", EPOCH + timedelta(seconds=i)) for i, loan in enumerate(loans)]
     world.send([*poison.values(), *good])

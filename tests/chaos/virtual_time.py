@@ -1,6 +1,6 @@
 """Chaos harness: deliver a function's real (moto) SQS queue the way Lambda does, on a virtual clock.
 
-    world = VirtualLambda(monkeypatch, "disbursement-events", "email-outbox", containers=2)
+    world = VirtualLambda("disbursement-events", "email-outbox", containers=2)
     world.db_outage(start=0, end=600)          # virtual seconds
     world.ses_outage(start=0, end=600)
     world.every(3600, "email-outbox-sweeper")  # a scheduled function on the same clock
@@ -15,12 +15,16 @@ so a 10-minute (or 10-hour) outage takes seconds.
 
 Faults:
 - database outage: at its start every server session of the test database is terminated (what
-  a restart does to clients) and ``chalicelib.db.connect`` is refused until its end;
+  a restart does to clients) and new connections are refused until its end;
 - database restart: the sessions are terminated, new connections work at once;
 - SES outage: ``SendRawEmail`` answers 503 ``ServiceUnavailable`` (botocore ``ClientError``).
 
 Each function gets ``containers`` execution environments (2 for concurrent delivery), each
-running its own fresh copy of the handler module; they receive in parallel.
+running its own fresh copy of the handler module; they receive in parallel. The faults and the
+clock reach a container through its handler's seams, as a deployed container's configuration
+does: its own connection lifetime, whose ``connect`` is the harness's (refused during an outage),
+and AWS clients the harness wraps (SES refusing, ChangeMessageVisibility recorded on the virtual
+clock). No module global is replaced.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ from types import ModuleType
 from typing import Any
 
 import psycopg2
-import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import db, resources, settings
+from chalicelib.edge.connection import FUNCTIONS_PING_AFTER_IDLE_S, ConnectionLifetime
 from localdev import lambda_runtime
 from localdev.manifest import ROOT, FunctionSpec, load_manifest
 
@@ -92,9 +96,10 @@ class _Queue:
 
 
 class VirtualLambda:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *functions: str, containers: int = 1) -> None:
+    def __init__(self, *functions: str, containers: int = 1) -> None:
         self.manifest = load_manifest()
-        self.sqs = settings.aws_clients().client("sqs")
+        self.sqs = settings.aws_clients().client("sqs")  # the harness's own; the containers get ``clients``
+        self.clients = settings.aws_clients().wrapped(self._wrap)
         self.queues: list[_Queue] = []
         for name in functions:
             function = self.manifest.function(name)
@@ -103,7 +108,7 @@ class VirtualLambda:
             arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             self.queues.append(_Queue(function, url, arn, resources.queue_url(queue.dlq) if queue.dlq else None,
                                       queue.visibility_timeout,
-                                      [fresh_handler(function) for _ in range(containers)]))
+                                      [self._container(function) for _ in range(containers)]))
         self.url = self.queues[0].url
         self.now = 0.0
         self.stats = Stats()
@@ -114,11 +119,15 @@ class VirtualLambda:
         self._db_down: list[Window] = []
         self._restarts: list[float] = []
         self._ses_down: list[Window] = []
-        self._schedules: list[tuple[float, FunctionSpec, list[float]]] = []
-        self._real_connect = db.connect
-        monkeypatch.setattr(db, "connect", self._connect)
-        wrapped = settings.aws_clients().wrapped(self._wrap)
-        monkeypatch.setattr(settings, "aws_clients", lambda: wrapped)
+        self._schedules: list[tuple[float, FunctionSpec, Callable[[dict[str, Any], Any], Any], list[float]]] = []
+
+    def _container(self, function: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+        """One more execution environment of ``function``: a fresh handler given the harness's seams."""
+        handler: Any = fresh_handler(function)
+        handler.lifetime = ConnectionLifetime("julo-functions", ping_after_idle_s=FUNCTIONS_PING_AFTER_IDLE_S,
+                                              connect=self._connect)
+        handler.aws = self.clients
+        return handler
 
     # --- faults ---------------------------------------------------------------------------
     def db_outage(self, start: float, end: float) -> None:
@@ -134,13 +143,14 @@ class VirtualLambda:
     def every(self, period_s: float, function: str) -> None:
         """Fire a scheduled function every ``period_s`` virtual seconds (if the manifest has it)."""
         if any(f.name == function for f in self.manifest.functions):
-            self._schedules.append((period_s, self.manifest.function(function), [period_s]))
+            spec = self.manifest.function(function)
+            self._schedules.append((period_s, spec, self._container(spec), [period_s]))
 
     # --- what the code under test sees ----------------------------------------------------
     def _connect(self, dsn: str | None = None, **kwargs: Any) -> psycopg2.extensions.connection:
         if any(self.now in w for w in self._db_down):
             raise psycopg2.OperationalError("connection refused (chaos: database outage)")
-        return self._real_connect(dsn, **kwargs)
+        return db.connect(dsn, **kwargs)
 
     def _wrap(self, service: str, client: Any) -> Any:
         if service == "sqs":
@@ -150,7 +160,7 @@ class VirtualLambda:
         return client
 
     def _terminate_sessions(self) -> None:
-        admin = self._real_connect(settings.database_url())
+        admin = db.connect(settings.database_url())
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -168,10 +178,10 @@ class VirtualLambda:
             self._terminate_sessions()
         self._restarts = [r for r in self._restarts if r > t]
         self.now = t
-        for period, function, next_fire in self._schedules:
+        for period, function, handler, next_fire in self._schedules:
             while next_fire[0] <= self.now:
-                lambda_runtime.invoke(function, lambda_runtime.scheduled_event(
-                    function, EPOCH + timedelta(seconds=next_fire[0])))
+                handler(lambda_runtime.scheduled_event(function, EPOCH + timedelta(seconds=next_fire[0])),
+                        lambda_runtime.LambdaContext(function.name, function.timeout, function.memory))
                 next_fire[0] += period
         while self._hidden and self._hidden[0][0] <= self.now:
             _, _, url, receipt = heapq.heappop(self._hidden)
