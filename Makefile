@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:
 	@echo "make demo   - set up everything and run the simulated business day"
-	@echo "make test   - set up everything and run the whole test suite (ruff, mypy, then pytest)"
+	@echo "make test   - set up everything and run the whole test suite (ruff, then mypy beside pytest)"
 	@echo "make chaos  - the whole chaos suite (faults, crashes, outages); prints scenario/invariant/result"
 	@echo "make test-unit - the unit tier only (tests/unit: no server, seconds)"
 	@echo "make typecheck - mypy (config in pyproject.toml)"
@@ -27,11 +27,19 @@ help:
 	@echo "make db-dump - pg_dump -Fc of the database into backups/"
 	@echo "make db-restore FILE=backups/julo-....dump - restore in the background (progress log)"
 
+# uv installs the pinned requirements (seconds; pip took 1-2 minutes on a fresh clone, resolving against the index
+# package by package). uv itself is pinned in requirements-dev.txt and comes from PyPI through the python3's pip
+# (ensurepip's when that python3 has none). pip stays in the venv: chalice package runs it.
+UV_PIN := $(shell grep -E '^uv==' requirements-dev.txt)
 $(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade 'pip<26.3' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -c "import chalice, moto, psycopg2, pynamodb, aws_lambda_powertools, pytest" \
+	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	@$(PY) -m uv --version 2>/dev/null | grep -qx "uv $(subst uv==,,$(UV_PIN))" \
+		|| $(PYTHON) -m pip --python $(PY) install -q --disable-pip-version-check '$(UV_PIN)' 2>&1 | grep -v '^WARNING: Location' \
+		|| true
+	@$(PY) -m uv --version >/dev/null 2>&1 \
+		|| { $(PY) -m ensurepip -q && $(PY) -m pip install -q --disable-pip-version-check '$(UV_PIN)'; }
+	@$(PY) -m uv pip install -q --python $(PY) -r requirements-dev.txt
+	@$(PY) -c "import chalice, moto, psycopg2, pynamodb, aws_lambda_powertools, pytest, pip" \
 		|| { echo "dependency install failed"; exit 1; }
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -42,8 +50,9 @@ demo: venv
 	@$(PY) -m localdev.demo_guard  # before anything connects: DATABASE_URL must be the local demo database
 	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
 
-test: venv lint typecheck
-	$(PY) -m localdev.services -- $(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+# ruff; then mypy and the artifact (dist/) in the background while pytest runs (localdev/check.py)
+test: venv
+	$(PY) -m localdev.check $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
