@@ -226,8 +226,9 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
     conn.send({"ready": True})
 
 
-def main() -> int:
-    conn = Connection(int(os.environ.pop("JULO_CONTAINER_FD")))
+def main(conn: Connection | None = None) -> int:
+    """Serve one container: ``conn`` (forked by ``localdev.warm_start``) or the socket in JULO_CONTAINER_FD."""
+    conn = conn or Connection(int(os.environ.pop("JULO_CONTAINER_FD")))
     init = conn.recv()
     guard = CallGuard(init["name"], init["statements"])
     guard.install()

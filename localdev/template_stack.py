@@ -19,7 +19,8 @@
   it against the same statements, resource ARNs included (moto matches only actions for
   DynamoDB and SQS). A refused call fails the invocation with AccessDenied, and the runtime
   stops the day with ``LocalAccessDenied`` naming the function, action and resource.
-- **Lambda limits.** Each function runs in containers (``localdev/lambda_container.py``)
+- **Lambda limits.** Each function runs in containers (``localdev/lambda_container.py``, forked
+  from a process that imported the libraries once: ``localdev/warm_start.py``)
   with exactly its template ``Environment`` (plus endpoint, region and credentials), killed
   when an invocation runs past ``Timeout`` or grows past ``MemorySize``; an SQS message of a
   killed invocation comes back after the queue's visibility timeout, as in Lambda. At most
@@ -57,6 +58,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 
 from chalicelib import resources, settings
+from localdev import warm_start
 from localdev.moto_iam import LOCAL_ADMIN_KEY, LOCAL_ADMIN_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,12 +300,15 @@ class Container:
         # the demo collects every container's log in its own log file (LAMBDA_LOG_FILE)
         self.log_path = Path(os.environ.get("LAMBDA_LOG_FILE") or LOG_DIR / f"{fn.name}.log")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localdev.lambda_container"],
-            env={**env, "JULO_CONTAINER_FD": str(child.fileno())}, pass_fds=[child.fileno()], cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        self.proc: subprocess.Popen[bytes] | warm_start.ForkedProcess
+        if warm_start.enabled():  # forked from a process that imported the libraries once
+            self.proc = warm_start.start(env, self.log_path, child.fileno())
+        else:
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "localdev.lambda_container"],
+                    env={**env, "JULO_CONTAINER_FD": str(child.fileno())}, pass_fds=[child.fileno()], cwd=ROOT,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         child.close()
         self.conn = Connection(parent.detach())
         self.conn.send({"name": fn.name, "handler": fn.handler, "timeout": fn.timeout, "memory": fn.memory,

@@ -34,3 +34,11 @@ def overlap(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(0.3)
     _log({"pid": os.getpid(), "start": start, "end": time.time()})
     return {"batchItemFailures": []}
+
+
+def environment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the container sees: its environment, import path, process and session."""
+    import sys
+
+    return {"env": dict(os.environ), "path": list(sys.path), "pid": os.getpid(), "sid": os.getsid(0),
+            "tz": time.tzname[0]}
