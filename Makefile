@@ -29,7 +29,8 @@ help:
 
 # uv installs the pinned requirements (seconds; pip took 1-2 minutes on a fresh clone, resolving against the index
 # package by package). uv itself is pinned in requirements-dev.txt and comes from PyPI through the python3's pip
-# (ensurepip's when that python3 has none). pip stays in the venv: chalice package runs it.
+# (ensurepip's when that python3 has none). pip stays in the venv: chalice package runs it. --compile-bytecode as pip
+# does: PYTHONDONTWRITEBYTECODE is set below, so without it every process compiled every library from source.
 UV_PIN := $(shell grep -E '^uv==' requirements-dev.txt)
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
@@ -38,7 +39,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 		|| true
 	@$(PY) -m uv --version >/dev/null 2>&1 \
 		|| { $(PY) -m ensurepip -q && $(PY) -m pip install -q --disable-pip-version-check '$(UV_PIN)'; }
-	@$(PY) -m uv pip install -q --python $(PY) -r requirements-dev.txt
+	@$(PY) -m uv pip install -q --compile-bytecode --python $(PY) -r requirements-dev.txt
 	@$(PY) -c "import chalice, moto, psycopg2, pynamodb, aws_lambda_powertools, pytest, pip" \
 		|| { echo "dependency install failed"; exit 1; }
 	@rm -f $(VENV)/.installed-*
