@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import db, resources, settings  # noqa: E402
-from localdev import lambda_runtime, moto_server  # noqa: E402
+from localdev import manifest_runtime, moto_server  # noqa: E402
 from localdev.bootstrap_aws import bootstrap  # noqa: E402
 from localdev.manifest import Manifest, load_manifest  # noqa: E402
 
@@ -204,7 +204,7 @@ def run(n: int, batch_size: int) -> float:
     for first in range(1, n + 1, WAVE):
         enqueue(first, min(n, first + WAVE - 1))
         started = time.perf_counter()
-        totals = lambda_runtime.drain(functions=FUNCTIONS, manifest=manifest)["disbursement-events"]
+        totals = manifest_runtime.drain(functions=FUNCTIONS, manifest=manifest)["disbursement-events"]
         seconds += time.perf_counter() - started
         succeeded += totals.succeeded
     conn = db.connect()

@@ -2,7 +2,7 @@
 
     python -m localdev.bootstrap_aws        # against AWS_ENDPOINT_URL
 
-``bootstrap()`` creates what ``dist/template.json`` declares (``localdev/template_stack.py``:
+``bootstrap()`` creates what ``dist/template.json`` declares (``localdev/template_provisioning.py``:
 queues with redrive and encryption attributes, tables with TTL, the state machine and its
 role, schedules, the SES identity). ``bootstrap(manifest)`` creates a manifest's queues,
 tables and state machines directly (tests of the runtime with a manifest of their own; the
@@ -21,9 +21,10 @@ from pathlib import Path
 from chalicelib import resources, settings
 from chalicelib.emails.ses import sender_address
 from infra.manifest import ROOT, Manifest
+from localdev.lambda_events import LOCAL_ACCOUNT
 
 LOCAL_ROLE_NAME = "julo-local-stepfunctions"
-LOCAL_ROLE_ARN = f"arn:aws:iam::000000000000:role/{LOCAL_ROLE_NAME}"
+LOCAL_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{LOCAL_ROLE_NAME}"
 PLACEHOLDER = re.compile(r"\$\{QueueUrl:([A-Za-z0-9_.-]+)\}")
 
 
@@ -125,9 +126,9 @@ def _states_role(queues: list[str]) -> None:
 
 def from_template(template: str | Path | None = None, values: dict[str, str] | None = None) -> Bootstrapped:
     """The template's resources (no function runs: settings it cannot know get placeholders)."""
-    from localdev.template_stack import TemplateRuntime
+    from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
 
-    runtime = TemplateRuntime(values, template=template, placeholders=True).provision()
+    runtime = LambdaRuntime(values, template=template, mode=IN_PROCESS, placeholders=True).provision()
     r = runtime.resolver
     assert r is not None
     out = Bootstrapped()

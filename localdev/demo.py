@@ -46,14 +46,17 @@ from chalicelib.contact_data.calendar_days import load_calendar
 from chalicelib.reminders.contact import load_policy
 from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
-from localdev import demo_guard, lambda_runtime
+from infra.manifest import load_manifest
+from localdev import demo_guard
 from localdev.bootstrap_aws import bootstrap
 from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
-from localdev.template_stack import ColdStartFailed, LocalAccessDenied, template_path
+from localdev.lambda_containers import ColdStartFailed, LocalAccessDenied
+from localdev.lambda_events import load_handler
+from localdev.template_artifact import template_path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = "demo.log"
@@ -157,8 +160,8 @@ def _import_everything() -> None:
     """
     import app  # noqa: F401 - the API's routes and loggers
 
-    for function in lambda_runtime.load_manifest().functions:
-        lambda_runtime.load_handler(function.handler)
+    for function in load_manifest().functions:
+        load_handler(function.handler)
 
 
 class Console(io.TextIOBase):

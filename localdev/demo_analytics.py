@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING
 from chalicelib.analytics import rfm
 from chalicelib.analytics.dashboard import render_dashboard
 from chalicelib.analytics.etl import run_etl
-from localdev import cron, lambda_runtime
+from infra.manifest import FunctionSpec, load_manifest
+from localdev import cron
 from localdev.datagen import orders as demo_orders
-from localdev.template_stack import TemplateRuntime
+from localdev.lambda_runtime import LambdaRuntime
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
 
 
-def _nightly_batch(spec: lambda_runtime.FunctionSpec, day: date) -> datetime:
+def _nightly_batch(spec: FunctionSpec, day: date) -> datetime:
     """When the manifest's schedule fires after business day ``day`` (01:00 WIB the next day)."""
     if spec.schedule is None:
         raise ValueError(f"{spec.name} has no schedule in the manifest")
@@ -34,7 +35,7 @@ def step_analytics(ctx: DemoContext) -> None:
     counts = demo_orders.load(ctx.conn, lines, ctx.seed, ctx.business_date)
     print(f"  generated {counts['lines']:,} lines in {counts['orders']:,} orders in "
           f"{time.perf_counter() - started:.1f}s")
-    spec = lambda_runtime.load_manifest().function("analytics-etl")
+    spec = load_manifest().function("analytics-etl")
     full = run_etl(ctx.conn, _nightly_batch(spec, ctx.business_date), full=True)
     print(f"  full ETL: {full.groups_refreshed:,} (customer, month) groups, {full.users_scored:,} users scored "
           f"in {full.seconds:.1f}s")
@@ -45,8 +46,8 @@ def step_analytics(ctx: DemoContext) -> None:
     ctx.conn.commit()
     ctx.aws_ready()  # the artifact and its resources (built in the background while this step ran)
     daily_started = time.perf_counter()
-    with TemplateRuntime(placeholders=True):  # the scheduled function from the template, IAM enforced
-        daily = lambda_runtime.fire_schedule(spec, _nightly_batch(spec, next_day))
+    with LambdaRuntime(placeholders=True) as runtime:  # the scheduled function from the template, IAM enforced
+        daily = runtime.fire_schedule(spec.name, _nightly_batch(spec, next_day))
     print(f"  next day: +{changes['new_lines']:,} lines, {changes['cancelled_lines']:,} lines cancelled late, "
           f"{changes['returned_lines']:,} returned -> scheduled {daily['mode']} ETL refreshed "
           f"{daily['groups_refreshed']:,} groups in {time.perf_counter() - daily_started:.2f}s")

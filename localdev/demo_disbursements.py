@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 
 from chalicelib import resources, settings
 from chalicelib.zones import Zone, local_to_utc
-from localdev import lambda_runtime
 from localdev.fake_slack import FakeSlack
+from localdev.lambda_runtime import LambdaRuntime
 from localdev.moto_ses import sent_raw_emails
-from localdev.template_stack import TemplateRuntime
 
 if TYPE_CHECKING:
     from localdev.demo import DemoContext
@@ -113,14 +112,14 @@ def _run(ctx: DemoContext) -> None:
     # the out-of-order pair must arrive in that order: send it after the rest is drained
     tail = bodies[-3:-1] if "out_of_order" in special else []
     head = [b for b in bodies if b not in tail]
-    with TemplateRuntime(placeholders=True):  # the consumer from the template, IAM enforced
+    with LambdaRuntime(placeholders=True) as runtime:  # the consumer from the template, IAM enforced
         _send(head)
-        totals = lambda_runtime.drain(functions=RELAYED)["disbursement-events"]
+        totals = runtime.drain(RELAYED)["disbursement-events"]
         if tail:
             _send(tail[:1])
-            lambda_runtime.drain(functions=RELAYED)
+            runtime.drain(RELAYED)
             _send(tail[1:])
-            lambda_runtime.drain(functions=RELAYED)
+            runtime.drain(RELAYED)
     dead = settings.aws_clients().client("sqs").receive_message(
         QueueUrl=resources.queue_url("disbursement-events-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=0,
     ).get("Messages", [])
@@ -148,10 +147,10 @@ def _run(ctx: DemoContext) -> None:
 
     report_dir = ctx.out_dir / "reports"
     with FakeSlack() as slack, _env(SLACK_API_URL=slack.api_url, SLACK_BOT_TOKEN=slack.token,
-                                    REPORT_DIR=str(report_dir)), TemplateRuntime(placeholders=True):
-        spec = lambda_runtime.load_manifest().function("stuck-disbursement-report")
+                                    REPORT_DIR=str(report_dir)), LambdaRuntime(placeholders=True) as runtime:
         at = local_to_utc(Zone.WIB, ctx.business_date, dtime(9, 0))
-        answer = lambda_runtime.fire_schedule(spec, at, {"business_date": ctx.business_date.isoformat()})
+        answer = runtime.fire_schedule("stuck-disbursement-report", at,
+                                       {"business_date": ctx.business_date.isoformat()})
         shared = slack.recorded.shared()
     where = (f"posted to Slack {shared[0].channel} as {shared[0].file_id} ({shared[0].title!r}), names masked"
              if shared else f"Slack: {answer['slack']}")

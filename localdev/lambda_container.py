@@ -1,6 +1,6 @@
 """One Lambda container: a process with exactly its function's environment.
 
-    (started by localdev.template_stack; never by hand)
+    (started by localdev.lambda_containers; never by hand)
 
 The parent passes a socket (``JULO_CONTAINER_FD``) and an init message: the handler (or the
 API), the function's name, timeout, memory, settings class and its role's policy statements
@@ -24,11 +24,11 @@ from fnmatch import fnmatchcase
 from multiprocessing.connection import Connection
 from typing import Any
 
-ACCOUNT = "123456789012"  # moto's default account
+from localdev.lambda_events import LOCAL_ACCOUNT, LambdaContext
 
 
 def _arn(service: str, region: str, rest: str) -> str:
-    return f"arn:aws:{service}:{region}:{ACCOUNT}:{rest}"
+    return f"arn:aws:{service}:{region}:{LOCAL_ACCOUNT}:{rest}"
 
 
 def resource_of(service: str, operation: str, params: dict[str, Any], region: str) -> list[str] | None:
@@ -160,29 +160,6 @@ class CallGuard:
         with self._lock:
             out, self.calls = self.calls, []
         return out
-
-
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    def __init__(self, name: str, timeout_s: int, memory_mb: int) -> None:
-        import time
-        import uuid
-
-        self.function_name = name
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        region = os.environ.get("AWS_REGION", "ap-southeast-3")
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
-        self.function_version = "$LATEST"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        import time
-
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def _jsonable(value: Any) -> Any:

@@ -35,12 +35,12 @@ from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
-from localdev import lambda_runtime
 from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.fake_slack import FakeSlack
 from localdev.gateway_handler import GatewayLikeHandler
-from localdev.manifest import FunctionSpec, Manifest, load_manifest
-from localdev.template_stack import TemplateRuntime, free_port, local_provider_settings
+from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
+from localdev.ports import free_port
+from localdev.template_resolution import local_provider_settings
 
 COLLECTIONS_CHANNEL = "C0COLLECTIONS"  # the local collections channel the day reports go to
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp", "reminder-dispatch-sms")
@@ -95,10 +95,11 @@ class LocalReminderStack:
     """Fake providers, the API and the functions for a reminder day.
 
     ``strict`` (the demo, the whole-day and IAM tests): everything runs from the packaged
-    template (``localdev/template_stack.py``): each function and the API in containers with
+    template (``localdev/lambda_runtime.py``, containers): each function and the API in containers with
     their template environment and their own IAM role's credentials, moto enforcing IAM.
     ``template`` runs from another template file (``DEMO_TEMPLATE`` does the same). Without it
-    the API and the handlers run in this process (tests that patch inside one handler).
+    the API and the handlers run in this process (the runtime's in-process mode: tests that patch
+    inside one handler).
 
     The fakes enforce the contract the functions are given, as the providers do: 429 (the SMS API:
     status 1 Throttled) above ``calls_per_second`` / ``messages_per_second`` / ``sms_per_second``
@@ -122,7 +123,7 @@ class LocalReminderStack:
     sms: FakeSms = field(init=False)
     slack: FakeSlack = field(init=False)
     app: AppServer | ApiContainerUrl = field(init=False)
-    runtime: TemplateRuntime | None = field(init=False, default=None)
+    runtime: LambdaRuntime = field(init=False)
     clock: ReplayClock = field(init=False)
     _saved_env: dict[str, str | None] = field(init=False, default_factory=dict)
     _clock_dir: str = field(init=False, default="")
@@ -166,19 +167,20 @@ class LocalReminderStack:
         for key, value in env.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
-        if api_port:
-            try:
-                self.runtime = TemplateRuntime(env, template=self.template, api_port=api_port).__enter__()
+        try:
+            if api_port:
+                self.runtime = LambdaRuntime(env, template=self.template, api_port=api_port).__enter__()
                 self.runtime.start_api(api_port)
-            except BaseException:
-                self.__exit__()
-                raise
+            else:
+                self.runtime = LambdaRuntime(env, template=self.template, mode=IN_PROCESS)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.runtime is not None:
+        if getattr(self, "runtime", None) is not None:
             self.runtime.__exit__()
-            self.runtime = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -202,18 +204,18 @@ class DayResult:
     wall_seconds: float
 
 
-def fire_zone_schedules(business_date: date, zones: Iterable[Zone], manifest: Manifest) -> dict[str, Any]:
+def fire_zone_schedules(business_date: date, zones: Iterable[Zone], runtime: LambdaRuntime) -> dict[str, Any]:
     """Fire each zone's 08:00-local schedule as EventBridge would (with the simulated business date)."""
     starts = {}
     for zone in zones:
-        spec = manifest.function(f"reminder-schedule-{zone.name.lower()}")
         at = local_to_utc(zone, business_date, clock_time(8, 0))
-        starts[zone.name] = lambda_runtime.fire_schedule(spec, at, {"business_date": business_date.isoformat()})
+        starts[zone.name] = runtime.fire_schedule(f"reminder-schedule-{zone.name.lower()}", at,
+                                                  {"business_date": business_date.isoformat()})
     return starts
 
 
 def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalReminderStack, *,
-                  manifest: Manifest | None = None, timeout: float | None = None,
+                  timeout: float | None = None,
                   between_stages: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
     """Deliver stage and dispatch messages until every zone's execution has finished.
 
@@ -225,28 +227,27 @@ def run_workflows(business_date: date, zones: Iterable[Zone], stack: LocalRemind
     in) and before the next stage messages are delivered: what happens in the real hours between
     slots (e.g. a borrower pays).
     """
-    manifest = manifest or load_manifest()
     zones = list(zones)
-    stage_fn = manifest.function(STAGE_FUNCTION)
+    runtime = stack.runtime
     executions = Executions(STATE_MACHINE)
     timeout = day_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, manifest=manifest, idle=stack.idle)
+        runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         if between_stages is not None:
             between_stages()
         described = {z.name: executions.describe(execution_name(z, business_date)) for z in zones}
         running = sum(1 for d in described.values() if d is None or d["status"] == "RUNNING")
-        if _deliver_stage_round(stage_fn, running):
+        if _deliver_stage_round(runtime, running):
             continue
-        if not running and lambda_runtime.queue_depth("reminder-stages") == 0:
+        if not running and runtime.queue_depth("reminder-stages") == 0:
             return {name: d for name, d in described.items() if d is not None}
         if time.monotonic() > deadline:
             raise TimeoutError(f"workflows still running after {timeout:.0f}s: "
                                f"{[n for n, d in described.items() if d is None or d['status'] == 'RUNNING']}")
 
 
-def _deliver_stage_round(stage_fn: FunctionSpec, expected: int) -> int:
+def _deliver_stage_round(runtime: LambdaRuntime, expected: int) -> int:
     """The stage messages of one round, each in its own invocation; how many were delivered.
 
     Each is awaited by long polling (taken the moment the state machine sends it, with no request
@@ -255,19 +256,18 @@ def _deliver_stage_round(stage_fn: FunctionSpec, expected: int) -> int:
     """
     delivered = 0
     while delivered < max(1, expected):
-        if not lambda_runtime.deliver_sqs(stage_fn, wait_seconds=STAGE_POLL_SECONDS).received:
+        if not runtime.deliver(STAGE_FUNCTION, wait_seconds=STAGE_POLL_SECONDS).received:
             break
         delivered += 1
     return delivered
 
 
 def run_day(business_date: date, stack: LocalReminderStack, zones: Iterable[Zone] = tuple(Zone),
-            manifest: Manifest | None = None, timeout: float | None = None,
+            timeout: float | None = None,
             between_stages: Callable[[], None] | None = None) -> DayResult:
-    manifest = manifest or load_manifest()
     zones = list(zones)
     started = time.perf_counter()
-    starts = fire_zone_schedules(business_date, zones, manifest)
-    executions = run_workflows(business_date, zones, stack, manifest=manifest, timeout=timeout,
+    starts = fire_zone_schedules(business_date, zones, stack.runtime)
+    executions = run_workflows(business_date, zones, stack, timeout=timeout,
                                between_stages=between_stages)
     return DayResult(starts, executions, time.perf_counter() - started)

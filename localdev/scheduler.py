@@ -4,7 +4,7 @@
     python -m localdev.scheduler --check              # validate every cron, print next fire times
 
 Each scheduled trigger fires its function at its UTC cron time with
-``lambda_runtime.fire_schedule`` (the trigger's constant input, as EventBridge sends it).
+``manifest_runtime.fire_schedule`` (the trigger's constant input, as EventBridge sends it).
 Like EventBridge, missed times while the scheduler was down are not replayed. Only the
 ``cron(M H * * ? *)`` subset is supported (localdev/cron.py); anything else stops start-up.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.logs import get_logger
-from localdev import cron, heartbeat, lambda_runtime
+from localdev import cron, heartbeat, manifest_runtime
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 
 logger = get_logger("local-scheduler")
@@ -65,7 +65,7 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     tick: float = 15.0,
     max_ticks: int | None = None,
-    fire: Callable[[FunctionSpec, datetime], Any] = lambda_runtime.fire_schedule,
+    fire: Callable[[FunctionSpec, datetime], Any] = manifest_runtime.fire_schedule,
 ) -> list[tuple[datetime, str]]:
     """Fire schedules as their times pass; returns what was fired (time, function name)."""
     plan = schedules(manifest or load_manifest())

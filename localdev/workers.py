@@ -3,7 +3,7 @@
     python -m localdev.workers [--heartbeat PATH] [--idle-sleep SECONDS]
 
 Every round delivers one batch to every SQS-triggered function of infra/functions.yaml
-(``lambda_runtime.deliver_sqs``: same event shape, partial batch responses, DLQ after
+(``manifest_runtime.deliver_sqs``: same event shape, partial batch responses, DLQ after
 maxReceiveCount) and touches the heartbeat file the container healthcheck reads. A broker
 that is briefly unreachable is logged and retried; the loop never dies on one bad round.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.logs import get_logger
-from localdev import heartbeat, lambda_runtime
+from localdev import heartbeat, manifest_runtime
 from localdev.manifest import FunctionSpec, Manifest, load_manifest
 
 logger = get_logger("local-workers")
@@ -29,7 +29,7 @@ DEFAULT_HEARTBEAT = Path("/tmp/julo-async.heartbeat")  # noqa: S108 - container-
 class WorkerTotals:
     rounds: int = 0
     errors: int = 0
-    deliveries: dict[str, lambda_runtime.Delivery] = field(default_factory=dict)
+    deliveries: dict[str, manifest_runtime.Delivery] = field(default_factory=dict)
 
 
 def sqs_functions(manifest: Manifest) -> list[FunctionSpec]:
@@ -41,12 +41,12 @@ def run_round(functions: list[FunctionSpec], totals: WorkerTotals) -> int:
     moved = 0
     for function in functions:
         try:
-            d = lambda_runtime.deliver_sqs(function)
+            d = manifest_runtime.deliver_sqs(function)
         except Exception as exc:  # broker down, queue not created yet: log, keep the loop alive
             totals.errors += 1
             logger.warning("delivery failed", extra={"function": function.name, "error": repr(exc)})
             continue
-        t = totals.deliveries.setdefault(function.name, lambda_runtime.Delivery())
+        t = totals.deliveries.setdefault(function.name, manifest_runtime.Delivery())
         t.received += d.received
         t.succeeded += d.succeeded
         t.failed += d.failed

@@ -6,7 +6,7 @@ set -euo pipefail
 JULO_ROOT="${JULO_ROOT:-/opt/julo}"   # the repo's infra/ is mounted read-only at $JULO_ROOT/infra
 SENDER_EMAIL="${SENDER_EMAIL:-no-reply@example.co.id}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-ap-southeast-3}"
-ROLE_ARN=arn:aws:iam::000000000000:role/julo-local-stepfunctions
+ROLE_ARN=arn:aws:iam::123456789012:role/julo-local-stepfunctions
 
 queue_url() { awslocal sqs get-queue-url --queue-name "$1" --query QueueUrl --output text; }
 queue_arn() {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from datetime import time as clock_time
 from typing import Any
@@ -27,8 +27,7 @@ from chalicelib import resources, settings
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
-from localdev import lambda_runtime
-from localdev.manifest import load_manifest
+from localdev.lambda_events import Delivery
 from localdev.reminder_day import DISPATCH_FUNCTIONS, STAGE_FUNCTION, LocalReminderStack
 
 STAGES_QUEUE = "reminder-stages"
@@ -101,12 +100,11 @@ class Day:
     zone: Zone = Zone.WIB
     stage_failures: int = 0
     dispatch_failures: int = 0
-    manifest: Any = field(default_factory=load_manifest)
 
     def start(self) -> None:
-        spec = self.manifest.function(f"reminder-schedule-{self.zone.name.lower()}")
         at = local_to_utc(self.zone, self.business_date, clock_time(8, 0))
-        lambda_runtime.fire_schedule(spec, at, {"business_date": self.business_date.isoformat()})
+        self.stack.runtime.fire_schedule(f"reminder-schedule-{self.zone.name.lower()}", at,
+                                         {"business_date": self.business_date.isoformat()})
 
     def take_stage_message(self, stage: str, timeout: float = 90.0) -> dict[str, Any]:
         """Take the workflow's message for ``stage`` off the stage queue (as if its worker were lost)."""
@@ -126,18 +124,18 @@ class Day:
         settings.aws_clients().client("sqs").send_message(QueueUrl=resources.queue_url(STAGES_QUEUE),
                                                           MessageBody=json.dumps(body))
 
-    def deliver_stage(self) -> lambda_runtime.Delivery:
-        delivery = lambda_runtime.deliver_sqs(self.manifest.function(STAGE_FUNCTION))
+    def deliver_stage(self) -> Delivery:
+        delivery = self.stack.runtime.deliver(STAGE_FUNCTION)
         self.stage_failures += delivery.failed
         return delivery
 
-    def deliver_dispatch_once(self, function: str = "reminder-dispatch-robocall") -> lambda_runtime.Delivery:
-        delivery = lambda_runtime.deliver_sqs(self.manifest.function(function))
+    def deliver_dispatch_once(self, function: str = "reminder-dispatch-robocall") -> Delivery:
+        delivery = self.stack.runtime.deliver(function)
         self.dispatch_failures += delivery.failed
         return delivery
 
     def drain_dispatch(self) -> None:
-        totals = lambda_runtime.drain(DISPATCH_FUNCTIONS, manifest=self.manifest, idle=self.stack.idle)
+        totals = self.stack.runtime.drain(DISPATCH_FUNCTIONS, idle=self.stack.idle)
         self.dispatch_failures += sum(d.failed for d in totals.values())
 
     def fail_task(self, body: dict[str, Any], error: str = "StageLost") -> None:
@@ -166,7 +164,7 @@ class Day:
                 continue
             described = self.execution()
             if described is not None and described["status"] != "RUNNING" \
-                    and lambda_runtime.queue_depth(STAGES_QUEUE) == 0:
+                    and self.stack.runtime.queue_depth(STAGES_QUEUE) == 0:
                 # let the providers deliver their last webhooks while the app still listens: a fake left
                 # retrying against a stopped app would keep sleeping in the next test's process
                 self.stack.voice.wait_idle(30)

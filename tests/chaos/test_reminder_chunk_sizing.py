@@ -11,7 +11,6 @@ from datetime import date, timedelta
 import pytest
 
 from chalicelib import resources, settings
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.manifest import load_manifest
 from localdev.reminder_day import LocalReminderStack
@@ -84,7 +83,7 @@ def test_whatsapp_chunks_fit_the_function_timeout_at_the_pacing_measured(aws, co
         day = Day(stack, FIRST_DAY)
         _whatsapp_stage(day, FIRST_DAY)
         started = time.monotonic()
-        totals = lambda_runtime.drain(["reminder-dispatch-whatsapp"], idle=stack.idle)
+        totals = stack.runtime.drain(["reminder-dispatch-whatsapp"], idle=stack.idle)
         measured = 40 / (time.monotonic() - started)  # messages a second, as the provider let them through
         assert totals["reminder-dispatch-whatsapp"].failed == 0
         _whatsapp_stage(day, SECOND_DAY)

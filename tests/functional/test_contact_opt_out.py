@@ -21,7 +21,6 @@ from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
 from tests.factories import make_loan, make_partner, stage_settings
@@ -58,7 +57,7 @@ def test_an_inbound_stop_opts_the_number_out_and_is_confirmed_exactly_once(aws, 
         stack.whatsapp.inbound(other, "halo, saya sudah bayar kemarin")  # for customer service only
         stack.whatsapp.inbound(other, "jangan stop dulu")              # not the keyword alone: not an opt-out
         assert stack.whatsapp.wait_idle(30)
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         texts = [r for r in stack.whatsapp.records if r.body.get("type") == "text"]
     assert [r.body["to"] for r in texts] == [number]
     assert "berhenti" in texts[0].body["text"]["body"].lower()
@@ -94,7 +93,7 @@ def test_do_not_call_and_opted_out_numbers_are_skipped_with_their_reason_and_rec
     with LocalReminderStack() as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         run_stage(conn, _first_stage_message(), stage_settings(), **_handler_built())
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = sorted(r.body["to"][0]["number"] for r in stack.voice.records)
     # WhatsApp's opt-out leaves calls alone; an inactive promise-to-pay number is not called: the borrower's is
     assert called == ["6281300000001", "6281300000004", "6281300000005"]

@@ -6,14 +6,15 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 
-from chalicelib import settings
+from chalicelib import resources, settings
 from chalicelib.emails.ses import sender_address
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
+from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
 from localdev.moto_ses import sent_raw_emails
 from tests.factories import add_history, make_loan, make_partner
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+RELAYED = ["disbursement-events", "email-outbox"]  # the event, then its email through the outbox relay
 
 
 def _loan(conn, status: str, email: str):
@@ -52,7 +53,8 @@ def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn
         _event("evt-f1", other.disbursement_id, "FAILED", 5),
         completed,  # the same event delivered twice in one batch
     ])
-    totals = lambda_runtime.drain(functions=["disbursement-events", "email-outbox"])
+    runtime = LambdaRuntime(mode=IN_PROCESS)  # the template's functions, run in this process
+    totals = runtime.drain(RELAYED)
 
     assert totals["disbursement-events"].failed == 10  # only the poison message, maxReceiveCount times
     sqs = settings.aws_clients().client("sqs")
@@ -74,7 +76,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_apply_once_with_one_email(conn
 
     # a later redelivery of the COMPLETED event (another batch) still sends nothing
     _send(urls, [completed])
-    lambda_runtime.drain(functions=["disbursement-events", "email-outbox"])
+    runtime.drain(RELAYED)
     assert len(sent_raw_emails()) == 1
 
 
@@ -84,12 +86,12 @@ def test_email_not_sent_when_ses_fails_is_sent_by_the_retry(conn, aws):
     bootstrap()
     # the sender identity is gone: SES refuses, the relay's message is retried, nothing is marked sent
     settings.aws_clients().client("ses").delete_identity(Identity=sender_address())
-    urls = {"disbursement-events": lambda_runtime.resources.queue_url("disbursement-events")}
+    urls = {"disbursement-events": resources.queue_url("disbursement-events")}
     _send(urls, [_event("evt-x", loan.disbursement_id, "COMPLETED", 1)])
-    manifest = lambda_runtime.load_manifest()
-    applied = lambda_runtime.deliver_sqs(manifest.function("disbursement-events"))
+    runtime = LambdaRuntime(mode=IN_PROCESS)
+    applied = runtime.deliver("disbursement-events")
     assert applied.succeeded == 1  # the event itself never waits on SES
-    relayed = lambda_runtime.deliver_sqs(manifest.function("email-outbox"))
+    relayed = runtime.deliver("email-outbox")
     assert relayed.failed == 1 and sent_raw_emails() == []
     with conn.cursor() as cur:
         cur.execute("SELECT disburse_status FROM disbursement")
@@ -98,5 +100,5 @@ def test_email_not_sent_when_ses_fails_is_sent_by_the_retry(conn, aws):
         assert cur.fetchone() == (None,)
     conn.commit()
     settings.aws_clients().client("ses").verify_email_identity(EmailAddress=sender_address())
-    lambda_runtime.drain(functions=["disbursement-events", "email-outbox"])
+    runtime.drain(RELAYED)
     assert [_addresses(e) for e in sent_raw_emails()] == [{"dewi@example.com"}]

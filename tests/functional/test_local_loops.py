@@ -83,7 +83,7 @@ def test_scheduler_fires_each_trigger_once_at_its_utc_time_with_its_own_input(tm
     calls: list[tuple[str, datetime, dict]] = []
 
     def fire(function: FunctionSpec, at: datetime) -> None:
-        from localdev.lambda_runtime import scheduled_event
+        from localdev.manifest_runtime import scheduled_event
 
         calls.append((function.name, at, scheduled_event(function, at)))
 

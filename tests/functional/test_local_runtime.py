@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib import resources, settings
-from localdev import lambda_runtime
+from localdev import manifest_runtime
 from localdev.bootstrap_aws import bootstrap, render_definition
 from localdev.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
 from tests import runtime_probe_handlers
@@ -33,7 +33,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_are_processed_once(aws):
         QueueUrl=urls["probe-events"],
         Entries=[{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)],
     )
-    totals = lambda_runtime.drain(manifest=MANIFEST)
+    totals = manifest_runtime.drain(manifest=MANIFEST)
     assert sorted(runtime_probe_handlers.PROCESSED) == [1, 2, 3]  # no good message redone
     assert totals["probe-consumer"].failed == 3  # the poison one, tried maxReceiveCount times
     dead = sqs.receive_message(QueueUrl=urls["probe-events-dlq"], MaxNumberOfMessages=10)["Messages"]
@@ -55,10 +55,10 @@ def test_bootstrap_is_idempotent_and_sets_redrive_and_ttl(aws):
 
 def test_scheduled_function_gets_its_constant_input():
     spec = MANIFEST.function("probe-daily")
-    event = lambda_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2, tzinfo=UTC))
+    event = manifest_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2, tzinfo=UTC))
     assert event == {"job": "daily"}
     with pytest.raises(ValueError):
-        lambda_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2))
+        manifest_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2))
 
 
 def test_definition_placeholders(tmp_path):

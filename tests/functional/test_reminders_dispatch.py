@@ -28,7 +28,6 @@ from chalicelib.reminders.store import EntryStatus, Pacing
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
 from tests.factories import make_loan, make_partner, stage_settings
@@ -88,10 +87,10 @@ def test_restarted_stage_and_redelivered_chunks_call_nobody_twice(aws, conn):
         body = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=body["ReceiptHandle"], VisibilityTimeout=0)
         sqs.send_message(QueueUrl=url, MessageBody=body["Body"])
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         # a stray duplicate of the stage message after the stage completed resets nothing
         again = run_stage(conn, msg, stage_settings(), **_handler_built(), chunk_size=2)
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         calls = _calls_per_number(stack)
     assert again["chunks"] == 0
     assert len(calls) == 5 and set(calls.values()) == {1}
@@ -112,7 +111,7 @@ def test_provider_500s_and_429s_are_retried_and_a_lost_answer_is_never_sent_agai
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         msg = _first_stage_message()
         run_stage(conn, msg, stage_settings(), **_handler_built())
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         outcomes = [(r.body["to"][0]["number"], r.outcome) for r in stack.voice.records]
     assert [o for n, o in outcomes if n == "6281300000000"][:2] == ["http_500", "http_500"]
     assert len([o for n, o in outcomes if n == "6281300000000"]) == 3
@@ -136,7 +135,7 @@ def test_over_capacity_stage_calls_the_largest_amounts_and_reports_the_rest(aws,
     with LocalReminderStack(extra_env={"VOICE_PLANNED_CALLS_PER_SECOND": "0.0005"}) as stack:
         assert start_day(Zone.WIB, BUSINESS_DATE).started
         counts = run_stage(conn, _first_stage_message(), stage_settings(), **_handler_built())
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         called = {r.body["to"][0]["number"] for r in stack.voice.records}
     assert counts["capacity"] == 3 and counts["not_placed"] == 2
     assert called == {"6281300000001", "6281300000003", "6281300000002"}  # 9, 7 and 5 million

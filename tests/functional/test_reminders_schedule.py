@@ -14,8 +14,8 @@ from chalicelib.edge import clock
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.reminders.stages import Stage, scheduled_local, slot_utc, wait_timestamp, window_end_utc
 from chalicelib.zones import Zone, utc_cron_for_local
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap, render_definition
+from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
 from localdev.manifest import ROOT, load_manifest
 
 ASL = ROOT / "infra" / "t3_reminders.asl.json"
@@ -39,10 +39,10 @@ def test_wit_schedule_fires_the_evening_before_in_utc_for_the_local_day():
 
 def test_a_second_start_for_the_same_zone_and_day_is_refused_and_reported(aws):
     bootstrap()
-    spec = load_manifest().function("reminder-schedule-wita")
+    runtime = LambdaRuntime(mode=IN_PROCESS)  # the template's function, run in this process
     at = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
-    first = lambda_runtime.fire_schedule(spec, at, {"business_date": "2026-11-20"})
-    second = lambda_runtime.fire_schedule(spec, at, {"business_date": "2026-11-20"})
+    first = runtime.fire_schedule("reminder-schedule-wita", at, {"business_date": "2026-11-20"})
+    second = runtime.fire_schedule("reminder-schedule-wita", at, {"business_date": "2026-11-20"})
     assert first["started"] is True and first["execution_name"] == "t3-WITA-2026-11-20"
     assert second["started"] is False and "already exists" in second["reason"]
     sfn = settings.aws_clients().client("stepfunctions")

@@ -29,7 +29,6 @@ from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store import EntryStatus
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.zones import Zone
-from localdev import lambda_runtime
 from localdev.bootstrap_aws import bootstrap
 from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD, LOCAL_VIRTUAL_NUMBER
 from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
@@ -83,7 +82,7 @@ def test_an_sms_stop_opts_the_number_out_of_sms_only_and_is_confirmed_exactly_on
         stack.sms.inbound(other, "saya sudah bayar kemarin")        # for customer service only
         stack.sms.inbound(other, "jangan stop dulu")                # not the keyword alone: not an opt-out
         assert stack.sms.wait_idle(30)
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         replies = _replies(stack)
     assert [r.body["to"] for r in replies] == [number]
     assert replies[0].body["text"] == inbound.SMS_REPLY_TEXT and replies[0].body["type"] == "text"
@@ -120,7 +119,7 @@ def test_unsigned_or_wrongly_signed_inbound_sms_are_401_and_change_nothing(aws, 
                 {k: v for k, v in good.items() if k not in ("sig", "nonce")})),
             "not JSON": requests.post(url, data=b"{", timeout=60, headers={"Content-Type": "application/json"}),
         }
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         sent = list(stack.sms.records)
     for name, resp in refused.items():
         assert resp.status_code == 401, (name, resp.status_code, resp.text)
@@ -143,7 +142,7 @@ def test_a_signed_inbound_sms_as_a_form_is_stored_once_per_message_id(aws, conn)
         missing = _post(url, (lambda p: {**p, "sig": sign_sms_params(p, LOCAL_SIGNATURE_SECRET,
                                                                      LOCAL_SIGNATURE_METHOD)})(
             {k: v for k, v in _inbound(number, "STOP").items() if k not in ("sig", "messageId")}))
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         replies = _replies(stack)
     assert first.status_code == 200 and first.json() == {"inbound": 1, "opt_out": 1, "replies_requested": 1}
     # the confirmation is still owed (not sent yet): asked for again, and claimed once
@@ -160,10 +159,10 @@ def test_a_confirmation_whose_answer_was_lost_is_never_sent_again(aws, conn) -> 
         stack.sms.inject("answer_lost", count=1, recipient=number)
         message_id = stack.sms.inbound(number, "STOP")
         assert stack.sms.wait_idle(30)
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         # the reply message again (SQS delivers at least once): the reply is claimed, never sent twice
         ReplyQueue(inbound.SMS).send(message_id)
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         replies = _replies(stack)
     assert len(replies) == 1
     assert _rows(conn, "SELECT reply_state FROM sms_inbound") == [("uncertain",)]
@@ -205,7 +204,7 @@ def test_an_sms_stop_mid_stage_skips_that_number_with_reason_opted_out(aws, conn
         stack.sms.inbound(target, "Berhenti")
         assert stack.sms.wait_idle(30)
         second = dispatcher.run(_chunk(loans[2:], phones[2:], "2-4"))
-        lambda_runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
+        stack.runtime.drain(DISPATCH_FUNCTIONS, idle=stack.idle)
         to_target = [r for r in stack.sms.records if r.body.get("to") == target]
     assert first["placed"] == 2 and (second["placed"], second["skipped"]) == (1, 1)
     assert [r.body.get("client-ref") for r in to_target] == [SMS_REPLY_REF]  # the confirmation, no reminder

@@ -15,7 +15,7 @@ from chalicelib.stuck_disbursements.query import iter_stuck
 from chalicelib.stuck_disbursements.report import report_filename, run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles
 from chalicelib.stuck_disbursements.xlsx import RUPIAH_FORMAT
-from localdev import lambda_runtime
+from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)
@@ -148,9 +148,9 @@ def test_scheduled_handler_reports_for_the_wib_date(conn, book, tmp_path, slack,
     monkeypatch.setenv("SLACK_API_URL", slack.api_url)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("REPORT_DIR", str(tmp_path))
-    spec = lambda_runtime.load_manifest().function("stuck-disbursement-report")
-    assert spec.schedule == "cron(0 2 * * ? *)"
-    answer = lambda_runtime.fire_schedule(spec, datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    runtime = LambdaRuntime(mode=IN_PROCESS)  # the template's function, run in this process
+    assert [s["schedule"] for s in runtime.functions["stuck-disbursement-report"].schedules] == ["cron(0 2 * * ? *)"]
+    answer = runtime.fire_schedule("stuck-disbursement-report", datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     assert answer == {"report_date": "2026-11-23", "rows": 2, "file": "pending_disbursements_2026-11-23.xlsx",
                       "slack_file_id": slack.recorded.shared()[0].file_id, "slack": "posted"}
     assert (tmp_path / answer["file"]).exists()
