@@ -21,24 +21,16 @@ Each step is a function taking the shared ``DemoContext``; features add theirs t
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import sys
-import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import IO, TextIO
-
-import psycopg2.extensions
-from tqdm import tqdm
 
 from chalicelib import db
 from chalicelib.business_date import default_demo_date, parse_date
@@ -51,6 +43,7 @@ from localdev import demo_guard
 from localdev.bootstrap_aws import bootstrap
 from localdev.datagen.lending import load
 from localdev.demo_analytics import step_analytics
+from localdev.demo_context import Console, DemoContext
 from localdev.demo_disbursements import step_disbursements
 from localdev.demo_partner_api import step_partner_api
 from localdev.demo_reminders import step_t3_reminders
@@ -59,52 +52,6 @@ from localdev.lambda_events import load_handler
 from localdev.template_artifact import template_path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOG_FILE = "demo.log"
-
-
-@dataclass
-class DemoContext:
-    conn: psycopg2.extensions.connection
-    business_date: date
-    loans: int
-    seed: int
-    out_dir: Path
-    console: TextIO | Console = field(default_factory=lambda: sys.stdout)
-    # the AWS resources of the template exist once this returns (the demo creates them while the
-    # book loads; a step run on its own creates them itself)
-    aws_ready: Callable[[], object] = field(default=bootstrap)
-
-    @property
-    def log_path(self) -> Path:
-        return self.out_dir / "logs" / LOG_FILE
-
-    def bar(self, desc: str, total: int | None = None, unit: str = "it") -> tqdm:
-        """A progress bar on a terminal console (never in the logs, nor in a pipe); closed by the caller."""
-        wanted = os.environ.get("DEMO_PROGRESS", "auto")
-        shown = wanted == "1" or (wanted == "auto" and self.console.isatty())
-        return tqdm(total=total, desc=f"  {desc}", unit=unit, file=self.console, leave=False, mininterval=0.5,
-                    dynamic_ncols=True, disable=not shown)
-
-    @contextmanager
-    def progress(self, desc: str, count: Callable[[], int], unit: str = "it",
-                 total: int | None = None) -> Iterator[None]:
-        """A bar that follows ``count()`` while the block runs (for work that reports no progress)."""
-        bar = self.bar(desc, total=total, unit=unit)
-        done = threading.Event()
-
-        def follow() -> None:
-            while not done.wait(0.5):
-                bar.n = count()
-                bar.refresh()
-
-        thread = threading.Thread(target=follow, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
-            bar.close()
 
 
 def step_load_data(ctx: DemoContext) -> None:
@@ -162,24 +109,6 @@ def _import_everything() -> None:
 
     for function in load_manifest().functions:
         load_handler(function.handler)
-
-
-class Console(io.TextIOBase):
-    """The terminal, for ``print``: a line printed while a bar runs goes above the bar."""
-
-    def __init__(self, raw: IO[str]) -> None:
-        self.raw = raw
-
-    def write(self, text: str) -> int:
-        with tqdm.external_write_mode(file=self.raw):
-            self.raw.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-    def isatty(self) -> bool:
-        return self.raw.isatty()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from localdev.datagen import orders as demo_orders
 from localdev.lambda_runtime import LambdaRuntime
 
 if TYPE_CHECKING:
-    from localdev.demo import DemoContext
+    from localdev.demo_context import DemoContext
 
 
 def _nightly_batch(spec: FunctionSpec, day: date) -> datetime:

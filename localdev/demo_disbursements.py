@@ -26,7 +26,7 @@ from localdev.lambda_runtime import LambdaRuntime
 from localdev.moto_ses import sent_raw_emails
 
 if TYPE_CHECKING:
-    from localdev.demo import DemoContext
+    from localdev.demo_context import DemoContext
 
 COMPLETE = 40   # PENDING -> COMPLETED (each gets the calendar email)
 FAIL = 5        # PENDING -> FAILED

@@ -12,7 +12,7 @@ from chalice.test import Client
 from chalicelib.partners.keys import create_partner_key, create_staff_key
 
 if TYPE_CHECKING:
-    from localdev.demo import DemoContext
+    from localdev.demo_context import DemoContext
 
 KEYS_FILE = "api_keys.json"
 DEMO_ACTOR = "make demo"

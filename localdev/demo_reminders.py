@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import psycopg2.extensions
@@ -39,6 +39,9 @@ from chalicelib.reminders.summary import SUMMARY_KEYS, zone_summary
 from chalicelib.zones import Zone, zone_or_fallback
 from localdev.fake_providers import ProviderRecord
 from localdev.reminder_day import COLLECTIONS_CHANNEL, LocalReminderStack, run_day
+
+if TYPE_CHECKING:
+    from localdev.demo_context import DemoContext
 
 CALL_KEYS = ("channel", "payment_id", "loan_id", "stage", "zone", "postcode", "product", "template", "due_date",
              "scheduled_local", "sent_local", "outcome", "parameters", "text")
@@ -157,7 +160,7 @@ def print_table(summary: dict[str, Any]) -> None:
         print(f"{zone_name:<5} zone fallback: {zs['zone_fallback']:,} borrowers")
 
 
-def step_t3_reminders(ctx: Any) -> None:
+def step_t3_reminders(ctx: DemoContext) -> None:
     ctx.aws_ready()
     calls_per_second = float(os.environ.get("DEMO_CALLS_PER_SECOND", "400"))
     planned = os.environ.get("DEMO_PLANNED_CALLS_PER_SECOND", "0.1")
@@ -171,7 +174,7 @@ def step_t3_reminders(ctx: Any) -> None:
                                                         + len(stack.sms.records)), unit="req"):
             result = run_day(ctx.business_date, stack)
         records = list(stack.voice.records) + list(stack.whatsapp.records) + list(stack.sms.records)
-        iam = stack.runtime.summary() if stack.runtime else "IAM: not enforced (in-process run)"
+        iam = stack.runtime.summary()
         rows = call_rows(ctx.conn, records, stack.clock)
         posts = write_slack_posts(stack, ctx.out_dir / "slack")
     with open(ctx.out_dir / "calls.jsonl", "w") as fh:
