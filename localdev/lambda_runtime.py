@@ -60,7 +60,7 @@ __all__ = ["CONTAINERS", "IN_PROCESS", "Delivery", "LambdaContext", "LambdaRunti
 class LambdaRuntime:
     """The template's functions, run as Lambda would: in containers, or in this process."""
 
-    def __init__(self, values: dict[str, str] | None = None, *, template: str | Path | None = None,
+    def __init__(self, values: dict[str, str] | None = None, *, template: str | Path | dict[str, Any] | None = None,
                  mode: str = CONTAINERS, api_port: int | None = None, placeholders: bool = False) -> None:
         if mode not in (CONTAINERS, IN_PROCESS):
             raise ValueError(f"mode must be {CONTAINERS!r} or {IN_PROCESS!r}, not {mode!r}")
@@ -69,8 +69,8 @@ class LambdaRuntime:
         self.values = {k: v for k, v in os.environ.items() if k in declared and v} | dict(values or {})
         self.mode = mode
         self.placeholders = placeholders
-        self.template_path = packaged_template(template)
-        self.template = load_template(self.template_path)
+        # the packaged template, another template file, or a template already read (a manifest's own)
+        self.template = template if isinstance(template, dict) else load_template(packaged_template(template))
         self.region = settings.aws_region()
         self.api_port = api_port
         self.functions: dict[str, LocalFunction] = {}

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
@@ -68,6 +71,16 @@ def packaged_template(path: str | Path | None = None) -> Path:
                            env=env, check=True, stdout=subprocess.DEVNULL)
             stamp.write_text(wanted)
     return DIST / "template.json"
+
+
+def manifest_template(manifest: Manifest | None = None) -> dict[str, Any]:
+    """The template's resources for ``manifest`` (default: infra/functions.yaml), built as ``make package``
+    builds them but without the Chalice API (no packaging): the LocalStack hook, and tests with a
+    manifest of their own, create their resources from it."""
+    from infra.manifest import load_manifest
+    from infra.package import build_template
+
+    return build_template({"Resources": {}}, manifest or load_manifest())
 
 
 def load_template(path: str | Path | None = None) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib import resources, settings
+from infra.package import render_definition
 from localdev import manifest_runtime
-from localdev.bootstrap_aws import bootstrap, render_definition
+from localdev.bootstrap_aws import bootstrap
 from localdev.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
 from tests import runtime_probe_handlers
 
@@ -17,9 +18,9 @@ MANIFEST = Manifest(
     state_machines=(),
     functions=(
         FunctionSpec("probe-consumer", "tests.runtime_probe_handlers.handler",
-                     {"sqs": "probe-events", "batch_size": 10}),
+                     {"sqs": "probe-events", "batch_size": 10}, settings="ScheduleSettings"),
         FunctionSpec("probe-daily", "tests.runtime_probe_handlers.handler",
-                     {"schedule": "cron(0 2 * * ? *)", "input": {"job": "daily"}}),
+                     {"schedule": "cron(0 2 * * ? *)", "input": {"job": "daily"}}, settings="ScheduleSettings"),
     ),
 )
 
@@ -61,14 +62,12 @@ def test_scheduled_function_gets_its_constant_input():
         manifest_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2))
 
 
-def test_definition_placeholders(tmp_path):
-    asl = tmp_path / "m.asl.json"
-    asl.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Task", "Parameters": {
-        "QueueUrl": "${QueueUrl:stage-a}"}, "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}}}))
-    rendered = json.loads(render_definition(asl, {"stage-a": "http://q/stage-a"}))
-    assert rendered["States"]["A"]["Parameters"]["QueueUrl"] == "http://q/stage-a"
-    with pytest.raises(KeyError):
-        render_definition(asl, {})
+def test_definition_placeholders_become_the_templates_substitutions():
+    asl = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Task", "Parameters": {
+        "QueueUrl": "${QueueUrl:stage-a}"}, "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}}})
+    definition, subs = render_definition(asl)
+    assert json.loads(definition)["States"]["A"]["Parameters"]["QueueUrl"] == "${StageAQueueUrl}"
+    assert subs == {"StageAQueueUrl": {"Ref": "StageAQueue"}}  # provisioning resolves it to the queue's URL
 
 
 def test_state_machine_spec_roundtrip(aws, tmp_path):

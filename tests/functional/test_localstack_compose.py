@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from chalicelib import settings
 from localdev import cron, localstack_hooks
 from localdev.manifest import ROOT, FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec, load_manifest
+from localdev.template_artifact import manifest_template
 
 COMPOSE = ROOT / "localstack" / "docker-compose.yml"
 DOCKERFILE = ROOT / "localstack" / "Dockerfile"
@@ -135,7 +136,7 @@ def test_dockerfile_is_multi_stage_and_the_runner_is_not_root(compose):
         assert user.split(":")[0] not in {"root", "0"}, f"{target} runs as {user}"
 
 
-def test_committed_hook_matches_the_manifest(tmp_path):
+def test_committed_hook_matches_the_template_of_the_manifest(tmp_path):
     generated = localstack_hooks.write_hook(tmp_path)
     committed = localstack_hooks.HOOK_DIR / localstack_hooks.HOOK_NAME
     assert committed.exists(), "run: python -m localdev.localstack_hooks"
@@ -175,16 +176,17 @@ def _probe_manifest(root: Path, suffix: str) -> Manifest:
                           visibility_timeout=45),
                 QueueSpec(f"hook-plain-{suffix}", visibility_timeout=30)),
         tables=(TableSpec(f"hook-ledger-{suffix}", hash_key="pk", range_key="sk", ttl_attribute="expires_at"),),
-        state_machines=(StateMachineSpec(f"hook-machine-{suffix}", "infra/probe.asl.json"),),
-        functions=(FunctionSpec("hook-fn", "tests.runtime_probe_handlers.handler", {"sqs": f"hook-stage-{suffix}"}),),
+        state_machines=(StateMachineSpec(f"hook-machine-{suffix}", str(root / "infra" / "probe.asl.json")),),
+        functions=(FunctionSpec("hook-fn", "tests.runtime_probe_handlers.handler", {"sqs": f"hook-stage-{suffix}"},
+                                settings="ScheduleSettings"),),
     )
 
 
 def test_hook_refuses_an_asl_that_names_an_undeclared_queue(tmp_path):
     manifest = _probe_manifest(tmp_path, "x")
     (tmp_path / "infra" / "probe.asl.json").write_text(json.dumps(ASL).replace("hook-stage", "nowhere"))
-    with pytest.raises(KeyError, match="nowhere"):
-        localstack_hooks.render_hook(manifest, root=tmp_path)
+    with pytest.raises(KeyError, match="NowhereQueue"):
+        localstack_hooks.render_hook(manifest_template(manifest))
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="needs the aws CLI to stand in for awslocal")
@@ -192,7 +194,7 @@ def test_generated_hook_creates_everything_and_can_run_twice(tmp_path, aws):
     suffix = datetime.now(UTC).strftime("%H%M%S%f")  # unique names: the endpoint may be a shared LocalStack
     manifest = _probe_manifest(tmp_path, suffix)
     hook = tmp_path / "10-resources.sh"
-    hook.write_text(localstack_hooks.render_hook(manifest, root=tmp_path))
+    hook.write_text(localstack_hooks.render_hook(manifest_template(manifest)))
     hook.chmod(0o755)
     bindir = tmp_path / "bin"
     bindir.mkdir()
