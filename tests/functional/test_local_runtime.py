@@ -18,9 +18,9 @@ MANIFEST = Manifest(
     state_machines=(),
     functions=(
         FunctionSpec("probe-consumer", "tests.runtime_probe_handlers.handler",
-                     {"sqs": "probe-events", "batch_size": 10}, settings="ScheduleSettings"),
+                     {"sqs": "probe-events", "batch_size": 10}, settings="AnalyticsSettings"),
         FunctionSpec("probe-daily", "tests.runtime_probe_handlers.handler",
-                     {"schedule": "cron(0 2 * * ? *)", "input": {"job": "daily"}}, settings="ScheduleSettings"),
+                     {"schedule": "cron(0 2 * * ? *)", "input": {"job": "daily"}}, settings="AnalyticsSettings"),
     ),
 )
 
@@ -72,7 +72,9 @@ def test_definition_placeholders_become_the_templates_substitutions():
 
 def test_state_machine_spec_roundtrip(aws, tmp_path):
     asl = tmp_path / "probe.asl.json"
-    asl.write_text(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    asl.write_text(json.dumps({"StartAt": "P", "States": {"P": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True,
+        "Parameters": {"QueueUrl": "${QueueUrl:probe-events}", "MessageBody": {"n": 1}}}}}))
     manifest = Manifest(MANIFEST.queues, (), (StateMachineSpec("probe-machine", str(asl)),), ())
     arn = bootstrap(manifest).state_machine_arns["probe-machine"]
     assert resources.state_machine_arn("probe-machine") == arn

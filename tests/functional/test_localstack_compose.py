@@ -178,7 +178,7 @@ def _probe_manifest(root: Path, suffix: str) -> Manifest:
         tables=(TableSpec(f"hook-ledger-{suffix}", hash_key="pk", range_key="sk", ttl_attribute="expires_at"),),
         state_machines=(StateMachineSpec(f"hook-machine-{suffix}", str(root / "infra" / "probe.asl.json")),),
         functions=(FunctionSpec("hook-fn", "tests.runtime_probe_handlers.handler", {"sqs": f"hook-stage-{suffix}"},
-                                settings="ScheduleSettings"),),
+                                settings="AnalyticsSettings"),),
     )
 
 
