@@ -24,7 +24,7 @@ SQS_MANIFEST = Manifest(
     queues=(QueueSpec(QUEUE, dlq=DLQ, max_receive_count=2, visibility_timeout=30),),
     tables=(), state_machines=(),
     functions=(FunctionSpec("loop-consumer", "tests.runtime_probe_handlers.handler",
-                            {"sqs": QUEUE, "batch_size": 10}),),
+                            {"sqs": QUEUE, "batch_size": 10}, settings="AnalyticsSettings"),),
 )
 
 
