@@ -1,7 +1,7 @@
 """docs/deploy.md's first-deploy walk-through: complete, in order, and consistent with what
 ``make package`` builds and what ``make preflight`` checks.
 
-Its commands are also run through tests/functional/test_documented_commands.py (make targets
+Its commands are also run through tests/localdev/test_documented_commands.py (make targets
 exist, python modules answer ``--help`` with every option used); this adds what a first deploy
 depends on: the order of the steps, the files each ``aws`` command reads, and the example
 parameters file, checked by the preflight's own parameter check against the built template.
@@ -19,7 +19,7 @@ import pytest
 from infra import preflight
 from infra.preflight import FAIL, Context
 from localdev.template_stack import load_template
-from tests.functional.test_documented_commands import _blocks, extract
+from tests.localdev.test_documented_commands import _blocks, extract
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "deploy.md"

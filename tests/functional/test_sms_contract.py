@@ -24,7 +24,7 @@ from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 from localdev.fake_providers import FakeSms
 from tests.factories import dispatch_settings
-from tests.functional.test_provider_fakes import Receiver
+from tests.localdev.test_provider_fakes import Receiver
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
 TO = "6281300000001"
