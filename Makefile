@@ -48,7 +48,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 demo: venv
-	@$(PY) -m localdev.demo_guard  # before anything connects: DATABASE_URL must be the local demo database
+	@$(PY) -m localdev.demo.guard  # before anything connects: DATABASE_URL must be the local demo database
 	$(PY) -m localdev.services --moto -- $(PY) -m localdev.demo
 
 # ruff; then mypy and the artifact (dist/) in the background while pytest runs (localdev/check.py)
@@ -68,7 +68,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 api: venv
-	$(PY) -m localdev.services -- $(PY) -m localdev.api
+	$(PY) -m localdev.services -- $(PY) -m localdev.servers.api
 
 migrate: venv
 	$(PY) -m localdev.services -- true
@@ -97,8 +97,8 @@ preflight: venv
 	$(PY) -m infra.preflight --parameters $(PARAMS) $(PREFLIGHT_ARGS)
 
 stop: venv
-	-$(PY) -m localdev.moto_server stop
-	-$(PY) -m localdev.postgres stop
+	-$(PY) -m localdev.servers.moto_server stop
+	-$(PY) -m localdev.servers.postgres stop
 
 COMPOSE := docker compose -f localstack/docker-compose.yml
 DOCKER_CHECK := docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 || { \
@@ -107,7 +107,7 @@ DOCKER_CHECK := docker info >/dev/null 2>&1 && docker compose version >/dev/null
 
 localstack-up: venv
 	@$(DOCKER_CHECK)
-	$(PY) -m localdev.localstack_hooks --check
+	$(PY) -m localdev.aws.localstack_hooks --check
 	$(COMPOSE) up -d --build --wait
 	@echo "LocalStack on http://localhost:4566, PostgreSQL on 127.0.0.1:55433, API on http://127.0.0.1:8000"
 
@@ -116,7 +116,7 @@ localstack-down:
 	$(COMPOSE) down -v
 
 db-dump: venv
-	$(PY) -m localdev.db_backup dump
+	$(PY) -m localdev.servers.db_backup dump
 
 db-restore: venv
-	$(PY) -m localdev.db_backup restore --file "$(FILE)"
+	$(PY) -m localdev.servers.db_backup restore --file "$(FILE)"

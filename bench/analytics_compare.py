@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 
 from chalicelib import db  # noqa: E402
-from localdev import postgres  # noqa: E402
+from localdev.servers import postgres  # noqa: E402
 
 OUTPUT_COLUMNS = ("customer_key, marketplace, shop_id, shop_name, user_id, {month} magpie_region_code, kurs_rate, "
                   "first_order_timestamp, last_order_timestamp, total_order, total_cancelled, total_returned, "

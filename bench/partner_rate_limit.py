@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.partners.keys import create_partner_key, list_keys, revoke_key  # noqa: E402
 from chalicelib.partners.rate_limit import RateLimit, take  # noqa: E402
-from localdev import ports  # noqa: E402
+from localdev.servers import ports  # noqa: E402
 
 PARTNER_A, PARTNER_B = 951, 952
 ACTOR = "bench/partner_rate_limit.py"

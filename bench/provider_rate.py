@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.zones import Zone
-from localdev import moto_server
+from localdev.servers import moto_server
 from localdev.datagen.lending import load
 from localdev.reminder_day import LocalReminderStack, run_day
 

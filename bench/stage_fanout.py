@@ -86,7 +86,7 @@ def ensure_data(n: int) -> None:
 
 def purge() -> None:
     """Empty the dispatch queue between runs (PurgeQueue is limited to once a minute: recreate it)."""
-    from localdev.bootstrap_aws import bootstrap
+    from localdev.aws.bootstrap import bootstrap
 
     settings.aws_clients().client("sqs").delete_queue(QueueUrl=resources.queue_url(QUEUE))
     bootstrap()
@@ -156,7 +156,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from localdev.bootstrap_aws import bootstrap
+    from localdev.aws.bootstrap import bootstrap
 
     bootstrap()
     ensure_data(args.payments)

@@ -35,12 +35,12 @@ from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
-from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
-from localdev.fake_slack import FakeSlack
-from localdev.gateway_handler import GatewayLikeHandler
-from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
-from localdev.ports import free_port
-from localdev.template_resolution import local_provider_settings
+from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
+from localdev.fakes.slack import FakeSlack
+from localdev.servers.gateway_handler import GatewayLikeHandler
+from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
+from localdev.servers.ports import free_port
+from localdev.aws.template_resolution import local_provider_settings
 
 COLLECTIONS_CHANNEL = "C0COLLECTIONS"  # the local collections channel the day reports go to
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp", "reminder-dispatch-sms")
@@ -95,7 +95,7 @@ class LocalReminderStack:
     """Fake providers, the API and the functions for a reminder day.
 
     ``strict`` (the demo, the whole-day and IAM tests): everything runs from the packaged
-    template (``localdev/lambda_runtime.py``, containers): each function and the API in containers with
+    template (``localdev/lambda_runtime/runtime.py``, containers): each function and the API in containers with
     their template environment and their own IAM role's credentials, moto enforcing IAM.
     ``template`` runs from another template file (``DEMO_TEMPLATE`` does the same). Without it
     the API and the handlers run in this process (the runtime's in-process mode: tests that patch

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-from localdev import moto_server, postgres
+from localdev.servers import moto_server, postgres
 
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -4,26 +4,26 @@
         runtime.invoke("reminder-schedule-wib", event)
         runtime.drain(["reminder-dispatch-robocall"], idle=...)
 
-``TemplateRuntime`` is ``localdev.lambda_runtime.LambdaRuntime`` in its container mode. The parts
+``TemplateRuntime`` is ``localdev.lambda_runtime.runtime.LambdaRuntime`` in its container mode. The parts
 live by responsibility; this module keeps the names existing callers import:
 
-- the artifact: ``localdev/template_artifact.py`` (``dist/template.json``, rebuilt when stale);
-- template resolution: ``localdev/template_resolution.py`` (intrinsic functions, parameters,
+- the artifact: ``localdev/aws/template_artifact.py`` (``dist/template.json``, rebuilt when stale);
+- template resolution: ``localdev/aws/template_resolution.py`` (intrinsic functions, parameters,
   the functions as ``LocalFunction``);
-- provisioning: ``localdev/template_provisioning.py`` (the resources, IAM users with their role's
-  policy, with moto enforcing IAM: ``localdev/moto_iam.py``);
-- the runtime: ``localdev/lambda_runtime.py`` (delivery, schedules, the two execution modes) and
-  ``localdev/lambda_containers.py`` (containers: Timeout, MemorySize, reserved concurrency, each
+- provisioning: ``localdev/aws/template_provisioning.py`` (the resources, IAM users with their role's
+  policy, with moto enforcing IAM: ``localdev/aws/moto_iam.py``);
+- the runtime: ``localdev/lambda_runtime/runtime.py`` (delivery, schedules, the two execution modes) and
+  ``localdev/lambda_runtime/containers.py`` (containers: Timeout, MemorySize, reserved concurrency, each
   AWS call checked against the role, API Gateway's resource policy before the API runs).
 """
 
 from __future__ import annotations
 
-from localdev.lambda_containers import ColdStartFailed, Container, Invocation, LocalAccessDenied
-from localdev.lambda_events import LOCAL_ACCOUNT as ACCOUNT
-from localdev.lambda_runtime import LambdaRuntime as TemplateRuntime
-from localdev.ports import free_port
-from localdev.template_artifact import (
+from localdev.lambda_runtime.containers import ColdStartFailed, Container, Invocation, LocalAccessDenied
+from localdev.lambda_runtime.events import LOCAL_ACCOUNT as ACCOUNT
+from localdev.lambda_runtime.runtime import LambdaRuntime as TemplateRuntime
+from localdev.servers.ports import free_port
+from localdev.aws.template_artifact import (
     DIST,
     ROOT,
     inputs_hash,
@@ -32,9 +32,9 @@ from localdev.template_artifact import (
     strip_statement,
     template_path,
 )
-from localdev.template_provisioning import admin as _admin
-from localdev.template_provisioning import for_moto, with_sslmode, with_user
-from localdev.template_resolution import (
+from localdev.aws.template_provisioning import admin as _admin
+from localdev.aws.template_provisioning import for_moto, with_sslmode, with_user
+from localdev.aws.template_resolution import (
     LOCAL_CALLBACK_REFERENCE_KEY,
     LOCAL_STACK_PARAMETERS,
     LOCAL_VOICE_FROM_NUMBER,

@@ -16,7 +16,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.partners.keys import create_key
-from localdev.gateway_handler import GatewayLikeHandler
+from localdev.servers.gateway_handler import GatewayLikeHandler
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def api_client() -> Iterator[Client]:
 
 def local_server(app_object: Chalice, host: str, port: int) -> LocalDevServer:
     """``chalice local``'s server for the app, answering as API Gateway does for requests no function
-    sees (``localdev.gateway_handler``). Chalice's ``create_local_server`` turns the app's class
+    sees (``localdev.servers.gateway_handler``). Chalice's ``create_local_server`` turns the app's class
     into a local one and cannot be called twice in a process (an inheritance cycle): the second
     module of a test worker that serves the app builds the server on the already-local app."""
     config = Config.create(chalice_stage="dev", app_name=app_object.app_name)

@@ -18,7 +18,7 @@ import psycopg2.extensions
 from chalicelib.repayment_split import Components, share
 from chalicelib.settings import DispatchSettings, StageSettings
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus, PaymentStatus
-from localdev.fake_providers.whatsapp import LOCAL_PHONE_NUMBER_ID
+from localdev.fakes.whatsapp import LOCAL_PHONE_NUMBER_ID
 from localdev.template_stack import LOCAL_VOICE_FROM_NUMBER
 
 _ids = itertools.count(1)

@@ -11,7 +11,7 @@ import psycopg2
 import psycopg2.extensions
 
 from chalicelib import settings
-from localdev.moto_ses import sent_raw_emails
+from localdev.aws.moto_ses import sent_raw_emails
 from tests.factories import MadeLoan, add_history, make_loan, make_partner
 
 

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from localdev import ports
+from localdev.servers import ports
 
 
 def _bindir() -> Path:

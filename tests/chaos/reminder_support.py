@@ -27,7 +27,7 @@ from chalicelib import resources, settings
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
-from localdev.lambda_events import Delivery
+from localdev.lambda_runtime.events import Delivery
 from localdev.reminder_day import DISPATCH_FUNCTIONS, STAGE_FUNCTION, LocalReminderStack
 
 STAGES_QUEUE = "reminder-stages"

@@ -27,10 +27,10 @@ from chalicelib import resources, settings
 from chalicelib.reminders.outcomes import ROBOCALL_FAILURE, ROBOCALL_SUCCESS
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS, vonage_webhook_token
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers import FaultRates
-from localdev.fake_providers.base import Webhook
-from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET, FakeVoice
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes import FaultRates
+from localdev.fakes.provider import Webhook
+from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET, FakeVoice
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, fast_retries
 from tests.factories import make_loan, make_partner

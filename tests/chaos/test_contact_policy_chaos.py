@@ -20,7 +20,7 @@ from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import EntryStatus
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries
 from tests.factories import make_loan, make_partner

@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import COLLECTIONS_CHANNEL, LocalReminderStack
 from tests.chaos.reminder_support import Day, fast_retries
 from tests.factories import make_loan, make_partner

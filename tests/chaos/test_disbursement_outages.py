@@ -11,7 +11,7 @@ from datetime import timedelta
 import psycopg2.extensions
 import pytest
 
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from tests.chaos.disbursements import email_of, emails_by_recipient, event, statuses, waiting_loans
 from tests.chaos.virtual_time import EPOCH, VirtualLambda
 

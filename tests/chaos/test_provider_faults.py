@@ -18,7 +18,7 @@ from chalicelib.reminders.providers import (
     WhatsAppClient,
 )
 from chalicelib.reminders.sms_provider import SmsClient
-from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp, FaultRates
+from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp, FaultRates
 from tests.factories import provider_settings
 
 REQUESTS = 80

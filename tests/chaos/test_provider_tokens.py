@@ -29,9 +29,9 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.reminders import metrics, secrets
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers.sms import LOCAL_API_KEY, LOCAL_API_SECRET
-from localdev.fake_providers.whatsapp import LOCAL_TOKEN
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes.sms import LOCAL_API_KEY, LOCAL_API_SECRET
+from localdev.fakes.whatsapp import LOCAL_TOKEN
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries
 from tests.factories import make_loan, make_partner

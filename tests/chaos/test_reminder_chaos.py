@@ -18,7 +18,7 @@ import pytest
 
 from chalicelib import resources, settings
 from chalicelib.reminders import providers
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries
 from tests.factories import make_loan, make_partner

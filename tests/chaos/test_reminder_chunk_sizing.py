@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import pytest
 
 from chalicelib import resources, settings
-from localdev.bootstrap_aws import bootstrap
-from localdev.manifest import load_manifest
+from localdev.aws.bootstrap import bootstrap
+from infra.manifest import load_manifest
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day
 

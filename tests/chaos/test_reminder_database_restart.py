@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from chalicelib import db
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.pg_instance import PgInstance
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice

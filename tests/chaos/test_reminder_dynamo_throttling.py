@@ -18,7 +18,7 @@ import psycopg2.extensions
 import pytest
 
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack, run_day
 from tests.chaos.aws_faults import DynamoWriteFaults
 from tests.chaos.reminder_support import assert_summary_adds_up, called_twice, fast_retries

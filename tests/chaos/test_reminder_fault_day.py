@@ -27,8 +27,8 @@ import psycopg2.extensions
 import pytest
 
 from chalicelib.reminders import providers
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers import FaultRates
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes import FaultRates
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, fast_retries
 from tests.factories import make_loan, make_partner

@@ -20,7 +20,7 @@ import psycopg2.extensions
 import pytest
 
 from chalicelib.reminders.adapters import ChunkQueue
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.aws_faults import DynamoWriteFaults, StepFunctionsFaults, sets_attribute
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries

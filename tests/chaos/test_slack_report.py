@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from chalicelib.stuck_disbursements.report import run_report
 from chalicelib.stuck_disbursements.slack import SlackAuthError, SlackFiles, slack_client
-from localdev.fake_slack import FakeSlack
+from localdev.fakes.slack import FakeSlack
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)

@@ -14,8 +14,8 @@ from datetime import date
 
 import pytest
 
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers import FaultRates
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes import FaultRates
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, calls_per_pair, fast_retries
 from tests.factories import make_loan, make_partner

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day, assert_summary_adds_up, called_twice, fast_retries
 from tests.factories import make_loan, make_partner

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.sms_signatures import sign_sms_params
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from tests.api_support import api_client
 
 VONAGE_SECRET = "chaos-vonage-signature-secret-32by"

@@ -47,8 +47,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib import db, resources, settings
 from chalicelib.edge.connection import FUNCTIONS_PING_AFTER_IDLE_S, ConnectionLifetime
-from localdev import lambda_runtime
-from localdev.manifest import ROOT, FunctionSpec, load_manifest
+from localdev.lambda_runtime.events import LambdaContext, sqs_record
+from localdev.lambda_runtime.manifest_runtime import scheduled_event
+from infra.manifest import ROOT, FunctionSpec, load_manifest
 
 EPOCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # virtual second 0
 RESTART_S = 0.3  # the shortest real PostgreSQL restart is longer (connections idle less are not pinged)
@@ -180,8 +181,8 @@ class VirtualLambda:
         self.now = t
         for period, function, handler, next_fire in self._schedules:
             while next_fire[0] <= self.now:
-                handler(lambda_runtime.scheduled_event(function, EPOCH + timedelta(seconds=next_fire[0])),
-                        lambda_runtime.LambdaContext(function.name, function.timeout, function.memory))
+                handler(scheduled_event(function, EPOCH + timedelta(seconds=next_fire[0])),
+                        LambdaContext(function.name, function.timeout, function.memory))
                 next_fire[0] += period
         while self._hidden and self._hidden[0][0] <= self.now:
             _, _, url, receipt = heapq.heappop(self._hidden)
@@ -195,8 +196,8 @@ class VirtualLambda:
             MessageSystemAttributeNames=["All"], WaitTimeSeconds=0).get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [lambda_runtime._sqs_record(m, queue.arn) for m in messages]}
-        context = lambda_runtime.LambdaContext(function.name, function.timeout, function.memory)
+        event = {"Records": [sqs_record(m, queue.arn) for m in messages]}
+        context = LambdaContext(function.name, function.timeout, function.memory)
         try:
             answer = handler(event, context) or {}
             failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}

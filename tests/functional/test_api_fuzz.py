@@ -38,13 +38,13 @@ from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.zones import Zone
-from localdev import ports
-from localdev.bootstrap_aws import bootstrap
+from localdev.servers import ports
+from localdev.aws.bootstrap import bootstrap
 from localdev.datagen.lending import load
-from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
-from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
-from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
-from localdev.lambda_runtime import LambdaContext
+from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
+from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
+from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
+from localdev.lambda_runtime.runtime import LambdaContext
 from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.api_support import local_server, partner_key, staff_key
 

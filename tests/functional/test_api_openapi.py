@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from app import app
 from chalicelib import paging
-from localdev import ports
+from localdev.servers import ports
 from localdev.datagen.lending import load
 from tests.api_support import local_server, partner_key, staff_key
 

@@ -21,7 +21,7 @@ from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
 from tests.factories import make_loan, make_partner, stage_settings
 

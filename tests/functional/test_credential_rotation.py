@@ -8,7 +8,7 @@ in the database, testSecret logs in with it, finishSecret moves ``AWSCURRENT`` t
 keeps open sessions across a password change; only new logins use the new password.
 
 The login here is a real password login: members of ``julo_password_login`` must give theirs to
-the project's local server (``localdev/postgres.py``), as every login must on RDS.
+the project's local server (``localdev/servers/postgres.py``), as every login must on RDS.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from psycopg2 import sql
 from chalicelib import config, settings
 from chalicelib.edge import connection as lifetime_module
 from chalicelib.edge.connection import ConnectionLifetime, DatabaseUnavailable
-from localdev import postgres
+from localdev.servers import postgres
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from chalicelib.reminders.day_report import REPORT_KIND, build_report, post_day_report
 from chalicelib.slack_once import MESSAGE_NAMESPACE, AdvisoryLock, _int32, post_message_once
 from chalicelib.stuck_disbursements.slack import SlackFiles, retry_handlers
-from localdev.fake_slack import FakeSlack
+from localdev.fakes.slack import FakeSlack
 
 CHANNEL = "C0COLLECT1"
 STAGE = {"selected": 10, "placed": 10, "succeeded": 6, "failed": 4, "not_placed": 0, "place_failed": 0,

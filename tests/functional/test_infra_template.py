@@ -115,7 +115,7 @@ def test_cfn_lint_passes(packaged):
 
 
 def test_least_privilege_is_derived_from_the_manifest():
-    from localdev.manifest import FunctionSpec, Manifest, QueueSpec, TableSpec
+    from infra.manifest import FunctionSpec, Manifest, QueueSpec, TableSpec
 
     manifest = Manifest(
         queues=(QueueSpec("work", dlq="work-dlq"), QueueSpec("other")),
@@ -186,7 +186,7 @@ def test_the_api_may_use_the_ledger_it_writes_callbacks_to_and_nothing_else(pack
 
 
 def test_dynamodb_actions_can_be_declared_per_table():
-    from localdev.manifest import FunctionSpec, Manifest, TableSpec
+    from infra.manifest import FunctionSpec, Manifest, TableSpec
 
     manifest = Manifest(queues=(), tables=(TableSpec("a", hash_key="pk"), TableSpec("b", hash_key="pk")),
                         state_machines=(), functions=(FunctionSpec(

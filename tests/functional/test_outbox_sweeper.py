@@ -13,8 +13,8 @@ from chalicelib.disbursements.apply import apply_event
 from chalicelib.disbursements.event import parse_event
 from chalicelib.emails.ses import sender_address
 from functions import email_outbox_sweeper
-from localdev.bootstrap_aws import bootstrap
-from localdev.moto_ses import sent_raw_emails
+from localdev.aws.bootstrap import bootstrap
+from localdev.aws.moto_ses import sent_raw_emails
 from tests.factories import add_history, make_loan, make_partner
 
 FIRED = {"time": "2026-11-20T04:07:00Z"}

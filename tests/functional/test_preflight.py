@@ -15,7 +15,7 @@ The rules come from AWS, not from this code:
 - RDS certificate authorities: rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1, one root per
   region (RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB instance or cluster").
 
-moto 5.2.5 has no Lambda GetAccountSettings nor SES v2 GetAccount: ``localdev/moto_account.py``
+moto 5.2.5 has no Lambda GetAccountSettings nor SES v2 GetAccount: ``localdev/aws/moto_account.py``
 answers them from moto's backend state, which these fixtures set (the quota, production access).
 """
 
@@ -37,7 +37,8 @@ from moto import mock_aws
 from chalicelib import settings
 from infra import preflight
 from infra.preflight import FAIL, OK, WARN, Context, Finding, read_parameters
-from localdev import moto_account, moto_server
+from localdev.aws import moto_account
+from localdev.servers import moto_server
 from localdev.template_stack import free_port, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,7 +351,7 @@ def test_the_command_against_a_moto_server_with_a_quota_of_10(template, tmp_path
     """``make preflight``'s command, as an operator runs it, against a moto server whose account has a
     Lambda concurrency quota of 10 (moto's own MOTO_LAMBDA_CONCURRENCY_QUOTA)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "localdev.moto_account", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "localdev.aws.moto_account", "-H", "127.0.0.1", "-p", str(port)],
                             cwd=ROOT, env={**os.environ, "MOTO_LAMBDA_CONCURRENCY_QUOTA": "10"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -21,7 +21,7 @@ from chalicelib import settings
 from chalicelib.reminders import secrets
 from chalicelib.reminders.providers import CredentialsRefused, RetryPolicy, VoiceClient, WhatsAppClient
 from chalicelib.reminders.sms_provider import SmsClient
-from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
+from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
 from tests.factories import provider_settings
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)

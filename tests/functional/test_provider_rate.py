@@ -16,8 +16,8 @@ from chalicelib.reminders.providers import ProviderGaveUp, RetryPolicy, VoiceCli
 from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.stages import Channel
 from chalicelib.settings import DispatchSettings
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers import FakeSms, FakeVoice, FakeWhatsApp
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.template_stack import LOCAL_VOICE_FROM_NUMBER
 from tests.factories import dispatch_settings, provider_settings
 from tests.unit import test_provider_rate as rules

@@ -31,7 +31,7 @@ from chalicelib.reminders.store import (
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_2)
 SMS = StageRun(Zone.WIB, date(2026, 11, 20), Stage.SMS)

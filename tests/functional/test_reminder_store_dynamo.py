@@ -13,7 +13,7 @@ from chalicelib.reminders.store import EntryStatus, Outcome, StoreUnavailable
 from chalicelib.reminders.store.dynamo import STORE_ATTEMPTS, DynamoReminderStore
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 
 
 def test_statuses_and_outcomes_are_stored_as_the_values_items_already_hold(aws: str) -> None:

@@ -16,10 +16,10 @@ from chalicelib.reminders.store import EntryStatus
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
-from localdev.fake_providers.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
-from localdev.fake_providers.whatsapp import LOCAL_VERIFY_TOKEN
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
+from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
+from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.reminder_day import LocalReminderStack
 from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner

@@ -28,7 +28,7 @@ from chalicelib.reminders.store import EntryStatus, Pacing
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.memory import MemoryReminderStore
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
 from tests.factories import make_loan, make_partner, stage_settings
 

@@ -22,7 +22,7 @@ from chalicelib.reminders.providers import (
 )
 from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
-from localdev.fake_providers import FakeSms
+from localdev.fakes import FakeSms
 from tests.factories import dispatch_settings
 from tests.localdev.test_provider_fakes import Receiver
 

@@ -29,9 +29,9 @@ from chalicelib.reminders.stages import Stage, StageRun, slot_utc
 from chalicelib.reminders.store import EntryStatus
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD, LOCAL_VIRTUAL_NUMBER
-from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes.sms import LOCAL_SIGNATURE_METHOD, LOCAL_VIRTUAL_NUMBER
+from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET
 from localdev.reminder_day import DISPATCH_FUNCTIONS, LocalReminderStack
 from tests.factories import dispatch_settings, make_loan, make_partner
 

@@ -26,7 +26,7 @@ from chalicelib.reminders.store import EntryStatus, Outcome, StoreUnavailable
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.factories import dispatch_settings, make_loan, make_partner
 

@@ -19,9 +19,9 @@ from chalicelib.reminders.store import EntryStatus
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
-from localdev.fake_providers.sms import LOCAL_SIGNATURE_METHOD
-from localdev.fake_providers.voice import LOCAL_SIGNATURE_SECRET
+from localdev.aws.bootstrap import bootstrap
+from localdev.fakes.sms import LOCAL_SIGNATURE_METHOD
+from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET
 from localdev.reminder_day import LocalReminderStack
 from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner

@@ -31,7 +31,7 @@ from chalicelib.partners.keys import (
 )
 from chalicelib.settings import KeyAdminSettings
 from infra.api_access import STAFF_CIDRS_PARAMETER, THROTTLED_GROUPS, route_group
-from localdev.resource_policy import UnsupportedCondition, allows
+from localdev.aws.resource_policy import UnsupportedCondition, allows
 from localdev.template_stack import TemplateRuntime, load_template
 from tests.api_support import api_client, get, staff_key
 from tests.factories import make_partner

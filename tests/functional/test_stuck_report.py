@@ -15,7 +15,7 @@ from chalicelib.stuck_disbursements.query import iter_stuck
 from chalicelib.stuck_disbursements.report import report_filename, run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles
 from chalicelib.stuck_disbursements.xlsx import RUPIAH_FORMAT
-from localdev.lambda_runtime import IN_PROCESS, LambdaRuntime
+from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
 from tests.factories import add_history, make_loan, make_partner
 
 REPORT_DATE = date(2026, 11, 23)

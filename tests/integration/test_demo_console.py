@@ -16,7 +16,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
-from localdev import postgres
+from localdev.servers import postgres
 from localdev.template_stack import _admin
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ from datetime import date, datetime, time
 from chalicelib.reminders.contact import load_policy
 from chalicelib.zones import Zone
 from localdev.datagen.lending import load
-from localdev.demo_context import DemoContext
-from localdev.demo_reminders import step_t3_reminders
+from localdev.demo.context import DemoContext
+from localdev.demo.reminders import step_t3_reminders
 
 SATURDAY, HOLIDAY = date(2026, 8, 15), date(2026, 8, 17)
 

@@ -6,8 +6,8 @@ import json
 from datetime import date
 
 from localdev.datagen.lending import PARTNERS, load
-from localdev.demo_context import DemoContext
-from localdev.demo_partner_api import COLUMNS, KEYS_FILE, TABLE_HEADER, step_partner_api
+from localdev.demo.context import DemoContext
+from localdev.demo.partner_api import COLUMNS, KEYS_FILE, TABLE_HEADER, step_partner_api
 from tests.api_support import api_client, get
 
 

@@ -27,7 +27,7 @@ import psycopg2
 import pytest
 import requests
 
-from localdev import ports
+from localdev.servers import ports
 from tests.conftest import truncate_all
 from tests.factories import add_repayment, make_loan, make_partner
 

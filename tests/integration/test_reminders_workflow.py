@@ -14,8 +14,8 @@ from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.statuses import PaymentStatus
 from chalicelib.zones import Zone
-from localdev.bootstrap_aws import bootstrap
-from localdev.demo_reminders import CALL_KEYS, call_rows, day_summary
+from localdev.aws.bootstrap import bootstrap
+from localdev.demo.reminders import CALL_KEYS, call_rows, day_summary
 from localdev.reminder_day import LocalReminderStack, run_day
 from tests.factories import make_loan, make_partner
 

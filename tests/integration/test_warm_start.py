@@ -1,4 +1,4 @@
-"""A container forked from the warm process (``localdev/warm_start.py``) is what a fresh interpreter was:
+"""A container forked from the warm process (``localdev/lambda_runtime/warm_start.py``) is what a fresh interpreter was:
 exactly its function's environment, nothing of the parent's, its own session, the checkout on its path;
 and a container of the same function started twice is two processes."""
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from localdev import db_backup
+from localdev.servers import db_backup
 from localdev.datagen import lending as demo_data
 
 

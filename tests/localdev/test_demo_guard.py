@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from localdev import demo, demo_guard
+
+from localdev.demo import guard, run
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = "16999"
@@ -34,7 +35,7 @@ def _env(url: str | None, **extra: str) -> dict[str, str]:
 ])
 def test_the_local_demo_database_is_allowed(url, monkeypatch):
     monkeypatch.setenv("LOCAL_PG_PORT", PORT)
-    assert demo_guard.refusal(_env(url)) is None
+    assert guard.refusal(_env(url)) is None
 
 
 @pytest.mark.parametrize("url", [
@@ -48,7 +49,7 @@ def test_the_local_demo_database_is_allowed(url, monkeypatch):
 ])
 def test_any_other_database_is_refused_naming_the_variable(url, monkeypatch):
     monkeypatch.setenv("LOCAL_PG_PORT", PORT)
-    reason = demo_guard.refusal(_env(url))
+    reason = guard.refusal(_env(url))
     assert reason is not None and "DEMO_ALLOW_DATABASE=" in reason
     assert "s3cret" not in reason and "app:" not in reason  # never the credentials
 
@@ -56,21 +57,21 @@ def test_any_other_database_is_refused_naming_the_variable(url, monkeypatch):
 def test_demo_allow_database_must_name_that_very_database(monkeypatch):
     monkeypatch.setenv("LOCAL_PG_PORT", PORT)
     url = "postgresql://u:p@scratch.internal:5432/julo_scratch"
-    assert "DEMO_ALLOW_DATABASE=julo_scratch" in demo_guard.refusal(_env(url))
-    assert demo_guard.refusal(_env(url, DEMO_ALLOW_DATABASE="julo")) is not None
-    assert demo_guard.refusal(_env(url, DEMO_ALLOW_DATABASE="1")) is not None
-    assert demo_guard.refusal(_env(url, DEMO_ALLOW_DATABASE="julo_scratch")) is None
+    assert "DEMO_ALLOW_DATABASE=julo_scratch" in guard.refusal(_env(url))
+    assert guard.refusal(_env(url, DEMO_ALLOW_DATABASE="julo")) is not None
+    assert guard.refusal(_env(url, DEMO_ALLOW_DATABASE="1")) is not None
+    assert guard.refusal(_env(url, DEMO_ALLOW_DATABASE="julo_scratch")) is None
 
 
 def test_local_pg_db_names_the_demo_database(monkeypatch):
     monkeypatch.setenv("LOCAL_PG_PORT", PORT)
     url = f"postgresql://postgres@127.0.0.1:{PORT}/julo_mine"
-    assert demo_guard.refusal(_env(url)) is not None
-    assert demo_guard.refusal(_env(url, LOCAL_PG_DB="julo_mine")) is None
+    assert guard.refusal(_env(url)) is not None
+    assert guard.refusal(_env(url, LOCAL_PG_DB="julo_mine")) is None
 
 
 def test_a_string_libpq_cannot_parse_is_refused():
-    reason = demo_guard.refusal(_env("postgresql://[oops"))
+    reason = guard.refusal(_env("postgresql://[oops"))
     assert reason is not None and "not a PostgreSQL connection string" in reason
 
 
@@ -82,16 +83,16 @@ def test_the_demo_refuses_before_connecting(monkeypatch, capsys):
         raise AssertionError("the demo connected before the guard refused")
 
     monkeypatch.setattr(psycopg2, "connect", no_connection)
-    assert demo.main([]) == 2
+    assert run.main([]) == 2
     assert "DEMO_ALLOW_DATABASE=julo" in capsys.readouterr().err
 
 
 def test_make_demo_runs_the_guard_before_starting_anything():
     env = {**os.environ, "DATABASE_URL": "postgresql://app:pw@prod-db.example.com:5432/julo"}
     env.pop("DEMO_ALLOW_DATABASE", None)
-    done = subprocess.run([sys.executable, "-m", "localdev.demo_guard"], env=env, cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "localdev.demo.guard"], env=env, cwd=ROOT, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and "DEMO_ALLOW_DATABASE=julo" in done.stderr
     recipe = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     lines = [line for line in recipe.splitlines() if "localdev." in line]
-    assert "localdev.demo_guard" in lines[0] and "localdev.services" in lines[1], lines
+    assert "localdev.demo.guard" in lines[0] and "localdev.services" in lines[1], lines

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from localdev import postgres
+from localdev.servers import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

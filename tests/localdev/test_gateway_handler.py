@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from chalice import Chalice
 
-from localdev import ports
+from localdev.servers import ports
 from tests.api_support import local_server
 
 echo = Chalice(app_name="gateway-handler-test")

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib import settings
-from localdev import cron, heartbeat, scheduler, workers
-from localdev.bootstrap_aws import bootstrap
-from localdev.manifest import FunctionSpec, Manifest, QueueSpec
+from localdev.loops import cron, heartbeat, scheduler, workers
+from localdev.aws.bootstrap import bootstrap
+from infra.manifest import FunctionSpec, Manifest, QueueSpec
 from tests import runtime_probe_handlers
 
 # unique names: against a shared LocalStack, queues outlive the test run
@@ -83,7 +83,7 @@ def test_scheduler_fires_each_trigger_once_at_its_utc_time_with_its_own_input(tm
     calls: list[tuple[str, datetime, dict]] = []
 
     def fire(function: FunctionSpec, at: datetime) -> None:
-        from localdev.manifest_runtime import scheduled_event
+        from localdev.lambda_runtime.manifest_runtime import scheduled_event
 
         calls.append((function.name, at, scheduled_event(function, at)))
 

@@ -7,9 +7,9 @@ import pytest
 
 from chalicelib import resources, settings
 from infra.package import render_definition
-from localdev import manifest_runtime
-from localdev.bootstrap_aws import bootstrap
-from localdev.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
+from localdev.lambda_runtime import manifest_runtime
+from localdev.aws.bootstrap import bootstrap
+from infra.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
 from tests import runtime_probe_handlers
 
 MANIFEST = Manifest(

@@ -21,9 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import settings
-from localdev import cron, localstack_hooks
-from localdev.manifest import ROOT, FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec, load_manifest
-from localdev.template_artifact import manifest_template
+from localdev.aws import localstack_hooks
+from localdev.loops import cron
+from infra.manifest import ROOT, FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec, load_manifest
+from localdev.aws.template_artifact import manifest_template
 
 COMPOSE = ROOT / "localstack" / "docker-compose.yml"
 DOCKERFILE = ROOT / "localstack" / "Dockerfile"
@@ -139,10 +140,10 @@ def test_dockerfile_is_multi_stage_and_the_runner_is_not_root(compose):
 def test_committed_hook_matches_the_template_of_the_manifest(tmp_path):
     generated = localstack_hooks.write_hook(tmp_path)
     committed = localstack_hooks.HOOK_DIR / localstack_hooks.HOOK_NAME
-    assert committed.exists(), "run: python -m localdev.localstack_hooks"
+    assert committed.exists(), "run: python -m localdev.aws.localstack_hooks"
     assert committed.read_text() == generated.read_text(), (
         "localstack/ready.d/10-resources.sh is out of date with infra/functions.yaml: "
-        "run python -m localdev.localstack_hooks and commit the result"
+        "run python -m localdev.aws.localstack_hooks and commit the result"
     )
     assert committed.stat().st_mode & stat.S_IXUSR, "LocalStack only runs executable hooks"
     manifest = load_manifest()
@@ -286,7 +287,7 @@ def test_naive_times_are_refused():
 
 
 def test_every_schedule_in_the_manifest_is_supported():
-    from localdev import scheduler
+    from localdev.loops import scheduler
 
     for s in scheduler.schedules(load_manifest()):
         assert s.cron.hour is None or 0 <= s.cron.hour <= 23  # None: hourly

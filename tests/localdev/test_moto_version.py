@@ -8,7 +8,7 @@ from pathlib import Path
 import moto
 import pytest
 
-from localdev import moto_fixes
+from localdev.aws import moto_fixes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,5 +25,5 @@ def test_another_moto_is_refused_with_what_to_recheck(monkeypatch: pytest.Monkey
         moto_fixes.assert_moto_version()
     message = str(refused.value)
     assert "moto 9.9.9 is installed" in message
-    for patched in ("localdev/moto_fixes.py", "localdev/moto_iam.py", "localdev/moto_account.py"):
+    for patched in ("localdev/aws/moto_fixes.py", "localdev/aws/moto_iam.py", "localdev/aws/moto_account.py"):
         assert patched in message

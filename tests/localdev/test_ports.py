@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from localdev import moto_server, ports, postgres
-from localdev.ports import EPHEMERAL_START, PortTaken
+from localdev.servers import moto_server, ports, postgres
+from localdev.servers.ports import EPHEMERAL_START, PortTaken
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_postgres_refuses_a_port_another_program_holds(taken, monkeypatch):
 
 
 def test_api_refuses_a_port_another_program_holds(taken, monkeypatch):
-    from localdev import api
+    from localdev.servers import api
 
     monkeypatch.setenv("API_PORT", str(taken))
     monkeypatch.setattr(api.db, "connect", lambda *a, **k: pytest.fail("connected before checking the port"))

@@ -23,7 +23,7 @@ from chalicelib.reminders.providers import (
     WhatsAppClient,
 )
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, InvalidSignature, verify, verify_vonage
-from localdev.fake_providers import FakeVoice, FakeWhatsApp, FaultRates
+from localdev.fakes import FakeVoice, FakeWhatsApp, FaultRates
 from tests.factories import provider_settings
 
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=3, backoff_base=0.01, backoff_max=0.05, timeout=0.5)

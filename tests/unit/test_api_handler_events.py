@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app import app
-from localdev.lambda_runtime import LambdaContext
+from localdev.lambda_runtime.runtime import LambdaContext
 from tests.events import load_event
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nowhere"

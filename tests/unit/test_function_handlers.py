@@ -18,7 +18,7 @@ import pytest
 from chalicelib.reminders.scheduling import StartResult
 from chalicelib.zones import Zone
 from functions import disbursement_events, reminder_schedule, stuck_disbursement_report
-from localdev.lambda_runtime import LambdaContext
+from localdev.lambda_runtime.runtime import LambdaContext
 from tests.events import load_event, with_bodies
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nowhere"

@@ -19,7 +19,7 @@ from chalicelib.reminders.providers import (
     _invalid_fields,
     _vonage_problem,
 )
-from localdev.fake_providers.tls import rsa_key_pair
+from localdev.fakes.tls import rsa_key_pair
 
 PHONE, NAME, TEXT = "6281234567890", "Budi Wahyuni", "Halo Budi Wahyuni, tagihan Anda Rp 1.250.000 jatuh tempo"
 POLICY = RetryPolicy(rate_per_second=1000, max_attempts=1, backoff_base=0, backoff_max=0, timeout=5)

@@ -27,7 +27,7 @@ def test_only_handlers_and_tools_build_the_dynamodb_store() -> None:
     builders = {str(path.relative_to(ROOT)) for folder in ("chalicelib", "functions", "localdev")
                 for path in (ROOT / folder).rglob("*.py") if "DynamoReminderStore(" in path.read_text()}
     assert builders == {"chalicelib/http/callbacks_api.py", "chalicelib/http/sms_callbacks_api.py",
-                        "functions/reminder_dispatch.py", "functions/reminder_stage.py", "localdev/demo_reminders.py"}
+                        "functions/reminder_dispatch.py", "functions/reminder_stage.py", "localdev/demo/reminders.py"}
 
 
 def test_no_private_pynamodb_calls() -> None:

@@ -1,0 +1,228 @@
+"""The demo: one simulated business day of the whole system on this machine.
+
+Run by ``make demo`` inside ``localdev.services`` (PostgreSQL + moto up, migrated).
+It runs from the packaged template (``dist/template.json``, rebuilt when a source changed; or
+the file in ``DEMO_TEMPLATE``) with IAM enforced, and fails naming the call a template role
+does not allow. Settings: ``DEMO_DATE`` (YYYY-MM-DD, run as given; default the most recent contact
+day before today in Asia/Jakarta, so a first demo shows a full day), ``DEMO_LOANS``
+(default 20000), ``DEMO_SEED`` (default 7), ``DEMO_OUT`` (default ``out/demo/``).
+It truncates its database's lending tables, so a ``DATABASE_URL`` other than the project's local
+demo database is refused before connecting unless ``DEMO_ALLOW_DATABASE`` names it
+(``localdev/demo/guard.py``; ``make demo`` checks it before starting anything).
+
+The console shows each step's table, a progress bar while a long step runs, the time each
+step took and where the output is. Everything else the system prints (the handlers' JSON logs,
+the HTTP access lines of the local API) goes to ``<out>/logs/demo.log``: file descriptors 1
+and 2 point there while the demo runs, and only ``print`` in the steps reaches the terminal.
+
+Each step is a function taking the shared ``DemoContext``; features add theirs to STEPS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from chalicelib import db
+from chalicelib.business_date import default_demo_date, parse_date
+from chalicelib.contact_data.calendar_days import load_calendar
+from chalicelib.reminders.contact import load_policy
+from chalicelib.reminders.selection import iter_t3_payments
+from chalicelib.zones import Zone
+from infra.manifest import load_manifest
+from localdev.aws.bootstrap import bootstrap
+from localdev.datagen.lending import load
+from localdev.demo import guard
+from localdev.demo.analytics import step_analytics
+from localdev.demo.context import Console, DemoContext
+from localdev.demo.disbursements import step_disbursements
+from localdev.demo.partner_api import step_partner_api
+from localdev.demo.reminders import step_t3_reminders
+from localdev.lambda_runtime.containers import ColdStartFailed, LocalAccessDenied
+from localdev.lambda_runtime.events import load_handler
+from localdev.aws.template_artifact import template_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def step_load_data(ctx: DemoContext) -> None:
+    started = time.perf_counter()
+    bar = ctx.bar("loading the book", total=ctx.loans, unit="loan")
+    try:
+        covered = load_policy(ctx.conn, ctx.business_date).plan(Zone.WIB, ctx.business_date).covers_due_dates
+        counts = load(ctx.conn, ctx.loans, ctx.seed, ctx.business_date, progress=bar.update, due_dates=covered)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    print(f"loaded {ctx.loans:,} loans ({sum(counts.values()):,} rows) in {elapsed:.1f}s "
+          f"= {ctx.loans / elapsed:,.0f} loans/s")
+
+
+def step_t3_selection(ctx: DemoContext) -> None:
+    day = load_policy(ctx.conn, ctx.business_date).plan(Zone.WIB, ctx.business_date)
+    if not day.allowed:
+        print(f"\nT-3 selection for business date {ctx.business_date}: not a contact day ({day.reason}); "
+              "nobody is selected")
+        return
+    print(f"\nT-3 selection for business date {ctx.business_date} "
+          f"(payments due {', '.join(d.isoformat() for d in day.covers_due_dates)})")
+    print(f"{'zone':<6} {'product':<8} {'payments':>9} {'zone fallback':>14}")
+    for zone in Zone:
+        by_product: Counter[str] = Counter()
+        fallback: Counter[str] = Counter()
+        for p in iter_t3_payments(ctx.conn, zone, ctx.business_date, due_dates=day.covers_due_dates):
+            by_product[p.product_family or "?"] += 1
+            fallback[p.product_family or "?"] += p.zone_fallback
+        ctx.conn.commit()
+        for product in sorted(by_product):
+            print(f"{zone.name:<6} {product:<8} {by_product[product]:>9,} {fallback[product]:>14,}")
+
+
+# analytics before the T-3 day: its data and full ETL need PostgreSQL only, so on a fresh clone they
+# run while the artifact is still being built in the background
+STEPS: list[Callable[[DemoContext], None]] = [
+    step_load_data,
+    step_t3_selection,
+    step_analytics,
+    step_t3_reminders,
+    step_disbursements,
+    step_partner_api,
+]
+
+
+def _import_everything() -> None:
+    """Import the app and every function handler now, while ``sys.stdout`` is still the log file.
+
+    Their loggers keep the stream they were built with (Powertools binds ``sys.stdout`` when a
+    Logger is made), so they write to the log, not to the console the steps print to.
+    """
+    import app  # noqa: F401 - the API's routes and loggers
+
+    for function in load_manifest().functions:
+        load_handler(function.handler)
+
+
+@contextmanager
+def quiet_console(log_path: Path) -> Iterator[Console]:
+    """fd 1 and 2 (every logger, access line, warning) into ``log_path``; ``sys.stdout`` is the console."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    raw = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    console = Console(raw)
+    with open(log_path, "ab", buffering=0) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        previous = sys.stdout
+        try:
+            _import_everything()
+            sys.stdout = console
+            yield console
+        finally:
+            sys.stdout = previous
+            for stream in (console, sys.stdout, sys.stderr):
+                stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            raw.close()
+
+
+# steps that run for seconds without a bar of their own: an elapsed-time bar while they run
+ELAPSED_BAR = {step_analytics: "customer analytics", step_disbursements: "disbursement events"}
+
+
+def _seconds_since(started: float) -> Callable[[], int]:
+    return lambda: int(time.perf_counter() - started)
+
+
+def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
+    timings = []
+    for step in steps:
+        started = time.perf_counter()
+        if step in ELAPSED_BAR:
+            with ctx.progress(ELAPSED_BAR[step], _seconds_since(started), unit="s"):
+                step(ctx)
+        else:
+            step(ctx)
+        timings.append((step.__name__.removeprefix("step_"), time.perf_counter() - started))
+    return timings
+
+
+def print_timings(timings: list[tuple[str, float]]) -> None:
+    total = sum(seconds for _name, seconds in timings)
+    print("\nstep                      seconds")
+    for name, seconds in timings:
+        print(f"{name:<24} {seconds:>8.1f}")
+    print(f"{'total':<24} {total:>8.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m localdev.demo", description=__doc__.split("\n\n")[0],
+                            epilog="Settings: DEMO_DATE, DEMO_LOANS, DEMO_SEED, DEMO_OUT, DEMO_PROGRESS (auto|0|1), "
+                                   "DEMO_ALLOW_DATABASE.",
+                            ).parse_args(argv)
+    refused = guard.refusal()  # before connecting: only the local demo database (or DEMO_ALLOW_DATABASE's)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
+    out_dir = Path(os.environ.get("DEMO_OUT", ROOT / "out" / "demo")).resolve()
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    conn = db.connect()
+    business_date = parse_date(os.environ["DEMO_DATE"]) if os.environ.get("DEMO_DATE") else default_demo_date(
+        calendar=load_calendar(conn, default_demo_date()))
+    conn.rollback()
+    ctx = DemoContext(
+        conn=conn,
+        business_date=business_date,
+        loans=int(os.environ.get("DEMO_LOANS", "20000")),
+        seed=int(os.environ.get("DEMO_SEED", "7")),
+        out_dir=out_dir,
+    )
+    started = time.perf_counter()
+    with quiet_console(ctx.log_path) as console:
+        ctx.console = console
+        os.environ["LAMBDA_LOG_FILE"] = str(ctx.log_path)  # the function containers log there too
+        template = template_path()  # built (when stale) and provisioned in the background below
+        shown = template.relative_to(ROOT) if template.is_relative_to(ROOT) else template
+        print(f"demo for business date {business_date}: {ctx.loans:,} loans; "
+              f"handler logs and HTTP access lines -> {ctx.log_path}")
+        print(f"running from the template {shown} with IAM enforced: resources created from it, each function "
+              "and the API in their own containers with their template environment and role")
+        # the artifact (rebuilt when a source changed) and its AWS resources in moto, alongside the
+        # book's COPY into PostgreSQL; the first step that needs them waits for them
+        background = ThreadPoolExecutor(max_workers=1)
+        ctx.aws_ready = background.submit(bootstrap).result
+        try:
+            timings = run_steps(ctx, STEPS)
+        except (LocalAccessDenied, ColdStartFailed) as exc:
+            print(f"\ndemo FAILED: the template does not allow what the code does:\n{exc}")
+            return 1
+        except Exception:
+            traceback.print_exc(file=sys.stderr)  # the full trace in the log
+            print(f"\ndemo FAILED: {traceback.format_exc().strip().splitlines()[-1]}\n"
+                  f"full trace and logs in {ctx.log_path}")
+            return 1
+        finally:
+            background.shutdown(wait=True)
+            conn.close()
+        print_timings(timings)
+        print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/ "
+              f"(logs in {ctx.log_path.parent}/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
