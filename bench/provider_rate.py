@@ -4,7 +4,7 @@
         [--rates 5 50] [--containers 1 2 4 8] [--calls 240] [--runs 1]
 
 For each contract rate and container count: the WIB reminder day from the packaged template
-(``localdev/template_stack.py``: the dispatch functions run ``ReservedConcurrentExecutions =
+(``localdev/lambda_runtime/runtime.py``: the dispatch functions run ``ReservedConcurrentExecutions =
 DispatchMaxConcurrency = N`` containers, each a process with its own IAM role, taking its send
 times from the provider-rate grid in moto's DynamoDB), against a fake Vonage in strict mode (429
 above the contract in any rolling second). The book is sized so that the robocall_1 wave has

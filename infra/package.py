@@ -615,7 +615,7 @@ def check_build_python(version: tuple[int, ...] | None = None) -> None:
 def package(out: Path, stage: str = "dev", *, local_run: bool = False) -> Path:
     """Build ``out``: template.json, bootstrap.json and the artifacts.
 
-    ``local_run``: the template is for the local day only (``localdev/template_stack.py`` runs the
+    ``local_run``: the template is for the local day only (``localdev/lambda_runtime/runtime.py`` runs the
     handlers from source with this machine's Python), so the build Python may differ from RUNTIME.
     """
     if not local_run:

@@ -3,7 +3,7 @@
     python -m localdev.check [pytest arguments ...]
 
 - ruff first (a second or less; a lint error stops the run before anything starts);
-- mypy and the artifact the local day runs from (``dist/``, ``localdev.template_stack.packaged_template``:
+- mypy and the artifact the local day runs from (``dist/``, ``localdev.aws.template_artifact.packaged_template``:
   ``chalice package`` downloads the Lambda wheels on a fresh clone, which is mostly waiting on the network)
   start in the background, while pytest starts its servers and collects: on a fresh clone neither has a
   cache, and both would otherwise run before the first test. The tests that need the artifact wait for it
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-BUILD_ARTIFACT = "from localdev.template_stack import packaged_template; packaged_template()"
+BUILD_ARTIFACT = "from localdev.aws.template_artifact import packaged_template; packaged_template()"
 
 
 @dataclass

@@ -11,7 +11,7 @@ no account root and its Step Functions interpreter signs with fixed credentials:
   the template. A state the role does not allow fails, as in AWS.
 
 Each Lambda function and the API run with the access key of their own IAM user, whose
-inline policy is their template role's (``localdev/template_stack.py``).
+inline policy is their template role's (``localdev/aws/template_provisioning.py``).
 """
 
 from __future__ import annotations

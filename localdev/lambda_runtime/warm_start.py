@@ -1,6 +1,6 @@
 """Lambda containers forked from one process that has imported the libraries already.
 
-    (used by localdev.template_stack.Container; never by hand)
+    (used by localdev.lambda_runtime.containers.Container; never by hand)
 
 Most of a container's cold start was importing third-party libraries (botocore, pydantic, holidays,
 Powertools, the Vonage SDK: about 2 s of CPU per container, a dozen containers per local day). Here

@@ -45,7 +45,7 @@ from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.lambda_runtime.runtime import LambdaContext
-from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.api_support import local_server, partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

@@ -31,7 +31,7 @@ from localdev.aws.bootstrap import bootstrap
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.reminder_day import LocalReminderStack
-from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY as KEY
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY as KEY
 from tests.factories import make_loan, make_partner
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)

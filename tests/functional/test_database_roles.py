@@ -36,7 +36,7 @@ from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.stuck_disbursements.report import run_report
 from chalicelib.stuck_disbursements.slack import SlackFiles
 from chalicelib.zones import Zone
-from localdev.template_stack import with_user
+from localdev.aws.template_provisioning import with_user
 from tests.analytics_orders import WIB, add_line
 from tests.api_support import api_client, get, partner_key, staff_key
 from tests.factories import add_history, make_loan, make_partner

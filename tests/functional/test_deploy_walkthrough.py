@@ -18,7 +18,7 @@ import pytest
 
 from infra import preflight
 from infra.preflight import FAIL, Context
-from localdev.template_stack import load_template
+from localdev.aws.template_artifact import load_template
 from tests.localdev.test_documented_commands import _blocks, extract
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ from chalice.config import Config
 from chalicelib.settings import DispatchSettings, SettingError, public_url
 from infra import package as infra_package
 from infra.package import RUNTIME, BuildPythonMismatch, check_build_python
-from localdev.template_stack import Resolver, load_template
+from localdev.aws.template_artifact import load_template
+from localdev.aws.template_resolution import Resolver
 
 
 @pytest.fixture(scope="module")

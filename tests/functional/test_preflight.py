@@ -39,7 +39,8 @@ from infra import preflight
 from infra.preflight import FAIL, OK, WARN, Context, Finding, read_parameters
 from localdev.aws import moto_account
 from localdev.servers import moto_server
-from localdev.template_stack import free_port, load_template
+from localdev.aws.template_artifact import load_template
+from localdev.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-southeast-3"

@@ -18,7 +18,7 @@ from chalicelib.reminders.stages import Channel
 from chalicelib.settings import DispatchSettings
 from localdev.aws.bootstrap import bootstrap
 from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
-from localdev.template_stack import LOCAL_VOICE_FROM_NUMBER
+from localdev.aws.template_resolution import LOCAL_VOICE_FROM_NUMBER
 from tests.factories import dispatch_settings, provider_settings
 from tests.unit import test_provider_rate as rules
 from tests.unit.test_provider_rate import (  # noqa: F401 (collected here against DynamoDB)

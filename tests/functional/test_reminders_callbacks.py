@@ -21,7 +21,7 @@ from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.reminder_day import LocalReminderStack
-from localdev.template_stack import LOCAL_CALLBACK_REFERENCE_KEY
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)

@@ -32,7 +32,8 @@ from chalicelib.partners.keys import (
 from chalicelib.settings import KeyAdminSettings
 from infra.api_access import STAFF_CIDRS_PARAMETER, THROTTLED_GROUPS, route_group
 from localdev.aws.resource_policy import UnsupportedCondition, allows
-from localdev.template_stack import TemplateRuntime, load_template
+from localdev.aws.template_artifact import load_template
+from localdev.lambda_runtime.runtime import LambdaRuntime
 from tests.api_support import api_client, get, staff_key
 from tests.factories import make_partner
 
@@ -126,7 +127,7 @@ def test_the_local_api_refuses_staff_routes_from_outside_the_range_before_the_fu
     partner = create_partner_key(conn, 1, actor="test")
     staff_network = "127.0.0.2"  # the "office"; 127.0.0.1 is outside it
     values = {**API_SECRETS, "DATABASE_URL": pg_url, STAFF_CIDRS_PARAMETER: f"{staff_network}/32"}
-    with TemplateRuntime(values, placeholders=True) as runtime:
+    with LambdaRuntime(values, placeholders=True) as runtime:
         base = runtime.start_api()
         status, body = _call(base, "/v1/crm/applications?limit=1", staff)
         assert status == 403

@@ -217,7 +217,7 @@ def test_the_stage_functions_role_seals_reads_and_purges_its_selections(conn: ps
     """As deployed: the stage function logs in as ``julo_reminders`` (the grant map); it seals a day's
     selection, reads its chunks back and purges the selections older than the retention (their chunks go by
     the cascade), and may not touch the chunks otherwise."""
-    from localdev.template_stack import with_user
+    from localdev.aws.template_provisioning import with_user
 
     make_partner(conn, 1, "Lendana P2P")
     for i in range(3):

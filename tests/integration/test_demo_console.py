@@ -17,7 +17,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 
 from localdev.servers import postgres
-from localdev.template_stack import _admin
+from localdev.aws.template_provisioning import admin
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_CONSOLE_LINES = 150
@@ -85,7 +85,7 @@ def _book_pii(url: str) -> set[str]:
 
 def _dynamodb_items() -> list[str]:
     """Every item of every table, as JSON text."""
-    ddb = _admin("dynamodb")
+    ddb = admin("dynamodb")
     out: list[str] = []
     for table in ddb.list_tables()["TableNames"]:
         for page in ddb.get_paginator("scan").paginate(TableName=table):

@@ -17,12 +17,9 @@ import pytest
 from chalicelib import settings
 from chalicelib.zones import Zone
 from localdev.reminder_day import LocalReminderStack, run_day
-from localdev.template_stack import (
-    ColdStartFailed,
-    LocalAccessDenied,
-    TemplateRuntime,
-    packaged_template,
-)
+from localdev.aws.template_artifact import packaged_template
+from localdev.lambda_runtime.containers import ColdStartFailed, LocalAccessDenied
+from localdev.lambda_runtime.runtime import LambdaRuntime
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)
@@ -132,7 +129,7 @@ def _probe_log(tmp_path: Path) -> list[dict[str, Any]]:
 def test_an_invocation_past_its_timeout_is_killed_and_its_message_comes_back(aws: str, pg_url: str,
                                                                              tmp_path: Path) -> None:
     template = _probe_template(tmp_path, "tests.integration.lambda_probes.slow_first_time", timeout=1, concurrency=2)
-    with TemplateRuntime(template=template, placeholders=True) as runtime:
+    with LambdaRuntime(template=template, placeholders=True) as runtime:
         _send(1)
         moved = runtime.drain(["disbursement-events"])
     assert runtime.timeouts == ["disbursement-events"]
@@ -144,7 +141,7 @@ def test_an_invocation_past_its_timeout_is_killed_and_its_message_comes_back(aws
 
 def test_no_more_containers_run_than_the_declared_concurrency(aws: str, pg_url: str, tmp_path: Path) -> None:
     template = _probe_template(tmp_path, "tests.integration.lambda_probes.overlap", timeout=10, concurrency=2)
-    with TemplateRuntime(template=template, placeholders=True) as runtime:
+    with LambdaRuntime(template=template, placeholders=True) as runtime:
         _send(8)
         runtime.drain(["disbursement-events"])
     runs = _probe_log(tmp_path)

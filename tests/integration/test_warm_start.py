@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from localdev.template_stack import Container, LocalFunction
+from localdev.aws.template_resolution import LocalFunction
+
+from localdev.lambda_runtime.containers import Container
 
 ROOT = Path(__file__).resolve().parents[2]
 
