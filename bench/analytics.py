@@ -51,8 +51,8 @@ import psycopg2.extensions  # noqa: E402
 from chalicelib import db  # noqa: E402
 from chalicelib.analytics import rfm  # noqa: E402
 from chalicelib.analytics.etl import batch_date, run_etl  # noqa: E402
-from localdev.servers import postgres  # noqa: E402
 from localdev.datagen import orders as demo_orders  # noqa: E402
+from localdev.servers import postgres  # noqa: E402
 
 KEY = ["marketplace", "shop_id", "shop_name", "user_id", "magpie_region_code"]
 EXTRACT = """COPY (

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 
 from chalicelib import db  # noqa: E402
-from localdev.servers import db_backup  # noqa: E402
 from localdev.datagen import lending as demo_data  # noqa: E402
+from localdev.servers import db_backup  # noqa: E402
 
 
 def counts(url: str) -> dict[str, int]:

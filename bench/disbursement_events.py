@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import db, resources, settings  # noqa: E402
+from infra.manifest import Manifest, load_manifest  # noqa: E402
+from localdev.aws.bootstrap import bootstrap  # noqa: E402
 from localdev.lambda_runtime import manifest_runtime  # noqa: E402
 from localdev.servers import moto_server  # noqa: E402
-from localdev.aws.bootstrap import bootstrap  # noqa: E402
-from infra.manifest import Manifest, load_manifest  # noqa: E402
 
 WAVE = 100
 OLD_PATH_COMMIT = "5cc61a8"

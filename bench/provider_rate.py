@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.zones import Zone
-from localdev.servers import moto_server
 from localdev.datagen.lending import load
 from localdev.reminder_day import LocalReminderStack, run_day
+from localdev.servers import moto_server
 
 # T-3 WIB robocall_1 calls per loan of the generated book (measured: 600 loans -> 25 calls)
 CALLS_PER_LOAN = 25 / 600

@@ -35,12 +35,12 @@ from chalicelib.contact_policy import ReplayClock
 from chalicelib.reminders.adapters import Executions
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.zones import Zone, local_to_utc
+from localdev.aws.template_resolution import local_provider_settings
 from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.fakes.slack import FakeSlack
-from localdev.servers.gateway_handler import GatewayLikeHandler
 from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
+from localdev.servers.gateway_handler import GatewayLikeHandler
 from localdev.servers.ports import free_port
-from localdev.aws.template_resolution import local_provider_settings
 
 COLLECTIONS_CHANNEL = "C0COLLECTIONS"  # the local collections channel the day reports go to
 DISPATCH_FUNCTIONS = ("reminder-dispatch-robocall", "reminder-dispatch-whatsapp", "reminder-dispatch-sms")

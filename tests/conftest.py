@@ -23,8 +23,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from chalicelib import db, settings
-from localdev.servers import moto_server, ports
 from localdev.fakes.slack import FakeSlack
+from localdev.servers import moto_server, ports
 
 # The suite sends a partner's requests in bursts no funder's script would (hypothesis, schemathesis,
 # paging loops); the per-partner rate limit's own tests (test_partner_rate_limit.py) put the

@@ -18,8 +18,8 @@ import psycopg2.extensions
 from chalicelib.repayment_split import Components, share
 from chalicelib.settings import DispatchSettings, StageSettings
 from chalicelib.statuses import ApplicationStatus, DisbursementStatus, LoanStatus, PaymentStatus
-from localdev.fakes.whatsapp import LOCAL_PHONE_NUMBER_ID
 from localdev.aws.template_resolution import LOCAL_VOICE_FROM_NUMBER
+from localdev.fakes.whatsapp import LOCAL_PHONE_NUMBER_ID
 
 _ids = itertools.count(1)
 

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localdev.lambda_runtime.events import LOCAL_ACCOUNT
 from localdev.aws.template_artifact import ROOT, manifest_template
 from localdev.aws.template_resolution import STACK_NAME, resource_name
+from localdev.lambda_runtime.events import LOCAL_ACCOUNT
 
 HOOK_DIR = ROOT / "localstack" / "ready.d"
 HOOK_NAME = "10-resources.sh"

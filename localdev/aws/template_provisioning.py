@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 
 from chalicelib import resources, settings
-from localdev.lambda_runtime.events import LOCAL_ACCOUNT
 from localdev.aws.moto_iam import LOCAL_ADMIN_KEY, LOCAL_ADMIN_SECRET
 from localdev.aws.template_resolution import (
     STACK_NAME,
@@ -31,6 +30,7 @@ from localdev.aws.template_resolution import (
     secret_names,
     stack_parameters,
 )
+from localdev.lambda_runtime.events import LOCAL_ACCOUNT
 
 
 def admin(service: str) -> Any:

@@ -13,9 +13,9 @@ from chalicelib.analytics import rfm
 from chalicelib.analytics.dashboard import render_dashboard
 from chalicelib.analytics.etl import run_etl
 from infra.manifest import FunctionSpec, load_manifest
-from localdev.loops import cron
 from localdev.datagen import orders as demo_orders
 from localdev.lambda_runtime.runtime import LambdaRuntime
+from localdev.loops import cron
 
 if TYPE_CHECKING:
     from localdev.demo.context import DemoContext

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 from chalicelib import resources, settings
 from chalicelib.zones import Zone, local_to_utc
+from localdev.aws.moto_ses import sent_raw_emails
 from localdev.fakes.slack import FakeSlack
 from localdev.lambda_runtime.runtime import LambdaRuntime
-from localdev.aws.moto_ses import sent_raw_emails
 
 if TYPE_CHECKING:
     from localdev.demo.context import DemoContext

@@ -40,6 +40,7 @@ from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
 from infra.manifest import load_manifest
 from localdev.aws.bootstrap import bootstrap
+from localdev.aws.template_artifact import template_path
 from localdev.datagen.lending import load
 from localdev.demo import guard
 from localdev.demo.analytics import step_analytics
@@ -49,7 +50,6 @@ from localdev.demo.partner_api import step_partner_api
 from localdev.demo.reminders import step_t3_reminders
 from localdev.lambda_runtime.containers import ColdStartFailed, LocalAccessDenied
 from localdev.lambda_runtime.events import load_handler
-from localdev.aws.template_artifact import template_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -176,8 +176,8 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
     from chalice.config import Config
     from chalice.local import LocalDevServer
 
-    from localdev.servers.gateway_handler import GatewayLikeHandler
     from localdev.aws.resource_policy import allows
+    from localdev.servers.gateway_handler import GatewayLikeHandler
 
     class _GatewayHandler(GatewayLikeHandler):
         quiet = False
@@ -204,7 +204,8 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
 
 
 def main(conn: Connection | None = None) -> int:
-    """Serve one container: ``conn`` (forked by ``localdev.lambda_runtime.warm_start``) or the socket in JULO_CONTAINER_FD."""
+    """Serve one container: ``conn`` (forked by ``localdev.lambda_runtime.warm_start``) or the socket in
+    JULO_CONTAINER_FD."""
     conn = conn or Connection(int(os.environ.pop("JULO_CONTAINER_FD")))
     init = conn.recv()
     guard = CallGuard(init["name"], init["statements"])

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import settings
-from localdev.lambda_runtime import warm_start
 from localdev.aws.template_artifact import ROOT
 from localdev.aws.template_resolution import LocalFunction
+from localdev.lambda_runtime import warm_start
 
 INIT_TIMEOUT = 30.0
 LOG_DIR = ROOT / ".local" / "lambda-logs"

@@ -40,14 +40,21 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import resources, settings
-from localdev.lambda_runtime.containers import ColdStartFailed, Containers, Invocation
-from localdev.lambda_runtime.events import LOCAL_ACCOUNT, Delivery, LambdaContext, add_delivery, load_handler, sqs_record
-from localdev.lambda_runtime.events import scheduled_event as _scheduled_event
-from localdev.lambda_runtime.manifest_runtime import _sqs_record, invoke, scheduled_event  # the chaos harness's names
-from localdev.servers.ports import free_port
 from localdev.aws.template_artifact import load_template, packaged_template
 from localdev.aws.template_provisioning import Provisioner, admin
 from localdev.aws.template_resolution import LocalFunction, Resolver, local_functions, static_resolver
+from localdev.lambda_runtime.containers import ColdStartFailed, Containers, Invocation
+from localdev.lambda_runtime.events import (
+    LOCAL_ACCOUNT,
+    Delivery,
+    LambdaContext,
+    add_delivery,
+    load_handler,
+    sqs_record,
+)
+from localdev.lambda_runtime.events import scheduled_event as _scheduled_event
+from localdev.lambda_runtime.manifest_runtime import _sqs_record, invoke, scheduled_event  # the chaos harness's names
+from localdev.servers.ports import free_port
 
 CONTAINERS, IN_PROCESS = "containers", "in_process"
 IDLE_POLL_MIN, IDLE_POLL_MAX = 0.05, 0.4  # seconds between polls of an empty queue

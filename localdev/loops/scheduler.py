@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.logs import get_logger
+from infra.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.lambda_runtime import manifest_runtime
 from localdev.loops import cron, heartbeat
-from infra.manifest import FunctionSpec, Manifest, load_manifest
 
 logger = get_logger("local-scheduler")
 DEFAULT_HEARTBEAT = Path("/tmp/julo-scheduler.heartbeat")  # noqa: S108 - container-local liveness file

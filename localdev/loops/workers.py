@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.logs import get_logger
+from infra.manifest import FunctionSpec, Manifest, load_manifest
 from localdev.lambda_runtime import manifest_runtime
 from localdev.loops import heartbeat
-from infra.manifest import FunctionSpec, Manifest, load_manifest
 
 logger = get_logger("local-workers")
 DEFAULT_HEARTBEAT = Path("/tmp/julo-async.heartbeat")  # noqa: S108 - container-local liveness file

@@ -23,8 +23,8 @@ import psycopg2.extensions
 from chalicelib import db
 from chalicelib.business_date import default_demo_date
 from chalicelib.partners.keys import create_partner_key, create_staff_key, list_keys, revoke_key
-from localdev.servers import ports
 from localdev.datagen.lending import load
+from localdev.servers import ports
 
 ROOT = Path(__file__).resolve().parents[2]
 API_ACTOR = "make api"

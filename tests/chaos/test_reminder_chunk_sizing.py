@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import pytest
 
 from chalicelib import resources, settings
-from localdev.aws.bootstrap import bootstrap
 from infra.manifest import load_manifest
+from localdev.aws.bootstrap import bootstrap
 from localdev.reminder_day import LocalReminderStack
 from tests.chaos.reminder_support import Day
 

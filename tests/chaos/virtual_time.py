@@ -47,9 +47,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib import db, resources, settings
 from chalicelib.edge.connection import FUNCTIONS_PING_AFTER_IDLE_S, ConnectionLifetime
+from infra.manifest import ROOT, FunctionSpec, load_manifest
 from localdev.lambda_runtime.events import LambdaContext, sqs_record
 from localdev.lambda_runtime.manifest_runtime import scheduled_event
-from infra.manifest import ROOT, FunctionSpec, load_manifest
 
 EPOCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # virtual second 0
 RESTART_S = 0.3  # the shortest real PostgreSQL restart is longer (connections idle less are not pinged)

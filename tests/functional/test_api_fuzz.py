@@ -38,14 +38,14 @@ from chalicelib.reminders.outcomes import CallbackRef
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.zones import Zone
-from localdev.servers import ports
 from localdev.aws.bootstrap import bootstrap
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from localdev.datagen.lending import load
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.lambda_runtime.runtime import LambdaContext
-from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
+from localdev.servers import ports
 from tests.api_support import local_server, partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from app import app
 from chalicelib import paging
-from localdev.servers import ports
 from localdev.datagen.lending import load
+from localdev.servers import ports
 from tests.api_support import local_server, partner_key, staff_key
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

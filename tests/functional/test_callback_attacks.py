@@ -28,10 +28,10 @@ from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
 from localdev.aws.bootstrap import bootstrap
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY as KEY
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.reminder_day import LocalReminderStack
-from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY as KEY
 from tests.factories import make_loan, make_partner
 
 RUN = StageRun(Zone.WIB, date(2026, 11, 20), Stage.ROBOCALL_1)

@@ -9,8 +9,8 @@ from email.utils import parseaddr
 from chalicelib import resources, settings
 from chalicelib.emails.ses import sender_address
 from localdev.aws.bootstrap import bootstrap
-from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
 from localdev.aws.moto_ses import sent_raw_emails
+from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
 from tests.factories import add_history, make_loan, make_partner
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)

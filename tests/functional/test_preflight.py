@@ -38,8 +38,8 @@ from chalicelib import settings
 from infra import preflight
 from infra.preflight import FAIL, OK, WARN, Context, Finding, read_parameters
 from localdev.aws import moto_account
-from localdev.servers import moto_server
 from localdev.aws.template_artifact import load_template
+from localdev.servers import moto_server
 from localdev.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from chalicelib.reminders.sms_provider import SmsClient
 from chalicelib.reminders.stages import Channel
 from chalicelib.settings import DispatchSettings
 from localdev.aws.bootstrap import bootstrap
-from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
 from localdev.aws.template_resolution import LOCAL_VOICE_FROM_NUMBER
+from localdev.fakes import FakeSms, FakeVoice, FakeWhatsApp
 from tests.factories import dispatch_settings, provider_settings
 from tests.unit import test_provider_rate as rules
 from tests.unit.test_provider_rate import (  # noqa: F401 (collected here against DynamoDB)

@@ -17,11 +17,11 @@ from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.summary import stage_summary
 from chalicelib.zones import Zone
 from localdev.aws.bootstrap import bootstrap
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET as VOICE_SECRET
 from localdev.fakes.whatsapp import LOCAL_APP_SECRET as WHATSAPP_SECRET
 from localdev.fakes.whatsapp import LOCAL_VERIFY_TOKEN
 from localdev.reminder_day import LocalReminderStack
-from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)

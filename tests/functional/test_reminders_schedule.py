@@ -14,9 +14,9 @@ from chalicelib.edge import clock
 from chalicelib.reminders.scheduling import STATE_MACHINE, execution_name
 from chalicelib.reminders.stages import Stage, scheduled_local, slot_utc, wait_timestamp, window_end_utc
 from chalicelib.zones import Zone, utc_cron_for_local
+from infra.manifest import load_manifest
 from localdev.aws.bootstrap import bootstrap
 from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
-from infra.manifest import load_manifest
 
 WAIT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 

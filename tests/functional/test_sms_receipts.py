@@ -20,10 +20,10 @@ from chalicelib.reminders.store.dynamo import DynamoReminderStore
 from chalicelib.reminders.store.dynamo_tables import LEDGER_TABLE
 from chalicelib.zones import Zone
 from localdev.aws.bootstrap import bootstrap
+from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from localdev.fakes.sms import LOCAL_SIGNATURE_METHOD
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET
 from localdev.reminder_day import LocalReminderStack
-from localdev.aws.template_resolution import LOCAL_CALLBACK_REFERENCE_KEY
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)

@@ -16,8 +16,8 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
-from localdev.servers import postgres
 from localdev.aws.template_provisioning import admin
+from localdev.servers import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_CONSOLE_LINES = 150

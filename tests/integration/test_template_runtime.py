@@ -16,10 +16,10 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.zones import Zone
-from localdev.reminder_day import LocalReminderStack, run_day
 from localdev.aws.template_artifact import packaged_template
 from localdev.lambda_runtime.containers import ColdStartFailed, LocalAccessDenied
 from localdev.lambda_runtime.runtime import LambdaRuntime
+from localdev.reminder_day import LocalReminderStack, run_day
 from tests.factories import make_loan, make_partner
 
 BUSINESS_DATE = date(2026, 11, 20)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from localdev.aws.template_resolution import LocalFunction
-
 from localdev.lambda_runtime.containers import Container
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from localdev.servers import db_backup
 from localdev.datagen import lending as demo_data
+from localdev.servers import db_backup
 
 
 def _counts(url: str) -> dict[str, int]:

@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-
 from localdev.demo import guard, run
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib import settings
-from localdev.loops import cron, heartbeat, scheduler, workers
-from localdev.aws.bootstrap import bootstrap
 from infra.manifest import FunctionSpec, Manifest, QueueSpec
+from localdev.aws.bootstrap import bootstrap
+from localdev.loops import cron, heartbeat, scheduler, workers
 from tests import runtime_probe_handlers
 
 # unique names: against a shared LocalStack, queues outlive the test run

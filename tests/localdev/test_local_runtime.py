@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib import resources, settings
-from infra.package import render_definition
-from localdev.lambda_runtime import manifest_runtime
-from localdev.aws.bootstrap import bootstrap
 from infra.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
+from infra.package import render_definition
+from localdev.aws.bootstrap import bootstrap
+from localdev.lambda_runtime import manifest_runtime
 from tests import runtime_probe_handlers
 
 MANIFEST = Manifest(

@@ -21,10 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import settings
-from localdev.aws import localstack_hooks
-from localdev.loops import cron
 from infra.manifest import ROOT, FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec, load_manifest
+from localdev.aws import localstack_hooks
 from localdev.aws.template_artifact import manifest_template
+from localdev.loops import cron
 
 COMPOSE = ROOT / "localstack" / "docker-compose.yml"
 DOCKERFILE = ROOT / "localstack" / "Dockerfile"
