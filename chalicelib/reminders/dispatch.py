@@ -260,18 +260,14 @@ class Dispatcher:
         payment_id, leader_id = m.payment_id, leader.payment_id
         number = self._number(run, m)
         at = row.at if row is not None else stage_now(self.clock, run)
-        try:
-            claim = self.store.claim(run, payment_id)
-            if not claim.fresh:
-                entry = claim.entry
-            elif counter == "place_failed":
-                entry = self.store.settle(run, payment_id, EntryStatus.FAILED, attempts=0,
-                                          error=f"the contact of payment {leader_id} was not placed") or claim.entry
-            else:
-                reason = row.reason if counter == "skipped" and row is not None and row.reason else \
-                    skip_error("merged", f"reminded in the contact of payment {leader_id}")
-                entry = self.store.settle(run, payment_id, EntryStatus.SKIPPED, attempts=0,
-                                          error=reason) or claim.entry
+        if counter == "place_failed":
+            status, error = EntryStatus.FAILED, f"the contact of payment {leader_id} was not placed"
+        else:
+            status = EntryStatus.SKIPPED
+            error = row.reason if counter == "skipped" and row is not None and row.reason else \
+                skip_error("merged", f"reminded in the contact of payment {leader_id}")
+        try:  # claimed and settled in one write (nothing is sent for it); claimed before: as it stands
+            entry = self.store.claim_settled(run, payment_id, status, error=error).entry
         except StoreUnavailable as exc:  # its step only: left for the chunk's redelivery (nothing is sent for it)
             logger.warning("ledger write of a merged payment failed; left for the chunk's redelivery",
                            extra={**run.ids(), "payment_id": payment_id, "error": str(exc)})
@@ -291,16 +287,15 @@ class Dispatcher:
         payment_id = p.payment_id
         ids = {**run.ids(), "payment_id": payment_id, "loan_id": p.loan_id}
         number = self._number(run, p)
-        claimed = self._claim(run, p, number, ids, deadline, halted)
-        if not isinstance(claimed, Claim):  # not this caller's to send: how it counts
-            return claimed
+        if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
+            return "deferred", False, None
         facts = self.records.facts(number, [m.loan_id for m in group])
         send = Send(run.zone, run.business_date, str(run.stage.channel), opted_out=facts.opted_out,
                     do_not_call=facts.do_not_call)
         decision = self._decide(policy, run, send)
-        if not decision.allowed:
-            counter, contact = self._skip(run, p, number, decision, ids)
-            return counter, False, contact
+        claimed = self._claim(run, p, number, ids, None if decision.allowed else decision)
+        if not isinstance(claimed, Claim):  # not this caller's to send, or refused: how it counts
+            return claimed
         sent_at: list[datetime] = []
         try:
             accepted = self._place(run, p, self._gate(policy, run, send, sent_at), group)
@@ -332,18 +327,25 @@ class Dispatcher:
         return counter, True, self._contact(run, p, number, counter, at, entry.error if entry else None,
                                             entry.provider_id if entry else None)
 
-    def _claim(self, run: StageRun, p: PaymentRow, number: str, ids: dict[str, Any], deadline: float | None,
-               halted: threading.Event) -> Claim | tuple[str, bool, Contact | None]:
-        """The fresh claim that lets this caller send ``p``; otherwise how ``p`` counts (deferred: out of time,
-        halted or the claim did not go through; as it stands: claimed before, never sent twice)."""
-        if (deadline is not None and time.monotonic() > deadline) or halted.is_set():
-            return "deferred", False, None
+    def _claim(self, run: StageRun, p: PaymentRow, number: str, ids: dict[str, Any],
+               refused: Decision | None) -> Claim | tuple[str, bool, Contact | None]:
+        """The fresh claim that lets this caller send ``p``; otherwise how ``p`` counts (deferred: the claim did
+        not go through; as it stands: claimed before, never sent twice; skipped: the contact policy ``refused``
+        it, claimed and settled in one write)."""
         try:
-            claim = self.store.claim(run, p.payment_id)
+            if refused is None:
+                claim = self.store.claim(run, p.payment_id)
+            else:
+                claim = self.store.claim_settled(run, p.payment_id, EntryStatus.SKIPPED,
+                                                 error=skip_error(str(refused.reason), refused.detail))
         except StoreUnavailable as exc:  # nothing sent: the chunk's redelivery takes this payment up again
             logger.warning("ledger claim failed; payment left for the chunk's redelivery",
                            extra={**ids, "error": str(exc)})
             return "deferred", False, None
+        if refused is not None and claim.fresh:
+            self._log_refusal(refused, ids)
+            return "skipped", False, self._contact(run, p, number, "skipped", refused.local,
+                                                   claim.entry.error, None)
         if not claim.fresh:  # claimed before: never sent twice; counted (and recorded, if a crash lost it) as it stands
             logger.info("already attempted; not sent again", extra={**ids, "status": claim.entry.status})
             counter = counter_for(claim.entry)
@@ -391,12 +393,16 @@ class Dispatcher:
         """Settle a refused send ``skipped`` with its reason (and record it, at the time it was refused)."""
         reason = str(decision.reason)
         payment_id = p.payment_id
-        logger.info("contact policy refused the send", extra={**ids, "reason": reason,
-                                                               "local_time": decision.local.isoformat()})
+        self._log_refusal(decision, ids)
         counter, _entry = self._settle(run, payment_id, ids, EntryStatus.SKIPPED, attempts=0,
                                        error=skip_error(reason, decision.detail))
         return counter, self._contact(run, p, number, counter, decision.local, skip_error(reason, decision.detail),
                                       None)
+
+    @staticmethod
+    def _log_refusal(decision: Decision, ids: dict[str, Any]) -> None:
+        logger.info("contact policy refused the send", extra={**ids, "reason": str(decision.reason),
+                                                               "local_time": decision.local.isoformat()})
 
     def owns_stage(self, run: StageRun) -> bool:
         """False when a newer attempt owns the stage: this chunk is stale and must not call anyone."""

@@ -59,6 +59,27 @@ def test_a_payment_is_claimed_for_sending_exactly_once(store: ReminderStore) -> 
     assert store.claim(StageRun(RUN.zone, RUN.business_date, Stage.ROBOCALL_3), 7).fresh
 
 
+def test_a_payment_nothing_is_sent_for_is_claimed_and_settled_in_one_write(store: ReminderStore) -> None:
+    merged = "merged: reminded in the contact of payment 7"
+    with ThreadPoolExecutor(max_workers=8) as pool:  # racing a claim for sending: one of them wins, once
+        claims = list(pool.map(lambda i: store.claim_settled(RUN, 8, EntryStatus.SKIPPED, error=merged) if i % 2
+                               else store.claim(RUN, 8), range(16)))
+    assert sum(c.fresh for c in claims) == 1
+    winner = next(c for c in claims if c.fresh).entry
+    assert store.get(RUN, 8) == winner and winner.attempts == 0
+    assert all(c.entry.status == winner.status for c in claims)
+    # settled at once: skipped (or failed) with its reason, never sent, never settled again
+    done = store.claim_settled(RUN, 9, EntryStatus.FAILED, error="the contact of payment 7 was not placed")
+    assert done.fresh and (done.entry.status, done.entry.error) == (EntryStatus.FAILED,
+                                                                     "the contact of payment 7 was not placed")
+    assert not store.claim(RUN, 9).fresh
+    assert store.settle(RUN, 9, EntryStatus.UNCERTAIN, attempts=1) is None
+    # an entry claimed before is left as it is; a newer attempt adopts it (counted in its summary)
+    store.claim(RUN, 10)
+    again = store.claim_settled(RUN.with_attempt(1), 10, EntryStatus.SKIPPED, error=merged)
+    assert not again.fresh and (again.entry.status, again.entry.attempt) == (EntryStatus.ATTEMPTING, 1)
+
+
 def test_a_newer_attempt_adopts_an_entry_without_sending_and_an_older_one_never_takes_it_back(
         store: ReminderStore) -> None:
     assert store.claim(RUN, 7).fresh

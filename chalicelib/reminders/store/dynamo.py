@@ -103,6 +103,18 @@ def _is_condition_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def _written(write: Callable[[], object]) -> bool:
+    """One conditional write: True when it was made, False when its condition refused it (nothing was
+    written); any other error is raised."""
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError) as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 class DynamoReminderStore:
     """``ReminderStore`` on the two DynamoDB tables (names, endpoint and region bound per instance)."""
 
@@ -119,26 +131,26 @@ class DynamoReminderStore:
 
     @_reliable
     def claim(self, run: StageRun, payment_id: int) -> Claim:
+        return self._claim(run, payment_id, EntryStatus.ATTEMPTING, None)
+
+    @_reliable
+    def claim_settled(self, run: StageRun, payment_id: int, status: EntryStatus, *, error: str) -> Claim:
+        return self._claim(run, payment_id, status, error[:500])
+
+    def _claim(self, run: StageRun, payment_id: int, status: EntryStatus, error: str | None) -> Claim:
         m = self.models.entry
         item = m(run.ledger_key, str(payment_id), attempt=run.attempt, channel=str(run.stage.channel),
-                 status=EntryStatus.ATTEMPTING, attempts=0, updated_at=_now(), expires_at=RETENTION)
-        try:
-            item.save(condition=m.pk.does_not_exist())
+                 status=status, attempts=0, error=error, updated_at=_now(), expires_at=RETENTION)
+        if _written(lambda: item.save(condition=m.pk.does_not_exist())):
             return Claim(entry_of(item), True)
-        except PutError as exc:
-            if not _is_condition_failure(exc):
-                raise
-        item = self._item(run, payment_id)
-        try:  # a newer attempt adopts the entry (counted in its summary), without calling again
-            item.update(actions=[m.attempt.set(run.attempt)],
-                        condition=m.attempt.does_not_exist() | (m.attempt < run.attempt))
-            return Claim(entry_of(item), False)
-        except UpdateError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        adopted = self._item(run, payment_id)
+        # a newer attempt adopts the entry (counted in its summary), without calling again
+        if _written(lambda: adopted.update(actions=[m.attempt.set(run.attempt)],
+                                           condition=m.attempt.does_not_exist() | (m.attempt < run.attempt))):
+            return Claim(entry_of(adopted), False)
         existing = self.get(run, payment_id)
         if existing is None:  # expired between the two writes: nothing to adopt; claim it afresh
-            return self.claim(run, payment_id)
+            return self._claim(run, payment_id, status, error)
         return Claim(existing, False)
 
     @_reliable
@@ -161,13 +173,8 @@ class DynamoReminderStore:
         else:
             condition = m.status == EntryStatus.ATTEMPTING
         item = self._item(run, payment_id)
-        try:
-            item.update(actions=self._settle_actions(status, attempts, provider_id, error, parts), condition=condition)
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return entry_of(item)
+        actions = self._settle_actions(status, attempts, provider_id, error, parts)
+        return entry_of(item) if _written(lambda: item.update(actions=actions, condition=condition)) else None
 
     def _settle_as_claimed(self, run: StageRun, payment_id: int, status: EntryStatus, attempts: int,
                            provider_id: str | None, error: str | None, parts: Parts | None) -> Entry | None:
@@ -183,14 +190,9 @@ class DynamoReminderStore:
             if parts.refused:
                 whole.parts_failed = set(parts.refused_markers)
                 whole.outcome, whole.provider_status = Outcome.FAILED, REFUSED_PART_STATUS
-        try:
-            whole.save(condition=(m.status == EntryStatus.ATTEMPTING) & (m.attempt == run.attempt)
-                       & m.provider_id.does_not_exist() & m.parts.does_not_exist())
-        except PutError as exc:
-            if not _is_condition_failure(exc):
-                raise
-            return None
-        return entry_of(whole)
+        as_claimed = ((m.status == EntryStatus.ATTEMPTING) & (m.attempt == run.attempt)
+                      & m.provider_id.does_not_exist() & m.parts.does_not_exist())
+        return entry_of(whole) if _written(lambda: whole.save(condition=as_claimed)) else None
 
     def _settle_actions(self, status: EntryStatus, attempts: int, provider_id: str | None, error: str | None,
                         parts: Parts | None) -> list[Any]:
@@ -211,42 +213,32 @@ class DynamoReminderStore:
     def bind(self, run: StageRun, payment_id: int, provider_id: str) -> Entry | None:
         m = self.models.entry
         item = self._item(run, payment_id)
-        try:
-            item.update(actions=[m.provider_id.set(provider_id), m.status.set(EntryStatus.PLACED),
-                                 m.updated_at.set(_now())],
-                        condition=m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id)))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return entry_of(item)
+        bound = _written(lambda: item.update(
+            actions=[m.provider_id.set(provider_id), m.status.set(EntryStatus.PLACED), m.updated_at.set(_now())],
+            condition=m.pk.exists() & (m.provider_id.does_not_exist() | (m.provider_id == provider_id))))
+        return entry_of(item) if bound else None
 
     @_reliable
     def record_outcome(self, run: StageRun, payment_id: int, provider_id: str, outcome: Outcome,
                        provider_status: str) -> bool:
         m = self.models.entry
-        try:
-            self._item(run, payment_id).update(
-                actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
-                condition=m.outcome.does_not_exist() & (m.provider_id == provider_id) & m.parts.does_not_exist())
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return self._set_outcome(run, payment_id, outcome, provider_status,
+                                 (m.provider_id == provider_id) & m.parts.does_not_exist())
+
+    def _set_outcome(self, run: StageRun, payment_id: int, outcome: Outcome, provider_status: str,
+                     condition: Any) -> bool:
+        """The entry's outcome, set once (one part: ``record_outcome``; several: ``record_parts_outcome``)."""
+        m = self.models.entry
+        return _written(lambda: self._item(run, payment_id).update(
+            actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
+            condition=m.outcome.does_not_exist() & condition))
 
     # --- the parts of an SMS (Entry.parts) ---
     @_reliable
     def expect_parts(self, run: StageRun, payment_id: int, count: int) -> bool:
         m = self.models.entry
-        try:
-            self._item(run, payment_id).update(actions=[m.parts.set(count)],
-                                               condition=m.status == EntryStatus.ATTEMPTING)
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _written(lambda: self._item(run, payment_id).update(actions=[m.parts.set(count)],
+                                                                   condition=m.status == EntryStatus.ATTEMPTING))
 
     @_reliable
     def bind_part(self, run: StageRun, payment_id: int, part_id: str) -> Entry | None:
@@ -258,55 +250,31 @@ class DynamoReminderStore:
         # one more id while fewer are known than the message has parts (read above: the write is refused if
         # another part was bound meanwhile, and the next receipt reads again)
         known = m.part_ids.does_not_exist() if not entry.part_ids else (size(m.part_ids) == len(entry.part_ids))
-        try:
-            item.update(actions=[m.part_ids.add({part_id}), m.provider_id.set(m.provider_id | part_id),
-                                 m.status.set(EntryStatus.PLACED), m.updated_at.set(_now())],
-                        condition=m.outcome.does_not_exist() & m.parts_failed.does_not_exist() & known
-                        & (m.parts > len(entry.part_ids)) & ~m.part_ids.contains(part_id))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return entry_of(item)
+        bound = _written(lambda: item.update(
+            actions=[m.part_ids.add({part_id}), m.provider_id.set(m.provider_id | part_id),
+                     m.status.set(EntryStatus.PLACED), m.updated_at.set(_now())],
+            condition=m.outcome.does_not_exist() & m.parts_failed.does_not_exist() & known
+            & (m.parts > len(entry.part_ids)) & ~m.part_ids.contains(part_id)))
+        return entry_of(item) if bound else None
 
     @_reliable
     def record_part(self, run: StageRun, payment_id: int, part_id: str, outcome: Outcome) -> Entry | None:
         m = self.models.entry
         target = m.parts_delivered if outcome == Outcome.SUCCEEDED else m.parts_failed
         item = self._item(run, payment_id)
-        try:
-            item.update(actions=[target.add({part_id}), m.updated_at.set(_now())],
-                        condition=m.outcome.does_not_exist() & m.part_ids.contains(part_id))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return entry_of(item)
+        recorded = _written(lambda: item.update(actions=[target.add({part_id}), m.updated_at.set(_now())],
+                                                condition=m.outcome.does_not_exist() & m.part_ids.contains(part_id)))
+        return entry_of(item) if recorded else None
 
     @_reliable
     def record_parts_outcome(self, run: StageRun, payment_id: int, outcome: Outcome, provider_status: str) -> bool:
-        m = self.models.entry
-        try:
-            self._item(run, payment_id).update(
-                actions=[m.outcome.set(outcome), m.provider_status.set(provider_status), m.updated_at.set(_now())],
-                condition=m.outcome.does_not_exist() & m.parts.exists())
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return self._set_outcome(run, payment_id, outcome, provider_status, self.models.entry.parts.exists())
 
     @_reliable
     def release_claim(self, run: StageRun, payment_id: int) -> bool:
         m = self.models.entry
-        try:
-            self._item(run, payment_id).delete(condition=(m.status == EntryStatus.ATTEMPTING)
-                                               & (m.attempt == run.attempt) & m.provider_id.does_not_exist())
-        except DeleteError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        ours = (m.status == EntryStatus.ATTEMPTING) & (m.attempt == run.attempt) & m.provider_id.does_not_exist()
+        return _written(lambda: self._item(run, payment_id).delete(condition=ours))
 
     @_reliable
     def bound_to(self, provider_id: str) -> set[tuple[str, int]]:
@@ -326,12 +294,9 @@ class DynamoReminderStore:
         m = self.models.stage
         item = m(run.day_key, str(run.stage), attempt=run.attempt, task_token=task_token, completed=0, failed=0,
                  selection_id=uuid.uuid4().hex, updated_at=_now(), expires_at=RETENTION)
-        try:
-            item.save(condition=m.pk.does_not_exist() | ((m.attempt < run.attempt) & (m.completed == 0)))
+        if _written(lambda: item.save(condition=m.pk.does_not_exist() | ((m.attempt < run.attempt)
+                                                                         & (m.completed == 0)))):
             return StageStart(StartOutcome.STARTED, state_of(item))
-        except PutError as exc:
-            if not _is_condition_failure(exc):
-                raise
         current = self.stage(run)
         if current is None:  # expired in between
             return self.start_stage(run, task_token)
@@ -343,41 +308,31 @@ class DynamoReminderStore:
         actions: list[Any] = [m.chunks_total.set(chunks_total), m.updated_at.set(_now())]
         actions += [getattr(m, k).set(int(v)) for k, v in counts.items()]
         item = self._record(run)
-        try:
-            item.update(actions=actions, condition=(m.attempt == run.attempt) & m.chunks_total.does_not_exist())
-        except UpdateError as exc:
-            if not _is_condition_failure(exc):
-                raise
-            current = self.stage(run)
-            return current if current is not None and current.run.attempt == run.attempt else None
-        return state_of(item)
+        if _written(lambda: item.update(actions=actions,
+                                        condition=(m.attempt == run.attempt) & m.chunks_total.does_not_exist())):
+            return state_of(item)
+        current = self.stage(run)
+        return current if current is not None and current.run.attempt == run.attempt else None
 
     @_reliable
     def finish_chunk(self, run: StageRun, chunk_id: str, counts: Mapping[str, int]) -> StageState | None:
         m = self.models.stage
         actions: list[Any] = [m.done_chunks.add({chunk_id}), m.updated_at.set(_now())]
         actions += [getattr(m, k).add(int(v)) for k, v in counts.items() if v]
+        return self._stage_update(run, actions, ~m.done_chunks.contains(chunk_id))
+
+    def _stage_update(self, run: StageRun, actions: list[Any], condition: Any) -> StageState | None:
+        """One conditional write to ``run``'s record, owned by ``run.attempt``: the record as written, None
+        when ``condition`` (or the ownership) refused it."""
         item = self._record(run)
-        try:
-            item.update(actions=actions, condition=(m.attempt == run.attempt) & ~m.done_chunks.contains(chunk_id))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return state_of(item)
+        written = _written(lambda: item.update(actions=actions,
+                                               condition=(self.models.stage.attempt == run.attempt) & condition))
+        return state_of(item) if written else None
 
     @_reliable
     def record_enqueued(self, run: StageRun) -> StageState | None:
         m = self.models.stage
-        item = self._record(run)
-        try:
-            item.update(actions=[m.enqueued_all.set(1), m.updated_at.set(_now())],
-                        condition=(m.attempt == run.attempt) & m.chunks_total.exists())
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return state_of(item)
+        return self._stage_update(run, [m.enqueued_all.set(1), m.updated_at.set(_now())], m.chunks_total.exists())
 
     @_reliable
     def claim_completion(self, state: StageState, answer: Mapping[str, Any] | None = None) -> bool:
@@ -387,48 +342,23 @@ class DynamoReminderStore:
         actions: list[Any] = [m.completed.set(1), m.updated_at.set(_now())]
         if answer is not None:
             actions.append(m.answer.set(json.dumps(answer, separators=(",", ":"))))
-        try:
-            self._record(state.run).update(actions=actions,
-                                           condition=(m.completed == 0) & (m.attempt == state.run.attempt))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return self._stage_update(state.run, actions, m.completed == 0) is not None
 
     @_reliable
     def record_answered(self, run: StageRun) -> None:
         m = self.models.stage
-        try:
-            self._record(run).update(actions=[m.answered.set(1), m.updated_at.set(_now())],
-                                     condition=(m.attempt == run.attempt) & (m.completed == 1))
-        except UpdateError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        self._stage_update(run, [m.answered.set(1), m.updated_at.set(_now())], m.completed == 1)
 
     @_reliable
     def claim_failure(self, run: StageRun) -> StageState | None:
         m = self.models.stage
-        item = self._record(run)
-        try:
-            item.update(actions=[m.failed.set(1), m.updated_at.set(_now())],
-                        condition=(m.attempt == run.attempt) & (m.completed == 0)
-                        & (m.failed.does_not_exist() | (m.failed == 0)))
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return state_of(item)
+        return self._stage_update(run, [m.failed.set(1), m.updated_at.set(_now())],
+                                  (m.completed == 0) & (m.failed.does_not_exist() | (m.failed == 0)))
 
     @_reliable
     def release_failure(self, run: StageRun) -> None:
         m = self.models.stage
-        try:
-            self._record(run).update(actions=[m.failed.set(0), m.updated_at.set(_now())],
-                                     condition=(m.attempt == run.attempt) & (m.failed == 1))
-        except UpdateError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        self._stage_update(run, [m.failed.set(0), m.updated_at.set(_now())], m.failed == 1)
 
     @_reliable
     def stage(self, run: StageRun) -> StageState | None:

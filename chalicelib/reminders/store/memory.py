@@ -43,12 +43,18 @@ class MemoryReminderStore:
         return run.day_key, str(run.stage)
 
     def claim(self, run: StageRun, payment_id: int) -> Claim:
+        return self._claim(run, payment_id, EntryStatus.ATTEMPTING, None)
+
+    def claim_settled(self, run: StageRun, payment_id: int, status: EntryStatus, *, error: str) -> Claim:
+        return self._claim(run, payment_id, status, error[:500])
+
+    def _claim(self, run: StageRun, payment_id: int, status: EntryStatus, error: str | None) -> Claim:
         key = self._ekey(run, payment_id)
         with self._lock:
             existing = self._entries.get(key)
             if existing is None:
                 entry = self._entries[key] = Entry(int(payment_id), run.attempt, str(run.stage.channel),
-                                                      EntryStatus.ATTEMPTING)
+                                                      status, error=error)
                 return Claim(entry, True)
             if existing.attempt < run.attempt:
                 existing = self._entries[key] = replace(existing, attempt=run.attempt)

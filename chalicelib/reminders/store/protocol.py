@@ -10,6 +10,9 @@ Ledger entries (one per payment and stage, whatever the attempt):
   (``Claim.fresh``) may call. A later attempt of the same stage *adopts* an existing entry (its
   ``attempt`` moves up, never down) so the entry is counted in that attempt's summary, but it is
   never called again.
+- ``claim_settled`` claims a payment nothing will be sent for (the contact policy refused it, or it is
+  reminded in another payment's contact) and settles it ``skipped`` / ``failed`` in the same write:
+  ``fresh`` as ``claim``; an existing entry is adopted exactly as ``claim`` adopts it, and left as it is.
 - ``settle`` records what the send did (``EntryStatus``): ``placed`` (with the provider id), ``failed`` (nothing was
   placed) or ``uncertain`` (maybe placed: a timeout after the request went out). ``failed`` and
   ``uncertain`` only replace ``attempting``; ``placed`` never replaces another provider id.
@@ -71,6 +74,8 @@ from chalicelib.reminders.store.model import (
 class ReminderStore(Protocol):
     # --- ledger entries (run.attempt is the caller's attempt; the entry key ignores it) ---
     def claim(self, run: StageRun, payment_id: int) -> Claim: ...
+
+    def claim_settled(self, run: StageRun, payment_id: int, status: EntryStatus, *, error: str) -> Claim: ...
 
     def get(self, run: StageRun, payment_id: int) -> Entry | None: ...
 
