@@ -5,8 +5,10 @@
   whose ``iat`` is within 5 minutes. Anything else (including a Meta ``X-Hub-Signature-256``) is
   a 401 and changes nothing. Our reference is the ``ref`` query parameter of the event URL, signed
   by us (``chalicelib.reminders.references``): Vonage's signature covers the body, not the URL, so
-  a reference whose MAC does not verify is a 403. A token (``jti``) is accepted once: a replay is a
-  409 ``replayed``; a call id already bound to another payment's entry is a 409 ``conflict``.
+  a reference whose MAC does not verify is a 403. A final status's token (``jti``) is accepted once:
+  a replay is a 409 ``replayed``; a progress status (``started``, ``ringing``, ``answered``) changes
+  and reads nothing, so its token is not kept (three of an answered call's five events cost no AWS
+  call). A call id already bound to another payment's entry is a 409 ``conflict``.
   Nothing is read from or written to the ledger or PostgreSQL before these checks pass.
 - ``GET /v1/callbacks/whatsapp``: Meta's subscription handshake: ``hub.mode=subscribe`` and
   ``hub.verify_token`` equal to ``WHATSAPP_VERIFY_TOKEN`` → 200 ``hub.challenge`` as text/plain;
@@ -54,6 +56,7 @@ from chalicelib.reminders.outcomes import (
     ProviderIdTaken,
     apply_robocall_status,
     apply_whatsapp_status,
+    robocall_outcome,
 )
 from chalicelib.reminders.providers import MalformedWebhook, WhatsAppInbound, whatsapp_messages, whatsapp_statuses
 from chalicelib.reminders.replay import DynamoReplayCache, vonage_token_key
@@ -120,6 +123,9 @@ def robocall_callback() -> dict[str, Any]:
     call_uuid, status = body.get("uuid"), body.get("status")
     if not isinstance(call_uuid, str) or not isinstance(status, str):
         raise BadRequest("uuid and status are required")
+    if robocall_outcome(status) is None:  # progress: changes nothing, reads nothing (the replay cache neither)
+        apply_robocall_status(request_connection, DynamoReminderStore(), ref, call_uuid, status)
+        return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": None}
     replay = DynamoReplayCache()
     token, until = vonage_token_key(claims)
     if not replay.first_use(token, until):

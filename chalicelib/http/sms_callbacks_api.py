@@ -13,8 +13,10 @@ and ``sig`` (``chalicelib.reminders.sms_signatures``: the SMS API's scheme, not 
 - signed, with a reference in our format without our MAC or whose MAC does not verify
   (``chalicelib.reminders.references``), or a message id already bound to another payment's entry:
   200, ``refused``, nothing changes;
-- a receipt's ``nonce`` is accepted once while its ``timestamp`` is in the window (the replay cache,
-  ``chalicelib.reminders.replay``): a replay is a 409 ``replayed`` (a 5xx gives the nonce back);
+- a final receipt's ``nonce`` is accepted once while its ``timestamp`` is in the window (the replay cache,
+  ``chalicelib.reminders.replay``): a replay is a 409 ``replayed`` (a 5xx gives the nonce back); a
+  receipt that is not final (``accepted``, ``buffered``, ``unknown``) changes and reads nothing, so its
+  nonce is not kept;
 - otherwise the receipt's final status is recorded once in the ledger (``apply_sms_status``).
 """
 
@@ -30,11 +32,18 @@ from chalicelib import settings
 from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, json_errors
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics, references
-from chalicelib.reminders.outcomes import CallbackRef, OutcomeNotReady, ProviderIdTaken, apply_sms_status
+from chalicelib.reminders.outcomes import (
+    CallbackRef,
+    OutcomeNotReady,
+    ProviderIdTaken,
+    apply_sms_status,
+    sms_outcome,
+)
 from chalicelib.reminders.replay import DynamoReplayCache, sms_nonce_key
 from chalicelib.reminders.secrets import verified_with
 from chalicelib.reminders.signatures import InvalidSignature
 from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
+from chalicelib.reminders.store import Outcome
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 
 sms_callbacks = Blueprint(__name__)
@@ -96,6 +105,8 @@ def sms_receipt() -> dict[str, Any]:
     except references.InvalidReference:
         logger.warning("sms receipt refused: reference not signed by us", extra={"status": status})
         return {"refused": 1, "status": status, "outcome": None}
+    if sms_outcome(status) is None:  # accepted, buffered…: changes nothing, reads nothing (the replay cache neither)
+        return _answer(ref, status, apply_sms_status(DynamoReminderStore(), ref, message_id, status), error_code)
     replay = DynamoReplayCache()
     token, until = sms_nonce_key(receipt)
     if not replay.first_use(token, until):
@@ -111,5 +122,9 @@ def sms_receipt() -> dict[str, Any]:
     except Exception:
         replay.release(token)
         raise
+    return _answer(ref, status, outcome, error_code)
+
+
+def _answer(ref: CallbackRef, status: str, outcome: Outcome | None, error_code: str | None) -> dict[str, Any]:
     return {"payment_id": ref.payment_id, "stage": str(ref.stage), "status": status, "outcome": outcome,
             "error_code": int(error_code) if error_code and error_code.isdigit() else None}

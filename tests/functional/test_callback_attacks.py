@@ -21,6 +21,7 @@ from chalicelib import resources, settings
 from chalicelib.http import db_conn
 from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import CallbackRef
+from chalicelib.reminders.replay import REPLAY_TABLE
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign, vonage_webhook_token
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store import EntryStatus
@@ -123,6 +124,27 @@ def test_a_genuine_callback_replayed_or_cross_bound_is_refused_and_changes_nothi
     assert bound.status_code == 200 and bound.json()["outcome"] == "failed"
     entry = store.get(RUN, b)
     assert (entry.provider_id, entry.status, entry.outcome) == ("call-b", EntryStatus.PLACED, "failed")
+
+
+def test_a_progress_status_changes_and_reads_nothing_so_its_token_is_not_kept(aws, conn):
+    """``started``, ``ringing``, ``answered`` change nothing: answered 200 however often and under whichever of
+    our references, with nothing written to the replay cache, the ledger or the payment rows."""
+    bootstrap()
+    a, b = _payments(conn, 2)
+    _place(DynamoReminderStore(), RUN, a, "call-a")
+    ledger, rows = _ledger(), _payment_rows(conn, [a, b])
+    answers = []
+    with LocalReminderStack() as stack:
+        url = f"{stack.app.url}/v1/callbacks/robocall"
+        for status in ("started", "ringing", "answered"):
+            raw = json.dumps({"uuid": "call-a", "status": status}).encode()
+            token = vonage_webhook_token(VOICE_SECRET, raw)
+            answers += [_post(url, raw, _signed(a), token), _post(url, raw, _signed(a), token),
+                        _post(url, raw, _signed(b), token)]
+    assert {(r.status_code, r.json()["outcome"]) for r in answers} == {(200, None)}
+    assert _ledger() == ledger and _payment_rows(conn, [a, b]) == rows
+    replay = settings.aws_clients().client("dynamodb").scan(TableName=resources.table_name(REPLAY_TABLE))
+    assert replay["Items"] == []
 
 
 def test_a_callback_that_failed_gives_its_token_back_and_an_applied_one_keeps_it(aws, conn, monkeypatch):
