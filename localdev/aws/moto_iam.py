@@ -113,6 +113,17 @@ def _cache_condition_lexing() -> None:
     ConditionExpressionParser._lex_condition_expression = lex  # type: ignore[method-assign]
 
 
+def _cache_action_names() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) for every request to find the action's
+    handler (2-3% of its CPU in the reminder day); a class's methods never change."""
+    from functools import lru_cache
+
+    from moto.core import responses, utils
+
+    names = lru_cache(maxsize=None)(lambda clazz: frozenset(utils.method_names_from_class(clazz)))
+    responses.method_names_from_class = names  # type: ignore[assignment]
+
+
 def main() -> None:
     # one access-log line per request is CPU nobody reads (MOTO_ACCESS_LOG=1 keeps them, in
     # .local/moto-<port>.log)
@@ -123,6 +134,7 @@ def main() -> None:
     moto_fixes.assert_moto_version()  # every patch below was written for one moto version
     _cache_backend_lookup()
     _cache_condition_lexing()
+    _cache_action_names()
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     from moto import settings
 
