@@ -21,6 +21,7 @@ The day's wall time is printed too (one run each: quote medians over several run
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -91,9 +92,13 @@ def drive(loans: int, seed: int, day: str | None, out: Path) -> None:
     from chalicelib.reminders.contact import load_policy
     from chalicelib.reminders.selection import iter_t3_payments
     from chalicelib.zones import Zone
-    from localdev.bootstrap_aws import bootstrap
     from localdev.datagen.lending import load
     from localdev.reminder_day import LocalReminderStack, run_day
+
+    try:
+        from localdev.aws.bootstrap import bootstrap
+    except ImportError:  # a revision from before localdev's subpackages (--old)
+        bootstrap = importlib.import_module("localdev.bootstrap_aws").bootstrap
 
     conn = db.connect()
     business_date = parse_date(day) if day else default_demo_date(calendar=load_calendar(conn, default_demo_date()))
@@ -135,7 +140,7 @@ def _quiet_run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> Non
 
 def run_tree(tree: Path, args: argparse.Namespace, database_url: str, log: Path) -> dict[str, Any]:
     """This script's driver in ``tree`` (its own code), against ``database_url``; a clean moto first."""
-    from localdev import moto_server
+    from localdev.servers import moto_server
 
     moto_server.reset()
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1",
