@@ -14,13 +14,17 @@ resources are kept (state machines get the current definition).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import settings
+from chalicelib import resources, settings
 from infra.manifest import Manifest
+from localdev.aws import moto_state
 from localdev.aws.template_artifact import manifest_template
+
+if TYPE_CHECKING:
+    from localdev.lambda_runtime.runtime import LambdaRuntime
 
 
 @dataclass
@@ -41,7 +45,22 @@ def from_template(template: str | Path | dict[str, Any] | None = None,
     """The template's resources (no function runs: settings it cannot know get placeholders)."""
     from localdev.lambda_runtime.runtime import IN_PROCESS, LambdaRuntime
 
-    runtime = LambdaRuntime(values, template=template, mode=IN_PROCESS, placeholders=True).provision()
+    runtime = LambdaRuntime(values, template=template, mode=IN_PROCESS, placeholders=True)
+    # a moto server that made these resources before, from an empty account, hands them back (moto_state.py)
+    state_key = moto_state.key(runtime.template, runtime.values, runtime.region)
+    saved = moto_state.restore(state_key)
+    if saved is not None:
+        resources.forget_lookups()
+        return Bootstrapped(**saved)
+    generation = moto_state.begin()
+    runtime.provision()
+    out = _bootstrapped(runtime)
+    if generation is not None:
+        moto_state.save(state_key, generation, asdict(out))
+    return out
+
+
+def _bootstrapped(runtime: LambdaRuntime) -> Bootstrapped:
     r = runtime.resolver
     assert r is not None
     out = Bootstrapped()

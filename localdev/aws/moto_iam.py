@@ -129,7 +129,7 @@ def main() -> None:
     # .local/moto-<port>.log)
     if os.environ.get("MOTO_ACCESS_LOG") != "1":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from localdev.aws import moto_account, moto_fixes
+    from localdev.aws import moto_account, moto_fixes, moto_state
 
     moto_fixes.assert_moto_version()  # every patch below was written for one moto version
     _cache_backend_lookup()
@@ -142,6 +142,7 @@ def main() -> None:
     install()
     moto_account.install()  # the account reads moto lacks (python -m infra.preflight)
     moto_fixes.install()  # where moto answers differently from AWS
+    moto_state.install()  # a bootstrapped account handed back after a reset (localdev/aws/moto_state.py)
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])
