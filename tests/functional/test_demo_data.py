@@ -2,7 +2,8 @@ from datetime import date
 
 from chalicelib.reminders.selection import iter_t3_payments
 from chalicelib.zones import Zone
-from localdev.datagen.lending import BUKALAPAK_PARTNER_ID, load
+from localdev.datagen.lending import load
+from localdev.datagen.lending_book import BUKALAPAK_PARTNER_ID
 
 BUSINESS_DATE = date(2026, 11, 22)
 

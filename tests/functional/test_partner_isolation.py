@@ -9,7 +9,8 @@ import psycopg2
 import pytest
 
 from chalicelib import paging
-from localdev.datagen.lending import PARTNERS, load
+from localdev.datagen.lending import load
+from localdev.datagen.lending_book import PARTNERS
 from tests.api_support import all_report_rows, api_client, get, partner_key, staff_key
 
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import pytest
 
-from localdev.datagen.lending import PARTNERS, load
+from localdev.datagen.lending import load
+from localdev.datagen.lending_book import PARTNERS
 from tests.api_support import all_report_rows, api_client, get, partner_key
 
 FIGURES = ("disbursement", "outstanding", "repayment", "principal", "interest", "late_fee", "fee", "net_profit")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from localdev.datagen.lending import PARTNERS, load
+from localdev.datagen.lending import load
+from localdev.datagen.lending_book import PARTNERS
 from localdev.demo.context import DemoContext
 from localdev.demo.partner_api import COLUMNS, KEYS_FILE, TABLE_HEADER, step_partner_api
 from tests.api_support import api_client, get
