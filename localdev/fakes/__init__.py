@@ -1,5 +1,9 @@
 """Fake Vonage Voice (https, RS256 application JWT), Vonage SMS (https, API key and secret, ``sig``-signed
-receipts) and WhatsApp Cloud API providers on 127.0.0.1.
+receipts) and WhatsApp Cloud API providers on 127.0.0.1, and a fake Slack Web API (``slack.py``).
+
+Every fake runs on the one fake server (``server.py``: threaded, plain or TLS) and takes targeted
+faults from the one ``FaultQueue`` (``faults.py``); the providers share ``FakeProvider``
+(``provider.py``: records, strict mode, outcomes) and post their webhooks with ``webhooks.py``.
 
 Both are as strict as the real providers (see ``voice.py`` / ``whatsapp.py``) and record every
 request in ``.records`` (``ProviderRecord``: body, answer status, final outcome, provider id,
@@ -47,7 +51,8 @@ webhooks the app refused after retries; ``callbacks_dropped`` WhatsApp webhooks 
 because the subscription handshake failed.
 """
 
-from localdev.fakes.provider import FAULT_KINDS, LIMIT_FAULTS, Fault, FaultRates, ProviderRecord
+from localdev.fakes.faults import FAULT_KINDS, LIMIT_FAULTS, Fault, FaultRates
+from localdev.fakes.provider import ProviderRecord
 from localdev.fakes.sms import FakeSms
 from localdev.fakes.voice import FakeVoice
 from localdev.fakes.whatsapp import FakeWhatsApp

@@ -1,5 +1,6 @@
-"""A threaded fake HTTP provider: records every request, answers with a seeded outcome mix,
-fails on demand or at configured rates, and posts signed status webhooks from background threads.
+"""A fake provider's API: records every request, answers with a seeded outcome mix, fails on demand
+or at configured rates (``faults.py``), and posts signed status webhooks (``webhooks.py``), on the
+shared fake server (``server.py``).
 
 Outcomes are a deterministic function of (seed, recipient, callback reference), so the same
 day gives the same outcomes whatever order the calls arrive in. Random fault draws use their
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import queue
 import random
 import ssl
 import threading
@@ -19,60 +19,15 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socket import socket
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
-# Request faults (one per request at most). "timeout": nothing placed, no answer before the client
-# gives up; "answer_lost": placed (webhooks follow) but the answer comes too late; "cut": placed,
-# then the connection is dropped without an answer (crash-like); "slow": answered, late but in time;
-# "401": the provider refuses good credentials (an auth blip), nothing placed; only by ``inject``.
-REQUEST_FAULTS = ("429", "500", "timeout", "answer_lost", "cut", "slow", "401")
-# What a strict fake answers 429 for (``ProviderRecord.fault``): over the contracted rate in a rolling
-# second, or (voice) over the concurrent-call limit.
-LIMIT_FAULTS = ("rate_limit", "concurrency")
-# Webhook faults (per status sequence): every webhook sent twice; the sequence shuffled.
-WEBHOOK_FAULTS = ("duplicate", "reorder")
-FAULT_KINDS = REQUEST_FAULTS + WEBHOOK_FAULTS
-
-
-@dataclass
-class Fault:
-    kind: str                     # one of FAULT_KINDS
-    remaining: int = 1
-    recipient: str | None = None  # only requests to this number; None: any request
-
-
-@dataclass
-class FaultRates:
-    """Probability of each fault per request (request faults, mutually exclusive) or per status sequence."""
-
-    http_429: float = 0.0
-    http_5xx: float = 0.0
-    timeout: float = 0.0
-    answer_lost: float = 0.0
-    cut: float = 0.0
-    slow: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-
-    @classmethod
-    def each(cls, rate: float) -> FaultRates:
-        """Every fault mode at ``rate`` (e.g. 0.1 for the 10%-each chaos day)."""
-        return cls(**{f.name: rate for f in fields(cls)})
-
-    def request_fault(self, roll: float) -> str | None:
-        total = 0.0
-        for kind, rate in (("429", self.http_429), ("500", self.http_5xx), ("timeout", self.timeout),
-                           ("answer_lost", self.answer_lost), ("cut", self.cut), ("slow", self.slow)):
-            total += rate
-            if roll < total:
-                return kind
-        return None
+from localdev.fakes.faults import FAULT_KINDS, LIMIT_FAULTS, REQUEST_FAULTS, WEBHOOK_FAULTS, FaultQueue, FaultRates
+from localdev.fakes.server import FakeHandler, FakeServer
+from localdev.fakes.webhooks import Webhook, WebhookSender
 
 
 @dataclass
@@ -89,13 +44,6 @@ class ProviderRecord:
     @property
     def placed(self) -> bool:
         return self.provider_id is not None
-
-
-@dataclass(frozen=True)
-class Webhook:
-    url: str
-    body: bytes
-    params: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,48 +68,41 @@ class FakeProvider(ABC):
         self.strict_rate = strict_rate
         self.clock = clock
         self._window: deque[float] = deque()  # arrival times of the requests admitted in the last second
-        self.callback_delay = callback_delay
         self.timeout_sleep = timeout_sleep
         self.slow_sleep = slow_sleep
         self.rates = rates or FaultRates()
         self.records: list[ProviderRecord] = []
-        self.faults: list[Fault] = []
+        self.faults = FaultQueue(FAULT_KINDS)
         self.forced: dict[str, str] = {}  # recipient -> outcome
-        self.callbacks_posted = 0
         self.auth_refused = 0  # requests answered 401: credentials not (or no longer) valid, or an injected blip
-        self.callbacks_failed = 0
-        self.callbacks_dropped = 0
         self._rng = random.Random(f"faults|{seed}")
         self._lock = threading.Lock()
-        self._pending = 0
         # every wait of the fake's threads is on this event (never time.sleep), so stop() ends them
         # at once and a test that patches time.sleep never sees a fake's retries
         self._stopping = threading.Event()
-        self._queue: queue.Queue[tuple[float, list[Webhook]] | None] = queue.Queue()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class(), tls)
-        self._server.daemon_threads = True
-        self._scheme = "https" if tls else "http"
-        self._threads = [threading.Thread(target=self._server.serve_forever, daemon=True)]
-        self._threads += [threading.Thread(target=self._post_callbacks, daemon=True) for _ in range(callback_workers)]
+        # looked up at each use (lambdas), so a test may wrap a fake class's methods after it was made
+        self._webhooks = WebhookSender(delay=callback_delay, workers=callback_workers, stopping=self._stopping,
+                                       headers=lambda body: self.webhook_headers(body),
+                                       ready=lambda session: self.before_delivery(session),
+                                       deliver=lambda session, hook: self._deliver(session, hook))
+        handler = type("Handler", (_ProviderHandler,), {"provider": self})
+        self._server = FakeServer(handler, tls=tls, name=f"fake-{self.channel}")
 
     # --- lifecycle ---
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{self._scheme}://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> Self:
-        for t in self._threads:
-            t.start()
+        self._server.start()
+        self._webhooks.start()
         return self
 
     def stop(self) -> None:
         """Stop serving; webhooks not yet delivered are dropped (no thread outlives the fake for long)."""
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        for _ in self._threads[1:]:
-            self._queue.put(None)
+        self._server.stop()
+        self._webhooks.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -172,10 +113,7 @@ class FakeProvider(ABC):
     # --- control ---
     def inject(self, kind: str, count: int = 1, recipient: str | None = None) -> None:
         """The next ``count`` requests (to ``recipient``, or any) get fault ``kind``."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"fault must be one of {FAULT_KINDS}")
-        with self._lock:
-            self.faults.append(Fault(kind, count, recipient))
+        self.faults.add(kind, count, recipient)
 
     def set_rates(self, rates: FaultRates) -> None:
         with self._lock:
@@ -184,9 +122,22 @@ class FakeProvider(ABC):
     def force_outcome(self, recipient: str, outcome: str) -> None:
         self.forced[recipient] = outcome
 
+    @property
+    def callbacks_posted(self) -> int:
+        return self._webhooks.posted
+
+    @property
+    def callbacks_failed(self) -> int:
+        """Webhooks the app refused after retries."""
+        return self._webhooks.failed
+
+    @property
+    def callbacks_dropped(self) -> int:
+        """Webhooks not delivered (WhatsApp: the subscription handshake failed; or the fake stopped)."""
+        return self._webhooks.dropped
+
     def outstanding_callbacks(self) -> int:
-        with self._lock:
-            return self._pending
+        return self._webhooks.pending
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -286,11 +237,11 @@ class FakeProvider(ABC):
 
     # --- internals ---
     def _take_fault(self, recipient: str | None, kinds: tuple[str, ...]) -> str | None:
+        """A fault asked for by ``inject``, else one drawn at the configured rates."""
+        asked = self.faults.take(recipient, kinds)
+        if asked is not None:
+            return asked.kind
         with self._lock:
-            for f in self.faults:
-                if f.kind in kinds and f.remaining > 0 and (f.recipient is None or f.recipient == recipient):
-                    f.remaining -= 1
-                    return f.kind
             if kinds == REQUEST_FAULTS:
                 return self.rates.request_fault(self._rng.random())
             for kind in kinds:
@@ -298,9 +249,17 @@ class FakeProvider(ABC):
                     return kind
         return None
 
+    def _deliver(self, session: requests.Session, hook: Webhook) -> bool:
+        """One webhook to the app, retried (tests wrap it to see every attempt)."""
+        return self._webhooks.post(session, hook)
+
     def _record(self, rec: ProviderRecord) -> None:
         with self._lock:
             self.records.append(rec)
+
+    def _refused_auth(self) -> None:
+        with self._lock:
+            self.auth_refused += 1
 
     def _enqueue(self, webhooks: list[Webhook], recipient: str | None) -> None:
         if not webhooks:
@@ -313,162 +272,89 @@ class FakeProvider(ABC):
                 else:
                     with self._lock:
                         self._rng.shuffle(sequence)
-        with self._lock:
-            self._pending += 1
-        self._queue.put((time.monotonic() + self.callback_delay, sequence))
-
-    def _post_callbacks(self) -> None:
-        session = requests.Session()
-        session.trust_env = False  # webhooks go to 127.0.0.1: no proxy lookup in os.environ per post
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            due, sequence = item
-            wait = due - time.monotonic()
-            if wait > 0:
-                self._stopping.wait(wait)
-            deliverable = not self._stopping.is_set() and self.before_delivery(session)
-            posted = failed = dropped = 0
-            for hook in sequence:
-                if not deliverable:
-                    dropped += 1
-                    continue
-                if self._deliver(session, hook):
-                    posted += 1
-                else:
-                    failed += 1
-            with self._lock:
-                self._pending -= 1
-                self.callbacks_posted += posted
-                self.callbacks_failed += failed
-                self.callbacks_dropped += dropped
-
-    def _deliver(self, session: requests.Session, hook: Webhook) -> bool:
-        for attempt in range(8):  # providers retry webhooks that fail
-            if self._stopping.is_set():
-                return False
-            try:
-                resp = session.post(hook.url, data=hook.body, params=hook.params, timeout=10, headers={
-                    "Content-Type": "application/json", **self.webhook_headers(hook.body)})
-                if resp.status_code < 500:
-                    return resp.status_code < 300
-            except requests.RequestException:
-                pass
-            self._stopping.wait(0.02 * 2 ** attempt)
-        return False
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
-
-            def setup(self) -> None:
-                if isinstance(self.request, ssl.SSLSocket):
-                    self.request.do_handshake()
-                super().setup()
-
-            def handle(self) -> None:
-                try:
-                    super().handle()
-                except (ssl.SSLError, ConnectionError, OSError):
-                    self.close_connection = True
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _answer(self, status: int, payload: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _no_answer(self, sleep: float) -> None:
-                if sleep:
-                    provider._stopping.wait(sleep)
-                self.close_connection = True
-                self.wfile.flush()
-
-            def do_POST(self) -> None:
-                arrived = provider.clock()
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                refused = provider.authorize(CaseInsensitiveDict(self.headers.items()))
-                if refused is not None:
-                    with provider._lock:
-                        provider.auth_refused += 1
-                    self._answer(*refused)
-                    return
-                try:
-                    body = provider.parse_body(raw, self.headers.get("Content-Type") or "")
-                except ValueError:
-                    self._answer(400, provider.error_answer(400))
-                    return
-                recipient = provider.recipient(body)
-                over = provider._admit(arrived)
-                if over is not None:
-                    limit, wait = over
-                    # 429, or the provider's own way of saying it (the SMS API: HTTP 200, status 1 Throttled)
-                    provider._record(ProviderRecord(provider.channel, self.path, body, provider.fault_status(429),
-                                                    "http_429", None, received_at=arrived, fault=limit))
-                    self._answer(provider.fault_status(429), provider.error_answer(429),
-                                 {"Retry-After": str(max(1, math.ceil(wait)))})
-                    return
-                fault = provider._take_fault(recipient, REQUEST_FAULTS)
-                if fault == "timeout":
-                    provider._record(ProviderRecord(provider.channel, self.path, body, 0, "timeout", None,
-                                                    received_at=arrived, fault=fault))
-                    self._no_answer(provider.timeout_sleep)
-                    return
-                if fault == "401":
-                    with provider._lock:
-                        provider.auth_refused += 1
-                    provider._record(ProviderRecord(provider.channel, self.path, body, 401, "http_401", None,
-                                                    received_at=arrived, fault=fault))
-                    self._answer(401, provider.auth_error_answer())
-                    return
-                if fault in ("429", "500"):
-                    status = int(fault)
-                    provider._record(ProviderRecord(provider.channel, self.path, body, provider.fault_status(status),
-                                                    f"http_{fault}", None, received_at=arrived, fault=fault))
-                    self._answer(provider.fault_status(status), provider.error_answer(status),
-                                 {"Retry-After": "0"} if status == 429 else None)
-                    return
-                done = provider.handle(self.path, body)
-                placed = done.provider_id is not None
-                answered = not (placed and fault in ("answer_lost", "cut"))
-                provider._record(ProviderRecord(provider.channel, self.path, body, done.status if answered else 0,
-                                                done.outcome, done.provider_id, received_at=arrived, fault=fault))
-                provider._enqueue(done.webhooks, recipient)
-                if not answered:
-                    self._no_answer(provider.timeout_sleep if fault == "answer_lost" else 0.0)
-                    return
-                if fault == "slow":
-                    provider._stopping.wait(provider.slow_sleep)
-                self._answer(done.status, done.answer)
-
-        return Handler
+        self._webhooks.send(sequence)
 
 
-class _Server(ThreadingHTTPServer):
-    """Plain or TLS; the TLS handshake happens in the request thread, not the accept loop."""
+class _ProviderHandler(FakeHandler):
+    """One request to a ``FakeProvider`` (bound to it as ``provider``): credentials, body, the strict
+    mode's limits, then the request fault if any, else the provider places it."""
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 tls: ssl.SSLContext | None) -> None:
-        self.tls = tls
-        super().__init__(address, handler)
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall per response
+    provider: FakeProvider
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that drops the connection or refuses our certificate is not the fake's problem
+    def do_POST(self) -> None:
+        p = self.provider
+        arrived = p.clock()
+        raw = self.read_body()
+        refused = p.authorize(CaseInsensitiveDict(self.headers.items()))
+        if refused is not None:
+            p._refused_auth()
+            self.send_json(*refused)
+            return
+        try:
+            body = p.parse_body(raw, self.headers.get("Content-Type") or "")
+        except ValueError:
+            self.send_json(400, p.error_answer(400))
+            return
+        recipient = p.recipient(body)
+        if self._over_limit(body, arrived):
+            return
+        fault = p._take_fault(recipient, REQUEST_FAULTS)
+        if fault in ("timeout", "401", "429", "500"):
+            self._fail(fault, body, arrived)
+        else:
+            self._place(fault, body, recipient, arrived)
 
-    def get_request(self) -> tuple[socket, Any]:
-        sock, addr = self.socket.accept()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
+    def _record(self, body: dict[str, Any], status: int, outcome: str, provider_id: str | None, arrived: float,
+                fault: str | None) -> None:
+        p = self.provider
+        p._record(ProviderRecord(p.channel, self.path, body, status, outcome, provider_id, received_at=arrived,
+                                 fault=fault))
+
+    def _over_limit(self, body: dict[str, Any], arrived: float) -> bool:
+        """Strict mode: 429, or the provider's own way of saying it (the SMS API: HTTP 200, status 1 Throttled)."""
+        p = self.provider
+        over = p._admit(arrived)
+        if over is None:
+            return False
+        limit, wait = over
+        self._record(body, p.fault_status(429), "http_429", None, arrived, limit)
+        self.send_json(p.fault_status(429), p.error_answer(429), {"Retry-After": str(max(1, math.ceil(wait)))})
+        return True
+
+    def _fail(self, fault: str, body: dict[str, Any], arrived: float) -> None:
+        """A request fault where nothing is placed: no answer in time, an auth blip, a 429 or a 500."""
+        p = self.provider
+        if fault == "timeout":
+            self._record(body, 0, "timeout", None, arrived, fault)
+            self._no_answer(p.timeout_sleep)
+        elif fault == "401":
+            p._refused_auth()
+            self._record(body, 401, "http_401", None, arrived, fault)
+            self.send_json(401, p.auth_error_answer())
+        else:
+            status = int(fault)
+            self._record(body, p.fault_status(status), f"http_{fault}", None, arrived, fault)
+            self.send_json(p.fault_status(status), p.error_answer(status),
+                           {"Retry-After": "0"} if status == 429 else None)
+
+    def _place(self, fault: str | None, body: dict[str, Any], recipient: str | None, arrived: float) -> None:
+        """The provider handles it; with ``answer_lost`` / ``cut`` what it placed is never answered."""
+        p = self.provider
+        done = p.handle(self.path, body)
+        placed = done.provider_id is not None
+        answered = not (placed and fault in ("answer_lost", "cut"))
+        self._record(body, done.status if answered else 0, done.outcome, done.provider_id, arrived, fault)
+        p._enqueue(done.webhooks, recipient)
+        if not answered:
+            self._no_answer(p.timeout_sleep if fault == "answer_lost" else 0.0)
+            return
+        if fault == "slow":
+            p._stopping.wait(p.slow_sleep)
+        self.send_json(done.status, done.answer)
+
+    def _no_answer(self, sleep: float) -> None:
+        if sleep:
+            self.provider._stopping.wait(sleep)
+        self.hang_up()

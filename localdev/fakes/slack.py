@@ -30,10 +30,13 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from localdev.fakes.faults import Fault, FaultQueue
+from localdev.fakes.server import FakeHandler, FakeServer
 
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 LOCAL_TOKEN = "xoxb-local-fake"  # noqa: S105 (a fake server's fixed token, not a secret)
@@ -77,14 +80,6 @@ class Message:
 
 
 @dataclass
-class Fault:
-    kind: str
-    method: str | None
-    remaining: int
-    retry_after: int
-
-
-@dataclass
 class Recorded:
     calls: list[Call] = field(default_factory=list)
     files: dict[str, SlackFile] = field(default_factory=dict)
@@ -108,30 +103,26 @@ class FakeSlack:
         self.token = token
         self.recorded = Recorded()
         self._revoked = False
-        self._faults: list[Fault] = []
+        self.faults = FaultQueue(FAULT_KINDS)  # targets: Web API methods, or UPLOAD
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        handler = type("Handler", (_SlackHandler,), {"fake": self})
+        self._server = FakeServer(handler, host=host, port=port, name="fake-slack")
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api/"
 
     def start(self) -> FakeSlack:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> FakeSlack:
         return self.start()
@@ -143,22 +134,11 @@ class FakeSlack:
     def fail_next(self, kind: str, method: str | None = None, count: int = 1, retry_after: int = 1) -> None:
         """The next ``count`` calls of ``method`` (any method when None; ``"upload"`` for the raw
         upload) fail with ``kind``."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"fault must be one of {FAULT_KINDS}")
-        with self._lock:
-            self._faults.append(Fault(kind, method, count, retry_after))
+        self.faults.add(kind, count, method, retry_after)
 
     def revoke(self) -> None:
         """The bot token is no longer valid (uninstalled app, rotated token): ``invalid_auth``."""
         self._revoked = True
-
-    def _take_fault(self, method: str) -> Fault | None:
-        with self._lock:
-            for f in self._faults:
-                if f.remaining > 0 and f.method in (None, method):
-                    f.remaining -= 1
-                    return f
-        return None
 
     # --- the API ---------------------------------------------------------------------
     def _api(self, method: str, params: dict[str, str], authorization: str | None) -> dict[str, Any]:
@@ -258,36 +238,19 @@ class FakeSlack:
             f.content = body
             return 200, f"OK - {len(body)}"
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return type("Handler", (_SlackHandler,), {"fake": self})
 
 
-class _SlackHandler(BaseHTTPRequestHandler):
-    """The Web API and upload URLs of one ``FakeSlack`` (bound by ``FakeSlack._handler_class``)."""
+class _SlackHandler(FakeHandler):
+    """The Web API and upload URLs of one ``FakeSlack`` (bound to it as ``fake``)."""
 
     fake: FakeSlack
 
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        return
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
     def _fault_answer(self, fault: Fault) -> None:
         if fault.kind == "429":
-            self._send(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(),
-                       "application/json; charset=utf-8", {"Retry-After": str(fault.retry_after)})
+            self.send_json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)},
+                           content_type="application/json; charset=utf-8")
         else:
-            self._send(int(fault.kind), b"<html><body>Service Unavailable</body></html>", "text/html")
+            self.send(int(fault.kind), b"<html><body>Service Unavailable</body></html>", "text/html")
 
     def _params(self, body: bytes) -> dict[str, str]:
         if self.headers.get("Content-Type", "").startswith("application/json"):
@@ -300,24 +263,24 @@ class _SlackHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path, _, query = self.path.partition("?")
-        body = self._body()
+        body = self.read_body()
         if path.startswith("/upload/v1/"):
             self._serve(UPLOAD, lambda: self.fake._upload(path.rsplit("/", 1)[-1], body), text=True)
             return
         if not path.startswith("/api/"):
-            self._send(404, b"Not Found", "text/plain")
+            self.send(404, b"Not Found", "text/plain")
             return
         method = path[len("/api/"):]
         params = {**dict(parse_qsl(query)), **self._params(body)}
         auth = self.headers.get("Authorization")
         self._serve(method, lambda: (200, json.dumps(self.fake._api(method, params, auth))), params, auth)
 
-    def _serve(self, method: str, run: Any, params: dict[str, str] | None = None,
+    def _serve(self, method: str, run: Callable[[], tuple[int, str]], params: dict[str, str] | None = None,
                auth: str | None = None, text: bool = False) -> None:
         call = Call(method, params or {}, auth)
         with self.fake._lock:
             self.fake.recorded.calls.append(call)
-        fault = self.fake._take_fault(method)
+        fault = self.fake.faults.take(method)
         if fault is not None and fault.kind != "lost":
             call.answered = f"http_{fault.kind}"
             self._fault_answer(fault)
@@ -325,13 +288,13 @@ class _SlackHandler(BaseHTTPRequestHandler):
         status, answer = run()
         if fault is not None:  # processed, but the answer never arrives
             call.answered = "lost"
-            self.close_connection = True
+            self.hang_up()
             return
         if not text:
             decoded = json.loads(answer)
             call.answered = "ok" if decoded.get("ok") else str(decoded.get("error"))
         ctype = "text/plain; charset=utf-8" if text else "application/json; charset=utf-8"
-        self._send(status, answer.encode(), ctype)
+        self.send(status, answer.encode(), ctype)
 
 
 def main() -> int:

@@ -42,9 +42,10 @@ from gsm0338 import Codec
 
 from chalicelib.reminders.providers import E164_DIGITS
 from chalicelib.reminders.sms_signatures import sign_sms_params
-from localdev.fakes.provider import FakeProvider, Handled, Webhook
+from localdev.fakes.provider import FakeProvider, Handled
 from localdev.fakes.tls import local_tls
 from localdev.fakes.voice import LOCAL_SIGNATURE_SECRET
+from localdev.fakes.webhooks import Webhook
 
 DEFAULT_MIX = (("delivered", 0.8), ("failed", 0.1), ("expired", 0.1))
 # delivery receipt err-code for a failed message (Vonage, "Delivery receipt error codes")

@@ -31,8 +31,9 @@ import jwt
 
 from chalicelib.reminders.providers import E164_DIGITS
 from chalicelib.reminders.signatures import vonage_webhook_token
-from localdev.fakes.provider import FakeProvider, Handled, Webhook
+from localdev.fakes.provider import FakeProvider, Handled
 from localdev.fakes.tls import local_tls, rsa_key_pair
+from localdev.fakes.webhooks import Webhook
 
 DEFAULT_MIX = (("human", 0.45), ("machine", 0.15), ("busy", 0.08), ("unanswered", 0.14), ("timeout", 0.06),
                ("rejected", 0.04), ("failed", 0.08))

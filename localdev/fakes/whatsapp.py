@@ -33,7 +33,8 @@ from typing import Any
 import requests
 
 from chalicelib.reminders.signatures import SIGNATURE_HEADER, sign
-from localdev.fakes.provider import FakeProvider, Handled, Webhook
+from localdev.fakes.provider import FakeProvider, Handled
+from localdev.fakes.webhooks import Webhook
 
 DEFAULT_MIX = (("delivered", 0.45), ("read", 0.4), ("failed", 0.15))
 FAILURE_CODES = ((131026, "Message undeliverable"), (131047, "Re-engagement message"),
