@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from chalicelib import db, resources, settings  # noqa: E402
 from infra.manifest import Manifest, load_manifest  # noqa: E402
 from localdev.aws.bootstrap import bootstrap  # noqa: E402
-from localdev.lambda_runtime import manifest_runtime  # noqa: E402
+from localdev.lambda_runtime.runtime import LambdaRuntime  # noqa: E402
 from localdev.servers import moto_server  # noqa: E402
 
 WAVE = 100
@@ -200,12 +200,12 @@ FUNCTIONS = ("disbursement-events", "email-outbox")
 
 def run(n: int, batch_size: int) -> float:
     prepare(n)
-    manifest = with_batch_size(load_manifest(), batch_size)
+    runtime = LambdaRuntime.in_process(with_batch_size(load_manifest(), batch_size))
     seconds, succeeded = 0.0, 0
     for first in range(1, n + 1, WAVE):
         enqueue(first, min(n, first + WAVE - 1))
         started = time.perf_counter()
-        totals = manifest_runtime.drain(functions=FUNCTIONS, manifest=manifest)["disbursement-events"]
+        totals = runtime.drain(FUNCTIONS)["disbursement-events"]
         seconds += time.perf_counter() - started
         succeeded += totals.succeeded
     conn = db.connect()

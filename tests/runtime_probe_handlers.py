@@ -21,3 +21,11 @@ def _record(record: SQSRecord) -> None:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+
+
+SCHEDULED: list[tuple[str, dict[str, Any]]] = []
+
+
+def scheduled(event: dict[str, Any], context: Any) -> None:
+    """A scheduled function: records (its name, the event EventBridge sent)."""
+    SCHEDULED.append((context.function_name, event))

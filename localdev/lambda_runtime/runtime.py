@@ -8,7 +8,7 @@ resolved by ``localdev/aws/template_resolution.py``), with two execution modes:
   in its own containers (``localdev/lambda_runtime/containers.py``) with exactly its template environment
   and its role's credentials, moto enforcing IAM; Timeout, MemorySize and reserved concurrency kept.
 - ``IN_PROCESS`` (tests that inject faults inside a handler): the same function specs, resolved
-  against resources provisioned before (``bootstrap_aws``); handlers run in this process.
+  against resources provisioned before (``localdev/aws/bootstrap.py``); handlers run in this process.
 
 Either way:
 
@@ -23,9 +23,8 @@ Either way:
 - ``fire_schedule(name, at)``: invoke a scheduled function with its configured input
   (EventBridge's constant input), or with a Scheduled Event when it has none.
 
-``localdev/lambda_runtime/manifest_runtime.py`` runs a manifest's functions in this process (the local loops
-and tests with a manifest of their own); ``invoke``, ``scheduled_event`` and ``_sqs_record`` are
-re-exported here for the chaos harness (tests/chaos/virtual_time.py).
+A manifest of its own (the local loops of ``localdev/loops/``, tests, benches) runs through the same
+object: ``LambdaRuntime(template=manifest_template(manifest), mode=IN_PROCESS)``.
 """
 
 from __future__ import annotations
@@ -37,10 +36,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import resources, settings
-from localdev.aws.template_artifact import load_template, packaged_template
+from localdev.aws.template_artifact import load_template, manifest_template, packaged_template
 from localdev.aws.template_provisioning import Provisioner, admin
 from localdev.aws.template_resolution import LocalFunction, Resolver, local_functions, static_resolver
 from localdev.lambda_runtime.containers import ColdStartFailed, Containers, Invocation
@@ -53,8 +52,10 @@ from localdev.lambda_runtime.events import (
     sqs_record,
 )
 from localdev.lambda_runtime.events import scheduled_event as _scheduled_event
-from localdev.lambda_runtime.manifest_runtime import _sqs_record, invoke, scheduled_event  # the chaos harness's names
 from localdev.servers.ports import free_port
+
+if TYPE_CHECKING:
+    from infra.manifest import Manifest
 
 CONTAINERS, IN_PROCESS = "containers", "in_process"
 # seconds between polls of an empty queue: doubling up to 2 s (a drain's work is on its queues when it starts;
@@ -62,8 +63,7 @@ CONTAINERS, IN_PROCESS = "containers", "in_process"
 IDLE_POLL_MIN, IDLE_POLL_MAX = 0.05, 2.0
 ACCOUNT = LOCAL_ACCOUNT
 
-__all__ = ["CONTAINERS", "IN_PROCESS", "Delivery", "LambdaContext", "LambdaRuntime", "_sqs_record", "invoke",
-           "load_handler", "scheduled_event", "sqs_record"]
+__all__ = ["CONTAINERS", "IN_PROCESS", "Delivery", "LambdaContext", "LambdaRuntime", "load_handler", "sqs_record"]
 
 
 class LambdaRuntime:
@@ -90,6 +90,12 @@ class LambdaRuntime:
         if mode == IN_PROCESS:  # the resources exist already: resolve the template with their names
             self.resolver = static_resolver(self.template, self.values, self.region)
             self.functions = local_functions(self.template, self.resolver)
+
+    @classmethod
+    def in_process(cls, manifest: Manifest | None = None) -> LambdaRuntime:
+        """A manifest's functions (default: infra/functions.yaml) in this process, against the resources
+        ``bootstrap(manifest)`` created (the local loops, tests and benches with a manifest of their own)."""
+        return cls(template=manifest_template(manifest), mode=IN_PROCESS)
 
     # --- the template's resources ------------------------------------------------------------------
 

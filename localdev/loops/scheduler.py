@@ -3,8 +3,8 @@
     python -m localdev.loops.scheduler [--heartbeat PATH]   # run forever
     python -m localdev.loops.scheduler --check              # validate every cron, print next fire times
 
-Each scheduled trigger fires its function at its UTC cron time with
-``manifest_runtime.fire_schedule`` (the trigger's constant input, as EventBridge sends it).
+Each scheduled trigger fires its function at its UTC cron time through the Lambda runtime, in
+process (``LambdaRuntime.in_process``), with the trigger's constant input as EventBridge sends it.
 Like EventBridge, missed times while the scheduler was down are not replayed. Only the
 ``cron(M H * * ? *)`` subset is supported (localdev/loops/cron.py); anything else stops start-up.
 """
@@ -22,7 +22,8 @@ from typing import Any
 
 from chalicelib.logs import get_logger
 from infra.manifest import FunctionSpec, Manifest, load_manifest
-from localdev.lambda_runtime import manifest_runtime
+from localdev.lambda_runtime.events import scheduled_event
+from localdev.lambda_runtime.runtime import LambdaRuntime
 from localdev.loops import cron, heartbeat
 
 logger = get_logger("local-scheduler")
@@ -58,6 +59,16 @@ def due(plan: list[Schedule], start: datetime, end: datetime) -> list[tuple[date
     return sorted(fires, key=lambda pair: (pair[0], pair[1].function.name))
 
 
+def invoker(manifest: Manifest | None = None) -> Callable[[FunctionSpec, datetime], Any]:
+    """Fire one schedule trigger (``Schedule.function`` carries only it) through the runtime, in process."""
+    runtime = LambdaRuntime.in_process(manifest)
+
+    def fire(function: FunctionSpec, at: datetime) -> Any:
+        return runtime.call(function.name, scheduled_event(function.name, function.trigger.get("input"), at))
+
+    return fire
+
+
 def run(
     manifest: Manifest | None = None,
     *,
@@ -66,10 +77,13 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     tick: float = 15.0,
     max_ticks: int | None = None,
-    fire: Callable[[FunctionSpec, datetime], Any] = manifest_runtime.fire_schedule,
+    fire: Callable[[FunctionSpec, datetime], Any] | None = None,
 ) -> list[tuple[datetime, str]]:
-    """Fire schedules as their times pass; returns what was fired (time, function name)."""
-    plan = schedules(manifest or load_manifest())
+    """Fire schedules as their times pass (``fire``: default, through the runtime); returns what was
+    fired (time, function name)."""
+    manifest = manifest or load_manifest()
+    plan = schedules(manifest)
+    fire = fire or invoker(manifest)
     fired: list[tuple[datetime, str]] = []
     last = clock()
     heartbeat.touch(heartbeat_path)

@@ -3,7 +3,7 @@
     python -m localdev.loops.workers [--heartbeat PATH] [--idle-sleep SECONDS]
 
 Every round delivers one batch to every SQS-triggered function of infra/functions.yaml
-(``manifest_runtime.deliver_sqs``: same event shape, partial batch responses, DLQ after
+(``LambdaRuntime.deliver`` in process: same event shape, partial batch responses, DLQ after
 maxReceiveCount) and touches the heartbeat file the container healthcheck reads. A broker
 that is briefly unreachable is logged and retried; the loop never dies on one bad round.
 """
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chalicelib.logs import get_logger
-from infra.manifest import FunctionSpec, Manifest, load_manifest
-from localdev.lambda_runtime import manifest_runtime
+from infra.manifest import Manifest
+from localdev.lambda_runtime.events import Delivery, add_delivery
+from localdev.lambda_runtime.runtime import LambdaRuntime
 from localdev.loops import heartbeat
 
 logger = get_logger("local-workers")
@@ -30,30 +31,26 @@ DEFAULT_HEARTBEAT = Path("/tmp/julo-async.heartbeat")  # noqa: S108 - container-
 class WorkerTotals:
     rounds: int = 0
     errors: int = 0
-    deliveries: dict[str, manifest_runtime.Delivery] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
 
 
-def sqs_functions(manifest: Manifest) -> list[FunctionSpec]:
-    return [f for f in manifest.functions if f.sqs_queue]
+def sqs_functions(runtime: LambdaRuntime) -> list[str]:
+    return sorted(name for name, f in runtime.functions.items() if f.sqs_queue)
 
 
-def run_round(functions: list[FunctionSpec], totals: WorkerTotals) -> int:
+def run_round(runtime: LambdaRuntime, functions: list[str], totals: WorkerTotals) -> int:
     """One batch per function; returns how many messages were received."""
     moved = 0
-    for function in functions:
+    for name in functions:
         try:
-            d = manifest_runtime.deliver_sqs(function)
+            d = runtime.deliver(name)
         except Exception as exc:  # broker down, queue not created yet: log, keep the loop alive
             totals.errors += 1
-            logger.warning("delivery failed", extra={"function": function.name, "error": repr(exc)})
+            logger.warning("delivery failed", extra={"function": name, "error": repr(exc)})
             continue
-        t = totals.deliveries.setdefault(function.name, manifest_runtime.Delivery())
-        t.received += d.received
-        t.succeeded += d.succeeded
-        t.failed += d.failed
-        moved += d.received
+        moved += add_delivery(totals.deliveries.setdefault(name, Delivery()), d)
         if d.received:
-            logger.info("delivered", extra={"function": function.name, "received": d.received, "failed": d.failed})
+            logger.info("delivered", extra={"function": name, "received": d.received, "failed": d.failed})
     return moved
 
 
@@ -66,11 +63,12 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
 ) -> WorkerTotals:
     """Deliver forever (or ``max_rounds`` rounds); sleep ``idle_sleep`` after a round that moved nothing."""
-    functions = sqs_functions(manifest or load_manifest())
+    runtime = LambdaRuntime.in_process(manifest)
+    functions = sqs_functions(runtime)
     totals = WorkerTotals()
-    logger.info("workers started", extra={"functions": [f.name for f in functions]})
+    logger.info("workers started", extra={"functions": functions})
     while max_rounds is None or totals.rounds < max_rounds:
-        moved = run_round(functions, totals)
+        moved = run_round(runtime, functions, totals)
         totals.rounds += 1
         heartbeat.touch(heartbeat_path)
         if moved == 0:

@@ -48,8 +48,7 @@ from botocore.exceptions import ClientError
 from chalicelib import db, resources, settings
 from chalicelib.edge.connection import FUNCTIONS_PING_AFTER_IDLE_S, ConnectionLifetime
 from infra.manifest import ROOT, FunctionSpec, load_manifest
-from localdev.lambda_runtime.events import LambdaContext, sqs_record
-from localdev.lambda_runtime.manifest_runtime import scheduled_event
+from localdev.lambda_runtime.events import LambdaContext, scheduled_event, sqs_record
 
 EPOCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # virtual second 0
 RESTART_S = 0.3  # the shortest real PostgreSQL restart is longer (connections idle less are not pinged)
@@ -181,7 +180,8 @@ class VirtualLambda:
         self.now = t
         for period, function, handler, next_fire in self._schedules:
             while next_fire[0] <= self.now:
-                handler(scheduled_event(function, EPOCH + timedelta(seconds=next_fire[0])),
+                at = EPOCH + timedelta(seconds=next_fire[0])
+                handler(scheduled_event(function.name, function.trigger.get("input"), at),
                         LambdaContext(function.name, function.timeout, function.memory))
                 next_fire[0] += period
         while self._hidden and self._hidden[0][0] <= self.now:

@@ -45,8 +45,10 @@ def test_workers_process_good_messages_once_and_dead_letter_the_poison_one(aws, 
 
 
 def test_workers_survive_a_missing_queue_and_keep_beating(aws, tmp_path):
-    missing = Manifest(queues=(), tables=(), state_machines=(), functions=(
-        FunctionSpec("ghost", "tests.runtime_probe_handlers.handler", {"sqs": f"never-created-{RUN}"}),))
+    ghost_queue = f"never-created-{RUN}"  # declared, never created
+    missing = Manifest(queues=(QueueSpec(ghost_queue),), tables=(), state_machines=(), functions=(
+        FunctionSpec("ghost", "tests.runtime_probe_handlers.handler", {"sqs": ghost_queue},
+                     settings="AnalyticsSettings"),))
     beat = tmp_path / "async.heartbeat"
     naps: list[float] = []
     totals = workers.run(missing, heartbeat_path=beat, max_rounds=3, sleep=naps.append, idle_sleep=0.5)
@@ -83,9 +85,9 @@ def test_scheduler_fires_each_trigger_once_at_its_utc_time_with_its_own_input(tm
     calls: list[tuple[str, datetime, dict]] = []
 
     def fire(function: FunctionSpec, at: datetime) -> None:
-        from localdev.lambda_runtime.manifest_runtime import scheduled_event
+        from localdev.lambda_runtime.events import scheduled_event
 
-        calls.append((function.name, at, scheduled_event(function, at)))
+        calls.append((function.name, at, scheduled_event(function.name, function.trigger.get("input"), at)))
 
     # 4 hours of ticks of at most 15 minutes: 22:30 -> 02:30 UTC
     fired = scheduler.run(_scheduled_manifest(), heartbeat_path=tmp_path / "s.hb", clock=clock, sleep=clock.sleep,
@@ -114,6 +116,18 @@ def test_scheduler_sleeps_exactly_until_the_next_fire_time(tmp_path):
                           tick=15, max_ticks=1, fire=lambda f, at: None)
     assert naps == [10.0]
     assert fired == [(datetime(2026, 11, 22, 1, tzinfo=UTC), "zone-start")]
+
+
+def test_the_scheduler_fires_through_the_lambda_runtime_with_the_triggers_input(tmp_path):
+    runtime_probe_handlers.SCHEDULED.clear()
+    manifest = Manifest(queues=(), tables=(), state_machines=(), functions=(
+        FunctionSpec("probe-zone-start", "tests.runtime_probe_handlers.scheduled",
+                     {"schedule": "cron(0 1 * * ? *)", "input": {"zone": "WIB"}}, settings="AnalyticsSettings"),))
+    clock = FakeClock(datetime(2026, 11, 22, 0, 59, 50, tzinfo=UTC))
+    fired = scheduler.run(manifest, heartbeat_path=tmp_path / "s.hb", clock=clock, sleep=clock.sleep, tick=15,
+                          max_ticks=1)
+    assert fired == [(datetime(2026, 11, 22, 1, tzinfo=UTC), "probe-zone-start")]
+    assert runtime_probe_handlers.SCHEDULED == [("probe-zone-start", {"zone": "WIB"})]
 
 
 def test_a_failing_job_does_not_stop_the_others(tmp_path):

@@ -9,7 +9,8 @@ from chalicelib import resources, settings
 from infra.manifest import FunctionSpec, Manifest, QueueSpec, StateMachineSpec, TableSpec
 from infra.package import render_definition
 from localdev.aws.bootstrap import bootstrap
-from localdev.lambda_runtime import manifest_runtime
+from localdev.lambda_runtime.events import scheduled_event
+from localdev.lambda_runtime.runtime import LambdaRuntime
 from tests import runtime_probe_handlers
 
 MANIFEST = Manifest(
@@ -34,7 +35,7 @@ def test_poison_message_goes_to_dlq_and_good_ones_are_processed_once(aws):
         QueueUrl=urls["probe-events"],
         Entries=[{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)],
     )
-    totals = manifest_runtime.drain(manifest=MANIFEST)
+    totals = LambdaRuntime.in_process(MANIFEST).drain()
     assert sorted(runtime_probe_handlers.PROCESSED) == [1, 2, 3]  # no good message redone
     assert totals["probe-consumer"].failed == 3  # the poison one, tried maxReceiveCount times
     dead = sqs.receive_message(QueueUrl=urls["probe-events-dlq"], MaxNumberOfMessages=10)["Messages"]
@@ -55,11 +56,12 @@ def test_bootstrap_is_idempotent_and_sets_redrive_and_ttl(aws):
 
 
 def test_scheduled_function_gets_its_constant_input():
-    spec = MANIFEST.function("probe-daily")
-    event = manifest_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2, tzinfo=UTC))
+    spec = LambdaRuntime.in_process(MANIFEST).functions["probe-daily"]
+    assert spec.schedules[0]["input"] == {"job": "daily"}  # the rule's constant input, from the template
+    event = scheduled_event(spec.name, spec.schedules[0]["input"], datetime(2026, 11, 22, 2, tzinfo=UTC))
     assert event == {"job": "daily"}
     with pytest.raises(ValueError):
-        manifest_runtime.scheduled_event(spec, datetime(2026, 11, 22, 2))
+        scheduled_event(spec.name, spec.schedules[0]["input"], datetime(2026, 11, 22, 2))
 
 
 def test_definition_placeholders_become_the_templates_substitutions():
