@@ -12,9 +12,9 @@ source lines (never adding deltas) is what makes the result identical to a full 
 *Full*: truncate and rebuild everything (first run, or on demand).
 Either way the run reads its source lines once (``sql/lines.sql``: temporary etl_lines and
 etl_orders) for both tables, keeps ``analytics_active_month`` (each user's active months and first
-month) in step, then re-scores RFM for everybody (quartiles and recency depend on the whole
-population and the date), updating ``rfm_score`` in place, and recounts the cohort matrix from
-``analytics_active_month``.
+month) and ``analytics_user_total`` (each user's RFM inputs) in step, then re-scores RFM for
+everybody (quartiles and recency depend on the whole population and the date), updating
+``rfm_score`` in place, and recounts the cohort matrix from ``analytics_active_month``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ CHANGED_MONTHS = ('(customer_key, month_of_order) IN '
 ORDERS_PER_KEY = """(
     SELECT customer_key, order_id, bool_or(valid) AS valid, bool_or(cancelled) AS cancelled,
            bool_or(returned) AS returned, max(order_ts) AS order_ts, max(fee) AS fee,
-           min(address_shipping_name) AS address_shipping_name
+           min(address_shipping_name COLLATE "C") AS address_shipping_name
     FROM etl_orders
     GROUP BY customer_key, order_id
 ) o"""
@@ -72,7 +72,8 @@ INSERT_MONTHLY = {
 INSERT_FINAL = AGGREGATE_TEMPLATE.substitute(
     target="final_user_analysis", group_cols="customer_key", month_select="", orders=ORDERS_PER_KEY, scope="TRUE")
 
-TRUNCATE_OUTPUTS = "TRUNCATE aggregated_monthly, final_user_analysis, analytics_active_month, analytics_changed_group"
+TRUNCATE_OUTPUTS = ("TRUNCATE aggregated_monthly, final_user_analysis, analytics_active_month, analytics_user_total, "
+                    "analytics_changed_group")
 TAKE_CHANGED_GROUPS = f"""
 CREATE TEMP TABLE etl_scope ON COMMIT DROP AS
 WITH taken AS (DELETE FROM analytics_changed_group RETURNING *)
@@ -103,8 +104,30 @@ REFRESH_ACTIVE_MONTHS = ("DELETE FROM analytics_active_month WHERE user_id IN (S
     WHERE f.user_id = ANY (ARRAY (SELECT DISTINCT user_id FROM etl_scope))
       AND f.cancelled_flag = 'N' AND f.returned_flag = 'N'"""))
 DELETE_FINAL_IN_SCOPE = "DELETE FROM final_user_analysis u USING etl_scope_keys s WHERE u.customer_key = s.customer_key"
-# after a full rebuild the planner must know the tables are no longer empty
-ANALYZE_OUTPUTS = "ANALYZE aggregated_monthly; ANALYZE final_user_analysis"
+# analytics_user_total (migration 0414): each scored user's RFM inputs over all their customer keys,
+# what RFM scores (rfm.py). A full run fills it from final_user_analysis; an incremental one
+# rewrites the changed users' rows (a user's totals change only when one of their groups did).
+USER_TOTALS = Template("""
+INSERT INTO analytics_user_total (user_id, last_order_date, frequency, monetary)
+SELECT user_id, max((last_order_timestamp AT TIME ZONE 'Asia/Jakarta')::date),
+       sum(total_order)::INTEGER, sum(total_gmv_amount)::BIGINT
+FROM final_user_analysis
+WHERE total_order > 0 ${scope}
+GROUP BY user_id
+""")
+FILL_USER_TOTALS = USER_TOTALS.substitute(scope="")
+REFRESH_USER_TOTALS = ("DELETE FROM analytics_user_total WHERE user_id IN (SELECT user_id FROM etl_scope);\n"
+                       + USER_TOTALS.substitute(scope="AND user_id IN (SELECT user_id FROM etl_scope)"))
+# After a full rebuild the planner must know the tables are no longer empty. Only the columns
+# queries filter, group or join on (ETL, API, BI views): the others' statistics (the sku_list
+# arrays' most common elements, timestamps, names) were half of the time and no plan uses them;
+# autovacuum's next ANALYZE refreshes them.
+ANALYZED_COLUMNS = "customer_key, marketplace, shop_id, user_id, magpie_region_code, total_order"
+ANALYZE_OUTPUTS = f"""
+ANALYZE aggregated_monthly ({ANALYZED_COLUMNS}, month_of_order);
+ANALYZE final_user_analysis ({ANALYZED_COLUMNS});
+ANALYZE analytics_user_total
+"""
 COUNT_SCOPE = "SELECT count(*) FROM etl_scope"
 CLEAR_DERIVED = "DELETE FROM rfm_threshold; DELETE FROM cohort_retention"  # rfm_score: updated in place
 COUNT_SCORED = "SELECT count(*) FROM rfm_score"
@@ -146,6 +169,7 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
             groups = cur.rowcount
             cur.execute(INSERT_FINAL, params)
             cur.execute(FILL_ACTIVE_MONTHS)
+            cur.execute(FILL_USER_TOTALS)
             cur.execute(ANALYZE_OUTPUTS)
         else:
             # A few thousand lines and orders, looked up in tables the server holds in memory: an
@@ -161,6 +185,7 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
             cur.execute(DELETE_FINAL_IN_SCOPE)
             cur.execute(INSERT_FINAL, params)
             cur.execute(REFRESH_ACTIVE_MONTHS)
+            cur.execute(REFRESH_USER_TOTALS)
         derived_started = time.perf_counter()
         users = rebuild_rfm_and_cohorts(cur, etl_batch_time, incremental=mode == "incremental")
         derived_seconds = time.perf_counter() - derived_started

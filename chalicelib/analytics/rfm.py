@@ -1,6 +1,6 @@
 """RFM scores: the scoring rule, named segments per score pattern, and reads for the API and the dashboard.
 
-Scores are computed in SQL (``sql/rfm.sql``): recency, frequency and monetary are each scored
+Scores are computed in SQL (``sql/rfm_*.sql``): recency, frequency and monetary are each scored
 1-3 by the quartiles of their own distribution, recency reversed (fewer days since the last
 order scores higher), with the tie rule of ``score`` below. Segment per (r_score, f_score, m_score):
 
@@ -80,7 +80,7 @@ def quartiles(values: Sequence[float]) -> tuple[float, float]:
 
 def score(value: float, q1: float, q3: float, lowest: float, highest: float, *,
           lower_is_better: bool = False) -> int:
-    """The 1-3 score of one value: the same rule as ``sql/rfm.sql``, for reference and tests.
+    """The 1-3 score of one value: the same rule as ``sql/rfm_scores.sql``, for reference and tests.
 
     The report's rule (below Q1 -> 1, Q1..Q3 -> 2, above Q3 -> 3) with a tie rule at the ends:
     when Q1 equals the smallest value, the users tied at it score 1 (most buyers order once, so
@@ -152,51 +152,66 @@ class RfmSummary:
 
 
 SQL_DIR = Path(__file__).with_name("sql")
-_RFM = Template((SQL_DIR / "rfm.sql").read_text())
-# The ETL scores everybody from final_user_analysis (one row per customer key: fewer rows); a
-# filtered read needs months, so it reads aggregated_monthly. Same totals either way.
-STORED = {"source": "final_user_analysis", "month_filter": "", "raw": "rfm_raw", "thresholds": "rfm_threshold",
-          "scores": "rfm_scored"}
-LIVE = {"source": "aggregated_monthly", "raw": "rfm_live_raw", "thresholds": "rfm_live_threshold",
-        "scores": "rfm_live_score",
-        "month_filter": "AND (%(month_from)s::TEXT IS NULL OR month_of_order >= %(month_from)s) "
-                        "AND (%(month_to)s::TEXT IS NULL OR month_of_order <= %(month_to)s)"}
+_RAW = Template((SQL_DIR / "rfm_raw.sql").read_text())
+_THRESHOLDS = Template((SQL_DIR / "rfm_thresholds.sql").read_text())
+_SCORES = Template((SQL_DIR / "rfm_scores.sql").read_text())
+SCORE_COLUMNS = "user_id, recency, r_score, frequency, f_score, monetary, m_score, total_score, segment, etl_batch_time"
+
+# The ETL scores everybody from analytics_user_total (one narrow row per user, kept by the ETL:
+# etl.py); a filtered read needs months, so it aggregates aggregated_monthly into a temporary table
+# (sql/rfm_raw.sql). Same inputs either way. ${where}: which users (module constants below).
+STORED_RAW = Template("""(
+    SELECT user_id, greatest(0, %(as_of)s::date - last_order_date) AS recency, frequency, monetary
+    FROM analytics_user_total ${where}
+)""")
+EVERYBODY = STORED_RAW.substitute(where="")
 # The ETL's scores go into rfm_score in place: every row updated (recency moves for everybody each
 # day), the users no longer scored deleted, the new ones inserted. An update that keeps user_id,
 # total_score and segment (most users, most days) is heap-only (fillfactor 50, migration 0412): no
 # index of rfm_score is touched, where deleting and re-inserting everybody rewrote all three.
+# The scores are computed inside the update (no temporary table to write and analyze first).
 # A user starts or stops being scored only when one of their groups changed, so an incremental
-# run (``changed_users``: the users of its etl_scope) looks for those among them only.
+# run (``changed_users``: the users of its etl_scope) looks for those among them only (EXCEPT
+# hashes those few thousand, where an anti join hashed all of analytics_user_total).
 # Readers see the previous scores until the ETL's transaction commits, as before.
 _MERGE_STORED = Template("""
 UPDATE rfm_score r
 SET recency = n.recency, r_score = n.r_score, frequency = n.frequency, f_score = n.f_score,
     monetary = n.monetary, m_score = n.m_score, total_score = n.total_score, segment = n.segment,
     etl_batch_time = n.etl_batch_time
-FROM rfm_scored n
+FROM (${everybody_scores}) n
 WHERE n.user_id = r.user_id;
-DELETE FROM rfm_score r
-WHERE ${old} NOT EXISTS (SELECT FROM rfm_scored n WHERE n.user_id = r.user_id);
-INSERT INTO rfm_score
-SELECT n.* FROM rfm_scored n WHERE ${new} NOT EXISTS (SELECT FROM rfm_score r WHERE r.user_id = n.user_id)
+DELETE FROM rfm_score r WHERE ${gone};
+INSERT INTO rfm_score (${columns})
+SELECT * FROM (${new_scores}) n
 ORDER BY n.user_id;
 """)
 CHANGED_USERS = "SELECT user_id FROM etl_scope"
 
 
 def _score_stored(changed_users: str | None) -> str:
-    merge = _MERGE_STORED.substitute(old=f"r.user_id IN ({changed_users}) AND" if changed_users else "",
-                                     new=f"n.user_id IN ({changed_users}) AND" if changed_users else "")
-    # analyzed: with no statistics the planner sorted it (225k rows at 1M lines) for a merge anti join
-    return ("CREATE TEMP TABLE rfm_scored (LIKE rfm_score) ON COMMIT DROP;\n" + _RFM.substitute(STORED)
-            + ";\nANALYZE rfm_scored;\n" + merge)
+    new_users = STORED_RAW.substitute(
+        where="u WHERE " + (f"u.user_id IN ({changed_users}) AND " if changed_users else "")
+        + "NOT EXISTS (SELECT FROM rfm_score r WHERE r.user_id = u.user_id)")
+    merge = _MERGE_STORED.substitute(
+        everybody_scores=_SCORES.substitute(raw=EVERYBODY, thresholds="rfm_threshold"),
+        new_scores=_SCORES.substitute(raw=new_users, thresholds="rfm_threshold"),
+        gone=(f"r.user_id IN ({changed_users} EXCEPT SELECT user_id FROM analytics_user_total)" if changed_users
+              else "NOT EXISTS (SELECT FROM analytics_user_total n WHERE n.user_id = r.user_id)"),
+        columns=SCORE_COLUMNS)
+    return _THRESHOLDS.substitute(raw=EVERYBODY, thresholds="rfm_threshold") + ";\n" + merge
 
 
 SCORE_STORED = {"everybody": _score_stored(None), "changed": _score_stored(CHANGED_USERS)}
-SCORE_LIVE = """
+SCORE_LIVE = f"""
 CREATE TEMP TABLE rfm_live_threshold (LIKE rfm_threshold) ON COMMIT DROP;
 CREATE TEMP TABLE rfm_live_score (LIKE rfm_score) ON COMMIT DROP;
-""" + _RFM.substitute(LIVE) + "; ANALYZE rfm_live_score;"
+{_RAW.substitute(raw="rfm_live_raw")};
+{_THRESHOLDS.substitute(raw="rfm_live_raw", thresholds="rfm_live_threshold")};
+INSERT INTO rfm_live_score ({SCORE_COLUMNS})
+{_SCORES.substitute(raw="rfm_live_raw", thresholds="rfm_live_threshold")};
+ANALYZE rfm_live_score;
+"""
 
 
 def _reads(scores: str, thresholds: str) -> dict[str, str]:
@@ -219,10 +234,9 @@ def _reads(scores: str, thresholds: str) -> dict[str, str]:
 READS = {"stored": _reads("rfm_score", "rfm_threshold"), "live": _reads("rfm_live_score", "rfm_live_threshold")}
 
 
-def _segment_params() -> dict[str, list[int] | list[str]]:
-    patterns = sorted(SEGMENTS.items())
-    return {"seg_r": [p[0][0] for p in patterns], "seg_f": [p[0][1] for p in patterns],
-            "seg_m": [p[0][2] for p in patterns], "seg_name": [p[1] for p in patterns]}
+def _segment_params() -> dict[str, list[str]]:
+    """The segment names by pattern: (r, f, m) is at SQL array index (r - 1) * 9 + (f - 1) * 3 + m."""
+    return {"segments": [SEGMENTS[(r, f, m)] for r in (1, 2, 3) for f in (1, 2, 3) for m in (1, 2, 3)]}
 
 
 def score_population(cur: psycopg2.extensions.cursor, as_of: date, etl_batch_time: datetime, filters: Filters,

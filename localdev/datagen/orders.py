@@ -56,7 +56,7 @@ COPY_ORDERS = "COPY order_marketplace (marketplace, order_id, address_shipping_n
 TRUNCATE_ANALYTICS = """
 TRUNCATE flatten_order_marketplace, order_marketplace, aggregated_monthly, final_user_analysis,
          analytics_changed_group, analytics_etl_run, rfm_score, rfm_threshold, cohort_retention,
-         analytics_active_month
+         analytics_active_month, analytics_user_total
 """
 MAX_ORDER_NUMBER = "SELECT coalesce(max(substr(order_id, 4)::BIGINT), 0) FROM order_marketplace"
 RECENT_BUYERS = """

@@ -10,6 +10,8 @@
 -- Shipping fees are per order, so min/max/avg run over valid orders. total_sku = distinct
 -- product:variant pairs of valid lines, total_quantity = valid lines with a barcode (one line is
 -- one item). address_shipping_name is that of the latest valid order; ties break on order_id.
+-- The key columns are equal within a group (its customer key is their md5): min() only picks the
+-- one value, bytewise (COLLATE "C"), not through the database locale's strcoll.
 INSERT INTO ${target}
 WITH order_totals AS (
     SELECT ${group_cols},
@@ -27,8 +29,9 @@ WITH order_totals AS (
 ),
 line_totals AS (
     SELECT ${group_cols},
-           min(marketplace) AS marketplace, min(shop_id) AS shop_id, min(shop_name) AS shop_name,
-           min(user_id) AS user_id, min(magpie_region_code) AS magpie_region_code,
+           min(marketplace COLLATE "C") AS marketplace, min(shop_id COLLATE "C") AS shop_id,
+           min(shop_name COLLATE "C") AS shop_name, min(user_id COLLATE "C") AS user_id,
+           min(magpie_region_code COLLATE "C") AS magpie_region_code,
            max(kurs_rate) AS kurs_rate,
            min(create_timestamp) FILTER (WHERE valid) AS first_order_timestamp,
            max(create_timestamp) FILTER (WHERE valid) AS last_order_timestamp,

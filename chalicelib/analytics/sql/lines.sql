@@ -32,7 +32,7 @@ ANALYZE etl_lines;
 CREATE TEMP TABLE etl_orders ON COMMIT DROP AS
 SELECT o.*, om.address_shipping_name
 FROM (
-    SELECT customer_key, month_of_order, min(marketplace) AS marketplace, order_id,
+    SELECT customer_key, month_of_order, min(marketplace COLLATE "C") AS marketplace, order_id,
            bool_or(valid) AS valid,
            bool_or(cancelled) AS cancelled,
            bool_or(returned) AS returned,
@@ -42,5 +42,6 @@ FROM (
     GROUP BY customer_key, month_of_order, order_id
 ) o
 LEFT JOIN order_marketplace om
-    ON om.marketplace = o.marketplace AND om.order_id = (o.order_id COLLATE "default");  -- index-usable
+    ON om.marketplace = (o.marketplace COLLATE "default")  -- index-usable
+   AND om.order_id = (o.order_id COLLATE "default");
 ANALYZE etl_orders;
