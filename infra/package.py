@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.settings import SECRET_GROUPS, Settings, database_group  # noqa: E402
+from chalicelib.settings import SECRET_GROUPS, Settings, Spec, database_group  # noqa: E402
 from infra.api_access import ACCESS_DENIED_MESSAGE, ACCESS_PARAMETERS, method_settings, resource_policy  # noqa: E402
 from infra.manifest import ApiSpec, FunctionSpec, Manifest, load_manifest  # noqa: E402
 from infra.observability import add_observability  # noqa: E402
@@ -108,6 +108,22 @@ def secret_groups(cls: type[Settings]) -> list[str]:
     return groups
 
 
+def _parameter(spec: Spec) -> dict[str, Any]:
+    """The template parameter of one deployable setting."""
+    p: dict[str, Any] = {"Type": spec.parameter_type, "Description": f"{spec.env}: {spec.description}"}
+    if spec.parameter_default is not None:
+        p["Default"] = spec.parameter_default
+    elif spec.parameter_type == "String":
+        p["MinLength"] = 1
+    if spec.allowed:
+        p["AllowedValues"] = list(spec.allowed)
+    if spec.parameter_pattern:
+        p["AllowedPattern"] = spec.parameter_pattern
+    if spec.parameter_type == "Number":
+        p["MinValue"] = 2 if spec.env == "DISPATCH_MAX_CONCURRENCY" else 0
+    return p
+
+
 def settings_parameters(classes: list[type[Settings]]) -> dict[str, dict[str, Any]]:
     """Template parameters of every deployable setting and of each secret group used."""
     params: dict[str, dict[str, Any]] = {}
@@ -119,20 +135,8 @@ def settings_parameters(classes: list[type[Settings]]) -> dict[str, dict[str, An
             params[g.parameter] = {"Type": "String", "AllowedPattern": SECRET_ARN_PATTERN,
                                    "Description": f"Secrets Manager ARN: {g.description}"}
         for _attr, spec in cls.specs():
-            if not spec.parameter or spec.parameter in params:
-                continue
-            p: dict[str, Any] = {"Type": spec.parameter_type, "Description": f"{spec.env}: {spec.description}"}
-            if spec.parameter_default is not None:
-                p["Default"] = spec.parameter_default
-            elif spec.parameter_type == "String":
-                p["MinLength"] = 1
-            if spec.allowed:
-                p["AllowedValues"] = list(spec.allowed)
-            if spec.parameter_pattern:
-                p["AllowedPattern"] = spec.parameter_pattern
-            if spec.parameter_type == "Number":
-                p["MinValue"] = 2 if spec.env == "DISPATCH_MAX_CONCURRENCY" else 0
-            params[spec.parameter] = p
+            if spec.parameter and spec.parameter not in params:
+                params[spec.parameter] = _parameter(spec)
     return params
 
 
@@ -195,12 +199,8 @@ def _dynamodb_resources(declared: str, indexed: set[str], queries: bool) -> list
     return out
 
 
-def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queue_ids: dict[str, str],
-                     sqs_queue: str | None, manifest: Manifest) -> list[dict[str, Any]]:
-    log_group = {"Fn::GetAtt": [logical_id(name, "LogGroup"), "Arn"]}
-    statements = [
-        _statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group]),
-    ]
+def _secret_statements(cls: type[Settings]) -> list[dict[str, Any]]:
+    statements = []
     secrets = [{"Ref": SECRET_GROUPS[g].parameter} for g in secret_groups(cls)]
     if secrets:
         statements.append(_statement("Secrets", ["secretsmanager:GetSecretValue"], secrets))
@@ -209,10 +209,12 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
         key["Condition"] = {"StringEquals": {"kms:ViaService": {
             "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
         statements.append(key)
-    if cls.database:
-        statements.append(_statement("VpcNetworkInterfaces", [
-            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-            "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
+    return statements
+
+
+def _queue_statements(perms: dict[str, Any], queue_ids: dict[str, str], sqs_queue: str | None,
+                      manifest: Manifest) -> list[dict[str, Any]]:
+    statements = []
     pii = {q.name for q in manifest.queues if q.pii}
     if sqs_queue:
         # GetQueueUrl: handlers look up their own queue's URL (redrive maxReceiveCount, visibility backoff)
@@ -227,15 +229,24 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
     if sends_pii or sqs_queue in pii:
         actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if sends_pii else [])
         statements.append(_statement("PiiQueueKey", actions, [{"Fn::GetAtt": ["PiiKey", "Arn"]}]))
-    if perms.get("dynamodb"):
-        # one statement per set of actions: "Ledger" for the first, "Ledger2", … for the others
-        indexed = {t.name for t in manifest.tables if t.indexes}
-        by_actions: dict[tuple[str, ...], list[Any]] = {}
-        for table, table_actions in dynamodb_permissions(perms["dynamodb"]).items():
-            by_actions.setdefault(table_actions, []).extend(
-                _dynamodb_resources(table, indexed, "dynamodb:Query" in table_actions))
-        for i, (table_actions, resources) in enumerate(by_actions.items()):
-            statements.append(_statement("Ledger" + (str(i + 1) if i else ""), list(table_actions), resources))
+    return statements
+
+
+def _table_statements(perms: dict[str, Any], manifest: Manifest) -> list[dict[str, Any]]:
+    """One statement per set of actions: "Ledger" for the first, "Ledger2", … for the others."""
+    if not perms.get("dynamodb"):
+        return []
+    indexed = {t.name for t in manifest.tables if t.indexes}
+    by_actions: dict[tuple[str, ...], list[Any]] = {}
+    for table, table_actions in dynamodb_permissions(perms["dynamodb"]).items():
+        by_actions.setdefault(table_actions, []).extend(
+            _dynamodb_resources(table, indexed, "dynamodb:Query" in table_actions))
+    return [_statement("Ledger" + (str(i + 1) if i else ""), list(table_actions), resources)
+            for i, (table_actions, resources) in enumerate(by_actions.items())]
+
+
+def _workflow_statements(perms: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = []
     if perms.get("states_start"):
         machines = [{"Ref": logical_id(sm, "StateMachine")} for sm in perms["states_start"]]
         executions = [
@@ -249,6 +260,23 @@ def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queu
         statements.append(_statement("ReportStage", [
             "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
         ], [{"Ref": logical_id(sm, "StateMachine")} for sm in perms["states_callback"]]))
+    return statements
+
+
+def _function_policy(name: str, cls: type[Settings], perms: dict[str, Any], queue_ids: dict[str, str],
+                     sqs_queue: str | None, manifest: Manifest) -> list[dict[str, Any]]:
+    log_group = {"Fn::GetAtt": [logical_id(name, "LogGroup"), "Arn"]}
+    statements = [
+        _statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group]),
+        *_secret_statements(cls),
+    ]
+    if cls.database:
+        statements.append(_statement("VpcNetworkInterfaces", [
+            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
+    statements += _queue_statements(perms, queue_ids, sqs_queue, manifest)
+    statements += _table_statements(perms, manifest)
+    statements += _workflow_statements(perms)
     if perms.get("ses_send"):
         statements.append(_statement("SendEmail", ["ses:SendRawEmail"], [
             {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}"}
@@ -385,21 +413,7 @@ def render_definition(asl_text: str) -> tuple[str, dict[str, Any]]:
     return PLACEHOLDER.sub(sub, asl_text), subs
 
 
-def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri: str = "chalice/deployment.zip",
-                   functions_code_uri: str = "functions.zip") -> dict[str, Any]:
-    t = copy.deepcopy(chalice_sam)
-    t["Description"] = "julo-reminders: partner API, T-3 reminder workflow, disbursement events, reports"
-    classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions if f.settings]
-    t["Parameters"] = {**settings_parameters(list(dict.fromkeys(classes))), **STACK_PARAMETERS}
-    t["Conditions"] = {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}}
-    t["Conditions"].update(settings_conditions(list(dict.fromkeys(classes))))
-    res = t.setdefault("Resources", {})
-    queue_ids = _queue_ids(manifest)
-    res["PiiKey"] = _pii_key()
-    vpc = {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}}
-
-    _api(t, manifest.api, manifest, queue_ids, api_code_uri, vpc)
-
+def _queues(res: dict[str, Any], manifest: Manifest, queue_ids: dict[str, str]) -> None:
     pii_dlqs = {q.dlq for q in manifest.queues if q.pii and q.dlq}
     for q in manifest.queues:
         if q.dlq and queue_ids[q.dlq] not in res:
@@ -415,6 +429,8 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
                                       "maxReceiveCount": q.max_receive_count}
         res[queue_ids[q.name]] = {"Type": "AWS::SQS::Queue", "Metadata": {"Name": q.name}, "Properties": props}
 
+
+def _tables(res: dict[str, Any], manifest: Manifest) -> None:
     for tbl in manifest.tables:
         props = {"BillingMode": "PAY_PER_REQUEST", **tbl.key_schema(),
                  "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -424,6 +440,8 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
         res[logical_id(tbl.name, "Table")] = {"Type": "AWS::DynamoDB::Table", "Metadata": {"Name": tbl.name},
                                              "Properties": props}
 
+
+def _state_machines(res: dict[str, Any], manifest: Manifest) -> None:
     for sm in manifest.state_machines:
         definition, subs = render_definition((ROOT / sm.definition).read_text())
         used_queues = [{"Fn::GetAtt": [v["Ref"], "Arn"]} for v in subs.values()]
@@ -444,6 +462,9 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
             f"A {sm.name} execution failed, timed out or was aborted", "AWS/States", "ExecutionsFailed",
             [{"Name": "StateMachineArn", "Value": {"Ref": logical_id(sm.name, "StateMachine")}}])
 
+
+def _functions(res: dict[str, Any], manifest: Manifest, queue_ids: dict[str, str], functions_code_uri: str,
+               vpc: dict[str, Any]) -> None:
     for spec in manifest.functions:
         fid = logical_id(spec.name, "Function")
         cls = spec.settings_class
@@ -469,6 +490,27 @@ def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri
             res[logical_id(spec.name, "ErrorsAlarm")] = _alarm(
                 f"{spec.name} failed (a scheduled run raised or timed out)", "AWS/Lambda", "Errors",
                 [{"Name": "FunctionName", "Value": {"Ref": fid}}])
+
+
+def build_template(chalice_sam: dict[str, Any], manifest: Manifest, api_code_uri: str = "chalice/deployment.zip",
+                   functions_code_uri: str = "functions.zip") -> dict[str, Any]:
+    t = copy.deepcopy(chalice_sam)
+    t["Description"] = "julo-reminders: partner API, T-3 reminder workflow, disbursement events, reports"
+    classes = [manifest.api.settings_class] + [f.settings_class for f in manifest.functions if f.settings]
+    t["Parameters"] = {**settings_parameters(list(dict.fromkeys(classes))), **STACK_PARAMETERS}
+    t["Conditions"] = {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}}
+    t["Conditions"].update(settings_conditions(list(dict.fromkeys(classes))))
+    res = t.setdefault("Resources", {})
+    queue_ids = _queue_ids(manifest)
+    res["PiiKey"] = _pii_key()
+    vpc = {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}}
+
+    _api(t, manifest.api, manifest, queue_ids, api_code_uri, vpc)
+
+    _queues(res, manifest, queue_ids)
+    _tables(res, manifest)
+    _state_machines(res, manifest)
+    _functions(res, manifest, queue_ids, functions_code_uri, vpc)
 
     _generated_secrets(res, manifest)
     if any(f.permissions.get("ses_send") for f in manifest.functions):

@@ -474,23 +474,11 @@ def _allows_egress_443(group: dict[str, Any]) -> bool:
     return False
 
 
-def check_vpc(ctx: Context) -> list[Finding]:
-    subnet_ids, group_ids = _list_parameter(ctx, "SubnetIds"), _list_parameter(ctx, "SecurityGroupIds")
-    if not subnet_ids or not group_ids:
-        return []  # reported by the parameters check
-    ec2 = ctx.client("ec2")
+def _subnet_findings(ec2: Any, subnets: list[dict[str, Any]]) -> list[Finding]:
     out: list[Finding] = []
-    try:
-        subnets = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
-    except ClientError as exc:
-        return [Finding("vpc", FAIL, f"SubnetIds: {exc.response.get('Error', {}).get('Message', exc)}")]
-    vpcs = {s["VpcId"] for s in subnets}
-    if len(vpcs) != 1:
-        return [Finding("vpc", FAIL, f"SubnetIds span {len(vpcs)} VPCs ({', '.join(sorted(vpcs))}): one VPC only")]
-    vpc = vpcs.pop()
     zones = {s["AvailabilityZone"] for s in subnets}
     if len(zones) < 2:
-        out.append(Finding("vpc", WARN, f"SubnetIds are all in {zones.pop()}: one zone's outage stops every "
+        out.append(Finding("vpc", WARN, f"SubnetIds are all in {', '.join(zones)}: one zone's outage stops every "
                                         "function; give subnets in two zones"))
     for subnet in subnets:
         route = _internet_route(_route_table(ec2, subnet))
@@ -502,17 +490,39 @@ def check_vpc(ctx: Context) -> list[Finding]:
         elif route == "none":
             out.append(Finding("vpc", FAIL, f"{subnet['SubnetId']} has no route to the internet (NAT gateway): "
                                             "the dispatch functions call Vonage and WhatsApp, the report Slack"))
+    return out
+
+
+def _group_findings(groups: list[dict[str, Any]], vpc: str) -> list[Finding]:
+    out = [Finding("vpc", FAIL, f"{g['GroupId']} is in {g['VpcId']}, the subnets in {vpc}")
+           for g in groups if g["VpcId"] != vpc]
+    if not any(_allows_egress_443(g) for g in groups):
+        out.append(Finding("vpc", FAIL, "no security group of SecurityGroupIds allows outbound HTTPS (443): "
+                                        "Secrets Manager, SQS and the providers would be unreachable"))
+    return out
+
+
+def check_vpc(ctx: Context) -> list[Finding]:
+    subnet_ids, group_ids = _list_parameter(ctx, "SubnetIds"), _list_parameter(ctx, "SecurityGroupIds")
+    if not subnet_ids or not group_ids:
+        return []  # reported by the parameters check
+    ec2 = ctx.client("ec2")
+    try:
+        subnets = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    except ClientError as exc:
+        return [Finding("vpc", FAIL, f"SubnetIds: {exc.response.get('Error', {}).get('Message', exc)}")]
+    vpcs = {s["VpcId"] for s in subnets}
+    if len(vpcs) != 1:
+        return [Finding("vpc", FAIL, f"SubnetIds span {len(vpcs)} VPCs ({', '.join(sorted(vpcs))}): one VPC only")]
+    vpc = vpcs.pop()
+    out = _subnet_findings(ec2, subnets)
     try:
         groups = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]
     except ClientError as exc:
         return [*out, Finding("vpc", FAIL, f"SecurityGroupIds: {exc.response.get('Error', {}).get('Message', exc)}")]
-    for group in groups:
-        if group["VpcId"] != vpc:
-            out.append(Finding("vpc", FAIL, f"{group['GroupId']} is in {group['VpcId']}, the subnets in {vpc}"))
-    if not any(_allows_egress_443(g) for g in groups):
-        out.append(Finding("vpc", FAIL, "no security group of SecurityGroupIds allows outbound HTTPS (443): "
-                                        "Secrets Manager, SQS and the providers would be unreachable"))
+    out += _group_findings(groups, vpc)
     if not any(f.status == FAIL for f in out):
+        zones = {s["AvailabilityZone"] for s in subnets}
         out.append(Finding("vpc", OK, f"{len(subnets)} private subnets of {vpc} in {len(zones)} zones with a NAT "
                                       f"route; {len(groups)} security groups"))
     return out

@@ -22,16 +22,14 @@ and ``sig`` (``chalicelib.reminders.sms_signatures``: the SMS API's scheme, not 
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 from chalice import Blueprint
 
-from chalicelib import settings
-from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.http.errors import BadRequest, Conflict, ServiceUnavailable, json_errors
+from chalicelib.http.sms_webhooks import verified_sms_webhook
 from chalicelib.logs import get_logger
-from chalicelib.reminders import metrics, references
+from chalicelib.reminders import references
 from chalicelib.reminders.outcomes import (
     CallbackRef,
     OutcomeNotReady,
@@ -40,27 +38,11 @@ from chalicelib.reminders.outcomes import (
     sms_outcome,
 )
 from chalicelib.reminders.replay import DynamoReplayCache, sms_nonce_key
-from chalicelib.reminders.secrets import verified_with
-from chalicelib.reminders.signatures import InvalidSignature
-from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 from chalicelib.reminders.store import Outcome
 from chalicelib.reminders.store.dynamo import DynamoReminderStore
 
 sms_callbacks = Blueprint(__name__)
 logger = get_logger("reminders")
-
-
-def _params(raw: bytes, content_type: str) -> dict[str, Any]:
-    """The receipt's parameters (JSON object or form); ``Unauthorized`` when it cannot carry a signature."""
-    try:
-        if content_type.lower().startswith("application/json"):
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            return body
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except (ValueError, RecursionError) as exc:
-        raise Unauthorized("not a signed Vonage delivery receipt") from exc
 
 
 def _unsigned_reference(reference: str) -> bool:
@@ -71,25 +53,8 @@ def _unsigned_reference(reference: str) -> bool:
     return True
 
 
-@sms_callbacks.route("/v1/callbacks/sms", methods=["POST"],
-                     content_types=["application/json", "application/x-www-form-urlencoded"])
-@json_errors
-def sms_receipt() -> dict[str, Any]:
-    request = sms_callbacks.current_request
-    raw = request.raw_body or b""
-    params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
-    try:
-        method = settings.api_settings().vonage_signature_method
-        receipt = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
-                                refused=(InvalidSmsSignature, InvalidSignature))
-    except (InvalidSmsSignature, InvalidSignature) as exc:
-        metrics.emit({"channel": "sms", "result": "refused"}, {metrics.CALLBACKS_RECEIVED: 1})
-        raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
-    message_id, status = receipt.get("messageId"), receipt.get("status")
-    if not message_id or not status:
-        raise BadRequest("messageId and status are required")
-    error_code = receipt.get("err-code")
-    reference = receipt.get("client-ref") or ""
+def _our_reference(reference: str, status: str) -> CallbackRef | dict[str, Any]:
+    """The receipt's verified reference, or the answer for a receipt that carries none of ours."""
     try:
         references.split(reference)
     except references.InvalidReference:
@@ -99,12 +64,26 @@ def sms_receipt() -> dict[str, Any]:
         logger.info("sms receipt without our reference skipped", extra={"status": status})
         return {"skipped": 1, "status": status, "outcome": None}
     try:
-        ref = references.verify_current(reference)
+        return references.verify_current(reference)
     except references.ReferenceKeyMissing as exc:
         raise ServiceUnavailable("callback reference key is not configured") from exc
     except references.InvalidReference:
         logger.warning("sms receipt refused: reference not signed by us", extra={"status": status})
         return {"refused": 1, "status": status, "outcome": None}
+
+
+@sms_callbacks.route("/v1/callbacks/sms", methods=["POST"],
+                     content_types=["application/json", "application/x-www-form-urlencoded"])
+@json_errors
+def sms_receipt() -> dict[str, Any]:
+    receipt = verified_sms_webhook(sms_callbacks.current_request, "delivery receipt")
+    message_id, status = receipt.get("messageId"), receipt.get("status")
+    if not message_id or not status:
+        raise BadRequest("messageId and status are required")
+    error_code = receipt.get("err-code")
+    ref = _our_reference(receipt.get("client-ref") or "", status)
+    if isinstance(ref, dict):
+        return ref
     if sms_outcome(status) is None:  # accepted, buffered…: changes nothing, reads nothing (the replay cache neither)
         return _answer(ref, status, apply_sms_status(DynamoReminderStore(), ref, message_id, status), error_code)
     replay = DynamoReplayCache()

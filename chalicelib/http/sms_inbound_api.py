@@ -24,9 +24,7 @@ each stored on its own; an opt-out keyword is one word and never needs two parts
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint
@@ -35,30 +33,15 @@ from chalicelib import settings
 from chalicelib.contact_data import inbound
 from chalicelib.contact_data.inbound import InboundText
 from chalicelib.http.db_conn import request_connection
-from chalicelib.http.errors import BadRequest, ServiceUnavailable, Unauthorized, json_errors
+from chalicelib.http.errors import BadRequest, ServiceUnavailable, json_errors
+from chalicelib.http.sms_webhooks import verified_sms_webhook
 from chalicelib.logs import get_logger
 from chalicelib.reminders import metrics
 from chalicelib.reminders.opt_out import receive_inbound
-from chalicelib.reminders.secrets import verified_with
-from chalicelib.reminders.signatures import InvalidSignature
-from chalicelib.reminders.sms_signatures import InvalidSmsSignature, verify_sms_signature
 
 sms_inbound = Blueprint(__name__)
 logger = get_logger("reminders")
 TEXT_TYPES = ("text", "unicode")
-
-
-def _params(raw: bytes, content_type: str) -> dict[str, Any]:
-    """The webhook's parameters (JSON object or form); ``Unauthorized`` when it cannot carry a signature."""
-    try:
-        if content_type.lower().startswith("application/json"):
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            return body
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except (ValueError, RecursionError) as exc:
-        raise Unauthorized("not a signed Vonage inbound message") from exc
 
 
 def inbound_text(message: dict[str, str]) -> InboundText:
@@ -72,16 +55,7 @@ def inbound_text(message: dict[str, str]) -> InboundText:
                    content_types=["application/json", "application/x-www-form-urlencoded"])
 @json_errors
 def sms_inbound_message() -> dict[str, Any]:
-    request = sms_inbound.current_request
-    raw = request.raw_body or b""
-    params = _params(raw if isinstance(raw, bytes) else raw.encode(), request.headers.get("Content-Type") or "")
-    try:
-        method = settings.api_settings().vonage_signature_method
-        message = verified_with("VONAGE_SIGNATURE_SECRET", lambda secret: verify_sms_signature(params, secret, method),
-                                refused=(InvalidSmsSignature, InvalidSignature))
-    except (InvalidSmsSignature, InvalidSignature) as exc:
-        metrics.emit({"channel": "sms", "result": "refused"}, {metrics.CALLBACKS_RECEIVED: 1})
-        raise Unauthorized(f"invalid Vonage signature: {exc}") from exc
+    message = verified_sms_webhook(sms_inbound.current_request, "inbound message")
     if not message.get("messageId") or not message.get("msisdn"):
         raise BadRequest("messageId and msisdn are required")
     try:

@@ -204,6 +204,24 @@ def nothing_sent(exc: BaseException) -> bool:
     return False
 
 
+def transport_error(exc: requests.RequestException) -> Exception:
+    """A connection error: retryable when nothing was sent, else the outcome is unknown."""
+    if nothing_sent(exc):
+        return _Retryable(f"not sent: {type(exc).__name__}")
+    return OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0)
+
+
+def vonage_http_error(resp: requests.Response, used: str, refused: str | None) -> Exception:
+    """A Vonage API's non-2xx answer: the credentials ``refused`` (with why), a retry, or a rejection."""
+    status = resp.status_code
+    if refused:
+        return _Refused(f"HTTP {status} ({refused})", used, status)
+    if status in RETRY_STATUSES:
+        return _Retryable(f"HTTP {status}", retry_after=_retry_after(resp.headers), code=status,
+                          throttled=status == 429)
+    return ProviderRejected(f"HTTP {status}{_vonage_problem(resp)}", attempts=0, code=status)
+
+
 def _retry_after(headers: Any) -> float | None:
     raw = headers.get("Retry-After") if headers is not None else None
     try:
@@ -458,30 +476,22 @@ class VoiceClient(_Paced):
         except (ValidationError, VonageError) as exc:
             raise ProviderRejected(f"invalid_request: {_invalid_fields(exc)}", attempts=0) from exc
 
-        def once() -> str:
-            used = self._current_credential()
-            try:
-                return str(self._sdk().create_call(params).uuid)
-            except LimiterUnavailable as exc:
-                raise _Retryable(f"not sent: {exc}") from exc
-            except HttpRequestError as exc:
-                status = exc.response.status_code
-                if status == 401:
-                    raise _Refused("HTTP 401 (Vonage refused the application JWT)", used, status) from exc
-                if status in RETRY_STATUSES:
-                    raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
-                                     code=status, throttled=status == 429) from exc
-                raise ProviderRejected(f"HTTP {status}{_vonage_problem(exc.response)}", attempts=0,
-                                       code=status) from exc
-            except requests.RequestException as exc:
-                if nothing_sent(exc):
-                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
-                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
-            except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
-                raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
-
-        uuid, attempts = self._authenticated(lambda: self._run(once, gate))
+        uuid, attempts = self._authenticated(lambda: self._run(lambda: self._call_once(params), gate))
         return Accepted(provider_id=uuid, attempts=attempts)
+
+    def _call_once(self, params: CreateCallRequest) -> str:
+        used = self._current_credential()
+        try:
+            return str(self._sdk().create_call(params).uuid)
+        except LimiterUnavailable as exc:
+            raise _Retryable(f"not sent: {exc}") from exc
+        except HttpRequestError as exc:
+            why = "Vonage refused the application JWT" if exc.response.status_code == 401 else None
+            raise vonage_http_error(exc.response, used, why) from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc) from exc
+        except (ValidationError, ValueError, KeyError) as exc:  # 2xx with an unreadable body: it was placed
+            raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
 
 
 class WhatsAppClient(_Paced):
@@ -540,9 +550,7 @@ class WhatsAppClient(_Paced):
             except LimiterUnavailable as exc:
                 raise _Retryable(f"not sent: {exc}") from exc
             except requests.RequestException as exc:
-                if nothing_sent(exc):
-                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
-                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
+                raise transport_error(exc) from exc
             if resp.status_code == 200:
                 try:
                     return str(resp.json()["messages"][0]["id"])

@@ -42,7 +42,6 @@ from vonage_utils.errors import VonageError
 from chalicelib.reminders.provider_rate import Limiter, LimiterUnavailable
 from chalicelib.reminders.providers import (
     E164_DIGITS,
-    RETRY_STATUSES,
     Accepted,
     OutcomeUnknown,
     ProviderRejected,
@@ -52,10 +51,9 @@ from chalicelib.reminders.providers import (
     _Paced,
     _PacedAdapter,
     _Refused,
-    _retry_after,
     _Retryable,
-    _vonage_problem,
-    nothing_sent,
+    transport_error,
+    vonage_http_error,
 )
 from chalicelib.reminders.secrets import provider_secret
 from chalicelib.reminders.stages import Channel
@@ -150,55 +148,47 @@ class SmsClient(_Paced):
         except (ValidationError, VonageError) as exc:
             raise ProviderRejected(f"invalid_request: {_invalid_fields(exc)}", attempts=0) from exc
 
-        def once() -> tuple[list[str], int]:
-            used = self._current_credential()
-            sms = self._sdk()
-            try:
-                answer = sms.send(message)
-                return [str(part.message_id) for part in answer.messages], 0
-            except PartialFailureError as exc:  # some parts went out: the borrower got it, maybe in part
-                sent, refused = _sent_parts(exc.response)
-                if not sent:
-                    raise OutcomeUnknown("partial failure without a sent part", attempts=0) from exc
-                return sent, refused
-            except SmsError as exc:
-                body = _last_answer(sms)
-                parts = body.get("messages") if isinstance(body, dict) else None
-                code = str(parts[0].get("status")) if isinstance(parts, list) and parts else ""
-                if code == INVALID_CREDENTIALS:
-                    raise _Refused(f"status {code} {RESPONSE_CODES[code]}", used, int(code)) from exc
-                self._refused(code)
-                raise  # not reached: _refused always raises
-            except LimiterUnavailable as exc:
-                raise _Retryable(f"not sent: {exc}") from exc
-            except AuthenticationError as exc:
-                status = exc.response.status_code
-                raise _Refused(f"HTTP {status} (Vonage refused the API key and secret)", used, status) from exc
-            except HttpRequestError as exc:
-                status = exc.response.status_code
-                if status in RETRY_STATUSES:
-                    raise _Retryable(f"HTTP {status}", retry_after=_retry_after(exc.response.headers),
-                                     code=status, throttled=status == 429) from exc
-                raise ProviderRejected(f"HTTP {status}{_vonage_problem(exc.response)}", attempts=0,
-                                       code=status) from exc
-            except requests.RequestException as exc:
-                if nothing_sent(exc):
-                    raise _Retryable(f"not sent: {type(exc).__name__}") from exc
-                raise OutcomeUnknown(f"answer lost after sending: {type(exc).__name__}", attempts=0) from exc
-            except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
-                raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
-
-        (ids, refused), attempts = self._authenticated(lambda: self._run(once, gate))
+        (ids, refused), attempts = self._authenticated(lambda: self._run(lambda: self._send_once(message), gate))
         return Accepted(provider_id=ids[0], attempts=attempts,
                         part_ids=tuple(ids) if len(ids) > 1 or refused else (), refused_parts=refused)
 
-    def _refused(self, code: str) -> None:
-        """A part refused with SMS API status ``code`` (not 4, the credentials): retry (throttled, internal
-        error) or reject. The code and its name only: the answer's ``error-text`` can echo the number."""
-        name = RESPONSE_CODES.get(code, "Unknown")
-        if code in RETRY_CODES:  # status 1: over the account's rate, so every container slows down
-            raise _Retryable(f"status {code} {name}", code=int(code), throttled=code == THROTTLED)
-        raise ProviderRejected(f"status {code or '?'} {name}", attempts=0, code=int(code) if code.isdigit() else None)
+    def _send_once(self, message: SmsMessage) -> tuple[list[str], int]:
+        """One request: the sent parts' message ids and how many parts were refused."""
+        used = self._current_credential()
+        sms = self._sdk()
+        try:
+            answer = sms.send(message)
+            return [str(part.message_id) for part in answer.messages], 0
+        except PartialFailureError as exc:  # some parts went out: the borrower got it, maybe in part
+            sent, refused = _sent_parts(exc.response)
+            if not sent:
+                raise OutcomeUnknown("partial failure without a sent part", attempts=0) from exc
+            return sent, refused
+        except SmsError as exc:
+            raise _part_refused(_last_answer(sms), used) from exc
+        except LimiterUnavailable as exc:
+            raise _Retryable(f"not sent: {exc}") from exc
+        except (AuthenticationError, HttpRequestError) as exc:
+            why = "Vonage refused the API key and secret" if isinstance(exc, AuthenticationError) else None
+            raise vonage_http_error(exc.response, used, why) from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc) from exc
+        except (ValidationError, ValueError, KeyError, TypeError, IndexError) as exc:  # a 2xx we cannot read
+            raise OutcomeUnknown(f"unreadable answer: {type(exc).__name__}", attempts=0) from exc
+
+
+def _part_refused(body: Any, used: str) -> Exception:
+    """The first part refused with SMS API status ``code``: the credentials (4), a retry (throttled,
+    internal error) or a rejection. The code and its name only: the answer's ``error-text`` can echo
+    the number."""
+    parts = body.get("messages") if isinstance(body, dict) else None
+    code = str(parts[0].get("status")) if isinstance(parts, list) and parts else ""
+    name = RESPONSE_CODES.get(code, "Unknown")
+    if code == INVALID_CREDENTIALS:
+        return _Refused(f"status {code} {name}", used, int(code))
+    if code in RETRY_CODES:  # status 1: over the account's rate, so every container slows down
+        return _Retryable(f"status {code} {name}", code=int(code), throttled=code == THROTTLED)
+    return ProviderRejected(f"status {code or '?'} {name}", attempts=0, code=int(code) if code.isdigit() else None)
 
 
 def _last_answer(sms: Sms) -> Any:
