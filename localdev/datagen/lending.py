@@ -95,42 +95,49 @@ def load(
     return dict(counts)
 
 
-def _generated(gen: Generator, loans: int, chunk: int) -> Iterator[tuple[Tables, int]]:
-    """(rows, loans) per chunk, generated one chunk ahead in a thread."""
-    ahead: queue.Queue[tuple[Tables, int] | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
+class _ChunksAhead:
+    """Generates (rows, loans) per chunk in a thread, one chunk ahead of the consumer."""
 
-    def hand_over(item: tuple[Tables, int] | BaseException | None) -> None:
-        while not stop.is_set():
+    def __init__(self, gen: Generator, loans: int, chunk: int) -> None:
+        self.gen, self.loans, self.chunk = gen, loans, chunk
+        self.ahead: queue.Queue[tuple[Tables, int] | BaseException | None] = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+
+    def hand_over(self, item: tuple[Tables, int] | BaseException | None) -> None:
+        while not self.stop.is_set():
             try:
-                ahead.put(item, timeout=0.1)
+                self.ahead.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
-    def produce() -> None:
+    def produce(self) -> None:
         try:
-            for start in range(0, loans, chunk):
-                if stop.is_set():
+            for start in range(0, self.loans, self.chunk):
+                if self.stop.is_set():
                     return
                 out = Tables()
-                end = min(loans, start + chunk)
+                end = min(self.loans, start + self.chunk)
                 for i in range(start, end):
-                    gen.loan(i, out)
-                hand_over((out, end - start))
-            hand_over(None)
+                    self.gen.loan(i, out)
+                self.hand_over((out, end - start))
+            self.hand_over(None)
         except BaseException as exc:  # raised in the consumer
-            hand_over(exc)
+            self.hand_over(exc)
 
-    thread = threading.Thread(target=produce, daemon=True)
+
+def _generated(gen: Generator, loans: int, chunk: int) -> Iterator[tuple[Tables, int]]:
+    """(rows, loans) per chunk, generated one chunk ahead in a thread."""
+    chunks = _ChunksAhead(gen, loans, chunk)
+    thread = threading.Thread(target=chunks.produce, daemon=True)
     thread.start()
     try:
-        while (item := ahead.get()) is not None:
+        while (item := chunks.ahead.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
+        chunks.stop.set()
         thread.join()
 
 

@@ -84,6 +84,67 @@ class PendingRepayment:
     repaid: Components
     due_before: int
 
+NOTHING_PAID = Components(0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _Borrower:
+    """Who one loan belongs to: its ids and the borrower's details, drawn once per loan."""
+
+    application_id: int
+    customer_id: int
+    loan_id: int
+    disbursement_id: int
+    xid: int
+    partner_id: int
+    product_code: int
+    fullname: str
+    email: str
+    phone: str
+    has_whatsapp: bool
+    bank_name: str
+    bank_code: str
+    va_prefix: str
+
+
+@dataclass(frozen=True)
+class _Installment:
+    status: PaymentStatus
+    outstanding: Components
+    paid: Components = NOTHING_PAID
+    paid_on: date | None = None
+    unpaid_late_days: int = 0
+
+
+def _disbursement_status(r: float) -> tuple[DS, bool]:
+    """(status, stuck after a failed attempt) from one uniform draw: 85% completed, 3% stuck at 170,
+    2% stuck at 181 after a failure, 3% pending, 7% failed."""
+    if r < 0.85:
+        return DS.COMPLETED, False
+    if r < 0.90:
+        return DS.INITIATED, r >= 0.88
+    return (DS.PENDING, False) if r < 0.93 else (DS.FAILED, False)
+
+
+def _application_status(disb_status: DS, stuck_after_failure: bool) -> AS:
+    if disb_status is DS.COMPLETED:
+        return AS.FUND_DISBURSAL_SUCCESSFUL
+    if disb_status is DS.FAILED or stuck_after_failure:
+        return AS.FUND_DISBURSAL_FAILED
+    return AS.LEGAL_AGREEMENT_SIGNED
+
+
+def _loan_status(disbursed: bool, all_paid: bool, unpaid_overdue_days: int) -> LoanStatus:
+    if not disbursed:
+        return LoanStatus.INACTIVE
+    if all_paid:
+        return LoanStatus.PAID_OFF
+    if unpaid_overdue_days == 0:
+        return LoanStatus.CURRENT
+    if unpaid_overdue_days <= 4:
+        return LoanStatus.LATE_1_4
+    return LoanStatus.LATE_5_29 if unpaid_overdue_days <= 29 else LoanStatus.LATE_30_PLUS
+
 
 class Generator:
     def __init__(self, seed: int, business_date: date, t3_share: float = T3_HIT_SHARE,
@@ -134,25 +195,11 @@ class Generator:
         local = datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=7)))
         return (local + timedelta(seconds=seconds)).isoformat()
 
-    # --- one loan ------------------------------------------------------------------
+    # --- one loan (each step draws from the random stream in the order the rows need it) ----------
     def loan(self, i: int, out: Tables) -> None:
         rng = self.rng
-        application_id = 2_000_000 + i
-        customer_id = 1_000_000 + i
-        loan_id = 3_000_000 + i
-        disbursement_id = 6_000_000 + i
-        xid = 5_000_000_000 + i * 97 + rng.randint(0, 96)
-        partner_id = rng.choices(self.partner_choices, self.partner_weights)[0]
-        product_code = self.product()
-        line = PRODUCT_LINES_BY_CODE[product_code]
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        fullname = f"{first} {last}"
-        email = f"{first.lower()}.{last.lower()}{rng.randint(1, 999)}@{rng.choice(EMAIL_DOMAINS)}"
-        operator = rng.choice(("11", "12", "13", "21", "52", "57", "77", "78", "95"))
-        phone = f"08{operator}{rng.randint(10_000_000, 99_999_999)}"
-        has_whatsapp = rng.random() < 0.8
-        bank_name, bank_code, va_prefix = rng.choice(BANKS)
-
+        b = self._borrower(i)
+        line = PRODUCT_LINES_BY_CODE[b.product_code]
         if line.family is ProductFamily.PEDE:
             loan_amount = rng.randrange(500_000, 3_000_001, 250_000)
         else:
@@ -162,50 +209,78 @@ class Generator:
         base_principal = loan_amount // duration
         principals = [base_principal] * (duration - 1) + [loan_amount - base_principal * (duration - 1)]
 
-        r = rng.random()
-        if r < 0.85:
-            disb_status = DS.COMPLETED
-        elif r < 0.88:
-            disb_status = DS.INITIATED  # stuck at 170
-        elif r < 0.90:
-            disb_status = DS.INITIATED  # stuck at 181 after a failed attempt
-        elif r < 0.93:
-            disb_status = DS.PENDING
-        else:
-            disb_status = DS.FAILED
-        stuck_after_failure = 0.88 <= r < 0.90
+        disb_status, stuck_after_failure = _disbursement_status(rng.random())
+        first_due, transfer_day = self._schedule_days(disb_status, duration)
+        app_day = transfer_day - timedelta(days=rng.randint(1, 3))
+        app_cdate = self._application(b, _application_status(disb_status, stuck_after_failure), app_day, out)
 
-        hits_t3 = disb_status is DS.COMPLETED and rng.random() < self.t3_share
-        if hits_t3:
+        disburse_amount = loan_amount - loan_amount * PROVISION_FEE_BP // 10_000
+        retry_times = 1 if stuck_after_failure else (rng.randint(1, 3) if disb_status is DS.FAILED else 0)
+        out.add("disbursement", (
+            b.disbursement_id, b.loan_id, disb_status.value, disburse_amount, b.bank_code,
+            f"{rng.randint(10**9, 10**10 - 1)}", rng.randint(10**8, 10**9 - 1), retry_times,
+            "NAME_VALIDATED", app_cdate, app_cdate,
+        ))
+
+        disbursed = disb_status is DS.COMPLETED
+        robocall_active_loan = rng.random() < 0.93
+        unpaid_overdue_days = 0
+        all_paid = True
+        for n in range(1, duration + 1):
+            due = add_months(first_due, n - 1)
+            late = self._payment(b, n, due, principals[n - 1], interest, disbursed, robocall_active_loan, out)
+            all_paid = all_paid and late is not None and late <= 0
+            unpaid_overdue_days = max(unpaid_overdue_days, late or 0)
+
+        loan_status = _loan_status(disbursed, all_paid, unpaid_overdue_days)
+        out.add("loan", (
+            b.loan_id, b.application_id, b.customer_id, b.xid, b.partner_id, int(loan_status), b.product_code,
+            loan_amount, duration, principals[0] + interest, base_principal + interest, disburse_amount,
+            "Xfers", self.timestamp(transfer_day) if disbursed else None, b.bank_name,
+            f"{b.va_prefix}{b.phone[1:]}", first_due.day, b.disbursement_id, app_cdate, app_cdate,
+        ))
+
+    def _borrower(self, i: int) -> _Borrower:
+        rng = self.rng
+        xid = 5_000_000_000 + i * 97 + rng.randint(0, 96)
+        partner_id = rng.choices(self.partner_choices, self.partner_weights)[0]
+        product_code = self.product()
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        email = f"{first.lower()}.{last.lower()}{rng.randint(1, 999)}@{rng.choice(EMAIL_DOMAINS)}"
+        operator = rng.choice(("11", "12", "13", "21", "52", "57", "77", "78", "95"))
+        phone = f"08{operator}{rng.randint(10_000_000, 99_999_999)}"
+        has_whatsapp = rng.random() < 0.8
+        bank_name, bank_code, va_prefix = rng.choice(BANKS)
+        return _Borrower(2_000_000 + i, 1_000_000 + i, 3_000_000 + i, 6_000_000 + i, xid, partner_id,
+                         product_code, f"{first} {last}", email, phone, has_whatsapp, bank_name, bank_code,
+                         va_prefix)
+
+    def _schedule_days(self, disb_status: DS, duration: int) -> tuple[date, date]:
+        """(first due date, transfer day): a share of disbursed loans has an installment due at T-3."""
+        rng = self.rng
+        if disb_status is DS.COMPLETED and rng.random() < self.t3_share:
             k = rng.randint(1, duration)
             hit = self.t3_dues[0] if len(self.t3_dues) == 1 else rng.choice(self.t3_dues)
             first_due = add_months(hit, -(k - 1))
             transfer_day = first_due - timedelta(days=rng.randint(25, 35))
-            if transfer_day >= self.business_date:
-                transfer_day = self.business_date - timedelta(days=1)
-        elif disb_status is DS.COMPLETED:
-            transfer_day = self.business_date - timedelta(days=rng.randint(5, 540))
-            first_due = transfer_day + timedelta(days=30)
-        else:
-            transfer_day = self.business_date - timedelta(days=rng.randint(1, 20))
-            first_due = self.business_date + timedelta(days=rng.randint(30, 45))
-        app_day = transfer_day - timedelta(days=rng.randint(1, 3))
-
-        # application + history
+            return first_due, min(transfer_day, self.business_date - timedelta(days=1))
         if disb_status is DS.COMPLETED:
-            app_status = AS.FUND_DISBURSAL_SUCCESSFUL
-        elif disb_status is DS.FAILED or stuck_after_failure:
-            app_status = AS.FUND_DISBURSAL_FAILED
-        else:
-            app_status = AS.LEGAL_AGREEMENT_SIGNED
+            transfer_day = self.business_date - timedelta(days=rng.randint(5, 540))
+            return transfer_day + timedelta(days=30), transfer_day
+        transfer_day = self.business_date - timedelta(days=rng.randint(1, 20))
+        return self.business_date + timedelta(days=rng.randint(30, 45)), transfer_day
+
+    def _application(self, b: _Borrower, app_status: AS, app_day: date, out: Tables) -> str:
+        """The application row and its status history; returns its creation timestamp."""
+        rng = self.rng
         invoice_id = (
-            f"INV/{app_day:%Y%m%d}/{rng.randint(10**9, 10**10 - 1)}" if partner_id == BUKALAPAK_PARTNER_ID else None
+            f"INV/{app_day:%Y%m%d}/{rng.randint(10**9, 10**10 - 1)}" if b.partner_id == BUKALAPAK_PARTNER_ID else None
         )
         app_cdate = self.timestamp(app_day)
         out.add("application", (
-            application_id, xid, customer_id, partner_id, product_code, fullname, email, phone,
-            has_whatsapp, self.postcode(), rng.choice(LOAN_PURPOSES), rng.choice(CREDIT_GRADES),
-            bank_name, f"{rng.randint(10**9, 10**10 - 1)}", fullname, int(app_status), invoice_id,
+            b.application_id, b.xid, b.customer_id, b.partner_id, b.product_code, b.fullname, b.email, b.phone,
+            b.has_whatsapp, self.postcode(), rng.choice(LOAN_PURPOSES), rng.choice(CREDIT_GRADES),
+            b.bank_name, f"{rng.randint(10**9, 10**10 - 1)}", b.fullname, int(app_status), invoice_id,
             app_cdate, app_cdate,
         ))
         path = [AS.FORM_CREATED, AS.FORM_SUBMITTED, AS.DOCUMENTS_SUBMITTED, AS.DOCUMENTS_VERIFIED,
@@ -216,97 +291,71 @@ class Generator:
         history_day = app_day - timedelta(days=2)
         for step, app_step in enumerate(path):
             day = history_day if step < len(path) - 1 else app_day
-            out.add("application_history", (application_id, previous, int(app_step), "demo", self.timestamp(day)))
+            out.add("application_history", (b.application_id, previous, int(app_step), "demo",
+                                             self.timestamp(day)))
             previous = int(app_step)
+        return app_cdate
 
-        # disbursement
-        disburse_amount = loan_amount - loan_amount * PROVISION_FEE_BP // 10_000
-        retry_times = 1 if stuck_after_failure else (rng.randint(1, 3) if disb_status is DS.FAILED else 0)
-        out.add("disbursement", (
-            disbursement_id, loan_id, disb_status.value, disburse_amount, bank_code,
-            f"{rng.randint(10**9, 10**10 - 1)}", rng.randint(10**8, 10**9 - 1), retry_times,
-            "NAME_VALIDATED", app_cdate, app_cdate,
-        ))
-
-        # payments
-        disbursed = disb_status is DS.COMPLETED
-        robocall_active_loan = rng.random() < 0.93
-        unpaid_overdue_days = 0
-        all_paid = True
-        for n in range(1, duration + 1):
-            due = add_months(first_due, n - 1)
-            payment_id = self.next_payment_id
-            self.next_payment_id += 1
-            principal = principals[n - 1]
-            outstanding = Components(principal, interest, 0)
-            paid_on: date | None = None
-            paid = Components(0, 0, 0)
-            days_to_due = (due - self.business_date).days
-            if not disbursed or days_to_due > 3:
-                early_payer = disbursed and due in self.t3_dues and rng.random() < 0.10
-                status = PaymentStatus.NOT_DUE
-                if early_payer:
-                    paid_on = self.business_date - timedelta(days=rng.randint(0, 2))
-                    paid, status = outstanding, PaymentStatus.PAID_ON_TIME
-            elif days_to_due >= 0:
-                status = PaymentStatus.DUE_IN_3_DAYS if days_to_due == 3 else PaymentStatus.DUE_TODAY
-                if days_to_due == 3 and rng.random() < 0.10:  # paid before the reminder
-                    paid_on = self.business_date - timedelta(days=rng.randint(0, 2))
-                    paid, status = outstanding, PaymentStatus.PAID_ON_TIME
-            else:
-                late_days = -days_to_due
-                if rng.random() < 0.9:
-                    paid_on = due + timedelta(days=rng.choice((-3, -1, 0, 0, 0, 2, 6, 12)))
-                    if paid_on > self.business_date:
-                        paid_on = self.business_date
-                    paid_late = (paid_on - due).days
-                    if paid_late > 4:
-                        outstanding = Components(principal, interest, 50_000)
-                    status = (PaymentStatus.PAID_ON_TIME if paid_late <= 0 else
-                              PaymentStatus.PAID_WITHIN_GRACE if paid_late <= 4 else PaymentStatus.PAID_LATE)
-                    paid = outstanding
-                else:
-                    fee = 0 if late_days <= 4 else 50_000 if late_days <= 30 else 100_000
-                    outstanding = Components(principal, interest, fee)
-                    status = (PaymentStatus.LATE_1_4 if late_days <= 4 else
-                              PaymentStatus.LATE_5_29 if late_days <= 29 else PaymentStatus.LATE_30_PLUS)
-                    unpaid_overdue_days = max(unpaid_overdue_days, late_days)
-                    if rng.random() < 0.3:  # a partial payment
-                        paid_on = due + timedelta(days=rng.randint(1, max(1, min(late_days, 20))))
-                        partial = rng.randrange(50_000, outstanding.total, 50_000) if outstanding.total > 50_000 else 0
-                        paid = allocate(partial, outstanding)
-            if status < PaymentStatus.PAID_ON_TIME:
-                all_paid = False
-            if paid.total and paid_on is not None:
-                self.repayments.append(PendingRepayment(
-                    partner_id, customer_id, loan_id, payment_id, paid_on, rng.choice(REPAYMENT_SOURCES),
-                    paid, outstanding.total,
-                ))
-            out.add("payment", (
-                payment_id, loan_id, n, int(status), due.isoformat(), outstanding.total, principal, interest,
-                outstanding.late_fee, paid_on.isoformat() if paid_on else None, paid.total, paid.principal,
-                paid.interest, paid.late_fee, robocall_active_loan and rng.random() < 0.97, False,
-                has_whatsapp, False, self.promise_to_pay_number(payment_id, phone, due), None,
+    def _payment(self, b: _Borrower, n: int, due: date, principal: int, interest: int, disbursed: bool,
+                 robocall_active_loan: bool, out: Tables) -> int | None:
+        """One installment's row (and its repayment, held for ``flush_repayments``). Returns 0 when it is
+        paid, the days it is overdue when it is not, None when it is not paid and not yet overdue."""
+        payment_id = self.next_payment_id
+        self.next_payment_id += 1
+        state = self._installment_state(due, Components(principal, interest, 0), disbursed)
+        if state.paid.total and state.paid_on is not None:
+            self.repayments.append(PendingRepayment(
+                b.partner_id, b.customer_id, b.loan_id, payment_id, state.paid_on, self.rng.choice(REPAYMENT_SOURCES),
+                state.paid, state.outstanding.total,
             ))
-
-        if not disbursed:
-            loan_status = LoanStatus.INACTIVE
-        elif all_paid:
-            loan_status = LoanStatus.PAID_OFF
-        elif unpaid_overdue_days == 0:
-            loan_status = LoanStatus.CURRENT
-        elif unpaid_overdue_days <= 4:
-            loan_status = LoanStatus.LATE_1_4
-        elif unpaid_overdue_days <= 29:
-            loan_status = LoanStatus.LATE_5_29
-        else:
-            loan_status = LoanStatus.LATE_30_PLUS
-        out.add("loan", (
-            loan_id, application_id, customer_id, xid, partner_id, int(loan_status), product_code,
-            loan_amount, duration, principals[0] + interest, base_principal + interest, disburse_amount,
-            "Xfers", self.timestamp(transfer_day) if disbursed else None, bank_name,
-            f"{va_prefix}{phone[1:]}", first_due.day, disbursement_id, app_cdate, app_cdate,
+        outstanding, paid, paid_on = state.outstanding, state.paid, state.paid_on
+        out.add("payment", (
+            payment_id, b.loan_id, n, int(state.status), due.isoformat(), outstanding.total, principal, interest,
+            outstanding.late_fee, paid_on.isoformat() if paid_on else None, paid.total, paid.principal,
+            paid.interest, paid.late_fee, robocall_active_loan and self.rng.random() < 0.97, False,
+            b.has_whatsapp, False, self.promise_to_pay_number(payment_id, b.phone, due), None,
         ))
+        if state.status >= PaymentStatus.PAID_ON_TIME:
+            return 0
+        return state.unpaid_late_days or None
+
+    def _installment_state(self, due: date, owed: Components, disbursed: bool) -> _Installment:
+        rng = self.rng
+        days_to_due = (due - self.business_date).days
+        if not disbursed or days_to_due > 3:
+            if disbursed and due in self.t3_dues and rng.random() < 0.10:  # an early payer
+                return _Installment(PaymentStatus.PAID_ON_TIME, owed, owed,
+                                    self.business_date - timedelta(days=rng.randint(0, 2)))
+            return _Installment(PaymentStatus.NOT_DUE, owed)
+        if days_to_due >= 0:
+            if days_to_due == 3 and rng.random() < 0.10:  # paid before the reminder
+                return _Installment(PaymentStatus.PAID_ON_TIME, owed, owed,
+                                    self.business_date - timedelta(days=rng.randint(0, 2)))
+            return _Installment(PaymentStatus.DUE_IN_3_DAYS if days_to_due == 3 else PaymentStatus.DUE_TODAY, owed)
+        if rng.random() < 0.9:
+            return self._paid_after_due(due, owed)
+        return self._unpaid_overdue(due, owed, -days_to_due)
+
+    def _paid_after_due(self, due: date, owed: Components) -> _Installment:
+        paid_on = min(due + timedelta(days=self.rng.choice((-3, -1, 0, 0, 0, 2, 6, 12))), self.business_date)
+        paid_late = (paid_on - due).days
+        if paid_late > 4:
+            owed = Components(owed.principal, owed.interest, 50_000)
+        status = (PaymentStatus.PAID_ON_TIME if paid_late <= 0 else
+                  PaymentStatus.PAID_WITHIN_GRACE if paid_late <= 4 else PaymentStatus.PAID_LATE)
+        return _Installment(status, owed, owed, paid_on)
+
+    def _unpaid_overdue(self, due: date, owed: Components, late_days: int) -> _Installment:
+        rng = self.rng
+        fee = 0 if late_days <= 4 else 50_000 if late_days <= 30 else 100_000
+        outstanding = Components(owed.principal, owed.interest, fee)
+        status = (PaymentStatus.LATE_1_4 if late_days <= 4 else
+                  PaymentStatus.LATE_5_29 if late_days <= 29 else PaymentStatus.LATE_30_PLUS)
+        if rng.random() < 0.3:  # a partial payment
+            paid_on = due + timedelta(days=rng.randint(1, max(1, min(late_days, 20))))
+            partial = rng.randrange(50_000, outstanding.total, 50_000) if outstanding.total > 50_000 else 0
+            return _Installment(status, outstanding, allocate(partial, outstanding), paid_on, late_days)
+        return _Installment(status, outstanding, unpaid_late_days=late_days)
 
     def flush_repayments(self, out: Tables) -> None:
         """Repayment rows in event order, with each partner's running lender balance."""

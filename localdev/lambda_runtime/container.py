@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,39 +32,58 @@ def _arn(service: str, region: str, rest: str) -> str:
     return f"arn:aws:{service}:{region}:{LOCAL_ACCOUNT}:{rest}"
 
 
+def _sqs_resources(params: dict[str, Any], region: str) -> list[str] | None:
+    if "QueueUrl" in params:
+        return [_arn("sqs", region, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
+    if "QueueName" in params:
+        return [_arn("sqs", region, str(params["QueueName"]))]
+    return None
+
+
+def _dynamodb_tables(params: dict[str, Any]) -> list[str]:
+    names = [str(params["TableName"])] if "TableName" in params else []
+    names.extend(str(n) for n in params.get("RequestItems", {}) or {})
+    for item in params.get("TransactItems", []) or []:
+        names.extend(str(op["TableName"]) for op in item.values() if isinstance(op, dict) and "TableName" in op)
+    return names
+
+
+def _dynamodb_resources(params: dict[str, Any], region: str) -> list[str] | None:
+    names = _dynamodb_tables(params)
+    if names and params.get("IndexName"):  # a query on an index: IAM checks the index's ARN
+        return [_arn("dynamodb", region, f"table/{names[0]}/index/{params['IndexName']}")]
+    return [_arn("dynamodb", region, f"table/{n}") for n in names] or None
+
+
+def _states_resources(params: dict[str, Any], region: str) -> list[str] | None:
+    found = [str(params[key]) for key in ("stateMachineArn", "executionArn") if key in params]
+    return found[:1] or None
+
+
+def _secret_resources(params: dict[str, Any], region: str) -> list[str] | None:
+    if "SecretId" not in params:
+        return None
+    sid = str(params["SecretId"])
+    return [sid if sid.startswith("arn:") else _arn("secretsmanager", region, f"secret:{sid}")]
+
+
+def _ses_resources(params: dict[str, Any], region: str) -> list[str] | None:
+    if not params.get("Source"):
+        return None
+    source = str(params["Source"]).rsplit("<", 1)[-1].rstrip(">").strip()
+    return [_arn("ses", region, f"identity/{source}")]
+
+
+_RESOURCES_OF: dict[str, Callable[[dict[str, Any], str], list[str] | None]] = {
+    "sqs": _sqs_resources, "dynamodb": _dynamodb_resources, "states": _states_resources,
+    "secretsmanager": _secret_resources, "ses": _ses_resources, "email": _ses_resources,
+}
+
+
 def resource_of(service: str, operation: str, params: dict[str, Any], region: str) -> list[str] | None:
     """The ARNs an API call acts on (None: the action has no resource we can tell locally)."""
-    if service == "sqs":
-        if "QueueUrl" in params:
-            return [_arn("sqs", region, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
-        if "QueueName" in params:
-            return [_arn("sqs", region, str(params["QueueName"]))]
-        return None
-    if service == "dynamodb":
-        names: list[str] = []
-        if "TableName" in params:
-            names.append(str(params["TableName"]))
-        for key in ("RequestItems",):
-            names.extend(str(n) for n in params.get(key, {}) or {})
-        for item in params.get("TransactItems", []) or []:
-            for op in item.values():
-                if isinstance(op, dict) and "TableName" in op:
-                    names.append(str(op["TableName"]))
-        if names and params.get("IndexName"):  # a query on an index: IAM checks the index's ARN
-            return [_arn("dynamodb", region, f"table/{names[0]}/index/{params['IndexName']}")]
-        return [_arn("dynamodb", region, f"table/{n}") for n in names] or None
-    if service == "states":
-        for key in ("stateMachineArn", "executionArn"):
-            if key in params:
-                return [str(params[key])]
-        return None
-    if service == "secretsmanager" and "SecretId" in params:
-        sid = str(params["SecretId"])
-        return [sid if sid.startswith("arn:") else _arn("secretsmanager", region, f"secret:{sid}")]
-    if service in ("ses", "email") and params.get("Source"):
-        source = str(params["Source"]).rsplit("<", 1)[-1].rstrip(">").strip()
-        return [_arn("ses", region, f"identity/{source}")]
-    return None
+    of = _RESOURCES_OF.get(service)
+    return of(params, region) if of is not None else None
 
 
 # API operations whose IAM action has another name
