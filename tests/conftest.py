@@ -23,8 +23,13 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from chalicelib import db, settings
+from localdev.aws import client_hooks
 from localdev.fakes.slack import FakeSlack
 from localdev.servers import moto_server, ports
+
+# Before any AWS client exists: the chaos harness's AWS faults answer in every client's events
+# (localdev/aws/client_hooks.py); with no handler registered, every call is sent as usual.
+client_hooks.install()
 
 # The suite sends a partner's requests in bursts no funder's script would (hypothesis, schemathesis,
 # paging loops); the per-partner rate limit's own tests (test_partner_rate_limit.py) put the

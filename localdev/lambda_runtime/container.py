@@ -25,6 +25,7 @@ from fnmatch import fnmatchcase
 from multiprocessing.connection import Connection
 from typing import Any
 
+from localdev.aws import client_hooks
 from localdev.lambda_runtime.events import LOCAL_ACCOUNT, LambdaContext
 
 
@@ -146,17 +147,9 @@ class CallGuard:
         self._lock = threading.Lock()
 
     def install(self) -> None:
-        import botocore.session
-
-        original = botocore.session.Session.create_client
-        guard = self
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            client.meta.events.register("before-parameter-build", guard.check)
-            return client
-
-        botocore.session.Session.create_client = create_client
+        """Check every AWS call this container makes (``localdev/aws/client_hooks.py``)."""
+        client_hooks.install()
+        client_hooks.HANDLERS[("before-parameter-build", "iam-guard")] = self.check
 
     def check(self, params: dict[str, Any], model: Any, **_kwargs: Any) -> None:
         from botocore.exceptions import ClientError

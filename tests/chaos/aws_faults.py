@@ -10,15 +10,19 @@ itself; what reaches the code is the error that is left):
 - ``StepFunctionsFaults``: the next ``n`` calls of one Step Functions action (``send_task_success``)
   refused with ``ThrottlingException``.
 
-The DynamoDB faults sit under pynamodb (its botocore call: the store's models take an endpoint, not a
-client). The Step Functions faults reach the reminder functions through their handlers' seam: the
-stage and dispatch handlers are given AWS clients whose Step Functions client refuses (``handler.aws``,
-what they hand to ``TaskCallbacks``); no module global is replaced. The code under test, its retries
-included, runs unchanged.
+The DynamoDB faults answer in botocore's ``before-call`` event of every client of the process
+(``localdev/aws/client_hooks.py``, installed by tests/conftest.py before any client exists; the one
+patch is botocore's ``Session.create_client``, which the local Lambda runtime's IAM guard uses too):
+the operation is answered with the error instead of being sent, so botocore raises it as DynamoDB's
+own and pynamodb wraps it as it wraps DynamoDB's; nothing of pynamodb is replaced. The Step Functions
+faults reach the reminder functions through their handlers' seam: the stage and dispatch handlers are
+given AWS clients whose Step Functions client refuses (``handler.aws``, what they hand to
+``TaskCallbacks``). The code under test, its retries included, runs unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import Counter
@@ -27,11 +31,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from pynamodb.connection.base import Connection
-from pynamodb.exceptions import VerboseClientError
 
 from chalicelib import settings
 from functions import reminder_dispatch, reminder_stage
+from localdev.aws import client_hooks
 
 DYNAMO_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -60,17 +63,18 @@ class DynamoWriteFaults:
         self.writes = 0
         self._once: list[tuple[Callable[[str, dict[str, Any]], bool], str, int]] = []
         self._lock = threading.Lock()
-        real = Connection._make_api_call
+        client_hooks.install()  # a no-op after conftest's: clients made before it would not be reached
+        monkeypatch.setitem(client_hooks.HANDLERS, ("before-call", "chaos-dynamo-writes"), self._before_call)
 
-        def make_api_call(conn: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
-            error = self._draw(operation_name, operation_kwargs)
-            if error is None:
-                return real(conn, operation_name, operation_kwargs)
-            # what pynamodb's own _make_api_call raises for the SDK's ClientError
-            raise VerboseClientError(error.response, operation_name,
-                                     {"request_id": "chaos", "table_name": operation_kwargs.get("TableName", "")})
-
-        monkeypatch.setattr(Connection, "_make_api_call", make_api_call)
+    def _before_call(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> Any:
+        if model.service_model.endpoint_prefix != "dynamodb" or model.name not in DYNAMO_WRITES:
+            return None
+        body = params.get("body") or b"{}"
+        refused = self._draw(model.name, json.loads(body))
+        if refused is None:
+            return None
+        code, status = refused
+        return client_hooks.error_answer(code, f"chaos: {code}", status)
 
     def fail_next(self, match: Callable[[str, dict[str, Any]], bool], code: str = "InternalServerError",
                   status: int = 500) -> None:
@@ -78,19 +82,18 @@ class DynamoWriteFaults:
         with self._lock:
             self._once.append((match, code, status))
 
-    def _draw(self, operation: str, kwargs: dict[str, Any]) -> ClientError | None:
-        if operation not in DYNAMO_WRITES:
-            return None
+    def _draw(self, operation: str, kwargs: dict[str, Any]) -> tuple[str, int] | None:
+        """(error code, HTTP status) when this write is refused."""
         with self._lock:
             self.writes += 1
             for i, (match, code, status) in enumerate(self._once):
                 if match(operation, kwargs):
                     del self._once[i]
                     self.injected[code] += 1
-                    return _client_error(code, operation, status)
+                    return code, status
             if self.rate and self.rng.random() < self.rate:
                 self.injected[THROTTLED] += 1
-                return _client_error(THROTTLED, operation)
+                return THROTTLED, 400
         return None
 
 
