@@ -188,13 +188,20 @@ class FakeProvider(ABC):
     def handle(self, path: str, body: dict[str, Any]) -> Handled:
         """Validate and place the request; the answer and the webhooks that follow."""
 
-    @abstractmethod
+    # the request body's top-level fields holding the recipient and our callback reference (a provider
+    # whose body nests them overrides ``recipient`` / ``reference``)
+    recipient_field = "to"
+    reference_field = ""
+
     def recipient(self, body: dict[str, Any]) -> str | None:
         """The phone number a request is for (faults and forced outcomes are per number)."""
+        value = body.get(self.recipient_field)
+        return str(value) if value else None
 
-    @abstractmethod
     def reference(self, body: dict[str, Any]) -> str | None:
         """Our callback reference carried by a request."""
+        value = body.get(self.reference_field)
+        return str(value) if value else None
 
     @abstractmethod
     def error_answer(self, status: int) -> dict[str, Any]:

@@ -83,6 +83,7 @@ def _part(status: str, text: str) -> dict[str, Any]:
 
 class FakeSms(FakeProvider):
     channel = "sms"
+    reference_field = "client-ref"
 
     def __init__(self, *, receipt_url: str = "", inbound_url: str = "", api_key: str = LOCAL_API_KEY,
                  api_secret: str = LOCAL_API_SECRET,
@@ -174,14 +175,6 @@ class FakeSms(FakeProvider):
         with self._lock:
             self.auth_failures += 1
         return _part("4", "Bad Credentials")
-
-    def recipient(self, body: dict[str, Any]) -> str | None:
-        to = body.get("to")
-        return str(to) if to else None
-
-    def reference(self, body: dict[str, Any]) -> str | None:
-        ref = body.get("client-ref")
-        return str(ref) if ref else None
 
     def webhook_headers(self, body: bytes) -> dict[str, str]:
         return {}  # the signature is in the body (``sig``)

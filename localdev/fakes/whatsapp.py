@@ -53,6 +53,7 @@ def graph_error(code: int, message: str, kind: str = "OAuthException") -> dict[s
 
 class FakeWhatsApp(FakeProvider):
     channel = "whatsapp"
+    reference_field = "biz_opaque_callback_data"
 
     def __init__(self, *, webhook_url: str, app_secret: str = LOCAL_APP_SECRET, token: str = LOCAL_TOKEN,
                  verify_token: str = LOCAL_VERIFY_TOKEN, foreign_rate: float = 0.05,
@@ -74,14 +75,6 @@ class FakeWhatsApp(FakeProvider):
         return {"WHATSAPP_API_URL": f"{self.url}/v19.0", "WHATSAPP_API_TOKEN": self.token,
                 "WHATSAPP_APP_SECRET": self.app_secret, "WHATSAPP_VERIFY_TOKEN": self.verify_token,
                 "WHATSAPP_PHONE_NUMBER_ID": LOCAL_PHONE_NUMBER_ID}
-
-    def recipient(self, body: dict[str, Any]) -> str | None:
-        to = body.get("to")
-        return str(to) if to else None
-
-    def reference(self, body: dict[str, Any]) -> str | None:
-        ref = body.get("biz_opaque_callback_data")
-        return str(ref) if ref else None
 
     def error_answer(self, status: int) -> dict[str, Any]:
         if status == 429:
