@@ -131,20 +131,6 @@ def backend_processes(backend_pid: int) -> Callable[[], list[psutil.Process]]:
     return processes
 
 
-def database_processes(dbname: str) -> Callable[[], list[psutil.Process]]:
-    """The PostgreSQL backends connected to one database (their titles name it), with their workers."""
-    def processes() -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            title = " ".join(proc.info["cmdline"] or ())
-            if title.startswith("postgres: ") and f" {dbname} " in title:
-                found.append(proc)
-                found.extend(backend_processes(proc.pid)()[1:])
-        return found
-
-    return processes
-
-
 def private_memory(processes: Callable[[], list[psutil.Process]]) -> Callable[[], int]:
     """Private memory (USS) of the processes."""
     def measure() -> int:
@@ -186,9 +172,23 @@ if step == "load":
 elif step == "changes":
     orders.add_daily_changes(conn, day, seed)
     print("changed")
-else:
-    print(run_etl(conn, batch, full=step == "full").seconds)
+else:  # the bench measures this backend: it names it, then waits for the go
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        print(cur.fetchone()[0], flush=True)
+    conn.rollback()
+    sys.stdin.readline()
+    print(run_etl(conn, batch, full=step == "full").seconds, flush=True)
+    sys.stdin.readline()  # the backend stays until the bench has read its figures
 """
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class OldVersion:
@@ -208,20 +208,34 @@ class OldVersion:
         postgres.ensure_database_for(self.url)
         self._run("-m", "chalicelib.db", "migrate")
 
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": self.url, "PYTHONPATH": str(self.tree)}
+
     def _run(self, *args: str) -> str:
-        env = {**os.environ, "DATABASE_URL": self.url, "PYTHONPATH": str(self.tree)}
-        done = subprocess.run([sys.executable, *args], cwd=self.tree, env=env, check=True, capture_output=True,
-                              text=True)
+        done = subprocess.run([sys.executable, *args], cwd=self.tree, env=self._env(), check=True,
+                              capture_output=True, text=True)
         return done.stdout.strip().splitlines()[-1]
 
     def step(self, step: str, lines: int, seed: int, day: date) -> str:
         return self._run("-c", OLD_STEP, step, str(lines), str(seed), day.isoformat())
 
     def etl(self, step: str, lines: int, seed: int, day: date) -> tuple[float, float, int]:
-        """(seconds as run_etl reports them, PostgreSQL CPU seconds, peak private memory)."""
-        processes = database_processes(self.dbname)
-        with PeakMemory(private_memory(processes), processes) as mem:
-            seconds = float(self.step(step, lines, seed, day))
+        """(seconds as run_etl reports them, PostgreSQL CPU seconds, peak private memory) of the step's
+        own backend and its parallel workers, as for this checkout's runs (every backend of the
+        database counted the step's connection set-up and whatever else was connected)."""
+        with subprocess.Popen([sys.executable, "-c", OLD_STEP, step, str(lines), str(seed), day.isoformat()],
+                              cwd=self.tree, env=self._env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) as child:
+            assert child.stdin is not None and child.stdout is not None
+            backend = next(int(line) for line in child.stdout if line.strip().isdigit())
+            with PeakMemory(backend_memory(backend), backend_processes(backend)) as mem:
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                seconds = next(float(line) for line in child.stdout if _is_number(line))  # after its log lines
+            child.stdin.write("done\n")
+            child.stdin.close()
+        if child.returncode != 0:
+            raise subprocess.CalledProcessError(child.returncode, "old ETL step")
         return seconds, mem.cpu, mem.peak
 
 

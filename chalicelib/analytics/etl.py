@@ -10,11 +10,14 @@ and forgets them, in one transaction. Late cancellations and returns are updates
 flags, so they refresh their group like any other change; recomputing a group from its
 source lines (never adding deltas) is what makes the result identical to a full rebuild.
 *Full*: truncate and rebuild everything (first run, or on demand).
-Either way the run reads its source lines once (``sql/lines.sql``: temporary etl_lines and
-etl_orders) for both tables, keeps ``analytics_active_month`` (each user's active months and first
-month) and ``analytics_user_total`` (each user's RFM inputs) in step, then re-scores RFM for
-everybody (quartiles and recency depend on the whole population and the date), updating
-``rfm_score`` in place, and recounts the cohort matrix from ``analytics_active_month``.
+An incremental run reads its source lines once (``sql/lines.sql``: temporary etl_lines and
+etl_orders) for both tables; a full build reads the source on parallel workers straight into
+each month's line totals and the orders (``sql/full_lines.sql``) and folds the customer-key
+table's line totals from the months (``sql/customer_line_totals.sql``). Either way the run keeps
+``analytics_active_month`` (each user's active months and first month) and
+``analytics_user_total`` (each user's RFM inputs) in step, then re-scores RFM for everybody
+(quartiles and recency depend on the whole population and the date), updating ``rfm_score`` in
+place, and recounts the cohort matrix from ``analytics_active_month``.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ from chalicelib.logs import get_logger
 logger = get_logger("analytics-etl")
 
 SQL_DIR = Path(__file__).with_name("sql")
-LINES_TEMPLATE = Template((SQL_DIR / "lines.sql").read_text())
-AGGREGATE_TEMPLATE = Template((SQL_DIR / "aggregate.sql").read_text())
+
+
+def _sql(name: str) -> Template:
+    return Template((SQL_DIR / f"{name}.sql").read_text())
+
 
 # Serialises ETL runs (two schedules firing, a manual run during the daily one).
 ETL_LOCK_KEY = 727_004_007
@@ -50,16 +56,30 @@ KEY_COLS = "marketplace, shop_id, shop_name, user_id, magpie_region_code"
 SCOPE_USERS = "f.user_id = ANY (ARRAY (SELECT DISTINCT user_id FROM etl_scope_keys))"
 CHANGED_KEYS_LINES = (f"{SCOPE_USERS} AND (f.{KEY_COLS.replace(', ', ', f.')}) "
                       f"IN (SELECT {KEY_COLS} FROM etl_scope_keys)")
-READ_LINES = {scope_name: LINES_TEMPLATE.substitute(scope=scope)
-              for scope_name, scope in (("full", "TRUE"), ("incremental", CHANGED_KEYS_LINES))}
-# A full build reads every source line once, computing each one's customer key (md5) and WIB
-# month: PostgreSQL's default costs never split that scan over parallel workers (shipping 1M rows
-# to the leader is priced above the work saved), yet one process spends 5.4 s of CPU on it at 1M
-# lines and, with two workers, the leader 3.1 s (it writes etl_lines; workers 3 s, PostgreSQL CPU
-# +10 %; wall at load 12: 17-20 s -> 11-12 s). Only for that read: the temporary tables the rest
-# reads are never scanned in parallel.
+MONTH_GROUP = "customer_key, month_of_order"
+ALL_SOURCE_LINES = f"({_sql('source_lines').substitute(scope='TRUE')}) l"
+READ_LINES = {
+    "incremental": _sql("lines").substitute(source_lines=_sql("source_lines").substitute(scope=CHANGED_KEYS_LINES),
+                                            orders=_sql("orders").substitute(lines="etl_lines")),
+    "full": _sql("full_lines").substitute(
+        monthly_lines=_sql("line_totals").substitute(group_cols=MONTH_GROUP, lines=ALL_SOURCE_LINES, scope="TRUE"),
+        orders=_sql("orders").substitute(lines=ALL_SOURCE_LINES)),
+}
+# A full build reads every source line (twice: sql/full_lines.sql), computing each one's customer
+# key (md5) and WIB month: PostgreSQL's default costs never split such a scan over parallel workers
+# (shipping 1M rows to the leader is priced above the work saved), yet one process spends 5.4 s of
+# CPU on it at 1M lines and, with two workers, the leader 3.1 s. Only for those reads: the
+# temporary tables the rest reads are never scanned in parallel.
 PARALLEL_READ = "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0.01"
 SERIAL_AGAIN = "SET LOCAL parallel_setup_cost TO DEFAULT; SET LOCAL parallel_tuple_cost TO DEFAULT"
+# A full build's orders are grouped twice (per order, then per group) and read in group order: sorted
+# on the workers and merged, their partial groups are finished in one pass and etl_orders is written
+# in group order; hashing them (the planner's pick) finished 580k groups in the leader's hash table,
+# and final_user_analysis's fold per order hashed them again and then sorted them by customer key
+# (EXPLAIN ANALYZE at 1M lines, load 4: that insert 6.8 s -> 4.1 s). Only for the full build's
+# reads and inserts.
+SORTED_GROUPS = "SET LOCAL enable_hashagg = off"
+HASHED_GROUPS_AGAIN = "SET LOCAL enable_hashagg TO DEFAULT"
 CHANGED_MONTHS = ('(customer_key, month_of_order) IN '
                   '(SELECT customer_key COLLATE "C", month_of_order COLLATE "C" FROM etl_scope)')
 # final_user_analysis counts each order once even when its lines fall in two months
@@ -71,14 +91,26 @@ ORDERS_PER_KEY = """(
     GROUP BY customer_key, order_id
 ) o"""
 
+AGGREGATE_TEMPLATE = _sql("aggregate")
+MONTHLY = {"target": "aggregated_monthly", "group_cols": MONTH_GROUP, "month_select": "l.month_of_order,",
+           "orders": "etl_orders"}
+FINAL = {"target": "final_user_analysis", "group_cols": "customer_key", "month_select": "",
+         "orders": ORDERS_PER_KEY, "scope": "TRUE"}
+LINE_TOTALS = _sql("line_totals")
 INSERT_MONTHLY = {
-    scope_name: AGGREGATE_TEMPLATE.substitute(
-        target="aggregated_monthly", group_cols="customer_key, month_of_order",
-        month_select="l.month_of_order,", orders="etl_orders", scope=scope)
-    for scope_name, scope in (("full", "TRUE"), ("incremental", CHANGED_MONTHS))
+    # the months were written in group order: sorting them finds them sorted, and a merge join with the
+    # orders' totals (also in group order) then needs no sort of the joined rows
+    "full": AGGREGATE_TEMPLATE.substitute(
+        MONTHLY, scope="TRUE", line_totals=f"SELECT * FROM etl_monthly_lines ORDER BY {MONTH_GROUP}"),
+    "incremental": AGGREGATE_TEMPLATE.substitute(
+        MONTHLY, scope=CHANGED_MONTHS,
+        line_totals=LINE_TOTALS.substitute(group_cols=MONTH_GROUP, lines="etl_lines", scope=CHANGED_MONTHS)),
 }
-INSERT_FINAL = AGGREGATE_TEMPLATE.substitute(
-    target="final_user_analysis", group_cols="customer_key", month_select="", orders=ORDERS_PER_KEY, scope="TRUE")
+INSERT_FINAL = {
+    "full": AGGREGATE_TEMPLATE.substitute(FINAL, line_totals=_sql("customer_line_totals").substitute()),
+    "incremental": AGGREGATE_TEMPLATE.substitute(
+        FINAL, line_totals=LINE_TOTALS.substitute(group_cols="customer_key", lines="etl_lines", scope="TRUE")),
+}
 
 TRUNCATE_OUTPUTS = ("TRUNCATE aggregated_monthly, final_user_analysis, analytics_active_month, analytics_user_total, "
                     "analytics_changed_group")
@@ -103,8 +135,11 @@ INSERT INTO analytics_active_month (user_id, month_of_order, cohort_month)
 SELECT user_id, month_of_order, min(month_of_order) OVER (PARTITION BY user_id COLLATE "C")
 FROM (${pairs}) pairs
 """
+# (bytewise, and run with hash aggregation off: one sort gives the distinct pairs in the window's
+# partition order, where hashing them and then sorting for the window took twice that, 1M lines)
 FILL_ACTIVE_MONTHS = Template(ACTIVE_MONTHS).substitute(
-    pairs="SELECT DISTINCT user_id, month_of_order FROM aggregated_monthly WHERE total_order > 0")
+    pairs='SELECT DISTINCT user_id COLLATE "C" AS user_id, month_of_order COLLATE "C" AS month_of_order '
+          'FROM aggregated_monthly WHERE total_order > 0')
 REFRESH_ACTIVE_MONTHS = ("DELETE FROM analytics_active_month WHERE user_id IN (SELECT user_id FROM etl_scope);\n"
                          + Template(ACTIVE_MONTHS).substitute(pairs="""
     SELECT DISTINCT f.user_id, analytics_month(f.create_timestamp) AS month_of_order
@@ -172,13 +207,15 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
         params = {"etl_batch_time": etl_batch_time}
         if mode == "full":
             cur.execute(TRUNCATE_OUTPUTS)
+            cur.execute(SORTED_GROUPS)
             cur.execute(PARALLEL_READ)
             cur.execute(READ_LINES["full"])
             cur.execute(SERIAL_AGAIN)
             cur.execute(INSERT_MONTHLY["full"], params)
             groups = cur.rowcount
-            cur.execute(INSERT_FINAL, params)
+            cur.execute(INSERT_FINAL["full"], params)
             cur.execute(FILL_ACTIVE_MONTHS)
+            cur.execute(HASHED_GROUPS_AGAIN)
             cur.execute(FILL_USER_TOTALS)
             cur.execute(ANALYZE_OUTPUTS)
         else:
@@ -193,7 +230,7 @@ def run_etl(conn: psycopg2.extensions.connection, etl_batch_time: datetime, *, f
             cur.execute(DELETE_MONTHLY_IN_SCOPE)
             cur.execute(INSERT_MONTHLY["incremental"], params)
             cur.execute(DELETE_FINAL_IN_SCOPE)
-            cur.execute(INSERT_FINAL, params)
+            cur.execute(INSERT_FINAL["incremental"], params)
             cur.execute(REFRESH_ACTIVE_MONTHS)
             cur.execute(REFRESH_USER_TOTALS)
         derived_started = time.perf_counter()

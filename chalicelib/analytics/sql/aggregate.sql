@@ -1,17 +1,16 @@
--- Table 4.2 aggregation from the run's lines and orders (sql/lines.sql), shared by
--- aggregated_monthly (grouped by customer key and month) and final_user_analysis (grouped by
--- customer key only). Placeholders, filled from module constants in etl.py (never from input):
--- target, group_cols, month_select, orders (etl_orders for the monthly table; for the customer-key
--- table, etl_orders folded per order across months: an order whose lines span two months counts
--- once) and scope (a condition on the group: the groups this run replaces).
+-- Table 4.2 aggregation, shared by aggregated_monthly (grouped by customer key and month) and
+-- final_user_analysis (grouped by customer key only). Placeholders, filled from module constants
+-- in etl.py (never from input): target, group_cols, month_select, line_totals (the line-level
+-- columns per group: sql/line_totals.sql over etl_lines, or, in a full build, the months of
+-- etl_monthly_lines as they are or folded per customer key, sql/customer_line_totals.sql), orders
+-- (etl_orders for the monthly table; for the customer-key table, etl_orders folded per order
+-- across months: an order whose lines span two months counts once) and scope (a condition on the
+-- group: the groups this run replaces).
 --
 -- Orders are counted once per group: total_order = orders with a valid line, total_cancelled =
 -- orders with a cancelled line, total_returned = orders with a returned (and not cancelled) line.
--- Shipping fees are per order, so min/max/avg run over valid orders. total_sku = distinct
--- product:variant pairs of valid lines, total_quantity = valid lines with a barcode (one line is
--- one item). address_shipping_name is that of the latest valid order; ties break on order_id.
--- The key columns are equal within a group (its customer key is their md5): min() only picks the
--- one value, bytewise (COLLATE "C"), not through the database locale's strcoll.
+-- Shipping fees are per order, so min/max/avg run over valid orders. address_shipping_name is
+-- that of the latest valid order; ties break on order_id.
 INSERT INTO ${target}
 WITH order_totals AS (
     SELECT ${group_cols},
@@ -28,19 +27,7 @@ WITH order_totals AS (
     GROUP BY ${group_cols}
 ),
 line_totals AS (
-    SELECT ${group_cols},
-           min(marketplace COLLATE "C") AS marketplace, min(shop_id COLLATE "C") AS shop_id,
-           min(shop_name COLLATE "C") AS shop_name, min(user_id COLLATE "C") AS user_id,
-           min(magpie_region_code COLLATE "C") AS magpie_region_code,
-           max(kurs_rate) AS kurs_rate,
-           min(create_timestamp) FILTER (WHERE valid) AS first_order_timestamp,
-           max(create_timestamp) FILTER (WHERE valid) AS last_order_timestamp,
-           coalesce(sum(gmv_rupiah) FILTER (WHERE valid), 0)::BIGINT AS total_gmv_amount,
-           coalesce(array_agg(DISTINCT sku ORDER BY sku) FILTER (WHERE valid), '{}') AS sku_list,
-           count(marketplace_product_barcode) FILTER (WHERE valid) AS total_quantity
-    FROM etl_lines
-    WHERE ${scope}
-    GROUP BY ${group_cols}
+${line_totals}
 )
 SELECT l.customer_key, l.marketplace, l.shop_id, l.shop_name, l.user_id, ${month_select}
        l.magpie_region_code, l.kurs_rate,
