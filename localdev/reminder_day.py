@@ -64,7 +64,8 @@ class AppServer:
         from app import app  # the real API, routes and all
 
         self._server = LocalDevServer(app, Config(), "127.0.0.1", 0, handler_cls=GatewayLikeHandler)
-        self._thread = threading.Thread(target=self._server.server.serve_forever, daemon=True)
+        # stop() is noticed within 20 ms (socketserver's default poll, 0.5 s, was waited out at every stop)
+        self._thread = threading.Thread(target=self._server.server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
