@@ -64,7 +64,8 @@ class AppServer:
         from app import app  # the real API, routes and all
 
         self._server = LocalDevServer(app, Config(), "127.0.0.1", 0, handler_cls=GatewayLikeHandler)
-        self._thread = threading.Thread(target=self._server.server.serve_forever, daemon=True)
+        # stop() is noticed within 20 ms (socketserver's default poll, 0.5 s, was waited out at every stop)
+        self._thread = threading.Thread(target=self._server.server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -115,6 +116,9 @@ class LocalReminderStack:
     backoff_base: float = 0.01
     max_concurrent_calls: int = 0
     call_seconds: float = 0.0
+    # status sequences each fake delivers at once: a provider posts the webhooks of many calls side by side
+    # (4 made the day wait for its callbacks: a stage's callbacks came in up to 20 s after its last call)
+    callback_workers: int = 16
     extra_env: dict[str, str] = field(default_factory=dict)
     strict: bool = False
     template: str | None = None
@@ -139,13 +143,15 @@ class LocalReminderStack:
         self.app = ApiContainerUrl(f"http://127.0.0.1:{api_port}") if api_port else AppServer().start()
         self.voice = FakeVoice(seed=self.seed, timeout_sleep=self.provider_timeout * 1.5,
                                strict_rate=self.calls_per_second, max_concurrent=self.max_concurrent_calls or None,
-                               call_seconds=self.call_seconds).start()
+                               call_seconds=self.call_seconds, callback_workers=self.callback_workers).start()
         self.whatsapp = FakeWhatsApp(seed=self.seed, webhook_url=f"{self.app.url}/v1/callbacks/whatsapp",
                                      timeout_sleep=self.provider_timeout * 1.5,
-                                     strict_rate=self.messages_per_second).start()
+                                     strict_rate=self.messages_per_second,
+                                     callback_workers=self.callback_workers).start()
         self.sms = FakeSms(seed=self.seed, receipt_url=f"{self.app.url}/v1/callbacks/sms",
                            inbound_url=f"{self.app.url}/v1/callbacks/sms/inbound",
-                           timeout_sleep=self.provider_timeout * 1.5, strict_rate=self.sms_rate).start()
+                           timeout_sleep=self.provider_timeout * 1.5, strict_rate=self.sms_rate,
+                           callback_workers=self.callback_workers).start()
         self.slack = FakeSlack().start()
         env = {
             "REMINDER_CALLBACK_BASE_URL": self.app.url,

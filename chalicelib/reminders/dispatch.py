@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
@@ -159,6 +160,16 @@ class Dispatcher:
         self._reference_key = reference_key
         self.concurrency = max(1, self.settings.threads)
         self.callback_base_url = (self.settings.reminder_callback_base_url or "").rstrip("/")
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The calls in flight, on threads kept for the dispatcher's life (a warm container's chunks): each
+        thread's provider client keeps its connection, so a chunk does not open (and TLS-handshake) a new
+        one per thread, as a pool made per chunk did."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="dispatch")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        return self._pool
 
     @property
     def sms_receipt_url(self) -> str:
@@ -459,16 +470,21 @@ class Dispatcher:
         groups = contact_groups(payments)
         pacing = client.chunk(len(groups)) if isinstance(client, _Paced) else nullcontext()
         asked, delivered, contacts = 0, list[int](), list[Contact]()
-        with pacing, ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            results = pool.map(lambda g: self._contact_group(run, g, deadline, policy, halted), groups)
-            for group, answers in zip(groups, results, strict=True):
-                for counter, fresh, contact in answers:
-                    counts[counter] += 1
-                    asked += fresh
-                    if contact is not None:
-                        contacts.append(contact)
-                if answers[0][0] in ("placed", "unknown"):  # maybe delivered (to all of them): never messaged again
-                    delivered.extend(m.payment_id for m in group)
+        with pacing:
+            pool = self._threads()
+            sends = [pool.submit(self._contact_group, run, g, deadline, policy, halted) for g in groups]
+            try:
+                for group, send in zip(groups, sends, strict=True):
+                    answers = send.result()
+                    for counter, fresh, contact in answers:
+                        counts[counter] += 1
+                        asked += fresh
+                        if contact is not None:
+                            contacts.append(contact)
+                    if answers[0][0] in ("placed", "unknown"):  # maybe delivered (to all of them): never again
+                        delivered.extend(m.payment_id for m in group)
+            finally:
+                wait(sends)  # no send of this chunk outlives it (nor its pacing)
         return asked, delivered, contacts
 
     def _record_pacing(self, run: StageRun, per_second: float, remaining_seconds: float) -> None:

@@ -31,6 +31,7 @@ from pynamodb.models import Model
 from chalicelib import resources, settings
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS
 from chalicelib.reminders.sms_signatures import MAX_AGE_SECONDS as SMS_MAX_AGE_SECONDS
+from chalicelib.reminders.store.dynamo_tables import FIRST_CALLS, connecting
 
 REPLAY_TABLE = "callback-replay"
 SKEW_MARGIN_SECONDS = 60
@@ -69,8 +70,13 @@ class _SeenToken(Model):
     expires_at = TTLAttribute()           # DynamoDB deletes the item after this
 
 
-@lru_cache(maxsize=8)
 def _model(table: str, host: str | None, region: str) -> Any:
+    with connecting():  # threads asking at once (the API's first webhooks) share one model (and its client)
+        return _made_model(table, host, region)
+
+
+@lru_cache(maxsize=8)
+def _made_model(table: str, host: str | None, region: str) -> Any:
     meta = type("Meta", (), {"table_name": table, "host": host, "region": region})
     return type("SeenToken", (_SeenToken,), {"Meta": meta})
 
@@ -87,6 +93,10 @@ class DynamoReplayCache:
                             host if host is not None else settings.aws_endpoint_url(), region or settings.aws_region())
 
     def first_use(self, key: str, until: float) -> bool:
+        # the model's first request alone: threads racing it each made a botocore client (FirstCalls)
+        return FIRST_CALLS.first_alone((self.model, "first_use"), lambda: self._first_use(key, until))
+
+    def _first_use(self, key: str, until: float) -> bool:
         m = self.model
         now = time.time()
         item = m(key, until=until, expires_at=datetime.fromtimestamp(until + 1, UTC))

@@ -55,6 +55,8 @@ class DemoContext:
     # the AWS resources of the template exist once this returns (the demo creates them while the
     # book loads; a step run on its own creates them itself)
     aws_ready: Callable[[], object] = field(default=bootstrap)
+    # progress bars on a terminal console (off for a step whose output is held while another step runs)
+    bars: bool = True
 
     @property
     def log_path(self) -> Path:
@@ -63,7 +65,7 @@ class DemoContext:
     def bar(self, desc: str, total: int | None = None, unit: str = "it") -> tqdm:
         """A progress bar on a terminal console (never in the logs, nor in a pipe); closed by the caller."""
         wanted = os.environ.get("DEMO_PROGRESS", "auto")
-        shown = wanted == "1" or (wanted == "auto" and self.console.isatty())
+        shown = self.bars and (wanted == "1" or (wanted == "auto" and self.console.isatty()))
         return tqdm(total=total, desc=f"  {desc}", unit=unit, file=self.console, leave=False, mininterval=0.5,
                     dynamic_ncols=True, disable=not shown)
 

@@ -21,6 +21,8 @@ Each step is a function taking the shared ``DemoContext``; features add theirs t
 from __future__ import annotations
 
 import argparse
+import io
+import multiprocessing
 import os
 import shutil
 import sys
@@ -28,8 +30,10 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from chalicelib import db
@@ -43,7 +47,7 @@ from localdev.aws.bootstrap import bootstrap
 from localdev.aws.template_artifact import template_path
 from localdev.datagen.lending import load
 from localdev.demo import guard
-from localdev.demo.analytics import step_analytics
+from localdev.demo.analytics import Prepared, finish_analytics, prepare_analytics, step_analytics
 from localdev.demo.context import Console, DemoContext
 from localdev.demo.disbursements import step_disbursements
 from localdev.demo.partner_api import step_partner_api
@@ -143,29 +147,96 @@ def quiet_console(log_path: Path) -> Iterator[Console]:
 ELAPSED_BAR = {step_analytics: "customer analytics", step_disbursements: "disbursement events"}
 
 
+# A step whose first part needs PostgreSQL only runs that part beside the T-3 day (which spends its time waiting on
+# moto and the providers' callbacks, not on PostgreSQL), in a process of its own: (its PostgreSQL part, the rest,
+# the step it runs beside). Its output is held and shown after that step's, then the rest runs; its own time.
+BESIDE: dict[Callable[[DemoContext], None], tuple[Callable[[DemoContext], Prepared],
+                                                  Callable[[DemoContext, Prepared], None],
+                                                  Callable[[DemoContext], None]]] = {
+    step_analytics: (prepare_analytics, finish_analytics, step_t3_reminders),
+}
+
+
 def _seconds_since(started: float) -> Callable[[], int]:
     return lambda: int(time.perf_counter() - started)
 
 
-def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float]]:
-    timings = []
-    for step in steps:
-        started = time.perf_counter()
-        if step in ELAPSED_BAR:
-            with ctx.progress(ELAPSED_BAR[step], _seconds_since(started), unit="s"):
+def _prepare_elsewhere(prepare: Callable[[DemoContext], Prepared], business_date: date, loans: int, seed: int,
+                       out_dir: Path) -> tuple[Prepared, str, float]:
+    """A step's PostgreSQL part in a process of its own (its Python work must not take the GIL from the fake
+    providers and the Lambda pollers of the step beside it): what it returned, printed, and its seconds."""
+    conn = db.connect()
+    printed = io.StringIO()
+    ctx = DemoContext(conn=conn, business_date=business_date, loans=loans, seed=seed, out_dir=out_dir,
+                      console=printed, bars=False)
+    started = time.perf_counter()
+    try:
+        with redirect_stdout(printed):
+            prepared = prepare(ctx)
+    finally:
+        conn.close()
+    return prepared, printed.getvalue(), time.perf_counter() - started
+
+
+@dataclass
+class _Beside:
+    future: Future[tuple[Prepared, str, float]]
+    pool: ProcessPoolExecutor
+
+
+def _start_beside(ctx: DemoContext, prepare: Callable[[DemoContext], Prepared]) -> _Beside:
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _Beside(pool.submit(_prepare_elsewhere, prepare, ctx.business_date, ctx.loans, ctx.seed, ctx.out_dir),
+                   pool)
+
+
+def _finish_beside(ctx: DemoContext, beside: _Beside, finish: Callable[[DemoContext, Prepared], None]) -> float:
+    """Wait for the PostgreSQL part, show what it printed, run the rest here; the step's own seconds."""
+    try:
+        prepared, printed, seconds = beside.future.result()
+    finally:
+        beside.pool.shutdown(wait=True)
+    print(printed, end="")
+    started = time.perf_counter()
+    finish(ctx, prepared)
+    return seconds + time.perf_counter() - started
+
+
+def run_steps(ctx: DemoContext, steps: list[Callable[[DemoContext], None]]) -> list[tuple[str, float, str]]:
+    """Each step's name, its own seconds and where it ran (beside another step, or after the one before)."""
+    timings: list[tuple[str, float, str]] = []
+    waiting: dict[Callable[[DemoContext], None], list[tuple[Callable[[DemoContext], None], _Beside]]] = {}
+    try:
+        for step in steps:
+            name = step.__name__.removeprefix("step_")
+            if step in BESIDE and BESIDE[step][2] in steps[steps.index(step):]:
+                prepare, _finish, partner = BESIDE[step]
+                print(f"\n{name}: its PostgreSQL part runs beside {partner.__name__.removeprefix('step_')} "
+                      "(output below, after that step's)")
+                waiting.setdefault(partner, []).append((step, _start_beside(ctx, prepare)))
+                continue
+            started = time.perf_counter()
+            if step in ELAPSED_BAR:
+                with ctx.progress(ELAPSED_BAR[step], _seconds_since(started), unit="s"):
+                    step(ctx)
+            else:
                 step(ctx)
-        else:
-            step(ctx)
-        timings.append((step.__name__.removeprefix("step_"), time.perf_counter() - started))
+            timings.append((name, time.perf_counter() - started, ""))
+            for other, beside in waiting.pop(step, []):
+                timings.append((other.__name__.removeprefix("step_"), _finish_beside(ctx, beside, BESIDE[other][1]),
+                                f"part beside {name}"))
+    finally:
+        for pending in waiting.values():  # a step failed: nothing outlives the demo
+            for _other, beside in pending:
+                beside.pool.shutdown(wait=True, cancel_futures=True)
     return timings
 
 
-def print_timings(timings: list[tuple[str, float]]) -> None:
-    total = sum(seconds for _name, seconds in timings)
+def print_timings(timings: list[tuple[str, float, str]], wall: float) -> None:
     print("\nstep                      seconds")
-    for name, seconds in timings:
-        print(f"{name:<24} {seconds:>8.1f}")
-    print(f"{'total':<24} {total:>8.1f}")
+    for name, seconds, where in timings:
+        print(f"{name:<24} {seconds:>8.1f}" + (f"  ({where})" if where else ""))
+    print(f"{'total':<24} {wall:>8.1f}  (wall time of the steps; the sum is {sum(t[1] for t in timings):.1f})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         background = ThreadPoolExecutor(max_workers=1)
         ctx.aws_ready = background.submit(bootstrap).result
         try:
+            steps_started = time.perf_counter()
             timings = run_steps(ctx, STEPS)
+            steps_wall = time.perf_counter() - steps_started
         except (LocalAccessDenied, ColdStartFailed) as exc:
             print(f"\ndemo FAILED: the template does not allow what the code does:\n{exc}")
             return 1
@@ -218,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             background.shutdown(wait=True)
             conn.close()
-        print_timings(timings)
+        print_timings(timings, steps_wall)
         print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; output in {out_dir}/ "
               f"(logs in {ctx.log_path.parent}/)")
     return 0

@@ -30,8 +30,12 @@ class FakeServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
+    # how often the serving loop looks whether stop() was asked (socketserver's default, 0.5 s, was up to half a
+    # second per fake stopped: four at the end of each reminder day, one or more in many tests)
+    POLL_SECONDS = 0.02
+
     def start(self) -> None:
-        threading.Thread(target=self.serve_forever, name=self.name, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(self.POLL_SECONDS,), name=self.name, daemon=True).start()
 
     def stop(self) -> None:
         self.shutdown()

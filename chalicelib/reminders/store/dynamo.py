@@ -32,6 +32,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from chalicelib import resources, settings
 from chalicelib.reminders.stages import Channel, StageRun
 from chalicelib.reminders.store.dynamo_tables import (
+    FIRST_CALLS,
     LEDGER_TABLE,
     PACING_PK,
     STAGES_TABLE,
@@ -87,7 +88,9 @@ def _reliable(method: Callable[P, R]) -> Callable[P, R]:
             for attempt in Retrying(retry=retry_if_exception(_throttled), stop=stop_after_attempt(STORE_ATTEMPTS),
                                     wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True):
                 with attempt:
-                    return method(*args, **kwargs)
+                    # each method's first call alone (its models make their botocore client once: FirstCalls)
+                    return FIRST_CALLS.first_alone((getattr(args[0], "models", None), method.__name__),
+                                                   lambda: method(*args, **kwargs))
         except (PynamoDBException, BotoCoreError, ClientError) as exc:
             raise StoreUnavailable(f"{method.__name__}: {_error_code(exc) or type(exc).__name__}") from exc
         raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises

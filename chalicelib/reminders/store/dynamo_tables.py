@@ -13,10 +13,12 @@ stores on two endpoints can live in one process.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     NumberAttribute,
@@ -37,6 +39,8 @@ LEDGER_TABLE = "reminder-ledger"
 PROVIDER_ID = "provider_id"  # the ledger's indexed attribute (infra/functions.yaml: indexes)
 STAGES_TABLE = "reminder-stages"
 PACING_PK = "pacing"
+R = TypeVar("R")
+_CONNECTING = threading.Lock()
 
 
 class ProviderIdIndex(GlobalSecondaryIndex["LedgerItem"]):
@@ -111,14 +115,50 @@ class Models:
     pacing: type[PacingItem]
 
 
+class FirstCalls:
+    """Runs the first call of each kind alone. pynamodb makes a model's botocore client on the model's first
+    request, in a botocore session per thread (service model read from disk: ~0.1 s of CPU), without a lock:
+    threads that first used a model together each made one (the API container's first burst of webhooks, each
+    dispatch container's first chunk: a quarter of their busy samples in the demo's T-3 day). The first call
+    of a kind (a store method) runs alone and the others wait for it; after it, calls run side by side."""
+
+    def __init__(self) -> None:
+        self._done: set[Hashable] = set()
+        self._lock = threading.RLock()  # a store method that calls another runs both alone
+
+    def first_alone(self, kind: Hashable, call: Callable[[], R]) -> R:
+        if kind not in self._done:
+            with self._lock:
+                if kind not in self._done:
+                    try:
+                        return call()
+                    finally:
+                        self._done.add(kind)
+        return call()
+
+
+FIRST_CALLS = FirstCalls()
+
+
+def connecting() -> threading.Lock:
+    """The lock the model classes are made under: threads asking at once share the same classes."""
+    return _CONNECTING
+
+
 def _bound(base: type[Model], table: str, host: str | None, region: str) -> Any:
     meta = type("Meta", (), {"table_name": table, "host": host, "region": region})
     return type(base.__name__, (base,), {"Meta": meta})
 
 
-@lru_cache(maxsize=8)
 def models_for(ledger_table: str, stages_table: str, host: str | None, region: str) -> Models:
-    """Model classes bound to one endpoint and table pair (cached: each keeps its own connection)."""
+    """Model classes bound to one endpoint and table pair (cached: each keeps its own connection; threads asking
+    at once get the same ones, so each class makes its client once: ``FirstCalls``)."""
+    with _CONNECTING:
+        return _models_for(ledger_table, stages_table, host, region)
+
+
+@lru_cache(maxsize=8)
+def _models_for(ledger_table: str, stages_table: str, host: str | None, region: str) -> Models:
     return Models(_bound(LedgerItem, ledger_table, host, region),
                   _bound(StageItem, stages_table, host, region),
                   _bound(PacingItem, stages_table, host, region))
