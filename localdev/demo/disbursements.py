@@ -120,9 +120,13 @@ def _run(ctx: DemoContext) -> None:
             runtime.drain(RELAYED)
             _send(tail[1:])
             runtime.drain(RELAYED)
-    dead = settings.aws_clients().client("sqs").receive_message(
+    sqs = settings.aws_clients().client("sqs")
+    dead = sqs.receive_message(
         QueueUrl=resources.queue_url("disbursement-events-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=0,
     ).get("Messages", [])
+    redrive = sqs.get_queue_attributes(QueueUrl=resources.queue_url("disbursement-events"),
+                                       AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    max_receives = json.loads(redrive)["maxReceiveCount"]  # the queue's, as the template deploys it
 
     with ctx.conn.cursor() as cur:
         cur.execute(SENT_EMAILS)
@@ -142,7 +146,7 @@ def _run(ctx: DemoContext) -> None:
           f"outcomes {dict(sorted(outcomes.items()))}; "
           f"duplicate of {special.get('duplicate')}, out-of-order on {special.get('out_of_order')}")
     for m in dead:
-        print(f"dead-lettered after 5 receives: {m['Body']}")
+        print(f"dead-lettered after {max_receives} receives (the queue's maxReceiveCount): {m['Body']}")
     print(f"calendar emails: {written} written to {email_dir}/ (one per COMPLETED disbursement)")
 
     report_dir = ctx.out_dir / "reports"

@@ -16,6 +16,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
+from infra.manifest import load_manifest
 from localdev.aws.template_provisioning import admin
 from localdev.servers import postgres
 
@@ -47,6 +48,9 @@ def test_demo_console_is_short_and_logs_go_to_files(pg_url, aws, tmp_path):
     logs = tmp_path / "demo" / "logs" / "demo.log"
     assert f"output in {tmp_path / 'demo'}/" in console and str(logs) in console
     assert "step" in console and "total" in console  # the time each step took
+    # the poison event is dead-lettered after as many receives as its queue is deployed with
+    events_queue = next(q for q in load_manifest().queues if q.name == "disbursement-events")
+    assert f"dead-lettered after {events_queue.max_receive_count} receives" in console
     logged = logs.read_text().splitlines()
     assert any(line.startswith("{") and json.loads(line).get("service") for line in logged)  # handler logs
 
