@@ -39,6 +39,8 @@ PRELOAD = (
     "vonage_jwt", "vonage_utils", "chalice.app", "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics", "aws_lambda_powertools.utilities.batch", "multiprocessing.connection",
 )
+# the services the functions' clients call: parsed once here (chalicelib.aws.parse_ahead), not in each container
+PARSE_AHEAD = ("dynamodb", "sqs", "stepfunctions", "secretsmanager", "ses")
 MAX_REQUEST = 1 << 20
 
 
@@ -200,6 +202,9 @@ def main() -> int:
             importlib.import_module(name)
         except ImportError:
             pass  # a library the checkout no longer uses: its containers import what they need
+    from chalicelib import aws  # reads no environment when imported
+
+    aws.parse_ahead(PARSE_AHEAD)
     serve(sock)
     return 0
 
