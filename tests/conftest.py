@@ -160,7 +160,7 @@ def aws_endpoint() -> Iterator[str]:
     os.environ["MOTO_PORT"] = str(port)
     settings.forget_aws_clients()
     yield moto_server.endpoint(port)
-    proc.terminate()
+    proc.kill()  # its state is thrown away: SIGTERM made it wind down for ~4 s at each worker's end
     proc.wait(timeout=10)
     for key, value in previous.items():
         if value is None:
