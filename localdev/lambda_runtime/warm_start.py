@@ -93,6 +93,8 @@ class Zygote:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": str(ROOT), "TZ": "UTC", "JULO_ZYGOTE_FD": str(child.fileno())}
+        if os.environ.get("PYTHONPYCACHEPREFIX"):  # where make's processes keep bytecode (Makefile)
+            env["PYTHONPYCACHEPREFIX"] = os.environ["PYTHONPYCACHEPREFIX"]
         self.proc = subprocess.Popen([sys.executable, "-m", "localdev.lambda_runtime.warm_start"], env=env, cwd=ROOT,
                                      pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
