@@ -6,18 +6,81 @@ clients of the configured endpoint (``AWS_ENDPOINT_URL``: moto, LocalStack; unse
 are ``settings.aws_clients()``; handlers hand them down (``ctx.aws``), and a test or the chaos
 harness passes its own (``AwsClients.wrapped``) instead of replacing a module global. Domain code
 never imports boto3: it uses the small adapters built on these clients.
+
+Every session this module makes (``botocore_session``) shares one parsed copy of botocore's data per
+process (``endpoints.json``, the service models and rule sets): a new session otherwise parses them again,
+~70 ms of CPU per client (most of a Lambda container's cold start, and of each worker thread's first
+DynamoDB call: pynamodb makes a session per thread, ``use_shared_data_with_pynamodb``). A session still
+reads its credentials and configuration from the environment when it is made, as ``boto3.session.Session()``
+does; only the data files, which do not change while the process runs, are shared.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
+from botocore import UNSIGNED
 from botocore.config import Config
 
 CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+UNSIGNED_CONFIG = Config(signature_version=UNSIGNED)
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths to which each ``boto3.session.Session`` adds its own data folder: once."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_loaders: dict[str, botocore.loaders.Loader] = {}
+_loaders_lock = threading.Lock()
+
+
+def shared_loader(data_path: str | None) -> botocore.loaders.Loader:
+    """The process's data loader for ``data_path`` (botocore's ``AWS_DATA_PATH`` setting), as
+    ``botocore.loaders.create_loader`` makes it, made once: it caches what it parsed, and reading is all
+    it does, so sessions in any thread can share it."""
+    with _loaders_lock:
+        found = _loaders.get(data_path or "")
+        if found is None:
+            extra = [os.path.expanduser(os.path.expandvars(p)) for p in (data_path or "").split(os.pathsep) if p]
+            found = _loaders[data_path or ""] = botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
+        return found
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session, as ``botocore.session.get_session()``, with the process's shared data loader."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
+    return session
+
+
+def boto3_session() -> boto3.session.Session:
+    """A new boto3 session (credentials and configuration from the environment now) with the shared data."""
+    return boto3.session.Session(botocore_session=botocore_session())
+
+
+def parse_ahead(services: Iterable[str]) -> None:
+    """Parse into the shared loader what a client of each of ``services`` reads (a process that forks Lambda
+    containers does it once, before the forks: each container then starts with it parsed). Makes no request."""
+    session = botocore_session()
+    for service in services:
+        session.create_client(service, region_name="us-east-1", config=UNSIGNED_CONFIG)  # no credential lookup
+
+
+def use_shared_data_with_pynamodb(connection_module: ModuleType) -> None:
+    """pynamodb's connections make a botocore session per thread (``get_session`` in
+    ``pynamodb.connection.base``): give them sessions with the shared data loader as well."""
+    connection_module.get_session = botocore_session  # type: ignore[attr-defined]
 
 
 class AwsClients:
@@ -39,7 +102,7 @@ class AwsClients:
         with self._lock:
             found = self._clients.get(service)
             if found is None:
-                session = self._session or boto3.session.Session()
+                session = self._session or boto3_session()
                 found = session.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
                                        config=self._config)
                 if self._wrap is not None:

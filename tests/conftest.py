@@ -160,7 +160,7 @@ def aws_endpoint() -> Iterator[str]:
     os.environ["MOTO_PORT"] = str(port)
     settings.forget_aws_clients()
     yield moto_server.endpoint(port)
-    proc.terminate()
+    proc.kill()  # its state is thrown away: SIGTERM made it wind down for ~4 s at each worker's end
     proc.wait(timeout=10)
     for key, value in previous.items():
         if value is None:
@@ -186,6 +186,24 @@ def aws(aws_endpoint: str) -> str:
         moto_server.reset(_started_moto_port[0])
     settings.forget_aws_clients()
     return aws_endpoint
+
+
+# what a test module calls when it needs the packaged artifact (dist/, localdev/aws/template_artifact.py)
+NEEDS_ARTIFACT = {"load_template", "packaged_template", "bootstrap", "from_template", "LambdaRuntime"}
+
+
+def _needs_artifact(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    return bool({"aws", "aws_endpoint"} & set(getattr(item, "fixturenames", ()))
+                or (module is not None and NEEDS_ARTIFACT & vars(module).keys()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need neither an emulated AWS account nor the packaged artifact first, in their collected order,
+    then the others. Those bootstrap from (or read) dist/, which ``make test`` builds beside pytest
+    (localdev/check.py): on a fresh clone the first tests (tests/chaos) waited ~40 s for it with both workers
+    idle. Every worker sorts the same collection the same way (xdist checks)."""
+    items.sort(key=_needs_artifact)
 
 
 # --- the chaos table (tests/chaos): collected on the controller, so it works under xdist ---

@@ -17,9 +17,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
-
-from chalicelib import resources, settings
+from chalicelib import aws, resources, settings
 from localdev.aws.moto_iam import LOCAL_ADMIN_KEY, LOCAL_ADMIN_SECRET
 from localdev.aws.template_resolution import (
     STACK_NAME,
@@ -40,7 +38,7 @@ def admin(service: str) -> Any:
 
 @lru_cache(maxsize=32)
 def _admin_client(service: str, endpoint: str | None, region: str) -> Any:
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
+    return aws.boto3_session().client(service, endpoint_url=endpoint, region_name=region,
                                           aws_access_key_id=LOCAL_ADMIN_KEY,
                                           aws_secret_access_key=LOCAL_ADMIN_SECRET)
 

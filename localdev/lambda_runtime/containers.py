@@ -178,6 +178,8 @@ class Containers:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": str(ROOT), "TZ": "UTC",
         })
+        if os.environ.get("PYTHONPYCACHEPREFIX"):  # the interpreter's bytecode folder (Makefile), as PATH
+            env["PYTHONPYCACHEPREFIX"] = os.environ["PYTHONPYCACHEPREFIX"]
         if self.values.get("REQUESTS_CA_BUNDLE"):  # the fakes' TLS CA: this machine's trust store
             env["REQUESTS_CA_BUNDLE"] = self.values["REQUESTS_CA_BUNDLE"]
         return env

@@ -39,6 +39,8 @@ PRELOAD = (
     "vonage_jwt", "vonage_utils", "chalice.app", "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics", "aws_lambda_powertools.utilities.batch", "multiprocessing.connection",
 )
+# the services the functions' clients call: parsed once here (chalicelib.aws.parse_ahead), not in each container
+PARSE_AHEAD = ("dynamodb", "sqs", "stepfunctions", "secretsmanager", "ses")
 MAX_REQUEST = 1 << 20
 
 
@@ -91,6 +93,8 @@ class Zygote:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONPATH": str(ROOT), "TZ": "UTC", "JULO_ZYGOTE_FD": str(child.fileno())}
+        if os.environ.get("PYTHONPYCACHEPREFIX"):  # where make's processes keep bytecode (Makefile)
+            env["PYTHONPYCACHEPREFIX"] = os.environ["PYTHONPYCACHEPREFIX"]
         self.proc = subprocess.Popen([sys.executable, "-m", "localdev.lambda_runtime.warm_start"], env=env, cwd=ROOT,
                                      pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -200,6 +204,9 @@ def main() -> int:
             importlib.import_module(name)
         except ImportError:
             pass  # a library the checkout no longer uses: its containers import what they need
+    from chalicelib import aws  # reads no environment when imported
+
+    aws.parse_ahead(PARSE_AHEAD)
     serve(sock)
     return 0
 

@@ -79,7 +79,7 @@ def test_the_reminder_day_runs_from_the_template_and_every_call_is_allowed(aws: 
         assert extra <= {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
                          "AWS_SECRET_ACCESS_KEY", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                          "AWS_LAMBDA_FUNCTION_TIMEOUT", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "TZ",
-                         "REQUESTS_CA_BUNDLE"}, fn.name
+                         "PYTHONPYCACHEPREFIX", "REQUESTS_CA_BUNDLE"}, fn.name
         assert "DATABASE_URL" not in runtime.environment(fn)  # the database comes from its secret
 
 
