@@ -9,8 +9,9 @@ never imports boto3: it uses the small adapters built on these clients.
 
 Every session this module makes (``botocore_session``) shares one parsed copy of botocore's data per
 process (``endpoints.json``, the service models and rule sets): a new session otherwise parses them again,
-~70 ms of CPU per client (most of a Lambda container's cold start, and of each worker thread's first
-DynamoDB call: pynamodb makes a session per thread, ``use_shared_data_with_pynamodb``). A session still
+~70 ms of CPU per client (most of a Lambda container's cold start). pynamodb's models make their own
+session and client once per model (their first calls run alone: ``store/dynamo_tables.FirstCalls``);
+they are left to pynamodb, not patched. A session still
 reads its credentials and configuration from the environment when it is made, as ``boto3.session.Session()``
 does; only the data files, which do not change while the process runs, are shared.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -75,12 +75,6 @@ def parse_ahead(services: Iterable[str]) -> None:
     session = botocore_session()
     for service in services:
         session.create_client(service, region_name="us-east-1", config=UNSIGNED_CONFIG)  # no credential lookup
-
-
-def use_shared_data_with_pynamodb(connection_module: ModuleType) -> None:
-    """pynamodb's connections make a botocore session per thread (``get_session`` in
-    ``pynamodb.connection.base``): give them sessions with the shared data loader as well."""
-    connection_module.get_session = botocore_session  # type: ignore[attr-defined]
 
 
 class AwsClients:

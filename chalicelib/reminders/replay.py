@@ -24,18 +24,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
-import pynamodb.connection.base
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
-from chalicelib import aws, resources, settings
+from chalicelib import resources, settings
 from chalicelib.reminders.signatures import VONAGE_MAX_AGE_SECONDS
 from chalicelib.reminders.sms_signatures import MAX_AGE_SECONDS as SMS_MAX_AGE_SECONDS
 from chalicelib.reminders.store.dynamo_tables import FIRST_CALLS, connecting
-
-# a session per thread in pynamodb: with the process's parsed botocore data (chalicelib.aws)
-aws.use_shared_data_with_pynamodb(pynamodb.connection.base)
 
 REPLAY_TABLE = "callback-replay"
 SKEW_MARGIN_SECONDS = 60

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import pynamodb.connection.base
 import pytest
 
 from chalicelib import aws
-from chalicelib.reminders.store import dynamo_tables  # noqa: F401  (installs the pynamodb sessions)
 
 REGION = "ap-southeast-3"
 
@@ -46,22 +43,6 @@ def test_boto3_sessions_add_their_data_folder_once() -> None:
 def test_a_data_path_gets_its_own_loader(tmp_path: Path) -> None:
     assert aws.shared_loader(str(tmp_path)) is not aws.shared_loader(None)
     assert str(tmp_path) in aws.shared_loader(str(tmp_path)).search_paths
-
-
-def test_pynamodb_threads_get_their_own_sessions_with_the_shared_loader() -> None:
-    sessions = []
-
-    def make() -> None:
-        sessions.append(pynamodb.connection.base.get_session())
-
-    threads = [threading.Thread(target=make) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len({id(s) for s in sessions}) == 4
-    assert len({id(s.get_component("data_loader")) for s in sessions}) == 1
-    assert sessions[0].get_component("data_loader") is aws.shared_loader(None)
 
 
 def test_parse_ahead_needs_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import pynamodb.connection.base
 from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
@@ -31,13 +30,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib import aws, resources
+from chalicelib import resources
 from chalicelib.reminders.stages import Stage, StageRun
 from chalicelib.reminders.store.model import COUNTERS, Entry, EntryStatus, Outcome, StageState
 from chalicelib.zones import Zone
-
-# a session per thread in pynamodb: with the process's parsed botocore data (chalicelib.aws)
-aws.use_shared_data_with_pynamodb(pynamodb.connection.base)
 
 LEDGER_TABLE = "reminder-ledger"
 PROVIDER_ID = "provider_id"  # the ledger's indexed attribute (infra/functions.yaml: indexes)
