@@ -54,6 +54,7 @@ from localdev.demo.partner_api import step_partner_api
 from localdev.demo.reminders import step_t3_reminders
 from localdev.lambda_runtime.containers import ColdStartFailed, LocalAccessDenied
 from localdev.lambda_runtime.events import load_handler
+from localdev.lambda_runtime.stdio import serialize_stdio
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,6 +128,7 @@ def quiet_console(log_path: Path) -> Iterator[Console]:
     with open(log_path, "ab", buffering=0) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        serialize_stdio()  # before the loggers are made: they keep the stream they were given
         previous = sys.stdout
         try:
             _import_everything()

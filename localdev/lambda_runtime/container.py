@@ -27,6 +27,7 @@ from typing import Any
 
 from localdev.aws import client_hooks
 from localdev.lambda_runtime.events import LOCAL_ACCOUNT, LambdaContext
+from localdev.lambda_runtime.stdio import serialize_stdio
 
 
 def _arn(service: str, region: str, rest: str) -> str:
@@ -219,6 +220,7 @@ def _serve_api(conn: Connection, port: int, gateway: dict[str, Any] | None) -> N
 def main(conn: Connection | None = None) -> int:
     """Serve one container: ``conn`` (forked by ``localdev.lambda_runtime.warm_start``) or the socket in
     JULO_CONTAINER_FD."""
+    serialize_stdio()
     conn = conn or Connection(int(os.environ.pop("JULO_CONTAINER_FD")))
     init = conn.recv()
     guard = CallGuard(init["name"], init["statements"])
