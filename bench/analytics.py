@@ -376,6 +376,15 @@ class Figures:
                 f"   {min(self.load):.1f}-{max(self.load):.1f}")
 
 
+def backend_pid(conn: psycopg2.extensions.connection) -> int:
+    """The PostgreSQL backend serving ``conn`` (whose CPU and memory the bench reads)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = int(db.one(cur)[0])
+    conn.rollback()
+    return pid
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -386,10 +395,7 @@ def main() -> int:
     parser.add_argument("--old", metavar="REV", help="also time git revision REV's ETL in the same run (old / new)")
     args = parser.parse_args()
     conn = db.connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        backend = db.one(cur)[0]
-    conn.rollback()
+    backend = backend_pid(conn)
     print(f"load average (1, 5, 15 min) at the start: {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
           f"{os.cpu_count()} CPUs")
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import psutil  # noqa: E402
 import psycopg2.extensions  # noqa: E402
-from analytics import PeakMemory, backend_memory, backend_processes  # noqa: E402
+from analytics import PeakMemory, backend_memory, backend_pid, backend_processes  # noqa: E402
 
 from chalicelib import db  # noqa: E402
 from chalicelib.analytics import etl  # noqa: E402
@@ -71,10 +71,7 @@ def main() -> int:
     parser.add_argument("--batch-time", type=etl.parse_batch_time, default=datetime(2026, 11, 21, 18, tzinfo=UTC))
     args = parser.parse_args()
     conn = db.connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        backend = db.one(cur)[0]
-    conn.rollback()
+    backend = backend_pid(conn)
     rows: list[tuple[float, float, float, int, str]] = []
     conn.cursor_factory = profiled_cursor(backend, rows)
     db.transaction = rolled_back
